@@ -1,0 +1,97 @@
+# tandem: build, run and test everything.  `make run` and `make test` work on a
+# fresh Debian/Ubuntu machine: `make deps` installs what is missing first.
+
+PREFIX      ?= /usr/local
+BUILD       ?= build
+CC          ?= cc
+CFLAGS      ?= -O2 -g
+WARN        := -Wall -Wextra
+LLHTTP_DIR  ?= /usr/share/llhttp
+LLHTTP_INC  ?= /usr/share/include/llhttp
+# Only Debian's interpreter sees Debian's python3-* packages; override with
+# PYTHON=... if yours can import uvloop and msgpack too.
+PYTHON      ?= /usr/bin/python3
+SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+DEB_PACKAGES := gcc make pkg-config libuv1-dev libmsgpack-dev libcmocka-dev node-llhttp \
+                python3 python3-uvloop python3-msgpack python3-pytest python3-jinja2 \
+                python3-setuptools
+
+CPPFLAGS_ALL := -Iprotocol -Ifrontend/src -I$(LLHTTP_INC) -D_GNU_SOURCE
+LIBS         := -luv -lmsgpackc
+
+PROTO_SRC    := protocol/tdm_proto.c
+FRONT_SRC    := $(filter-out frontend/src/main.c,$(wildcard frontend/src/*.c))
+LLHTTP_SRC   := $(LLHTTP_DIR)/llhttp.c $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c
+
+FRONT_OBJ    := $(patsubst %.c,$(BUILD)/obj/%.o,$(PROTO_SRC) $(FRONT_SRC))
+LLHTTP_OBJ   := $(patsubst $(LLHTTP_DIR)/%.c,$(BUILD)/obj/llhttp/%.o,$(LLHTTP_SRC))
+
+.PHONY: all deps build run test test-c test-python test-e2e install clean bench
+
+all: build
+
+# Installs exactly the Debian packages tandem needs, and only those missing.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@$(PYTHON) -c 'import uvloop, msgpack' 2>/dev/null || { \
+	  echo "make: $(PYTHON) cannot import uvloop and msgpack; set PYTHON= to an interpreter that can" >&2; exit 1; }
+
+build: deps $(BUILD)/tandem-frontend
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -MMD -MP -c $< -o $@
+
+# llhttp's generated sources are third-party: compiled from where Debian puts them, without our warning flags.
+$(BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -I$(LLHTTP_INC) -c $< -o $@
+
+$(BUILD)/tandem-frontend: $(FRONT_OBJ) $(LLHTTP_OBJ) $(BUILD)/obj/frontend/src/main.o
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+# C unit tests (cmocka), one binary per test file.
+C_TESTS := $(patsubst %.c,$(BUILD)/%,$(wildcard protocol/tests/test_*.c frontend/tests/test_*.c))
+
+$(BUILD)/protocol/tests/%: protocol/tests/%.c $(BUILD)/obj/protocol/tdm_proto.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $^ -lmsgpackc -lcmocka
+
+$(BUILD)/frontend/tests/%: frontend/tests/%.c $(FRONT_OBJ) $(LLHTTP_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $^ $(LIBS) -lcmocka
+
+test-c: deps $(C_TESTS)
+	@set -e; for t in $(C_TESTS); do echo "== $$t"; $$t; done
+
+test-python: deps
+	cd backend && $(PYTHON) -m pytest -q tests
+
+test-e2e: build
+	$(PYTHON) -m pytest -q tests
+
+test: test-c test-python test-e2e
+
+run: build
+	cd examples && PYTHONPATH=../backend $(PYTHON) -m tandem app:app --serve 127.0.0.1:8080 \
+	  --static /static=./public --frontend ../$(BUILD)/tandem-frontend
+
+bench: build
+	$(PYTHON) benchmark/run.py
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BUILD)/tandem-frontend $(DESTDIR)$(PREFIX)/bin/tandem-frontend
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
