@@ -1,0 +1,296 @@
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+
+#define TANDEM_VERSION "0.1.0"
+
+/* One row per setting: the flag, its environment variable, the default and the help text. */
+#define CONFIG_OPTIONS(XX)                                                                        \
+  XX(LISTEN, "listen", "TANDEM_LISTEN", "127.0.0.1:8080",                                         \
+     "HOST:PORT to accept HTTP clients on")                                                       \
+  XX(BACKEND_SOCKET, "backend-socket", "TANDEM_BACKEND_SOCKET", "/run/tandem/backend.sock",       \
+     "Unix socket path that backends connect to (created by the frontend)")                       \
+  XX(BACKEND_SOCKET_MODE, "backend-socket-mode", "TANDEM_BACKEND_SOCKET_MODE", "0600",            \
+     "permission bits of the backend socket (octal)")                                             \
+  XX(STATIC, "static", "TANDEM_STATIC", "",                                                       \
+     "PREFIX=DIR: serve files under DIR at URL PREFIX (repeatable; the variable takes a "         \
+     "comma-separated list)")                                                                     \
+  XX(MAX_CONNECTIONS, "max-connections", "TANDEM_MAX_CONNECTIONS", "10000",                       \
+     "client connections open at once; more are closed at accept")                                \
+  XX(KEEPALIVE_TIMEOUT, "keepalive-timeout", "TANDEM_KEEPALIVE_TIMEOUT", "75",                    \
+     "seconds an idle keep-alive connection stays open")                                          \
+  XX(HEADER_TIMEOUT, "header-timeout", "TANDEM_HEADER_TIMEOUT", "60",                             \
+     "seconds a client has to send a request's head (and between body reads)")                    \
+  XX(MAX_HEADER_SIZE, "max-header-size", "TANDEM_MAX_HEADER_SIZE", "65536",                       \
+     "bytes of request line plus headers before answering 431")                                   \
+  XX(MAX_BODY_SIZE, "max-body-size", "TANDEM_MAX_BODY_SIZE", "0",                                 \
+     "largest request body in bytes before answering 413 (0: no limit)")                          \
+  XX(ACCESS_LOG, "access-log", "TANDEM_ACCESS_LOG", "0",                                          \
+     "1 to log one line per request on stderr")                                                   \
+  XX(LOG_LEVEL, "log-level", "TANDEM_LOG_LEVEL", "info", "error, warn, info or debug")
+
+enum {
+#define XX(id, flag, env, def, help) OPT_##id,
+  CONFIG_OPTIONS(XX)
+#undef XX
+  OPT_HELP,
+  OPT_VERSION,
+  OPT_COUNT
+};
+
+static const struct {
+  const char *flag;
+  const char *env;
+  const char *def;
+  const char *help;
+} options[] = {
+#define XX(id, flag, env, def, help) { flag, env, def, help },
+  CONFIG_OPTIONS(XX)
+#undef XX
+};
+
+#define NOPTIONS ((int) (sizeof(options) / sizeof(options[0])))
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: tandem-frontend [OPTIONS]\n\n"
+          "The tandem HTTP frontend: owns client connections, serves static files and\n"
+          "forwards every other request to the Python backends connected on a Unix socket.\n\n"
+          "Each option can also be set with the environment variable shown; a flag wins.\n\n");
+  for (int i = 0; i < NOPTIONS; i++) {
+    fprintf(out, "  --%s=VALUE\n      %s\n      [env %s, default: %s]\n", options[i].flag,
+            options[i].help, options[i].env, options[i].def[0] ? options[i].def : "none");
+  }
+  fprintf(out, "  --help     show this help and exit\n  --version  print the version and exit\n");
+}
+
+static int parse_uint(const char *flag, const char *s, uint64_t max, uint64_t *out) {
+  char *end;
+  unsigned long long v;
+
+  errno = 0;
+  v = strtoull(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v > max) {
+    fprintf(stderr, "tandem-frontend: --%s: expected a number up to %llu, got '%s'\n", flag,
+            (unsigned long long) max, s);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+static int parse_listen(config *c, const char *s) {
+  const char *colon = strrchr(s, ':');
+  const char *host = s;
+  size_t hlen;
+  uint64_t port;
+
+  if (colon == NULL) {
+    fprintf(stderr, "tandem-frontend: --listen: expected HOST:PORT, got '%s'\n", s);
+    return -1;
+  }
+  hlen = colon - s;
+  if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+    host++;
+    hlen -= 2;
+  }
+  if (parse_uint("listen", colon + 1, 65535, &port) != 0)
+    return -1;
+  free(c->listen_host);
+  c->listen_host = strndup(host, hlen);
+  if (c->listen_host[0] == '\0') {
+    free(c->listen_host);
+    c->listen_host = strdup("0.0.0.0");
+  }
+  c->listen_port = (int) port;
+  return 0;
+}
+
+/* "PREFIX=DIR": the prefix must start with '/', the directory must exist. */
+static int add_static(config *c, const char *spec) {
+  const char *eq = strchr(spec, '=');
+  char resolved[PATH_MAX];
+  struct stat st;
+  static_mount *m;
+  size_t plen;
+
+  if (eq == NULL || spec[0] != '/' || eq[1] == '\0') {
+    fprintf(stderr, "tandem-frontend: --static: expected PREFIX=DIR with PREFIX starting with '/', "
+                    "got '%s'\n", spec);
+    return -1;
+  }
+  if (c->nstatics == CONFIG_MAX_STATIC) {
+    fprintf(stderr, "tandem-frontend: --static: at most %d mounts\n", CONFIG_MAX_STATIC);
+    return -1;
+  }
+  /* Startup, before the loop runs: blocking file system calls are fine here. */
+  if (realpath(eq + 1, resolved) == NULL || stat(resolved, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "tandem-frontend: --static: '%s' is not a directory\n", eq + 1);
+    return -1;
+  }
+  plen = eq - spec;
+  while (plen > 0 && spec[plen - 1] == '/')
+    plen--;
+  m = &c->statics[c->nstatics++];
+  m->prefix = strndup(spec, plen);
+  m->prefix_len = plen;
+  m->dir = strdup(resolved);
+  m->dir_len = strlen(resolved);
+  return 0;
+}
+
+static int set_option(config *c, int id, const char *value) {
+  uint64_t v;
+
+  switch (id) {
+  case OPT_LISTEN:
+    return parse_listen(c, value);
+  case OPT_BACKEND_SOCKET:
+    if (value[0] == '\0' || strlen(value) >= 108) {
+      fprintf(stderr, "tandem-frontend: --backend-socket: a path of 1 to 107 bytes is needed\n");
+      return -1;
+    }
+    free(c->backend_socket);
+    c->backend_socket = strdup(value);
+    return 0;
+  case OPT_BACKEND_SOCKET_MODE: {
+    char *end;
+    unsigned long mode = strtoul(value, &end, 8);
+    if (end == value || *end != '\0' || mode > 0777) {
+      fprintf(stderr, "tandem-frontend: --backend-socket-mode: expected octal bits like 0600, "
+                      "got '%s'\n", value);
+      return -1;
+    }
+    c->backend_socket_mode = (mode_t) mode;
+    return 0;
+  }
+  case OPT_STATIC: {
+    /* The environment form is a comma-separated list; a flag is one mount. */
+    char *copy = strdup(value), *save = NULL, *tok;
+    int rc = 0;
+    for (tok = strtok_r(copy, ",", &save); tok != NULL && rc == 0; tok = strtok_r(NULL, ",", &save))
+      if (tok[0] != '\0')
+        rc = add_static(c, tok);
+    free(copy);
+    return rc;
+  }
+  case OPT_MAX_CONNECTIONS:
+    if (parse_uint("max-connections", value, 1000000, &v) != 0 || v == 0)
+      return -1;
+    c->max_connections = (int) v;
+    return 0;
+  case OPT_KEEPALIVE_TIMEOUT:
+    if (parse_uint("keepalive-timeout", value, 86400, &v) != 0)
+      return -1;
+    c->keepalive_timeout_ms = (unsigned) v * 1000;
+    return 0;
+  case OPT_HEADER_TIMEOUT:
+    if (parse_uint("header-timeout", value, 86400, &v) != 0 || v == 0)
+      return -1;
+    c->header_timeout_ms = (unsigned) v * 1000;
+    return 0;
+  case OPT_MAX_HEADER_SIZE:
+    if (parse_uint("max-header-size", value, 1 << 20, &v) != 0 || v < 1024) {
+      fprintf(stderr, "tandem-frontend: --max-header-size: between 1024 and 1048576\n");
+      return -1;
+    }
+    c->max_header_size = v;
+    return 0;
+  case OPT_MAX_BODY_SIZE:
+    if (parse_uint("max-body-size", value, UINT64_MAX, &v) != 0)
+      return -1;
+    c->max_body_size = v;
+    return 0;
+  case OPT_ACCESS_LOG:
+    if (parse_uint("access-log", value, 1, &v) != 0)
+      return -1;
+    c->access_log = (int) v;
+    return 0;
+  case OPT_LOG_LEVEL:
+    c->log_level = log_parse_level(value);
+    if (c->log_level < 0) {
+      fprintf(stderr, "tandem-frontend: --log-level: expected error, warn, info or debug, "
+                      "got '%s'\n", value);
+      return -1;
+    }
+    return 0;
+  }
+  return -1;
+}
+
+int config_load(config *c, int argc, char **argv) {
+  struct option longopts[OPT_COUNT + 1];
+  int seen_static_flag = 0;
+  int i, ch;
+
+  memset(c, 0, sizeof(*c));
+  for (i = 0; i < NOPTIONS; i++) {
+    const char *env = getenv(options[i].env);
+    const char *value = env != NULL ? env : options[i].def;
+    if (i == OPT_STATIC && value[0] == '\0')
+      continue;
+    if (set_option(c, i, value) != 0) {
+      if (env != NULL)
+        fprintf(stderr, "tandem-frontend: (the value came from %s)\n", options[i].env);
+      return -1;
+    }
+  }
+
+  for (i = 0; i < NOPTIONS; i++)
+    longopts[i] = (struct option) { options[i].flag, required_argument, NULL, i };
+  longopts[OPT_HELP] = (struct option) { "help", no_argument, NULL, OPT_HELP };
+  longopts[OPT_VERSION] = (struct option) { "version", no_argument, NULL, OPT_VERSION };
+  longopts[OPT_COUNT] = (struct option) { NULL, 0, NULL, 0 };
+
+  optind = 1;
+  opterr = 0;
+  while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    if (ch == OPT_HELP || ch == 'h') {
+      usage(stdout);
+      return 1;
+    }
+    if (ch == OPT_VERSION) {
+      printf("tandem-frontend " TANDEM_VERSION " (protocol 1)\n");
+      return 1;
+    }
+    if (ch == '?' || ch == ':') {
+      fprintf(stderr, "tandem-frontend: unknown option or missing value: '%s' (see --help)\n",
+              argv[optind - 1]);
+      return -1;
+    }
+    /* Flags replace the environment's mounts rather than adding to them. */
+    if (ch == OPT_STATIC && !seen_static_flag) {
+      seen_static_flag = 1;
+      for (i = 0; i < c->nstatics; i++) {
+        free(c->statics[i].prefix);
+        free(c->statics[i].dir);
+      }
+      c->nstatics = 0;
+    }
+    if (set_option(c, ch, optarg) != 0)
+      return -1;
+  }
+  if (optind < argc) {
+    fprintf(stderr, "tandem-frontend: unexpected argument '%s' (see --help)\n", argv[optind]);
+    return -1;
+  }
+  return 0;
+}
+
+void config_free(config *c) {
+  free(c->listen_host);
+  free(c->backend_socket);
+  for (int i = 0; i < c->nstatics; i++) {
+    free(c->statics[i].prefix);
+    free(c->statics[i].dir);
+  }
+  memset(c, 0, sizeof(*c));
+}

@@ -1,0 +1,40 @@
+/* config: the frontend's settings, from flags and TANDEM_* environment variables. */
+#ifndef TDM_CONFIG_H
+#define TDM_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CONFIG_MAX_STATIC 32
+
+typedef struct static_mount {
+  char *prefix;        /* "/static", no trailing slash ("" for "/"); owner: config */
+  size_t prefix_len;
+  char *dir;           /* absolute, resolved at startup; owner: config */
+  size_t dir_len;
+} static_mount;
+
+typedef struct config {
+  char *listen_host;   /* owner: config */
+  int listen_port;
+  char *backend_socket;
+  mode_t backend_socket_mode;
+  static_mount statics[CONFIG_MAX_STATIC];
+  int nstatics;
+  int max_connections;
+  unsigned keepalive_timeout_ms;
+  unsigned header_timeout_ms;
+  size_t max_header_size;
+  uint64_t max_body_size;        /* 0: unlimited */
+  int access_log;
+  int log_level;
+} config;
+
+/* Fills c from the environment, then argv.  On a bad value it prints a
+ * message naming the flag and returns -1; for --help/--version it prints
+ * and returns 1; 0 means run. */
+int config_load(config *c, int argc, char **argv);
+void config_free(config *c);
+
+#endif /* TDM_CONFIG_H */

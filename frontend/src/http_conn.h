@@ -1,0 +1,50 @@
+/* http_conn: one client connection: llhttp parsing, the pipeline of requests
+ * in arrival order, response framing and the coalesced writes to the client. */
+#ifndef TDM_HTTP_CONN_H
+#define TDM_HTTP_CONN_H
+
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "tdm_proto.h"
+
+typedef struct http_req http_req;
+typedef struct http_conn http_conn;
+struct upstream_conn;
+
+/* Accepts one client from listener.  The connection owns itself and frees
+ * itself after its handles close. */
+void http_conn_accept(uv_stream_t *listener);
+
+/* Serves HTTP on an already connected stream socket fd (tests use a
+ * socketpair).  Returns 0 or a negative libuv error. */
+int http_conn_open_fd(int fd);
+
+/* Closes every client connection (shutdown). */
+void http_conn_close_all(void);
+
+/* Events from the backend side (upstream.c) about req's stream. */
+/* These two return -1 (and do nothing) if the body exceeds the stream's
+ * window: a connection error FLOW_CONTROL_ERROR for the caller. */
+int http_req_on_response(http_req *req, const tdm_response *resp);
+int http_req_on_data(http_req *req, const tdm_data *data);
+void http_req_on_window(http_req *req, uint32_t increment);
+void http_req_on_cancel(http_req *req, uint32_t code);
+void http_req_on_upstream_lost(http_req *req);
+
+/* Used by static.c: start a response with status and extra header lines
+ * ("name: value\r\n" each, may be empty), content_length bytes to follow
+ * (or -1 for none known); write body bytes; finish. */
+void http_req_start(http_req *req, int status, const char *headers, size_t headers_len,
+                    int64_t content_length);
+void http_req_write(http_req *req, const char *data, size_t len);
+void http_req_end(http_req *req);
+/* A whole short response with a text/plain body. */
+void http_req_simple(http_req *req, int status, const char *extra_headers, const char *body);
+/* Whether req may produce more bytes now without growing buffers past their
+ * bound; if not, static.c is told through static_on_writable(). */
+int http_req_writable(const http_req *req);
+int http_req_is_head(const http_req *req);
+
+#endif /* TDM_HTTP_CONN_H */

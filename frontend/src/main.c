@@ -1,0 +1,40 @@
+/* tandem-frontend: parse the configuration, listen, run the loop. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <uv.h>
+
+#include "config.h"
+#include "log.h"
+#include "server.h"
+
+int main(int argc, char **argv) {
+  static config cfg;
+  static server s;
+  uv_loop_t *loop = uv_default_loop();
+  int rc;
+
+  rc = config_load(&cfg, argc, argv);
+  if (rc != 0) {
+    config_free(&cfg);
+    return rc > 0 ? 0 : 2;
+  }
+  log_threshold = (enum log_level) cfg.log_level;
+  server_init(&s, loop, &cfg);
+  if (server_listen(&s) != 0) {
+    server_stop(&s);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+    config_free(&cfg);
+    return 1;
+  }
+  uv_run(loop, UV_RUN_DEFAULT);
+  /* Closing handles of connections closed during shutdown. */
+  uv_run(loop, UV_RUN_DEFAULT);
+  rc = uv_loop_close(loop);
+  if (rc != 0)
+    log_warn("loop closed with handles still open: %s", uv_strerror(rc));
+  log_info("stopped");
+  config_free(&cfg);
+  return 0;
+}

@@ -1,0 +1,135 @@
+#include "server.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "http_conn.h"
+#include "log.h"
+#include "upstream.h"
+
+server *srv;
+
+#define LISTEN_BACKLOG 1024
+
+void server_schedule_flush(flushable *f) {
+  if (f->queued)
+    return;
+  f->queued = 1;
+  f->next = srv->flush_head;
+  srv->flush_head = f;
+}
+
+/* Runs once per loop iteration, just before the loop waits for I/O: every
+ * connection that gathered output in this iteration writes it now, in one
+ * write each.  A flush may queue more (a write that completes at once does
+ * not call back synchronously in libuv, so this terminates). */
+static void server_on_prepare(uv_prepare_t *h) {
+  (void) h;
+  while (srv->flush_head != NULL) {
+    flushable *f = srv->flush_head;
+    srv->flush_head = f->next;
+    f->next = NULL;
+    f->queued = 0;
+    f->flush(f);
+  }
+}
+
+const char *server_date_line(size_t *len) {
+  uint64_t now = uv_now(srv->loop) / 1000;
+
+  if (now != srv->date_stamp || srv->date_len == 0) {
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    srv->date_len = strftime(srv->date_line, sizeof(srv->date_line),
+                             "date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    srv->date_stamp = now;
+  }
+  *len = srv->date_len;
+  return srv->date_line;
+}
+
+static void server_on_signal(uv_signal_t *h, int signum) {
+  (void) h;
+  if (signum == SIGPIPE)
+    return;
+  log_info("received %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+  server_stop(srv);
+}
+
+static void server_on_connection(uv_stream_t *listener, int status) {
+  if (status < 0) {
+    log_warn("accept: %s", uv_strerror(status));
+    return;
+  }
+  http_conn_accept(listener);
+}
+
+int server_init(server *s, uv_loop_t *loop, const config *cfg) {
+  memset(s, 0, sizeof(*s));
+  s->loop = loop;
+  s->cfg = cfg;
+  srv = s;
+  uv_prepare_init(loop, &s->flusher);
+  uv_prepare_start(&s->flusher, server_on_prepare);
+  uv_signal_init(loop, &s->sigint);
+  uv_signal_init(loop, &s->sigterm);
+  uv_signal_init(loop, &s->sigpipe);
+  uv_signal_start(&s->sigint, server_on_signal, SIGINT);
+  uv_signal_start(&s->sigterm, server_on_signal, SIGTERM);
+  /* A client that resets its connection must not kill the process. */
+  uv_signal_start(&s->sigpipe, server_on_signal, SIGPIPE);
+  return 0;
+}
+
+int server_listen(server *s) {
+  struct addrinfo hints, *res = NULL;
+  char port[16];
+  int rc;
+
+  rc = upstream_listen(s->loop, s->cfg->backend_socket, s->cfg->backend_socket_mode);
+  if (rc != 0)
+    return rc;
+
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  snprintf(port, sizeof(port), "%d", s->cfg->listen_port);
+  /* Startup, before the loop runs: a blocking lookup is fine here. */
+  rc = getaddrinfo(s->cfg->listen_host, port, &hints, &res);
+  if (rc != 0) {
+    log_error("cannot resolve listen address %s: %s", s->cfg->listen_host, gai_strerror(rc));
+    return UV_EINVAL;
+  }
+  uv_tcp_init(s->loop, &s->listener);
+  rc = uv_tcp_bind(&s->listener, res->ai_addr, 0);
+  freeaddrinfo(res);
+  if (rc == 0)
+    rc = uv_listen((uv_stream_t *) &s->listener, LISTEN_BACKLOG, server_on_connection);
+  if (rc != 0) {
+    log_error("cannot listen on %s:%d: %s", s->cfg->listen_host, s->cfg->listen_port,
+              uv_strerror(rc));
+    return rc;
+  }
+  log_info("listening on http://%s:%d, backends connect to %s", s->cfg->listen_host,
+           s->cfg->listen_port, s->cfg->backend_socket);
+  return 0;
+}
+
+void server_stop(server *s) {
+  if (s->stopping)
+    return;
+  s->stopping = 1;
+  if (uv_is_active((uv_handle_t *) &s->listener) || s->listener.loop != NULL)
+    uv_close((uv_handle_t *) &s->listener, NULL);
+  http_conn_close_all();
+  upstream_close_all();
+  /* Flush the GOAWAYs queued above before the loop stops. */
+  server_on_prepare(&s->flusher);
+  uv_close((uv_handle_t *) &s->flusher, NULL);
+  uv_close((uv_handle_t *) &s->sigint, NULL);
+  uv_close((uv_handle_t *) &s->sigterm, NULL);
+  uv_close((uv_handle_t *) &s->sigpipe, NULL);
+}

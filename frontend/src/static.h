@@ -1,0 +1,26 @@
+/* static: files under --static mounts, read through libuv's thread pool. */
+#ifndef TDM_STATIC_H
+#define TDM_STATIC_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+struct http_req;
+typedef struct static_file static_file;
+
+/* Starts serving mount-relative path rel (decoded, dot segments resolved,
+ * starting with '/' or empty) for req; the response is produced
+ * asynchronously through http_req_start/write/end.  head: no body. */
+void static_serve(struct http_req *req, const static_mount *m, const char *rel, size_t rel_len,
+                  int head, static_file **handle);
+
+/* req can take more bytes (it became the head of its connection's pipeline
+ * or its connection's output drained). */
+void static_on_writable(static_file *sf);
+
+/* req is going away: stop and release everything (the file is closed
+ * asynchronously). */
+void static_abort(static_file *sf);
+
+#endif /* TDM_STATIC_H */

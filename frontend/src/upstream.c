@@ -1,0 +1,667 @@
+/* upstream: backends connected on the Unix socket.
+ *
+ * Each backend connection goes HANDSHAKE -> READY -> (DRAINING) -> closed.
+ * Frames for it are gathered in `out` during a loop iteration and written
+ * with one uv_write from the server's flush; while a write is in progress
+ * new frames gather in the other buffer.  Every open stream is in the
+ * connection's table (stream id -> http_req); a connection that closes
+ * answers each of its streams with http_req_on_upstream_lost().
+ */
+#include "upstream.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "http_conn.h"
+#include "log.h"
+#include "server.h"
+
+#define UPSTREAM_OUT_CAP (64u * 1024 * 1024)   /* frames waiting for one backend */
+#define UPSTREAM_MAX_FRAME TDM_DEFAULT_MAX_FRAME
+
+enum upstream_state { UP_HANDSHAKE, UP_READY, UP_DRAINING, UP_CLOSING };
+
+struct stream_slot {
+  uint32_t sid;                  /* 0: empty */
+  struct http_req *req;
+};
+
+struct upstream_conn {
+  uv_pipe_t pipe;
+  uv_write_t wreq;
+  flushable fl;
+  enum upstream_state state;
+  unsigned writing : 1;
+  tdm_decoder dec;
+  char *rbuf;                    /* owner: this connection */
+  size_t rlen, rcap;
+  tdm_buf out;                   /* owner: this connection */
+  tdm_buf wbuf;                  /* owner: this connection */
+  /* From the backend's HELLO. */
+  char app[128];
+  uint64_t pid;
+  uint64_t generation;
+  uint32_t max_frame;            /* largest payload we may send */
+  uint32_t max_streams;
+  uint32_t peer_window;          /* initial window for our request bodies */
+  /* Streams. */
+  uint32_t last_sid;
+  uint32_t nstreams;
+  struct stream_slot *slots;     /* owner: this connection */
+  uint32_t nslots;               /* power of two, > 2 * max_streams */
+  upstream_conn *prev, *next;
+};
+
+static uv_pipe_t listener;
+static int listening;
+static char *socket_path;        /* owner: this module */
+static upstream_conn *backends;
+
+static void up_close(upstream_conn *up, uint32_t code, const char *why);
+
+/* ---- stream table: open addressing, linear probing, backward-shift delete -- */
+
+static uint32_t slot_of(const upstream_conn *up, uint32_t sid) {
+  return (sid * 2654435761u) & (up->nslots - 1);
+}
+
+static struct stream_slot *table_find(upstream_conn *up, uint32_t sid) {
+  uint32_t i = slot_of(up, sid);
+
+  while (up->slots[i].sid != 0) {
+    if (up->slots[i].sid == sid)
+      return &up->slots[i];
+    i = (i + 1) & (up->nslots - 1);
+  }
+  return NULL;
+}
+
+static void table_insert(upstream_conn *up, uint32_t sid, struct http_req *req) {
+  uint32_t i = slot_of(up, sid);
+
+  while (up->slots[i].sid != 0)
+    i = (i + 1) & (up->nslots - 1);
+  up->slots[i].sid = sid;
+  up->slots[i].req = req;
+  up->nstreams++;
+}
+
+static void table_remove(upstream_conn *up, struct stream_slot *s) {
+  uint32_t mask = up->nslots - 1;
+  uint32_t i = (uint32_t) (s - up->slots), j = i;
+
+  up->nstreams--;
+  for (;;) {
+    uint32_t home;
+    j = (j + 1) & mask;
+    if (up->slots[j].sid == 0)
+      break;
+    home = slot_of(up, up->slots[j].sid);
+    /* Move j back to i unless its home lies cyclically in (i, j]. */
+    if ((i <= j) ? (i < home && home <= j) : (i < home || home <= j))
+      continue;
+    up->slots[i] = up->slots[j];
+    i = j;
+  }
+  up->slots[i].sid = 0;
+  up->slots[i].req = NULL;
+}
+
+/* ---- output -------------------------------------------------------------- */
+
+static void up_write_cb(uv_write_t *wr, int status) {
+  upstream_conn *up = wr->data;
+
+  up->writing = 0;
+  up->wbuf.len = 0;
+  if (up->state == UP_CLOSING)
+    return;
+  if (status < 0) {
+    up_close(up, TDM_GOAWAY_INTERNAL_ERROR, uv_strerror(status));
+    return;
+  }
+  if (up->out.len > 0)
+    server_schedule_flush(&up->fl);
+}
+
+static void up_on_flush(flushable *f) {
+  upstream_conn *up = (upstream_conn *) ((char *) f - offsetof(upstream_conn, fl));
+  tdm_buf tmp;
+  uv_buf_t buf;
+
+  if (up->state == UP_CLOSING || up->writing || up->out.len == 0)
+    return;
+  tmp = up->wbuf;
+  up->wbuf = up->out;
+  up->out = tmp;
+  up->out.len = 0;
+  buf = uv_buf_init(up->wbuf.base, up->wbuf.len);
+  up->wreq.data = up;
+  if (uv_write(&up->wreq, (uv_stream_t *) &up->pipe, &buf, 1, up_write_cb) != 0) {
+    up_close(up, TDM_GOAWAY_INTERNAL_ERROR, "write failed");
+    return;
+  }
+  up->writing = 1;
+}
+
+int upstream_send(upstream_conn *up, const tdm_frame *f) {
+  ssize_t n;
+
+  if (up->state == UP_CLOSING)
+    return TDM_EINVAL;
+  n = tdm_encode(&up->out, f);
+  if (n < 0) {
+    log_warn("backend %s[%llu]: %s while queueing a %s frame", up->app,
+             (unsigned long long) up->pid, tdm_strerror((int) n), tdm_frame_type_name(f->type));
+    return (int) n;
+  }
+  server_schedule_flush(&up->fl);
+  return 0;
+}
+
+int upstream_send_window(upstream_conn *up, uint32_t sid, uint32_t increment) {
+  tdm_frame f;
+
+  memset(&f, 0, sizeof(f));
+  f.type = TDM_WINDOW;
+  f.stream_id = sid;
+  f.u.window_increment = increment;
+  return upstream_send(up, &f);
+}
+
+static void send_goaway(upstream_conn *up, uint32_t code, const char *message) {
+  tdm_frame f;
+
+  memset(&f, 0, sizeof(f));
+  f.type = TDM_GOAWAY;
+  f.u.goaway.code = code;
+  f.u.goaway.message.ptr = message;
+  f.u.goaway.message.len = (uint32_t) strlen(message);
+  upstream_send(up, &f);
+}
+
+/* ---- streams ------------------------------------------------------------- */
+
+upstream_conn *upstream_pick(int *any_connected) {
+  upstream_conn *best = NULL, *up;
+  uint64_t best_load = UINT64_MAX;
+
+  *any_connected = 0;
+  for (up = backends; up != NULL; up = up->next) {
+    uint64_t load;
+    if (up->state != UP_READY)
+      continue;
+    *any_connected = 1;
+    if (up->nstreams >= up->max_streams || up->last_sid >= TDM_MAX_STREAM_ID)
+      continue;
+    /* Fewest open streams relative to what the backend said it takes. */
+    load = ((uint64_t) up->nstreams << 32) / up->max_streams;
+    if (load < best_load) {
+      best_load = load;
+      best = up;
+    }
+  }
+  return best;
+}
+
+int64_t upstream_open_stream(upstream_conn *up, struct http_req *req) {
+  uint32_t sid;
+
+  if (up->state != UP_READY || up->nstreams >= up->max_streams)
+    return TDM_EINVAL;
+  sid = ++up->last_sid;
+  table_insert(up, sid, req);
+  if (up->last_sid == TDM_MAX_STREAM_ID) {
+    /* Ids are never reused: this connection drains, the backend reconnects. */
+    log_info("backend %s[%llu]: stream ids exhausted, draining", up->app,
+             (unsigned long long) up->pid);
+    up->state = UP_DRAINING;
+    send_goaway(up, TDM_GOAWAY_NO_ERROR, "stream ids exhausted; reconnect");
+  }
+  return sid;
+}
+
+size_t upstream_max_body(const upstream_conn *up, size_t head_size) {
+  /* The bin header of the body takes at most 5 bytes, the length prefix 4. */
+  size_t room = up->max_frame;
+  if (head_size + 16 >= room)
+    return 0;
+  room -= head_size + 16;
+  return room > 256 * 1024 ? 256 * 1024 : room;
+}
+
+uint32_t upstream_peer_window(const upstream_conn *up) {
+  return up->peer_window;
+}
+
+static void up_maybe_finish_drain(upstream_conn *up) {
+  if (up->state == UP_DRAINING && up->nstreams == 0)
+    up_close(up, TDM_GOAWAY_NO_ERROR, NULL);
+}
+
+void upstream_stream_done(upstream_conn *up, uint32_t sid) {
+  struct stream_slot *s = table_find(up, sid);
+
+  if (s != NULL)
+    table_remove(up, s);
+  up_maybe_finish_drain(up);
+}
+
+void upstream_cancel(upstream_conn *up, uint32_t sid, uint32_t code) {
+  struct stream_slot *s = table_find(up, sid);
+  tdm_frame f;
+
+  if (s == NULL)
+    return;
+  table_remove(up, s);
+  if (up->state != UP_CLOSING) {
+    memset(&f, 0, sizeof(f));
+    f.type = TDM_CANCEL;
+    f.stream_id = sid;
+    f.u.cancel_code = code;
+    upstream_send(up, &f);
+  }
+  up_maybe_finish_drain(up);
+}
+
+/* ---- input --------------------------------------------------------------- */
+
+static int on_hello(upstream_conn *up, const tdm_hello *h) {
+  char msg[160];
+  tdm_frame f;
+  uint32_t n;
+
+  if (h->version != TDM_PROTO_VERSION) {
+    snprintf(msg, sizeof(msg), "frontend speaks protocol version %d, backend sent %u",
+             TDM_PROTO_VERSION, (unsigned) h->version);
+    up_close(up, TDM_GOAWAY_VERSION_MISMATCH, msg);
+    return -1;
+  }
+  if (h->role.len != 7 || memcmp(h->role.ptr, "backend", 7) != 0) {
+    up_close(up, TDM_GOAWAY_PROTOCOL_ERROR, "expected role \"backend\"");
+    return -1;
+  }
+  if (h->max_frame_size < TDM_MIN_MAX_FRAME || h->max_frame_size > TDM_MAX_MAX_FRAME ||
+      h->max_streams < 1 || h->max_streams > 65535 || h->initial_window < TDM_MIN_WINDOW ||
+      h->initial_window > 0x7fffffffu) {
+    up_close(up, TDM_GOAWAY_PROTOCOL_ERROR, "HELLO limits out of range");
+    return -1;
+  }
+  n = h->app.len < sizeof(up->app) - 1 ? h->app.len : (uint32_t) sizeof(up->app) - 1;
+  memcpy(up->app, h->app.ptr, n);
+  up->app[n] = '\0';
+  up->pid = h->pid;
+  up->generation = h->generation;
+  up->max_frame = h->max_frame_size;
+  up->max_streams = h->max_streams;
+  up->peer_window = h->initial_window;
+  for (up->nslots = 16; up->nslots <= 2 * up->max_streams; up->nslots *= 2) {
+  }
+  up->slots = calloc(up->nslots, sizeof(*up->slots));   /* owner: up */
+  /* After HELLO our frames may be as large as we announce. */
+  {
+    char *bigger = realloc(up->rbuf, UPSTREAM_MAX_FRAME + TDM_FRAME_HEADER_SIZE);
+    if (up->slots == NULL || bigger == NULL) {
+      if (bigger != NULL)
+        up->rbuf = bigger;
+      up_close(up, TDM_GOAWAY_INTERNAL_ERROR, "out of memory");
+      return -1;
+    }
+    up->rbuf = bigger;
+    up->rcap = UPSTREAM_MAX_FRAME + TDM_FRAME_HEADER_SIZE;
+    up->dec.max_frame_size = UPSTREAM_MAX_FRAME;
+  }
+
+  memset(&f, 0, sizeof(f));
+  f.type = TDM_HELLO;
+  f.u.hello.version = TDM_PROTO_VERSION;
+  f.u.hello.role.ptr = "frontend";
+  f.u.hello.role.len = 8;
+  f.u.hello.app.ptr = "tandem-frontend";
+  f.u.hello.app.len = 15;
+  f.u.hello.pid = (uint64_t) getpid();
+  f.u.hello.generation = 0;
+  f.u.hello.max_frame_size = UPSTREAM_MAX_FRAME;
+  f.u.hello.max_streams = 0;
+  f.u.hello.initial_window = UPSTREAM_WINDOW;
+  upstream_send(up, &f);
+  up->state = UP_READY;
+  log_info("backend %s pid %llu generation %llu attached (max %u streams)", up->app,
+           (unsigned long long) up->pid, (unsigned long long) up->generation,
+           (unsigned) up->max_streams);
+  return 0;
+}
+
+/* Handles one decoded frame; returns -1 if the connection was closed. */
+static int on_frame(upstream_conn *up, const tdm_frame *f) {
+  struct stream_slot *s;
+  struct http_req *req;
+  char msg[96];
+
+  if (up->state == UP_HANDSHAKE) {
+    if (f->type != TDM_HELLO) {
+      snprintf(msg, sizeof(msg), "%s before HELLO", tdm_frame_type_name(f->type));
+      up_close(up, TDM_GOAWAY_PROTOCOL_ERROR, msg);
+      return -1;
+    }
+    return on_hello(up, &f->u.hello);
+  }
+  switch (f->type) {
+  case TDM_HELLO:
+    up_close(up, TDM_GOAWAY_PROTOCOL_ERROR, "second HELLO");
+    return -1;
+  case TDM_REQUEST:
+    up_close(up, TDM_GOAWAY_PROTOCOL_ERROR, "REQUEST from a backend");
+    return -1;
+  case TDM_GOAWAY:
+    if (f->u.goaway.code != TDM_GOAWAY_NO_ERROR) {
+      log_warn("backend %s[%llu] reports %s: %.*s", up->app, (unsigned long long) up->pid,
+               tdm_goaway_name(f->u.goaway.code), (int) f->u.goaway.message.len,
+               f->u.goaway.message.ptr);
+      up_close(up, TDM_GOAWAY_NO_ERROR, NULL);
+      return -1;
+    }
+    log_info("backend %s[%llu] is draining", up->app, (unsigned long long) up->pid);
+    up->state = UP_DRAINING;
+    up_maybe_finish_drain(up);
+    return up->state == UP_CLOSING ? -1 : 0;
+  case TDM_PING:
+    if (!f->u.ping.ack) {
+      tdm_frame pong = *f;
+      pong.u.ping.ack = 1;
+      upstream_send(up, &pong);
+    }
+    return 0;
+  case TDM_RESPONSE:
+  case TDM_DATA:
+  case TDM_WINDOW:
+  case TDM_CANCEL:
+    break;
+  default:
+    return 0;      /* unknown types are ignored (PROTOCOL.md section 5) */
+  }
+
+  s = table_find(up, f->stream_id);
+  if (s == NULL) {
+    if (f->stream_id > up->last_sid) {
+      snprintf(msg, sizeof(msg), "%s on stream %u, which was never opened",
+               tdm_frame_type_name(f->type), (unsigned) f->stream_id);
+      up_close(up, TDM_GOAWAY_PROTOCOL_ERROR, msg);
+      return -1;
+    }
+    return 0;      /* a closed stream: the frame crossed our CANCEL */
+  }
+  req = s->req;
+  switch (f->type) {
+  case TDM_RESPONSE:
+    if (http_req_on_response(req, &f->u.response) != 0)
+      goto flow_error;
+    break;
+  case TDM_DATA:
+    if (http_req_on_data(req, &f->u.data) != 0)
+      goto flow_error;
+    break;
+  case TDM_WINDOW:
+    http_req_on_window(req, f->u.window_increment);
+    break;
+  case TDM_CANCEL:
+    table_remove(up, s);
+    http_req_on_cancel(req, f->u.cancel_code);
+    up_maybe_finish_drain(up);
+    break;
+  }
+  return up->state == UP_CLOSING ? -1 : 0;
+
+flow_error:
+  up_close(up, TDM_GOAWAY_FLOW_CONTROL_ERROR, "body beyond the stream's window");
+  return -1;
+}
+
+static void up_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  upstream_conn *up = h->data;
+
+  (void) suggested;
+  buf->base = up->rbuf + up->rlen;
+  buf->len = up->rcap - up->rlen;
+}
+
+static void up_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  upstream_conn *up = s->data;
+  size_t off = 0;
+  tdm_frame f;
+
+  (void) buf;
+  if (nread == 0)
+    return;
+  if (nread < 0) {
+    if (nread == UV_EOF)
+      log_info("backend %s[%llu] disconnected", up->app, (unsigned long long) up->pid);
+    else
+      log_warn("backend %s[%llu]: read: %s", up->app, (unsigned long long) up->pid,
+               uv_strerror((int) nread));
+    up_close(up, TDM_GOAWAY_NO_ERROR, NULL);
+    return;
+  }
+  up->rlen += (size_t) nread;
+  while (off < up->rlen) {
+    ssize_t n = tdm_decode(&up->dec, up->rbuf + off, up->rlen - off, &f);
+    if (n == TDM_EAGAIN)
+      break;
+    if (n < 0) {
+      char msg[128];
+      snprintf(msg, sizeof(msg), "%s", tdm_strerror((int) n));
+      up_close(up, n == TDM_E2BIG ? TDM_GOAWAY_FRAME_TOO_LARGE : TDM_GOAWAY_PROTOCOL_ERROR, msg);
+      return;
+    }
+    off += (size_t) n;
+    if (on_frame(up, &f) != 0)
+      return;
+  }
+  if (off > 0) {
+    memmove(up->rbuf, up->rbuf + off, up->rlen - off);
+    up->rlen -= off;
+  }
+}
+
+/* ---- lifetime ------------------------------------------------------------ */
+
+static void up_on_close(uv_handle_t *h) {
+  upstream_conn *up = h->data;
+
+  tdm_decoder_free(&up->dec);
+  tdm_buf_free(&up->out);
+  tdm_buf_free(&up->wbuf);
+  free(up->rbuf);
+  free(up->slots);
+  free(up);
+}
+
+/* Closes the connection; with a code other than NO_ERROR (or a message) the
+ * backend is told why first, as far as the socket takes it right now. */
+static void up_close(upstream_conn *up, uint32_t code, const char *why) {
+  uint32_t i;
+
+  if (up->state == UP_CLOSING)
+    return;
+  if (why != NULL) {
+    if (code != TDM_GOAWAY_NO_ERROR)
+      log_warn("backend %s[%llu]: closing: %s: %s", up->app[0] ? up->app : "(no hello)",
+               (unsigned long long) up->pid, tdm_goaway_name(code), why);
+    send_goaway(up, code, why);
+    if (!up->writing && up->out.len > 0) {
+      uv_buf_t b = uv_buf_init(up->out.base, up->out.len);
+      uv_try_write((uv_stream_t *) &up->pipe, &b, 1);
+    }
+  }
+  up->state = UP_CLOSING;
+  if (up->prev != NULL)
+    up->prev->next = up->next;
+  else
+    backends = up->next;
+  if (up->next != NULL)
+    up->next->prev = up->prev;
+  /* Every stream still open gets its answer now. */
+  for (i = 0; i < up->nslots && up->nstreams > 0; i++) {
+    if (up->slots[i].sid != 0) {
+      struct http_req *req = up->slots[i].req;
+      up->slots[i].sid = 0;
+      up->nstreams--;
+      http_req_on_upstream_lost(req);
+    }
+  }
+  uv_close((uv_handle_t *) &up->pipe, up_on_close);
+}
+
+void upstream_close_all(void) {
+  while (backends != NULL)
+    up_close(backends, TDM_GOAWAY_NO_ERROR, "frontend shutting down");
+  if (listening) {
+    uv_close((uv_handle_t *) &listener, NULL);
+    listening = 0;
+    if (socket_path != NULL)
+      unlink(socket_path);
+  }
+  free(socket_path);
+  socket_path = NULL;
+}
+
+static upstream_conn *up_new(uv_loop_t *loop) {
+  upstream_conn *up = calloc(1, sizeof(*up));    /* owner: itself, freed in up_on_close */
+
+  if (up == NULL)
+    return NULL;
+  uv_pipe_init(loop, &up->pipe, 0);
+  up->pipe.data = up;
+  up->fl.flush = up_on_flush;
+  up->rcap = TDM_PRE_HELLO_MAX_FRAME + TDM_FRAME_HEADER_SIZE;
+  up->rbuf = malloc(up->rcap);
+  tdm_buf_init(&up->out, UPSTREAM_OUT_CAP);
+  tdm_buf_init(&up->wbuf, UPSTREAM_OUT_CAP);
+  if (up->rbuf == NULL || tdm_decoder_init(&up->dec, TDM_PRE_HELLO_MAX_FRAME) != 0) {
+    free(up->rbuf);
+    free(up);
+    return NULL;
+  }
+  strcpy(up->app, "?");
+  return up;
+}
+
+static void up_start(upstream_conn *up) {
+  up->next = backends;
+  if (backends != NULL)
+    backends->prev = up;
+  backends = up;
+  if (uv_read_start((uv_stream_t *) &up->pipe, up_alloc_cb, up_read_cb) != 0)
+    up_close(up, TDM_GOAWAY_NO_ERROR, NULL);
+}
+
+static void listener_on_connection(uv_stream_t *server, int status) {
+  upstream_conn *up;
+
+  if (status < 0) {
+    log_warn("backend socket: accept: %s", uv_strerror(status));
+    return;
+  }
+  up = up_new(server->loop);
+  if (up == NULL) {
+    log_error("out of memory accepting a backend");
+    return;
+  }
+  if (uv_accept(server, (uv_stream_t *) &up->pipe) != 0) {
+    uv_close((uv_handle_t *) &up->pipe, up_on_close);
+    return;
+  }
+  up_start(up);
+}
+
+int upstream_open_fd(uv_loop_t *loop, int fd) {
+  upstream_conn *up = up_new(loop);
+  int rc;
+
+  if (up == NULL)
+    return UV_ENOMEM;
+  rc = uv_pipe_open(&up->pipe, fd);
+  if (rc != 0) {
+    uv_close((uv_handle_t *) &up->pipe, up_on_close);
+    return rc;
+  }
+  up_start(up);
+  return 0;
+}
+
+/* A socket file left by a frontend that died is removed; one that answers
+ * belongs to a running frontend and is an error. */
+static int clear_stale_socket(const char *path) {
+  struct sockaddr_un sa;
+  struct stat st;
+  int fd, rc;
+
+  if (lstat(path, &st) != 0)
+    return errno == ENOENT ? 0 : -errno;
+  if (!S_ISSOCK(st.st_mode)) {
+    log_error("backend socket %s exists and is not a socket", path);
+    return UV_EEXIST;
+  }
+  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  memset(&sa, 0, sizeof(sa));
+  sa.sun_family = AF_UNIX;
+  strncpy(sa.sun_path, path, sizeof(sa.sun_path) - 1);
+  /* Startup, before the loop runs: a blocking connect to a local socket is fine. */
+  rc = connect(fd, (struct sockaddr *) &sa, sizeof(sa));
+  close(fd);
+  if (rc == 0) {
+    log_error("backend socket %s is in use by a running frontend", path);
+    return UV_EADDRINUSE;
+  }
+  unlink(path);
+  return 0;
+}
+
+int upstream_listen(uv_loop_t *loop, const char *path, unsigned mode) {
+  mode_t old_umask;
+  int rc;
+  char *dir, *slash;
+
+  /* Create the socket's directory if it is missing (one level, like /run/tandem). */
+  dir = strdup(path);
+  slash = strrchr(dir, '/');
+  if (slash != NULL && slash != dir) {
+    *slash = '\0';
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+      log_error("cannot create directory %s for the backend socket: %s", dir, strerror(errno));
+      free(dir);
+      return -errno;
+    }
+  }
+  free(dir);
+
+  rc = clear_stale_socket(path);
+  if (rc != 0)
+    return rc;
+  uv_pipe_init(loop, &listener, 0);
+  /* The umask is set before bind so that the socket file never exists with
+   * wider permissions than asked for, not even for an instant. */
+  old_umask = umask(~mode & 0777);
+  rc = uv_pipe_bind(&listener, path);
+  umask(old_umask);
+  if (rc == 0 && chmod(path, mode) != 0)
+    rc = -errno;
+  if (rc == 0)
+    rc = uv_listen((uv_stream_t *) &listener, 128, listener_on_connection);
+  if (rc != 0) {
+    log_error("cannot listen on backend socket %s: %s", path, uv_strerror(rc));
+    uv_close((uv_handle_t *) &listener, NULL);
+    return rc;
+  }
+  listening = 1;
+  socket_path = strdup(path);
+  return 0;
+}
