@@ -99,6 +99,9 @@ struct http_conn {
   unsigned lingering : 1;
   unsigned closing : 1;
   unsigned header_value : 1;     /* the last header callback was a value */
+  unsigned value_at_end : 1;     /* the last value span ended at the end of the input */
+  const char *exec_start;        /* the input llhttp is working on */
+  const char *exec_end;
   unsigned bad_header : 1;       /* a header value held CR, LF or NUL */
   int pending_closes;
   tdm_buf in;                    /* unparsed input kept while paused; owner: conn */
@@ -908,10 +911,17 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len) {
     return HPE_PAUSED;
   h = &c->hdrs[c->nhdrs - 1];
 
-  if (!c->header_value) {
+  if (!c->header_value)
     h->value_off = c->head_buf.len;
-    c->header_value = 1;
-  }
+  /* llhttp 8 accepts obs-fold (a value continued on the next line) and
+   * reports the continuation as another span of the same value.  A second
+   * span is legitimate only when the first ended with the input and this one
+   * starts the next input; RFC 9112 section 5.2 lets a server reject obs-fold,
+   * and we do, as h11 and nginx do. */
+  if (c->header_value && !(c->value_at_end && at == c->exec_start))
+    c->bad_header = 1;
+  c->value_at_end = at + len == c->exec_end;
+  c->header_value = 1;
   h->value_len += len;
   /* llhttp 8 passes an obs-fold line break inside the value; RFC 9112
    * section 5.2 lets a server reject it, and we do (so do h11 and nginx). */
@@ -1035,8 +1045,13 @@ static int on_headers_complete(llhttp_t *p) {
   for (i = 0; i < c->nhdrs; i++) {
     struct hdr_span *h = &c->hdrs[i];
     char *name = c->head_buf.base + h->name_off;
-    for (uint32_t j = 0; j < h->name_len; j++)
+    for (uint32_t j = 0; j < h->name_len; j++) {
+      if (!is_tchar((unsigned char) name[j]))
+        c->bad_header = 1;
       name[j] = (char) tolower((unsigned char) name[j]);
+    }
+    if (h->name_len == 0)
+      c->bad_header = 1;
     c->hdr_out[i].name.ptr = name;
     c->hdr_out[i].name.len = h->name_len;
     c->hdr_out[i].value.ptr = c->head_buf.base + h->value_off;
@@ -1261,6 +1276,8 @@ static void conn_parse(http_conn *c, const char *data, size_t len) {
   llhttp_errno_t err;
   http_req *req;
 
+  c->exec_start = data;
+  c->exec_end = data + len;
   err = llhttp_execute(&c->parser, data, len);
   if (c->closing)
     return;
