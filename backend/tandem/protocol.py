@@ -1,0 +1,443 @@
+"""The tandem channel codec (protocol/PROTOCOL.md), sans-I/O.
+
+Bytes in, frames out; frames in, bytes out.  Nothing here touches a socket or an
+event loop, so everything is testable with a byte string (the golden vectors in
+``protocol/vectors`` run against this module and against the C codec).
+
+Wire form of a frame: a big-endian uint32 payload length, then the payload, which
+is exactly one MessagePack array ``[type, stream_id, ...]``.  Each frame type is a
+NamedTuple whose fields are the wire elements after ``type`` in wire order, except
+that headers are a list of ``(name, value)`` pairs rather than the flat array.
+
+The decoder checks what needs no connection state (sections 1, 2 and 5 of the
+spec): lengths, element count and MessagePack types, and which frame types live on
+stream 0.  Stream states and flow control belong to the channel (``channel.py``).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, NamedTuple, Optional, Union
+
+import msgpack
+
+VERSION = 1
+
+HEADER_SIZE = 4  # the big-endian uint32 length in front of every payload
+DEFAULT_MAX_FRAME = 1048576
+PRE_HELLO_MAX_FRAME = 65536  # limit until both HELLOs have been exchanged
+MIN_MAX_FRAME = 65536
+MAX_MAX_FRAME = 16777216
+DEFAULT_WINDOW = 1048576
+MIN_WINDOW = 65536
+MAX_WINDOW = 2**31 - 1
+DEFAULT_MAX_STREAMS = 1024
+MAX_STREAMS_LIMIT = 65535
+MAX_STREAM_ID = 2**31 - 1
+
+# Frame types.
+HELLO = 1
+GOAWAY = 2
+PING = 3
+REQUEST = 4
+RESPONSE = 5
+DATA = 6
+WINDOW = 7
+CANCEL = 8
+
+# Flags.
+END = 0x1
+
+# GOAWAY codes.
+NO_ERROR = 0
+PROTOCOL_ERROR = 1
+VERSION_MISMATCH = 2
+FRAME_TOO_LARGE = 3
+FLOW_CONTROL_ERROR = 4
+INTERNAL_ERROR = 5
+REFUSED = 6
+
+GOAWAY_NAMES = {
+    NO_ERROR: "NO_ERROR",
+    PROTOCOL_ERROR: "PROTOCOL_ERROR",
+    VERSION_MISMATCH: "VERSION_MISMATCH",
+    FRAME_TOO_LARGE: "FRAME_TOO_LARGE",
+    FLOW_CONTROL_ERROR: "FLOW_CONTROL_ERROR",
+    INTERNAL_ERROR: "INTERNAL_ERROR",
+    REFUSED: "REFUSED",
+}
+
+# CANCEL codes.
+CANCEL_NO_ERROR = 0
+CANCEL_CLIENT_GONE = 1
+CANCEL_TIMEOUT = 2
+CANCEL_REFUSED = 3
+CANCEL_INTERNAL = 4
+
+CANCEL_NAMES = {
+    CANCEL_NO_ERROR: "NO_ERROR",
+    CANCEL_CLIENT_GONE: "CLIENT_GONE",
+    CANCEL_TIMEOUT: "TIMEOUT",
+    CANCEL_REFUSED: "REFUSED",
+    CANCEL_INTERNAL: "INTERNAL",
+}
+
+Headers = list[tuple[bytes, bytes]]
+Address = Optional[tuple[str, int]]
+
+
+class ProtocolError(Exception):
+    """A connection error: the receiver sends GOAWAY(code, message) and closes."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Hello(NamedTuple):
+    stream_id: int
+    version: int
+    role: str
+    app: str
+    pid: int
+    generation: int
+    max_frame_size: int
+    max_streams: int
+    initial_window: int
+
+
+class GoAway(NamedTuple):
+    stream_id: int
+    code: int
+    message: str
+
+
+class Ping(NamedTuple):
+    stream_id: int
+    ack: bool
+    opaque: int
+
+
+class Request(NamedTuple):
+    stream_id: int
+    flags: int
+    method: str
+    target: bytes
+    path: bytes
+    query: bytes
+    http_version: str
+    headers: Headers
+    client: Address
+    server: Address
+    scheme: str
+    body: bytes
+
+
+class Response(NamedTuple):
+    stream_id: int
+    flags: int
+    status: int
+    headers: Headers
+    body: bytes
+
+
+class Data(NamedTuple):
+    stream_id: int
+    flags: int
+    data: bytes
+
+
+class Window(NamedTuple):
+    stream_id: int
+    increment: int
+
+
+class Cancel(NamedTuple):
+    stream_id: int
+    code: int
+
+
+class Unknown(NamedTuple):
+    """A well-formed frame of a type this version does not define (ignored)."""
+
+    type: int
+    stream_id: int
+    elements: list[Any]
+
+
+Frame = Union[Hello, GoAway, Ping, Request, Response, Data, Window, Cancel, Unknown]
+
+FRAME_TYPES: dict[type, int] = {
+    Hello: HELLO,
+    GoAway: GOAWAY,
+    Ping: PING,
+    Request: REQUEST,
+    Response: RESPONSE,
+    Data: DATA,
+    Window: WINDOW,
+    Cancel: CANCEL,
+}
+
+# --- encoding -----------------------------------------------------------------
+
+_LENGTH = struct.Struct(">I")
+_packer = msgpack.Packer(use_bin_type=True, autoreset=True)
+pack = _packer.pack
+
+
+def flatten_headers(headers: Any) -> list[bytes]:
+    """``[(name, value), ...]`` -> ``[name, value, ...]`` as the wire wants it."""
+    flat: list[bytes] = []
+    for name, value in headers:
+        flat.append(name)
+        flat.append(value)
+    return flat
+
+
+def _address(addr: Address) -> Optional[list[Any]]:
+    return None if addr is None else [addr[0], addr[1]]
+
+
+def payload_of(frame: Frame) -> list[Any]:
+    """The MessagePack array a frame travels as."""
+    cls = type(frame)
+    if cls is Request:
+        f: Any = frame
+        return [REQUEST, f.stream_id, f.flags, f.method, f.target, f.path, f.query, f.http_version,
+                flatten_headers(f.headers), _address(f.client), _address(f.server), f.scheme, f.body]
+    if cls is Response:
+        f = frame
+        return [RESPONSE, f.stream_id, f.flags, f.status, flatten_headers(f.headers), f.body]
+    if cls is Unknown:
+        f = frame
+        return [f.type, f.stream_id, *f.elements]
+    return [FRAME_TYPES[cls], *frame]
+
+
+def frame_bytes(payload: bytes) -> bytes:
+    """Prefix an already packed payload with its length."""
+    return _LENGTH.pack(len(payload)) + payload
+
+
+def encode(frame: Frame) -> bytes:
+    """The exact bytes of one frame: length prefix and payload."""
+    payload = pack(payload_of(frame))
+    return _LENGTH.pack(len(payload)) + payload
+
+
+def bin_header_size(n: int) -> int:
+    """Bytes MessagePack spends in front of a bin of length n."""
+    return 2 if n < 0x100 else 3 if n < 0x10000 else 5
+
+
+# --- decoding -----------------------------------------------------------------
+
+
+def _malformed(message: str) -> ProtocolError:
+    return ProtocolError(PROTOCOL_ERROR, message)
+
+
+def _uint(value: Any, what: str) -> int:
+    # bool is an int subclass in Python but a distinct MessagePack type.
+    if type(value) is not int or value < 0:
+        raise _malformed(f"{what}: expected an unsigned integer")
+    return value
+
+
+def _str(value: Any, what: str) -> str:
+    if type(value) is not str:
+        raise _malformed(f"{what}: expected a str")
+    return value
+
+
+def _bin(value: Any, what: str) -> bytes:
+    if type(value) is not bytes:
+        raise _malformed(f"{what}: expected a bin")
+    return value
+
+
+def _headers(value: Any, what: str) -> Headers:
+    if type(value) is not list or len(value) & 1:
+        raise _malformed(f"{what}: expected an array of bin of even length")
+    for item in value:
+        if type(item) is not bytes:
+            raise _malformed(f"{what}: expected an array of bin of even length")
+    return list(zip(value[0::2], value[1::2]))
+
+
+def _addr(value: Any, what: str) -> Address:
+    if value is None:
+        return None
+    if type(value) is not list or len(value) < 2:
+        raise _malformed(f"{what}: expected [host, port] or nil")
+    return (_str(value[0], what + " host"), _uint(value[1], what + " port"))
+
+
+def _need(items: list[Any], count: int, name: str) -> None:
+    if len(items) < count:
+        raise _malformed(f"{name} frame has {len(items)} elements, needs {count}")
+
+
+def _on_connection(sid: int, name: str) -> None:
+    if sid != 0:
+        raise _malformed(f"{name} frame on stream {sid}, must be on stream 0")
+
+
+def _on_stream(sid: int, name: str) -> None:
+    if sid == 0:
+        raise _malformed(f"{name} frame on stream 0")
+
+
+def _hello(sid: int, e: list[Any]) -> Hello:
+    _need(e, 10, "HELLO")
+    _on_connection(sid, "HELLO")
+    return Hello(sid, _uint(e[2], "HELLO version"), _str(e[3], "HELLO role"), _str(e[4], "HELLO app"),
+                 _uint(e[5], "HELLO pid"), _uint(e[6], "HELLO generation"),
+                 _uint(e[7], "HELLO max_frame_size"), _uint(e[8], "HELLO max_streams"),
+                 _uint(e[9], "HELLO initial_window"))
+
+
+def _goaway(sid: int, e: list[Any]) -> GoAway:
+    _need(e, 4, "GOAWAY")
+    _on_connection(sid, "GOAWAY")
+    return GoAway(sid, _uint(e[2], "GOAWAY code"), _str(e[3], "GOAWAY message"))
+
+
+def _ping(sid: int, e: list[Any]) -> Ping:
+    _need(e, 4, "PING")
+    _on_connection(sid, "PING")
+    if type(e[2]) is not bool:
+        raise _malformed("PING ack: expected a bool")
+    return Ping(sid, e[2], _uint(e[3], "PING opaque"))
+
+
+def _request(sid: int, e: list[Any]) -> Request:
+    _need(e, 13, "REQUEST")
+    _on_stream(sid, "REQUEST")
+    return Request(sid, _uint(e[2], "REQUEST flags"), _str(e[3], "REQUEST method"),
+                   _bin(e[4], "REQUEST target"), _bin(e[5], "REQUEST path"), _bin(e[6], "REQUEST query"),
+                   _str(e[7], "REQUEST http_version"), _headers(e[8], "REQUEST headers"),
+                   _addr(e[9], "REQUEST client"), _addr(e[10], "REQUEST server"),
+                   _str(e[11], "REQUEST scheme"), _bin(e[12], "REQUEST body"))
+
+
+def _response(sid: int, e: list[Any]) -> Response:
+    _need(e, 6, "RESPONSE")
+    _on_stream(sid, "RESPONSE")
+    return Response(sid, _uint(e[2], "RESPONSE flags"), _uint(e[3], "RESPONSE status"),
+                    _headers(e[4], "RESPONSE headers"), _bin(e[5], "RESPONSE body"))
+
+
+def _data(sid: int, e: list[Any]) -> Data:
+    _need(e, 4, "DATA")
+    _on_stream(sid, "DATA")
+    return Data(sid, _uint(e[2], "DATA flags"), _bin(e[3], "DATA data"))
+
+
+def _window(sid: int, e: list[Any]) -> Window:
+    _need(e, 3, "WINDOW")
+    _on_stream(sid, "WINDOW")
+    return Window(sid, _uint(e[2], "WINDOW increment"))
+
+
+def _cancel(sid: int, e: list[Any]) -> Cancel:
+    _need(e, 3, "CANCEL")
+    _on_stream(sid, "CANCEL")
+    return Cancel(sid, _uint(e[2], "CANCEL code"))
+
+
+_DECODERS = {
+    HELLO: _hello,
+    GOAWAY: _goaway,
+    PING: _ping,
+    REQUEST: _request,
+    RESPONSE: _response,
+    DATA: _data,
+    WINDOW: _window,
+    CANCEL: _cancel,
+}
+
+
+def decode_payload(payload: Any) -> Frame:
+    """One frame from one payload (the bytes after the length prefix)."""
+    if not payload:
+        raise _malformed("frame length 0")
+    try:
+        items = msgpack.unpackb(payload, raw=False, use_list=True, strict_map_key=False)
+    except (ValueError, msgpack.UnpackException) as exc:
+        # ExtraData (bytes after the array), truncated data and invalid UTF-8 in a
+        # str are all ValueErrors.
+        raise _malformed(f"payload is not one MessagePack value: {exc}") from None
+    if type(items) is not list:
+        raise _malformed("payload is not an array")
+    if len(items) < 2:
+        raise _malformed("frame array has fewer than 2 elements")
+    ftype = _uint(items[0], "frame type")
+    sid = _uint(items[1], "stream id")
+    decoder = _DECODERS.get(ftype)
+    if decoder is None:
+        return Unknown(ftype, sid, items[2:])
+    return decoder(sid, items)
+
+
+class Decoder:
+    """Splits a byte stream into frames.
+
+    ``feed()`` bytes as they arrive, then call ``next_frame()`` until it returns
+    None (or iterate).  A malformed frame raises ProtocolError carrying the GOAWAY
+    code; the decoder is unusable afterwards, since the stream has lost framing.
+    ``max_frame_size`` may be raised once HELLO has been exchanged.
+    """
+
+    __slots__ = ("max_frame_size", "_buf", "_pos")
+
+    def __init__(self, max_frame_size: int = PRE_HELLO_MAX_FRAME) -> None:
+        self.max_frame_size = max_frame_size
+        self._buf = bytearray()
+        self._pos = 0
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as frames."""
+        return len(self._buf) - self._pos
+
+    def next_frame(self) -> Optional[Frame]:
+        buf = self._buf
+        pos = self._pos
+        avail = len(buf) - pos
+        if avail < HEADER_SIZE:
+            self._compact()
+            return None
+        (length,) = _LENGTH.unpack_from(buf, pos)
+        # Rejected from the four length bytes alone, before any payload arrives.
+        if length > self.max_frame_size:
+            raise ProtocolError(
+                FRAME_TOO_LARGE, f"frame length {length} above the maximum frame size {self.max_frame_size}")
+        if length == 0:
+            raise _malformed("frame length 0")
+        end = pos + HEADER_SIZE + length
+        if end > len(buf):
+            self._compact()
+            return None
+        with memoryview(buf) as view, view[pos + HEADER_SIZE:end] as payload:
+            frame = decode_payload(payload)
+        self._pos = end
+        return frame
+
+    def _compact(self) -> None:
+        if self._pos:
+            del self._buf[:self._pos]
+            self._pos = 0
+
+    def __iter__(self) -> "Decoder":
+        return self
+
+    def __next__(self) -> Frame:
+        frame = self.next_frame()
+        if frame is None:
+            raise StopIteration
+        return frame
