@@ -1,0 +1,155 @@
+"""Runs an app against a frontend: connect, serve, reconnect, shut down.
+
+``Server.run()`` connects to the frontend's Unix socket (retrying with
+exponential backoff until it appears), serves the connection through a
+``Channel`` and, when the frontend goes away without asking us to, connects
+again: the frontend may be restarting.  It returns the process exit status:
+0 after a drain (SIGTERM/SIGINT here, or GOAWAY(NO_ERROR) from the frontend),
+1 after a connection error, a refusal, or a connect deadline that passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+from . import protocol
+from .channel import Channel, HelloConfig, Outcome
+from .types import AppCallable
+
+logger = logging.getLogger("tandem.server")
+
+# Errors that mean "the frontend is not there yet": retried with backoff.
+RETRY_ERRNOS = frozenset({errno.ENOENT, errno.ECONNREFUSED, errno.ECONNRESET, errno.EAGAIN})
+
+
+def start_time_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class ServerConfig:
+    socket_path: str
+    app_name: str
+    generation: int = field(default_factory=start_time_ms)
+    max_streams: int = protocol.DEFAULT_MAX_STREAMS
+    max_frame_size: int = protocol.DEFAULT_MAX_FRAME
+    initial_window: int = protocol.DEFAULT_WINDOW
+    connect_timeout: Optional[float] = None  # seconds to wait for the socket; None = forever
+    backoff_initial: float = 0.05
+    backoff_max: float = 2.0
+
+
+class Server:
+    def __init__(self, app: AppCallable, config: ServerConfig) -> None:
+        self.app = app
+        self.config = config
+        self.channel: Optional[Channel] = None
+        self.stopping = False
+        self.exit_code: Optional[int] = None  # forced by abort()
+        self.connections = 0  # successful connects so far
+        self._wakeup: Optional[asyncio.Future[None]] = None
+        self._hello = HelloConfig(config.app_name, config.generation, config.max_frame_size,
+                                  config.max_streams, config.initial_window)
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        while not self.stopping:
+            channel = await self._connect(loop)
+            if channel is None:
+                break
+            self.channel = channel
+            try:
+                outcome = await channel.closed
+            finally:
+                self.channel = None
+            if outcome is Outcome.DRAINED:
+                logger.info("drained; disconnected from the frontend")
+                return 0 if self.exit_code is None else self.exit_code
+            if outcome is Outcome.FAILED:
+                logger.error("stopping: %s", channel.error or "connection error")
+                return 1
+            if not self.stopping:
+                logger.warning("the frontend closed the connection; reconnecting")
+        if self.exit_code is not None:
+            return self.exit_code
+        return 0 if self.stopping else 1
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop) -> Optional[Channel]:
+        """Connect, retrying; None if stopped or the deadline passed."""
+        cfg = self.config
+        delay = cfg.backoff_initial
+        deadline = None if cfg.connect_timeout is None else loop.time() + cfg.connect_timeout
+        warned = False
+        while not self.stopping:
+            channel = Channel(self.app, self._hello, loop)
+            try:
+                await loop.create_unix_connection(lambda: channel, cfg.socket_path)
+            except OSError as exc:
+                if exc.errno not in RETRY_ERRNOS:
+                    logger.error("cannot connect to the frontend at %s: %s", cfg.socket_path, exc)
+                    self.exit_code = 1
+                    return None
+                if not warned:
+                    logger.info("waiting for the frontend socket at %s (%s)", cfg.socket_path,
+                                exc.strerror or exc)
+                    warned = True
+                if deadline is not None and loop.time() + delay > deadline:
+                    logger.error("the frontend socket %s did not appear within %gs", cfg.socket_path,
+                                 cfg.connect_timeout)
+                    self.exit_code = 1
+                    return None
+                await self._sleep(loop, delay)
+                delay = min(delay * 2, cfg.backoff_max)
+                continue
+            self.connections += 1
+            logger.info("connected to the frontend at %s", cfg.socket_path)
+            return channel
+        return None
+
+    async def _sleep(self, loop: asyncio.AbstractEventLoop, delay: float) -> None:
+        """Sleep, but wake up early when stopping."""
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._wakeup = waiter
+        handle = loop.call_later(delay, lambda: waiter.done() or waiter.set_result(None))
+        try:
+            await waiter
+        finally:
+            handle.cancel()
+            self._wakeup = None
+
+    def shutdown(self) -> None:
+        """Graceful stop: GOAWAY(NO_ERROR), finish open streams, close.  A second call aborts."""
+        if self.stopping:
+            logger.warning("stopping now; open streams are cancelled")
+            self.abort(0)
+            return
+        self.stopping = True
+        channel = self.channel
+        if channel is not None:
+            logger.info("shutting down: finishing %d open stream(s)", len(channel.streams))
+            channel.drain()
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    def abort(self, exit_code: int) -> None:
+        """Stop at once with the given exit status."""
+        self.stopping = True
+        self.exit_code = exit_code
+        if self.channel is not None:
+            self.channel.abort()
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    def install_signal_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+
+    def _on_signal(self, sig: int) -> None:
+        logger.info("received %s", signal.Signals(sig).name)
+        self.shutdown()

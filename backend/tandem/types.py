@@ -1,0 +1,78 @@
+"""The one interface between the channel and every kind of application.
+
+The channel (``channel.py``) calls exactly one shape of callable for every stream,
+whatever the application is: the native ``App`` implements it directly, and
+adapters for other interfaces (ASGI, WSGI) wrap themselves to it once at load
+time, so the hot path has a single code path::
+
+    async def app(stream: Stream) -> None
+
+``stream.head`` is the decoded REQUEST frame (method, target, path, query,
+http_version, headers, client, server, scheme; read the body with ``receive()``,
+not from ``head.body``).  The app reads the request body with ``receive()``,
+starts the response once with ``send_response()`` and continues it with
+``send_data()``; the sends wait (do not return) while the frontend's flow-control
+window is exhausted.
+
+When the frontend cancels the stream (client gone, timeout) the Task running the
+app is cancelled, so the app sees ``asyncio.CancelledError`` at its current
+await; ``stream.cancelled`` becomes true, ``wait_cancelled()`` returns, and later
+``receive``/``send_*`` calls raise ``StreamCancelled``.  Code that runs outside
+the Task (a WSGI thread) can poll ``stream.cancelled``.
+
+An app callable may set the attribute ``tandem_fast_path = False`` to always run
+in a Task; by default its first step runs inline (``asyncio.current_task()`` is
+None until it first suspends; see ``channel.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Awaitable, Callable, Protocol, Sequence
+
+from .protocol import Request as RequestHead
+
+Header = tuple[bytes, bytes]
+RawHeaders = Sequence[Header]
+
+
+class StreamCancelled(Exception):
+    """The stream was cancelled (by the frontend, or the connection was lost)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"stream cancelled (code {code})")
+        self.code = code
+
+
+class Stream(Protocol):
+    """What the channel hands an application for one request."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def head(self) -> RequestHead: ...
+
+    @property
+    def cancelled(self) -> bool: ...
+
+    @property
+    def response_started(self) -> bool: ...
+
+    async def receive(self) -> tuple[bytes, bool]:
+        """Next request body chunk and whether more may follow; ``(b"", False)`` at the end."""
+        ...
+
+    async def send_response(self, status: int, headers: RawHeaders, body: bytes = b"", end: bool = True) -> None:
+        """Start the response (once).  ``end=False`` means ``send_data()`` calls follow."""
+        ...
+
+    async def send_data(self, data: bytes, end: bool = False) -> None:
+        """More response body; ``end=True`` on the last call (``data`` may be empty)."""
+        ...
+
+    async def wait_cancelled(self) -> int:
+        """Wait until the stream is cancelled; returns the CANCEL code."""
+        ...
+
+
+AppCallable = Callable[[Stream], Awaitable[None]]
