@@ -1,0 +1,26 @@
+"""tandem: Python backends for the tandem C HTTP frontend.
+
+This module imports neither uvloop nor msgpack, so an app module can
+``from tandem import App`` anywhere; the server side needs both.
+"""
+
+from .app import App
+from .datastructures import Headers, QueryParams
+from .exceptions import HTTPException
+from .request import Request
+from .response import HTMLResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "App",
+    "HTMLResponse",
+    "HTTPException",
+    "Headers",
+    "JSONResponse",
+    "PlainTextResponse",
+    "QueryParams",
+    "Request",
+    "Response",
+    "StreamingResponse",
+]

@@ -1,0 +1,136 @@
+"""The native application: routes, handlers, templates.
+
+::
+
+    app = App()
+
+    @app.get("/users/{user_id:int}")
+    def user(request, user_id):
+        return {"id": user_id}
+
+Handlers are called ``handler(request, **path_params)`` and may be sync or async.
+Sync handlers run inline on the event loop, like the code of an async handler
+between two awaits: they must be fast (no blocking I/O, no long computation), or
+every other request on this backend waits for them.  Their return value is
+converted by ``response.to_response`` (str, bytes, dict/list, None, Response);
+with ``template="name.html"`` a returned dict is rendered with Jinja2 instead.
+
+``App`` is itself the callable the channel runs for each stream
+(``types.AppCallable``).  Unknown paths get 404, known paths with another method
+405 with an ``allow`` header, and an exception in a handler 500 (the traceback
+goes to the log; other requests are unaffected).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import sys
+from typing import Any, Callable, Iterable, Optional, TypeVar
+
+from .exceptions import HTTPException
+from .request import Request, decode_path
+from .response import Response, html, plain, to_response
+from .routing import FOUND, NOT_FOUND, Route, Router
+from .templating import Templates, templates_dir_for
+from .types import Stream, StreamCancelled
+
+logger = logging.getLogger("tandem.app")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class App:
+    """A tandem application.
+
+    ``templates``: the Jinja2 template folder, relative to the directory of the
+    module that creates the App (default ``"templates"`` there).
+    ``fast_path``: set False if handlers need ``asyncio.current_task()`` from their
+    first line (``asyncio.timeout``, ``TaskGroup``); see ``channel.py``.
+    """
+
+    def __init__(self, templates: Optional[str] = None, fast_path: bool = True) -> None:
+        caller_file = sys._getframe(1).f_globals.get("__file__")
+        self.router = Router()
+        self.templates = Templates(templates_dir_for(caller_file, templates))
+        self.tandem_fast_path = fast_path
+
+    # --- registration -----------------------------------------------------------
+
+    def route(self, path: str, methods: Iterable[str] = ("GET",), *, name: Optional[str] = None,
+              template: Optional[str] = None) -> Callable[[F], F]:
+        def decorator(endpoint: F) -> F:
+            self.add_route(path, endpoint, methods, name=name, template=template)
+            return endpoint
+        return decorator
+
+    def add_route(self, path: str, endpoint: Callable[..., Any], methods: Iterable[str] = ("GET",), *,
+                  name: Optional[str] = None, template: Optional[str] = None) -> Route:
+        is_async = inspect.iscoroutinefunction(endpoint) or inspect.iscoroutinefunction(
+            getattr(endpoint, "__call__", None))
+        return self.router.add(Route(path, methods, endpoint, name, is_async=is_async, template=template))
+
+    def get(self, path: str, **kwargs: Any) -> Callable[[F], F]:
+        return self.route(path, ("GET",), **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Callable[[F], F]:
+        return self.route(path, ("POST",), **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> Callable[[F], F]:
+        return self.route(path, ("PUT",), **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> Callable[[F], F]:
+        return self.route(path, ("PATCH",), **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Callable[[F], F]:
+        return self.route(path, ("DELETE",), **kwargs)
+
+    def url_path_for(self, name: str, **params: Any) -> str:
+        return self.router.url_path_for(name, **params)
+
+    # --- serving ----------------------------------------------------------------
+
+    async def __call__(self, stream: Stream) -> None:
+        head = stream.head
+        path = decode_path(head.path)
+        match = self.router.resolve(head.method, path)
+        if match.status != FOUND:
+            if match.status == NOT_FOUND:
+                response = plain("Not Found", 404)
+            else:
+                allow = ", ".join(sorted(match.allowed)).encode("latin-1")
+                response = plain("Method Not Allowed", 405, [(b"allow", allow)])
+            await stream.send_response(response.status, response.raw_headers, response.body, True)
+            return
+        route = match.route
+        assert route is not None
+        request = Request(stream, path, match.params)
+        try:
+            if route.options["is_async"]:
+                result = await route.endpoint(request, **match.params)
+            else:
+                result = route.endpoint(request, **match.params)
+            template = route.options["template"]
+            if template is not None and not isinstance(result, Response):
+                response = html(self.templates.render(template, result))
+            else:
+                response = to_response(result)
+        except HTTPException as exc:
+            response = plain(exc.detail, exc.status, _encode(exc.headers))
+        except StreamCancelled:
+            return
+        except Exception:
+            if stream.cancelled:
+                return
+            logger.exception("error in handler %s for %s %s", route.name, head.method, path)
+            response = plain("Internal Server Error", 500)
+        try:
+            await response.send(stream)
+        except StreamCancelled:
+            return
+
+
+def _encode(headers: Optional[Any]) -> Optional[list[tuple[bytes, bytes]]]:
+    if not headers:
+        return None
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
