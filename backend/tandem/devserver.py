@@ -1,0 +1,154 @@
+"""``--serve HOST:PORT``: the frontend and the backend in one command.
+
+Starts the C frontend as a child process on a private socket in a fresh
+temporary directory (mode 0700), then runs the backend against it.  Ctrl-C
+(SIGINT reaches the whole foreground process group) and SIGTERM both stop
+cleanly: the backend drains, the frontend child gets SIGTERM if it is still
+alive and is waited for, the directory is removed, and the exit status is 0.
+If the frontend dies on its own, the backend stops with status 1 and says how
+the frontend ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import tempfile
+from typing import Callable, Optional, Sequence
+
+from .server import Server, ServerConfig
+from .types import AppCallable
+
+logger = logging.getLogger("tandem.devserver")
+
+FRONTEND_NAME = "tandem-frontend"
+STOP_TIMEOUT = 10.0  # seconds the frontend gets to exit after SIGTERM before SIGKILL
+# A frontend that exits within this long of a signal of ours is taken as
+# stopped by the same Ctrl-C, not as a crash.
+SIGNAL_GRACE = 0.5
+
+
+class FrontendNotFound(Exception):
+    pass
+
+
+def find_frontend(explicit: Optional[str] = None, package_file: str = __file__) -> str:
+    """--frontend/TANDEM_FRONTEND, else build/tandem-frontend of this checkout, else PATH."""
+    if explicit:
+        if os.path.isfile(explicit) and os.access(explicit, os.X_OK):
+            return os.path.abspath(explicit)
+        found = shutil.which(explicit)
+        if found:
+            return found
+        raise FrontendNotFound(f"frontend binary {explicit!r} not found or not executable; "
+                               "build it with `make build`")
+    tried = []
+    directory = os.path.dirname(os.path.abspath(package_file))
+    while True:
+        candidate = os.path.join(directory, "build", FRONTEND_NAME)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+        tried.append(candidate)
+        if os.path.isdir(os.path.join(directory, ".git")):
+            break  # the checkout's root: stop walking up
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    found = shutil.which(FRONTEND_NAME)
+    if found:
+        return found
+    raise FrontendNotFound(f"cannot find the {FRONTEND_NAME} binary (looked for {tried[-1]} and on PATH); "
+                           "build it with `make build` or pass --frontend PATH")
+
+
+def frontend_command(frontend: str, listen: tuple[str, int], socket_path: str,
+                     static: Sequence[tuple[str, str]]) -> list[str]:
+    host, port = listen
+    if ":" in host:
+        host = f"[{host}]"
+    cmd = [frontend, "--listen", f"{host}:{port}", "--backend-socket", socket_path]
+    for prefix, directory in static:
+        cmd += ["--static", f"{prefix}={os.path.abspath(directory)}"]
+    return cmd
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with status {returncode}"
+
+
+async def serve_with_frontend(app: AppCallable, make_config: Callable[[str], ServerConfig], frontend: str,
+                              listen: tuple[str, int], static: Sequence[tuple[str, str]]) -> int:
+    loop = asyncio.get_running_loop()
+    tmpdir = tempfile.mkdtemp(prefix="tandem-")
+    os.chmod(tmpdir, 0o700)
+    socket_path = os.path.join(tmpdir, "backend.sock")
+    proc: Optional[asyncio.subprocess.Process] = None
+    server = Server(app, make_config(socket_path))
+    signalled_at: list[float] = []
+
+    def on_signal(sig: int) -> None:
+        signalled_at.append(loop.time())
+        logger.info("received %s; stopping", signal.Signals(sig).name)
+        server.shutdown()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        cmd = frontend_command(frontend, listen, socket_path, static)
+        logger.info("starting the frontend: %s", " ".join(cmd))
+        try:
+            proc = await asyncio.create_subprocess_exec(*cmd)
+        except OSError as exc:
+            logger.error("cannot start the frontend %s: %s", frontend, exc)
+            return 1
+        watcher = loop.create_task(_watch(proc, server, signalled_at, loop))
+        try:
+            code = await server.run()
+        finally:
+            watcher.cancel()
+        return code
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        if proc is not None:
+            await _stop(proc)
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+async def _watch(proc: asyncio.subprocess.Process, server: Server, signalled_at: list[float],
+                 loop: asyncio.AbstractEventLoop) -> None:
+    returncode = await proc.wait()
+    if server.stopping and server.exit_code is None:
+        return  # we are stopping anyway: the frontend went with the same Ctrl-C
+    # Ctrl-C reaches the frontend and us at once; give our own signal handler a
+    # moment to run before calling the frontend's exit a crash.
+    await asyncio.sleep(SIGNAL_GRACE)
+    if signalled_at:
+        return
+    logger.error("the frontend %s; stopping", describe_exit(returncode))
+    server.abort(1)
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        try:
+            proc.send_signal(signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
+        except asyncio.TimeoutError:
+            logger.warning("the frontend did not exit %gs after SIGTERM; killing it", STOP_TIMEOUT)
+            proc.kill()
+            await proc.wait()
+    else:
+        await proc.wait()
