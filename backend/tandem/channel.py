@@ -311,8 +311,6 @@ class Channel(asyncio.Protocol):
         if sid <= self.last_id:
             raise ProtocolError(protocol.PROTOCOL_ERROR,
                                 f"REQUEST on stream {sid}, not above the highest used ({self.last_id})")
-        if sid > protocol.MAX_STREAM_ID:
-            raise ProtocolError(protocol.PROTOCOL_ERROR, f"stream id {sid} does not fit in 31 bits")
         self.last_id = sid
         if len(head.body) > self.initial_window:
             raise ProtocolError(protocol.FLOW_CONTROL_ERROR, f"stream {sid}: request body beyond the window")

@@ -238,8 +238,19 @@ def _malformed(message: str) -> ProtocolError:
     return ProtocolError(PROTOCOL_ERROR, message)
 
 
-def _uint(value: Any, what: str) -> int:
-    # bool is an int subclass in Python but a distinct MessagePack type.
+U32_MAX = 2**32 - 1
+U64_MAX = 2**64 - 1
+
+
+def _u32(value: Any, what: str) -> int:
+    # bool is an int subclass in Python but a distinct MessagePack type.  The
+    # bounds are those of the C codec's fields, so both reject the same frames.
+    if type(value) is not int or not 0 <= value <= U32_MAX:
+        raise _malformed(f"{what}: expected an unsigned integer of at most 32 bits")
+    return value
+
+
+def _u64(value: Any, what: str) -> int:
     if type(value) is not int or value < 0:
         raise _malformed(f"{what}: expected an unsigned integer")
     return value
@@ -269,9 +280,9 @@ def _headers(value: Any, what: str) -> Headers:
 def _addr(value: Any, what: str) -> Address:
     if value is None:
         return None
-    if type(value) is not list or len(value) < 2:
+    if type(value) is not list or len(value) != 2:
         raise _malformed(f"{what}: expected [host, port] or nil")
-    return (_str(value[0], what + " host"), _uint(value[1], what + " port"))
+    return (_str(value[0], what + " host"), _u32(value[1], what + " port"))
 
 
 def _need(items: list[Any], count: int, name: str) -> None:
@@ -292,16 +303,16 @@ def _on_stream(sid: int, name: str) -> None:
 def _hello(sid: int, e: list[Any]) -> Hello:
     _need(e, 10, "HELLO")
     _on_connection(sid, "HELLO")
-    return Hello(sid, _uint(e[2], "HELLO version"), _str(e[3], "HELLO role"), _str(e[4], "HELLO app"),
-                 _uint(e[5], "HELLO pid"), _uint(e[6], "HELLO generation"),
-                 _uint(e[7], "HELLO max_frame_size"), _uint(e[8], "HELLO max_streams"),
-                 _uint(e[9], "HELLO initial_window"))
+    return Hello(sid, _u32(e[2], "HELLO version"), _str(e[3], "HELLO role"), _str(e[4], "HELLO app"),
+                 _u64(e[5], "HELLO pid"), _u64(e[6], "HELLO generation"),
+                 _u32(e[7], "HELLO max_frame_size"), _u32(e[8], "HELLO max_streams"),
+                 _u32(e[9], "HELLO initial_window"))
 
 
 def _goaway(sid: int, e: list[Any]) -> GoAway:
     _need(e, 4, "GOAWAY")
     _on_connection(sid, "GOAWAY")
-    return GoAway(sid, _uint(e[2], "GOAWAY code"), _str(e[3], "GOAWAY message"))
+    return GoAway(sid, _u32(e[2], "GOAWAY code"), _str(e[3], "GOAWAY message"))
 
 
 def _ping(sid: int, e: list[Any]) -> Ping:
@@ -309,13 +320,13 @@ def _ping(sid: int, e: list[Any]) -> Ping:
     _on_connection(sid, "PING")
     if type(e[2]) is not bool:
         raise _malformed("PING ack: expected a bool")
-    return Ping(sid, e[2], _uint(e[3], "PING opaque"))
+    return Ping(sid, e[2], _u64(e[3], "PING opaque"))
 
 
 def _request(sid: int, e: list[Any]) -> Request:
     _need(e, 13, "REQUEST")
     _on_stream(sid, "REQUEST")
-    return Request(sid, _uint(e[2], "REQUEST flags"), _str(e[3], "REQUEST method"),
+    return Request(sid, _u64(e[2], "REQUEST flags"), _str(e[3], "REQUEST method"),
                    _bin(e[4], "REQUEST target"), _bin(e[5], "REQUEST path"), _bin(e[6], "REQUEST query"),
                    _str(e[7], "REQUEST http_version"), _headers(e[8], "REQUEST headers"),
                    _addr(e[9], "REQUEST client"), _addr(e[10], "REQUEST server"),
@@ -325,26 +336,29 @@ def _request(sid: int, e: list[Any]) -> Request:
 def _response(sid: int, e: list[Any]) -> Response:
     _need(e, 6, "RESPONSE")
     _on_stream(sid, "RESPONSE")
-    return Response(sid, _uint(e[2], "RESPONSE flags"), _uint(e[3], "RESPONSE status"),
+    return Response(sid, _u64(e[2], "RESPONSE flags"), _u32(e[3], "RESPONSE status"),
                     _headers(e[4], "RESPONSE headers"), _bin(e[5], "RESPONSE body"))
 
 
 def _data(sid: int, e: list[Any]) -> Data:
     _need(e, 4, "DATA")
     _on_stream(sid, "DATA")
-    return Data(sid, _uint(e[2], "DATA flags"), _bin(e[3], "DATA data"))
+    return Data(sid, _u64(e[2], "DATA flags"), _bin(e[3], "DATA data"))
 
 
 def _window(sid: int, e: list[Any]) -> Window:
     _need(e, 3, "WINDOW")
     _on_stream(sid, "WINDOW")
-    return Window(sid, _uint(e[2], "WINDOW increment"))
+    increment = _u32(e[2], "WINDOW increment")
+    if increment == 0:
+        raise _malformed("WINDOW increment 0")
+    return Window(sid, increment)
 
 
 def _cancel(sid: int, e: list[Any]) -> Cancel:
     _need(e, 3, "CANCEL")
     _on_stream(sid, "CANCEL")
-    return Cancel(sid, _uint(e[2], "CANCEL code"))
+    return Cancel(sid, _u32(e[2], "CANCEL code"))
 
 
 _DECODERS = {
@@ -373,8 +387,10 @@ def decode_payload(payload: Any) -> Frame:
         raise _malformed("payload is not an array")
     if len(items) < 2:
         raise _malformed("frame array has fewer than 2 elements")
-    ftype = _uint(items[0], "frame type")
-    sid = _uint(items[1], "stream id")
+    ftype = _u32(items[0], "frame type")
+    sid = _u32(items[1], "stream id")
+    if sid > MAX_STREAM_ID:
+        raise _malformed(f"stream id {sid} does not fit in 31 bits")
     decoder = _DECODERS.get(ftype)
     if decoder is None:
         return Unknown(ftype, sid, items[2:])

@@ -1,0 +1,319 @@
+"""tandem.protocol against the golden vectors, at every truncation point and byte by byte."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+
+from tandem import protocol
+from tandem.protocol import Decoder, ProtocolError
+
+VECTORS = Path(__file__).resolve().parents[2] / "protocol" / "vectors"
+
+ERRORS = {"EPROTO": protocol.PROTOCOL_ERROR, "E2BIG": protocol.FRAME_TOO_LARGE}
+
+
+# --- the .txt format ----------------------------------------------------------------
+# `key: value` lines; values are integers, true/false/nil, "quoted" strings (their
+# UTF-8 bytes, C-like escapes), b"quoted" byte strings, b"unit" * N, `header: b"n"
+# b"v"`, addresses `"host" port`, and for `extra:` lists and maps of those.
+
+_TOKEN = re.compile(r'\s*(b?"(?:[^"\\]|\\.)*"|-?\d+\.\d+|-?\d+|true|false|nil|\*|\[|\]|\{|\}|,|:)')
+
+
+def _unquote(literal: str) -> bytes:
+    body = literal[literal.index('"') + 1:-1]
+    out = bytearray()
+    i = 0
+    while i < len(body):
+        c = body[i]
+        if c != "\\":
+            out += c.encode("utf-8")
+            i += 1
+            continue
+        nxt = body[i + 1]
+        if nxt == "x":
+            out.append(int(body[i + 2:i + 4], 16))
+            i += 4
+            continue
+        out += {"n": b"\n", "r": b"\r", "t": b"\t", '"': b'"', "\\": b"\\"}[nxt]
+        i += 2
+    return bytes(out)
+
+
+def _tokens(text: str) -> list[str]:
+    tokens = []
+    pos = 0
+    text = text.rstrip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        assert m, f"cannot parse {text[pos:]!r}"
+        tokens.append(m.group(1))
+        pos = m.end()
+    return tokens
+
+
+def _value(tokens: list[str]) -> Any:
+    tok = tokens.pop(0)
+    if tok.startswith('b"'):
+        raw = _unquote(tok)
+        if tokens and tokens[0] == "*":
+            tokens.pop(0)
+            raw = raw * int(tokens.pop(0))
+        return raw
+    if tok.startswith('"'):
+        return _unquote(tok).decode("utf-8")
+    if tok == "true":
+        return True
+    if tok == "false":
+        return False
+    if tok == "nil":
+        return None
+    if tok == "[":
+        items = []
+        while tokens[0] != "]":
+            items.append(_value(tokens))
+            if tokens[0] == ",":
+                tokens.pop(0)
+        tokens.pop(0)
+        return items
+    if tok == "{":
+        mapping = {}
+        while tokens[0] != "}":
+            key = _value(tokens)
+            assert tokens.pop(0) == ":"
+            mapping[key] = _value(tokens)
+            if tokens[0] == ",":
+                tokens.pop(0)
+        tokens.pop(0)
+        return mapping
+    return ast.literal_eval(tok)
+
+
+def parse_txt(path: Path) -> dict[str, Any]:
+    fields: dict[str, Any] = {"header": [], "extra": []}
+    for line in path.read_text().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        key, _, rest = line.partition(": ")
+        if key == "error":
+            fields["error"] = rest.strip()
+            continue
+        tokens = _tokens(rest)
+        values = []
+        while tokens:
+            values.append(_value(tokens))
+        if key in ("header", "extra"):
+            fields[key].append(tuple(values) if key == "header" else values[0])
+        elif key in ("client", "server"):
+            fields[key] = None if values == [None] else tuple(values)
+        else:
+            (fields[key],) = values
+    return fields
+
+
+def vector_names(prefix: str = "") -> list[str]:
+    if not VECTORS.is_dir():
+        return []
+    return sorted(p.stem for p in VECTORS.glob("*.bin") if p.stem.startswith(prefix))
+
+
+VALID = [n for n in vector_names() if not n.startswith("invalid-")]
+INVALID = vector_names("invalid-")
+
+
+def test_vectors_are_there() -> None:
+    assert VALID and INVALID, f"no golden vectors in {VECTORS}"
+
+
+def decode_all(data: bytes, max_frame: int = protocol.DEFAULT_MAX_FRAME) -> list[protocol.Frame]:
+    decoder = Decoder(max_frame)
+    decoder.feed(data)
+    frames = list(decoder)
+    assert decoder.buffered == 0
+    return frames
+
+
+def expected_frame(fields: dict[str, Any]) -> protocol.Frame:
+    ftype, sid = fields["type"], fields["stream_id"]
+    if ftype == protocol.HELLO:
+        return protocol.Hello(sid, fields["version"], fields["role"], fields["app"], fields["pid"],
+                              fields["generation"], fields["max_frame_size"], fields["max_streams"],
+                              fields["initial_window"])
+    if ftype == protocol.GOAWAY:
+        return protocol.GoAway(sid, fields["code"], fields["message"])
+    if ftype == protocol.PING:
+        return protocol.Ping(sid, fields["ack"], fields["opaque"])
+    if ftype == protocol.REQUEST:
+        return protocol.Request(sid, fields["flags"], fields["method"], fields["target"], fields["path"],
+                                fields["query"], fields["http_version"], fields["header"], fields["client"],
+                                fields["server"], fields["scheme"], fields["body"])
+    if ftype == protocol.RESPONSE:
+        return protocol.Response(sid, fields["flags"], fields["status"], fields["header"], fields["body"])
+    if ftype == protocol.DATA:
+        return protocol.Data(sid, fields["flags"], fields["data"])
+    if ftype == protocol.WINDOW:
+        return protocol.Window(sid, fields["increment"])
+    if ftype == protocol.CANCEL:
+        return protocol.Cancel(sid, fields["code"])
+    return protocol.Unknown(ftype, sid, fields["extra"])
+
+
+@pytest.mark.parametrize("name", VALID)
+def test_valid_vector_decodes_to_its_description(name: str) -> None:
+    data = (VECTORS / f"{name}.bin").read_bytes()
+    fields = parse_txt(VECTORS / f"{name}.txt")
+    (frame,) = decode_all(data)
+    assert frame == expected_frame(fields)
+
+
+@pytest.mark.parametrize("name", VALID)
+def test_valid_vector_reencodes_byte_for_byte(name: str) -> None:
+    data = (VECTORS / f"{name}.bin").read_bytes()
+    fields = parse_txt(VECTORS / f"{name}.txt")
+    (frame,) = decode_all(data)
+    if fields["extra"] and not isinstance(frame, protocol.Unknown):
+        # Elements past the defined ones are ignored, so they do not come back.
+        payload = msgpack.unpackb(data[4:])
+        assert protocol.encode(frame) == protocol.frame_bytes(msgpack.packb(payload[:-len(fields["extra"])],
+                                                                            use_bin_type=True))
+    else:
+        assert protocol.encode(frame) == data
+        assert protocol.encode(expected_frame(fields)) == data
+
+
+@pytest.mark.parametrize("name", VALID)
+def test_valid_vector_at_every_truncation_point(name: str) -> None:
+    data = (VECTORS / f"{name}.bin").read_bytes()
+    (whole,) = decode_all(data)
+    for cut in range(len(data)):
+        decoder = Decoder(protocol.DEFAULT_MAX_FRAME)
+        decoder.feed(data[:cut])
+        assert decoder.next_frame() is None, cut
+        decoder.feed(data[cut:])
+        assert decoder.next_frame() == whole, cut
+        assert decoder.next_frame() is None
+
+
+@pytest.mark.parametrize("name", VALID)
+def test_valid_vector_byte_at_a_time(name: str) -> None:
+    data = (VECTORS / f"{name}.bin").read_bytes()
+    (whole,) = decode_all(data)
+    decoder = Decoder(protocol.DEFAULT_MAX_FRAME)
+    frames = []
+    for i in range(len(data)):
+        decoder.feed(data[i:i + 1])
+        frames.extend(decoder)
+    assert frames == [whole]
+
+
+def test_all_valid_vectors_back_to_back() -> None:
+    data = b"".join((VECTORS / f"{n}.bin").read_bytes() for n in VALID)
+    frames = decode_all(data)
+    assert frames == [decode_all((VECTORS / f"{n}.bin").read_bytes())[0] for n in VALID]
+
+
+@pytest.mark.parametrize("name", INVALID)
+def test_invalid_vector_is_rejected(name: str) -> None:
+    data = (VECTORS / f"{name}.bin").read_bytes()
+    code = ERRORS[parse_txt(VECTORS / f"{name}.txt")["error"]]
+    decoder = Decoder(protocol.DEFAULT_MAX_FRAME)
+    decoder.feed(data)
+    with pytest.raises(ProtocolError) as info:
+        decoder.next_frame()
+    assert info.value.code == code
+
+
+@pytest.mark.parametrize("name", INVALID)
+def test_invalid_vector_rejected_byte_at_a_time(name: str) -> None:
+    """Fed one byte at a time, the error comes at the last byte, or at the length for E2BIG."""
+    data = (VECTORS / f"{name}.bin").read_bytes()
+    code = ERRORS[parse_txt(VECTORS / f"{name}.txt")["error"]]
+    decoder = Decoder(protocol.DEFAULT_MAX_FRAME)
+    for i in range(len(data)):
+        decoder.feed(data[i:i + 1])
+        if i < min(len(data), 4) - 1 or (i < len(data) - 1 and code != protocol.FRAME_TOO_LARGE):
+            assert decoder.next_frame() is None
+            continue
+        with pytest.raises(ProtocolError) as info:
+            decoder.next_frame()
+        assert info.value.code == code
+        return
+
+
+def test_too_large_is_seen_from_the_length_alone() -> None:
+    decoder = Decoder(65536)
+    decoder.feed(b"\x00\x01\x00\x01")  # 65537: no payload needed to refuse it
+    with pytest.raises(ProtocolError) as info:
+        decoder.next_frame()
+    assert info.value.code == protocol.FRAME_TOO_LARGE
+
+
+def test_limit_can_be_raised_after_hello() -> None:
+    frame = protocol.Data(1, protocol.END, b"x" * 70000)
+    data = protocol.encode(frame)
+    decoder = Decoder()
+    assert decoder.max_frame_size == protocol.PRE_HELLO_MAX_FRAME
+    decoder.max_frame_size = protocol.DEFAULT_MAX_FRAME
+    decoder.feed(data)
+    assert decoder.next_frame() == frame
+
+
+@pytest.mark.parametrize("elements", [
+    [6, 1, 0],                                  # DATA without its data
+    [6, 1, True, b"x"],                         # flags a bool
+    [6, 1, -1, b"x"],                           # flags negative
+    [7, 1, 2**32],                              # increment above 32 bits
+    [8, 0, 1],                                  # CANCEL on stream 0
+    [3, 1, False, 1],                           # PING on a stream
+    [2, 0, 0, b"bytes, not str"],               # GOAWAY message a bin
+    [4, 1, 1, "GET", b"/", b"/", b"", "1.1", [], ["h"], None, "http", b""],        # address of one element
+    [4, 1, 1, "GET", b"/", b"/", b"", "1.1", [], ["h", -1], None, "http", b""],    # negative port
+    [4, 1, 1, "GET", b"/", b"/", b"", "1.1", {}, None, None, "http", b""],         # headers a map
+    [1.5, 0],                                   # type a float
+    [1, 0, 1, "backend", "a", 1, 1, 65536, 1, 2**32, 9],  # initial_window above 32 bits
+])
+def test_malformed_elements(elements: list[Any]) -> None:
+    decoder = Decoder()
+    decoder.feed(protocol.frame_bytes(msgpack.packb(elements, use_bin_type=True)))
+    with pytest.raises(ProtocolError) as info:
+        decoder.next_frame()
+    assert info.value.code == protocol.PROTOCOL_ERROR
+
+
+def test_invalid_utf8_in_a_str_is_malformed() -> None:
+    payload = b"\x94\x02\x00\x00\xa1\xff"  # GOAWAY whose message is the str "\xff"
+    decoder = Decoder()
+    decoder.feed(protocol.frame_bytes(payload))
+    with pytest.raises(ProtocolError):
+        decoder.next_frame()
+
+
+def test_type_zero_is_an_unknown_frame() -> None:
+    assert decode_all(protocol.frame_bytes(msgpack.packb([0, 0])))[0] == protocol.Unknown(0, 0, [])
+
+
+def test_encode_every_frame_type_round_trips() -> None:
+    frames: list[protocol.Frame] = [
+        protocol.Hello(0, 1, "backend", "app:app", 1, 2, 65536, 3, 65536),
+        protocol.GoAway(0, protocol.INTERNAL_ERROR, "oops"),
+        protocol.Ping(0, False, 2**64 - 1),
+        protocol.Request(1, 0, "PUT", b"/x?y", b"/x", b"y", "1.0", [(b"a", b"b"), (b"a", b"c")], None,
+                         ("::1", 1), "https", b"body"),
+        protocol.Response(1, protocol.END, 599, [], b"x" * 70000),
+        protocol.Data(1, 0, b""),
+        protocol.Window(1, 2**31 - 1),
+        protocol.Cancel(2**31 - 1, protocol.CANCEL_REFUSED),
+        protocol.Unknown(200, 9, ["later"]),
+    ]
+    assert decode_all(b"".join(protocol.encode(f) for f in frames)) == frames
+
+
+def test_bin_header_size_matches_msgpack() -> None:
+    for n in (0, 255, 256, 65535, 65536):
+        assert protocol.bin_header_size(n) == len(msgpack.packb(b"x" * n, use_bin_type=True)) - n
