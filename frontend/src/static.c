@@ -1,9 +1,11 @@
 /* static: files under the --static mounts.
  *
  * The path check, open and fstat run together on libuv's thread pool
- * (uv_queue_work), so the loop never waits on the disk; the body is then read
- * in STATIC_CHUNK pieces with uv_fs_read, the next piece only once the
- * connection has taken the previous one (http_req_writable).  A path is
+ * (uv_queue_work), so the loop never waits on the disk.  A file that fits in
+ * one STATIC_CHUNK is read in that same job (one thread-pool round trip per
+ * request, the common case); a larger one is then read in STATIC_CHUNK pieces
+ * with uv_fs_read, the next piece only once the connection has taken the
+ * previous one (http_req_writable).  A path is
  * served only if its real path, symlinks resolved, lies inside the mount's
  * directory.
  */
@@ -37,6 +39,7 @@ struct static_file {
   unsigned busy : 1;             /* a thread-pool job or fs request is in flight */
   unsigned waiting : 1;          /* waiting for the connection to drain */
   unsigned redirect : 1;         /* a directory asked for without its slash */
+  unsigned whole : 1;            /* the worker read the whole file into buf */
   int status;                    /* error status found by the worker, 0 if none */
   int fd;
   uint64_t size;
@@ -151,6 +154,24 @@ static void static_work(uv_work_t *w) {
   sf->size = (uint64_t) st.st_size;
   sf->mtime = st.st_mtime;
   sf->status = 0;
+  if (sf->size <= STATIC_CHUNK && !sf->head) {
+    /* Small file: read it here and spare the loop two more round trips. */
+    size_t got = 0;
+    while (got < sf->size) {
+      ssize_t n = pread(sf->fd, sf->buf + got, sf->size - got, (off_t) got);
+      if (n <= 0)
+        break;
+      got += (size_t) n;
+    }
+    if (got != sf->size) {
+      sf->status = 500;
+      goto close_fd;
+    }
+    sf->whole = 1;
+    goto close_fd;
+  }
+  if (sf->head)
+    goto close_fd;
   return;
 
 close_fd:
@@ -260,7 +281,8 @@ static void static_after_work(uv_work_t *w, int status) {
   if (sf->status != 0) {
     http_req_simple(sf->req, sf->status, NULL,
                     sf->status == 403 ? "Forbidden\n" :
-                    sf->status == 414 ? "URI Too Long\n" : "Not Found\n");
+                    sf->status == 414 ? "URI Too Long\n" :
+                    sf->status == 500 ? "Internal Server Error\n" : "Not Found\n");
     return;
   }
   gmtime_r(&sf->mtime, &tm);
@@ -269,7 +291,9 @@ static void static_after_work(uv_work_t *w, int status) {
   len += strftime(headers + len, sizeof(headers) - len,
                   "last-modified: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
   http_req_start(sf->req, 200, headers, len, (int64_t) sf->size);
-  if (sf->head || sf->size == 0) {
+  if (sf->whole)
+    http_req_write(sf->req, sf->buf, sf->size);
+  if (sf->head || sf->whole || sf->size == 0) {
     http_req_end(sf->req);
     return;
   }
