@@ -84,8 +84,12 @@ run: build
 	cd examples && PYTHONPATH=../backend $(PYTHON) -m tandem app:app --serve 127.0.0.1:8080 \
 	  --static /static=./public --frontend ../$(BUILD)/tandem-frontend
 
+# Benchmarks compare against uvicorn and gunicorn, from Debian too.
+BENCH_PACKAGES := wrk python3-uvicorn python3-httptools gunicorn
+
 bench: build
-	$(PYTHON) benchmark/run.py
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(BENCH_PACKAGES)"
+	$(PYTHON) benchmark/run.py $(BENCH_ARGS)
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin
