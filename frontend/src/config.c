@@ -28,7 +28,7 @@
   XX(KEEPALIVE_TIMEOUT, "keepalive-timeout", "TANDEM_KEEPALIVE_TIMEOUT", "75",                    \
      "seconds an idle keep-alive connection stays open")                                          \
   XX(HEADER_TIMEOUT, "header-timeout", "TANDEM_HEADER_TIMEOUT", "60",                             \
-     "seconds a client has to send a request's head (and between body reads)")                    \
+     "seconds a client has to send a request's head, and at most between two reads of its body")                    \
   XX(MAX_HEADER_SIZE, "max-header-size", "TANDEM_MAX_HEADER_SIZE", "65536",                       \
      "bytes of request line plus headers before answering 431")                                   \
   XX(MAX_BODY_SIZE, "max-body-size", "TANDEM_MAX_BODY_SIZE", "0",                                 \

@@ -103,6 +103,7 @@ struct http_conn {
   const char *exec_start;        /* the input llhttp is working on */
   const char *exec_end;
   unsigned bad_header : 1;       /* a header value held CR, LF or NUL */
+  unsigned in_body : 1;          /* the request being parsed is past its head */
   int pending_closes;
   tdm_buf in;                    /* unparsed input kept while paused; owner: conn */
   tdm_buf head_buf;              /* url and headers of the request being parsed; owner: conn */
@@ -860,6 +861,7 @@ static int on_message_begin(llhttp_t *p) {
   c->header_value = 0;
   c->bad_header = 0;
   c->body_received = 0;
+  c->in_body = 0;
   c->body.len = 0;
   c->body_req = NULL;
   conn_arm_timer(c);
@@ -1030,6 +1032,7 @@ static int on_headers_complete(llhttp_t *p) {
 
   if (c->read_done || c->closing || !c->parsing)
     return HPE_PAUSED;
+  c->in_body = 1;
   req = parsing_req(c);
   req->method = (uint8_t) llhttp_get_method(p);
   req->http10 = p->http_major == 1 && p->http_minor == 0;
@@ -1381,6 +1384,10 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     conn_close(c);
     return;
   }
+  /* The header timeout bounds the whole head; for a body it bounds the gap
+   * between two reads, so a long upload that keeps moving is not cut. */
+  if (c->parsing && c->in_body)
+    conn_arm_timer(c);
   conn_parse(c, read_buffer, (size_t) nread);
 }
 
