@@ -91,6 +91,10 @@ class _Resume(collections.abc.Coroutine):  # type: ignore[type-arg]
         first = self._first
         if first is not _NOTHING:
             self._first = _NOTHING
+            # The mark the channel cleared when the coroutine yielded (see
+            # Channel._on_request) is set again, as the Task expects to find it.
+            if getattr(first, "_asyncio_future_blocking", None) is False:
+                first._asyncio_future_blocking = True
             return first
         return self._coro.send(value)
 
@@ -333,6 +337,14 @@ class Channel(asyncio.Protocol):
         except BaseException as exc:
             self._finish(stream, exc)
             return
+        # An awaited future is marked "blocking" as it is yielded, and a Task
+        # clears the mark as soon as it receives it; until the mark is cleared,
+        # any other await on the same future fails ("await wasn't used with
+        # future").  Other requests of this batch may await it before our Task
+        # runs, so the mark is cleared now, as a Task would, and _Resume sets
+        # it again for the Task.
+        if getattr(yielded, "_asyncio_future_blocking", None):
+            yielded._asyncio_future_blocking = False
         self._start_task(stream, _Resume(coro, yielded))
 
     def _start_task(self, stream: ChannelStream, coro: Any) -> None:
