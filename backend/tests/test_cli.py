@@ -1,0 +1,270 @@
+"""The command line, its environment variables, app loading and --serve."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tandem import cli, devserver
+from tandem.cli import Options, UsageError, parse_options
+from tandem.importer import ImportFromStringError, import_from_string, load_app
+
+BACKEND = Path(__file__).resolve().parents[1]
+FAKE_FRONTEND = Path(__file__).resolve().parent / "fake_frontend_bin.py"
+
+
+def test_flags() -> None:
+    opts = parse_options(["app:app", "--connect", "/run/x.sock", "--app-dir", "/srv", "--app-name", "shop",
+                          "--generation", "12", "--max-streams", "8", "--log-level", "DEBUG",
+                          "--connect-timeout", "2.5"], {})
+    assert opts == Options(app="app:app", connect="/run/x.sock", app_dir="/srv", app_name="shop", generation=12,
+                           max_streams=8, log_level="debug", connect_timeout=2.5)
+
+
+def test_serve_and_static_flags() -> None:
+    opts = parse_options(["m:a", "--serve", "127.0.0.1:8080", "--static", "/static=./public",
+                          "--static", "/img=/srv/img", "--frontend", "/opt/fe"], {})
+    assert opts.serve == ("127.0.0.1", 8080)
+    assert opts.static == [("/static", "./public"), ("/img", "/srv/img")]
+    assert opts.frontend == "/opt/fe"
+    assert parse_options(["m:a", "--serve", "[::1]:80"], {}).serve == ("::1", 80)
+
+
+def test_environment_variables() -> None:
+    env = {"TANDEM_APP": "m:a", "TANDEM_BACKEND_SOCKET": "/s.sock", "TANDEM_STATIC": "/a=x, /b=y",
+           "TANDEM_APP_DIR": "/d", "TANDEM_APP_NAME": "n", "TANDEM_GENERATION": "5", "TANDEM_MAX_STREAMS": "9",
+           "TANDEM_LOG_LEVEL": "warning", "TANDEM_FRONTEND": "/fe", "TANDEM_CONNECT_TIMEOUT": "1"}
+    opts = parse_options([], env)
+    assert opts == Options(app="m:a", connect="/s.sock", static=[("/a", "x"), ("/b", "y")], app_dir="/d",
+                           app_name="n", generation=5, max_streams=9, log_level="warning", frontend="/fe",
+                           connect_timeout=1.0)
+    assert parse_options(["m:a"], {"TANDEM_LISTEN": "0.0.0.0:1"}).serve == ("0.0.0.0", 1)
+
+
+def test_flags_win_over_environment() -> None:
+    env = {"TANDEM_BACKEND_SOCKET": "/env.sock", "TANDEM_MAX_STREAMS": "9", "TANDEM_STATIC": "/a=x",
+           "TANDEM_LISTEN": "1.2.3.4:5"}
+    opts = parse_options(["m:a", "--serve", "127.0.0.1:1", "--max-streams", "3", "--static", "/b=y"], env)
+    assert (opts.serve, opts.connect, opts.max_streams, opts.static) == (("127.0.0.1", 1), None, 3, [("/b", "y")])
+    assert parse_options(["m:a", "--connect", "/flag.sock"], env).connect == "/flag.sock"
+
+
+def test_defaults() -> None:
+    opts = parse_options(["m:a", "--connect", "s"], {})
+    assert (opts.app_dir, opts.app_name, opts.generation, opts.max_streams, opts.log_level, opts.frontend,
+            opts.connect_timeout, opts.static) == (".", None, None, 1024, "info", None, None, [])
+
+
+@pytest.mark.parametrize("argv, env", [
+    ([], {}),                                                        # no app
+    (["m:a"], {}),                                                   # no --connect / --serve
+    (["m:a", "--connect", "s", "--serve", "h:1"], {}),
+    (["m:a"], {"TANDEM_BACKEND_SOCKET": "s", "TANDEM_LISTEN": "h:1"}),
+    (["m:a", "--serve", "8080"], {}),
+    (["m:a", "--serve", "h:port"], {}),
+    (["m:a", "--serve", "h:70000"], {}),
+    (["m:a", "--connect", "s", "--max-streams", "0"], {}),
+    (["m:a", "--connect", "s", "--max-streams", "65536"], {}),
+    (["m:a", "--connect", "s", "--generation", "x"], {}),
+    (["m:a", "--connect", "s", "--log-level", "loud"], {}),
+    (["m:a", "--connect", "s", "--static", "public"], {}),
+    (["m:a", "--connect", "s", "--connect-timeout", "soon"], {}),
+])
+def test_usage_errors(argv: list[str], env: dict[str, str]) -> None:
+    with pytest.raises(UsageError):
+        parse_options(argv, env)
+
+
+def test_help_documents_every_flag_with_its_variable(capsys: Any) -> None:
+    with pytest.raises(SystemExit) as info:
+        parse_options(["--help"], {})
+    assert info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for flag, env, default, _ in cli.FLAGS:
+        assert flag in text and f"env {env}" in text and f"default: {default}" in text, flag
+
+
+def test_usage_error_exit_code(capsys: Any) -> None:
+    assert cli.main(["m:a"], {}) == 2
+    assert "--connect SOCK" in capsys.readouterr().err
+
+
+def test_missing_dependencies_message(monkeypatch: Any) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)
+    message = cli.check_dependencies()
+    assert message is not None
+    assert "python3-uvloop" in message and "/usr/bin/python3" in message and "make deps" in message
+    assert cli.main(["m:a", "--connect", "s"], {}) == 1
+
+
+def test_import_from_string(tmp_path: Path) -> None:
+    (tmp_path / "someapp_for_tests.py").write_text("class Box:\n    inner = 42\n")
+    assert import_from_string("someapp_for_tests:Box.inner", str(tmp_path)) == 42
+    for bad in ("someapp_for_tests", "someapp_for_tests:missing", "no_such_module_x:app", ":app"):
+        with pytest.raises(ImportFromStringError):
+            import_from_string(bad, str(tmp_path))
+
+
+def test_import_error_inside_the_app_is_shown(tmp_path: Path) -> None:
+    (tmp_path / "brokenapp_for_tests.py").write_text("import no_such_dependency_x\n")
+    with pytest.raises(ModuleNotFoundError):
+        import_from_string("brokenapp_for_tests:app", str(tmp_path))
+
+
+def test_load_app() -> None:
+    from tandem import App
+
+    app = App()
+    assert load_app(app) is app
+
+    async def raw(stream: Any) -> None:
+        pass
+
+    assert load_app(raw) is raw
+
+    async def asgi(scope: Any, receive: Any, send: Any) -> None:
+        pass
+
+    for bad in (asgi, 42):
+        with pytest.raises(ImportFromStringError):
+            load_app(bad)
+
+
+def test_bad_import_string_exits_1(tmp_path: Path, caplog: Any) -> None:
+    assert cli.main(["nothere_x:app", "--connect", str(tmp_path / "s"), "--app-dir", str(tmp_path)], {}) == 1
+    assert 'could not import module "nothere_x"' in caplog.text
+
+
+def test_find_frontend(tmp_path: Path, monkeypatch: Any) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "backend" / "tandem").mkdir(parents=True)
+    package_file = str(repo / "backend" / "tandem" / "devserver.py")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(devserver.FrontendNotFound, match="make build"):
+        devserver.find_frontend(None, package_file)
+    binary = repo / "build" / "tandem-frontend"
+    binary.parent.mkdir()
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o755)
+    assert devserver.find_frontend(None, package_file) == str(binary)
+    assert devserver.find_frontend(str(binary), package_file) == str(binary)
+    with pytest.raises(devserver.FrontendNotFound, match="make build"):
+        devserver.find_frontend(str(tmp_path / "nope"), package_file)
+    on_path = tmp_path / "bin"
+    on_path.mkdir()
+    (on_path / "tandem-frontend").write_text("#!/bin/sh\n")
+    (on_path / "tandem-frontend").chmod(0o755)
+    monkeypatch.setenv("PATH", str(on_path))
+    binary.unlink()
+    assert devserver.find_frontend(None, package_file) == str(on_path / "tandem-frontend")
+
+
+def test_frontend_command() -> None:
+    cmd = devserver.frontend_command("/fe", ("::1", 80), "/tmp/x/backend.sock", [("/static", "/srv/public")])
+    assert cmd == ["/fe", "--listen", "[::1]:80", "--backend-socket", "/tmp/x/backend.sock",
+                   "--static", "/static=/srv/public"]
+
+
+def test_describe_exit() -> None:
+    assert devserver.describe_exit(3) == "exited with status 3"
+    assert devserver.describe_exit(-9) == "was killed by SIGKILL"
+
+
+# --- --serve with a stand-in frontend binary ------------------------------------------
+
+APP = """
+from tandem import App
+app = App()
+
+@app.get("/")
+def index(request):
+    return "served"
+"""
+
+
+def start_serve(tmp_path: Path, extra_env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path]:
+    (tmp_path / "app.py").write_text(APP)
+    report = tmp_path / "report.jsonl"
+    env = dict(os.environ, PYTHONPATH=str(BACKEND), FAKE_FRONTEND_REPORT=str(report), **extra_env)
+    for var in ("TANDEM_BACKEND_SOCKET", "TANDEM_LISTEN", "TANDEM_STATIC", "TANDEM_APP_DIR"):
+        env.pop(var, None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tandem", "app:app", "--serve", "127.0.0.1:0", "--static", "/static=./public",
+         "--frontend", str(FAKE_FRONTEND)],
+        cwd=tmp_path, env=env, stderr=subprocess.PIPE, start_new_session=True)
+    return proc, report
+
+
+def read_report(report: Path, until: str, proc: subprocess.Popen[bytes]) -> list[dict[str, Any]]:
+    """Waits (with a failure guard) until the fake frontend reports the event ``until``."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if report.exists():
+            events = [json.loads(line) for line in report.read_text().splitlines()]
+            if any(e["event"] == until for e in events):
+                return events
+        if proc.poll() is not None and until != "exit":
+            break
+        time.sleep(0.02)
+    proc.kill()
+    raise AssertionError(f"no {until!r} event; stderr: {proc.communicate()[1].decode()}")
+
+
+@pytest.mark.parametrize("sig, group", [(signal.SIGTERM, False), (signal.SIGINT, True)])
+def test_serve_starts_the_frontend_and_stops_cleanly(tmp_path: Path, sig: int, group: bool) -> None:
+    proc, report = start_serve(tmp_path, {})
+    try:
+        events = read_report(report, "ready", proc)
+        args = events[0]
+        assert args["listen"] == "127.0.0.1:0"
+        assert args["static"] == [f"/static={tmp_path / 'public'}"]
+        assert args["dir_mode"] == "0o700"
+        assert {"event": "hello", "app": "app:app", "role": "backend"} in events
+        assert {"event": "response", "status": 200, "body": "served"} in events
+        socket_dir = Path(args["socket"]).parent
+        assert socket_dir.is_dir()
+        if group:
+            os.killpg(proc.pid, sig)  # Ctrl-C reaches the whole process group
+        else:
+            proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=20)
+        assert proc.returncode == 0, stderr.decode()
+        assert not socket_dir.exists()
+        events = [json.loads(line) for line in report.read_text().splitlines()]
+        assert any(e["event"] == "signal" for e in events)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_serve_exits_non_zero_when_the_frontend_dies(tmp_path: Path) -> None:
+    proc, report = start_serve(tmp_path, {"FAKE_FRONTEND_EXIT": "3"})
+    try:
+        _, stderr = proc.communicate(timeout=30)
+        assert proc.returncode == 1
+        assert "the frontend exited with status 3" in stderr.decode()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_serve_without_a_frontend_binary(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(APP)
+    env = dict(os.environ, PYTHONPATH=str(BACKEND))
+    env.pop("TANDEM_LISTEN", None)
+    result = subprocess.run([sys.executable, "-m", "tandem", "app:app", "--serve", "127.0.0.1:0",
+                             "--frontend", str(tmp_path / "missing-frontend")],
+                            cwd=tmp_path, env=env, capture_output=True, timeout=30)
+    assert result.returncode == 1
+    assert b"make build" in result.stderr
