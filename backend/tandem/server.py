@@ -108,7 +108,7 @@ class Server:
                 delay = min(delay * 2, cfg.backoff_max)
                 continue
             self.connections += 1
-            logger.info("connected to the frontend at %s", cfg.socket_path)
+            logger.debug("connected to the frontend at %s", cfg.socket_path)
             return channel
         return None
 
