@@ -1451,6 +1451,8 @@ static void conn_on_close(uv_handle_t *h) {
 
   if (--c->pending_closes > 0)
     return;
+  /* Output may have been queued in the iteration the connection closed in. */
+  server_cancel_flush(&c->fl);
   for (unsigned i = 0; i < HTTP_PIPELINE_MAX; i++)
     tdm_buf_free(&c->reqs[i].resp);
   tdm_buf_free(&c->in);

@@ -20,6 +20,21 @@ void server_schedule_flush(flushable *f) {
   srv->flush_head = f;
 }
 
+void server_cancel_flush(flushable *f) {
+  flushable **p;
+
+  if (!f->queued)
+    return;
+  for (p = &srv->flush_head; *p != NULL; p = &(*p)->next) {
+    if (*p == f) {
+      *p = f->next;
+      break;
+    }
+  }
+  f->next = NULL;
+  f->queued = 0;
+}
+
 /* Runs once per loop iteration, just before the loop waits for I/O: every
  * connection that gathered output in this iteration writes it now, in one
  * write each.  A flush may queue more (a write that completes at once does

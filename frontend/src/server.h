@@ -47,6 +47,9 @@ void server_stop(server *s);
 /* Queues f to be flushed before the loop next waits for I/O. Idempotent. */
 void server_schedule_flush(flushable *f);
 
+/* Takes f off the queue; its owner calls this before freeing it.  Idempotent. */
+void server_cancel_flush(flushable *f);
+
 /* The current "date: ...\r\n" header line. */
 const char *server_date_line(size_t *len);
 

@@ -474,6 +474,8 @@ static void up_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 static void up_on_close(uv_handle_t *h) {
   upstream_conn *up = h->data;
 
+  /* up_close() may have queued a GOAWAY in this very iteration. */
+  server_cancel_flush(&up->fl);
   tdm_decoder_free(&up->dec);
   tdm_buf_free(&up->out);
   tdm_buf_free(&up->wbuf);
