@@ -7,7 +7,8 @@ PROTOCOL.md sections 2-5.  Outcomes of a connection, reported through
 
 * ``LOST``: the frontend closed the connection without a GOAWAY (it may be
   restarting; the server reconnects),
-* ``DRAINED``: a GOAWAY(NO_ERROR) drain finished (either side asked for it),
+* ``DRAINED``: a GOAWAY(NO_ERROR) drain finished (either side asked for it;
+  the server exits after its own drain and reconnects after the frontend's),
 * ``FAILED``: a connection error, a version mismatch or a refusal (the server
   exits non-zero; ``Channel.error`` says why).
 

@@ -1,11 +1,12 @@
 """Runs an app against a frontend: connect, serve, reconnect, shut down.
 
 ``Server.run()`` connects to the frontend's Unix socket (retrying with
-exponential backoff until it appears), serves the connection through a
-``Channel`` and, when the frontend goes away without asking us to, connects
-again: the frontend may be restarting.  It returns the process exit status:
-0 after a drain (SIGTERM/SIGINT here, or GOAWAY(NO_ERROR) from the frontend),
-1 after a connection error, a refusal, or a connect deadline that passed.
+exponential backoff until it appears) and serves the connection through a
+``Channel``.  When the frontend closes the connection, or drains it with
+GOAWAY(NO_ERROR) (it does so when it shuts down or restarts, and when a
+connection has used up its stream ids), the server connects again.  ``run()``
+returns the process exit status: 0 after our own drain (SIGTERM/SIGINT), 1
+after a connection error, a refusal, or a connect deadline that passed.
 """
 
 from __future__ import annotations
@@ -68,9 +69,14 @@ class Server:
                 outcome = await channel.closed
             finally:
                 self.channel = None
-            if outcome is Outcome.DRAINED:
+            if outcome is Outcome.DRAINED and self.stopping:
                 logger.info("drained; disconnected from the frontend")
                 return 0 if self.exit_code is None else self.exit_code
+            if outcome is Outcome.DRAINED:
+                # The frontend drained this connection (it is shutting down or
+                # restarting, or ran out of stream ids): connect again.
+                logger.info("the frontend drained the connection; reconnecting")
+                continue
             if outcome is Outcome.FAILED:
                 logger.error("stopping: %s", channel.error or "connection error")
                 return 1

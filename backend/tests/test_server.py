@@ -409,7 +409,7 @@ def test_one_write_per_batch(tmp_path: Any) -> None:
     run(main)
 
 
-def test_frontend_goaway_drains_then_exits_zero(tmp_path: Any) -> None:
+def test_frontend_goaway_drains_then_reconnects(tmp_path: Any) -> None:
     app = App()
     gate: list[asyncio.Future[None]] = []
 
@@ -424,12 +424,31 @@ def test_frontend_goaway_drains_then_exits_zero(tmp_path: Any) -> None:
             await p.fe.send(request(1))
             while not gate:
                 await asyncio.sleep(0)
-            await p.fe.send(protocol.GoAway(0, protocol.NO_ERROR, "restarting"), protocol.Ping(0, False, 9))
+            await p.fe.send(protocol.GoAway(0, protocol.NO_ERROR, "frontend shutting down"),
+                            protocol.Ping(0, False, 9))
             assert await p.fe.recv_frame() == protocol.Ping(0, True, 9)
             gate[0].set_result(None)
+            # The open stream finishes, then the backend closes the drained connection...
             frames = await p.fe.expect_eof()
             assert [f.body for f in frames] == [b"finished"]
-            assert await p.exit_code() == 0
+            # ...and connects again, as to a restarted frontend.
+            p.fe.close_conn()
+            await p.fe.accept()
+            await p.fe.handshake()
+            await p.fe.send(request(1, path=b"/x"))
+            assert (await p.fe.recv_frame()).status == 404
+            assert p.server.connections == 2 and not p.task.done()
+    run(main)
+
+
+def test_frontend_goaway_with_no_open_stream_closes_at_once(tmp_path: Any) -> None:
+    async def main() -> None:
+        async with connected(make_app(), str(tmp_path)) as p:
+            await p.fe.send(protocol.GoAway(0, protocol.NO_ERROR, "stream ids exhausted; reconnect"))
+            assert await p.fe.expect_eof() == []
+            p.fe.close_conn()
+            await p.fe.accept()
+            assert (await p.fe.handshake()).role == "backend"
     run(main)
 
 
