@@ -474,7 +474,9 @@ void http_req_simple(http_req *req, int status, const char *extra_headers, const
 static void req_release_stream(http_req *req, uint32_t code) {
   if (req->up == NULL)
     return;
-  if (req->end_sent && req->resp_end)
+  /* A stream whose REQUEST never went out is unknown to the backend, which
+   * would take a CANCEL for it as a protocol error (PROTOCOL.md section 5). */
+  if ((req->end_sent && req->resp_end) || !req->head_sent)
     upstream_stream_done(req->up, req->sid);
   else
     upstream_cancel(req->up, req->sid, code);
