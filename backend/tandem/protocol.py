@@ -326,6 +326,14 @@ def _ping(sid: int, e: list[Any]) -> Ping:
 def _request(sid: int, e: list[Any]) -> Request:
     _need(e, 13, "REQUEST")
     _on_stream(sid, "REQUEST")
+    flags, method, target, path, query, version, headers, client, server, scheme, body = e[2:13]
+    # The hot frame: one combined check first; the field by field checks below
+    # only run to say what is wrong.
+    if (type(flags) is int and flags >= 0 and type(method) is str and type(target) is bytes
+            and type(path) is bytes and type(query) is bytes and type(version) is str
+            and type(scheme) is str and type(body) is bytes):
+        return Request(sid, flags, method, target, path, query, version, _headers(headers, "REQUEST headers"),
+                       _addr(client, "REQUEST client"), _addr(server, "REQUEST server"), scheme, body)
     return Request(sid, _u64(e[2], "REQUEST flags"), _str(e[3], "REQUEST method"),
                    _bin(e[4], "REQUEST target"), _bin(e[5], "REQUEST path"), _bin(e[6], "REQUEST query"),
                    _str(e[7], "REQUEST http_version"), _headers(e[8], "REQUEST headers"),

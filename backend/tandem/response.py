@@ -25,6 +25,10 @@ from .types import Stream
 
 HeadersInput = Union[Mapping[str, str], Iterable[tuple[str, str]], None]
 
+# One encoder for every JSON body: json.dumps() with non-default options builds
+# a new encoder per call.
+_json_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
 _TEXT = b"text/plain; charset=utf-8"
 _JSON = b"application/json"
 _OCTETS = b"application/octet-stream"
@@ -96,7 +100,7 @@ class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return _json_encode(content).encode("utf-8")
 
 
 class StreamingResponse(Response):
@@ -148,8 +152,7 @@ def to_response(result: Any) -> Response:
     if isinstance(result, str):
         return _Prepared(200, _TEXT_HEADERS, result.encode("utf-8"))
     if isinstance(result, (dict, list)):
-        return _Prepared(200, _JSON_HEADERS,
-                         json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        return _Prepared(200, _JSON_HEADERS, _json_encode(result).encode("utf-8"))
     if isinstance(result, (bytes, bytearray, memoryview)):
         return _Prepared(200, _OCTET_HEADERS, bytes(result))
     if result is None:
