@@ -76,7 +76,8 @@ class ChannelStream:
 
     __slots__ = (
         "id", "head", "state", "cancelled", "cancel_code", "response_started", "task", "finished",
-        "send_window", "recv_window", "_channel", "_chunks", "_unacked", "_waiter", "_cancel_waiter",
+        "send_window", "recv_window", "_channel", "_chunks", "_unacked", "_recv_waiter", "_send_waiter",
+        "_cancel_waiter",
     )
 
     def __init__(self, channel: "Channel", head: protocol.Request) -> None:
@@ -97,7 +98,10 @@ class ChannelStream:
         if head.body:
             self._chunks = deque((head.body,))
         self._unacked = 0
-        self._waiter: Optional[asyncio.Future[None]] = None
+        # A reader waiting for body bytes and a writer waiting for window may wait
+        # at the same time (an adapter may read and write from two tasks).
+        self._recv_waiter: Optional[asyncio.Future[None]] = None
+        self._send_waiter: Optional[asyncio.Future[None]] = None
         self._cancel_waiter: Optional[asyncio.Future[int]] = None
 
     def __repr__(self) -> str:
@@ -130,7 +134,11 @@ class ChannelStream:
                 return chunk, more
             if self.state not in REQ_BODY_STATES:
                 return b"", False
-            await self._wait()
+            self._recv_waiter = self._channel.loop.create_future()
+            try:
+                await self._recv_waiter
+            finally:
+                self._recv_waiter = None
 
     def _consumed(self, n: int) -> None:
         self._unacked += n
@@ -149,7 +157,7 @@ class ChannelStream:
             self._chunks.append(data)
         if frame.flags & END:
             self.event(REQ_END)
-        self._wake()
+        _wake(self._recv_waiter)
 
     # --- response -----------------------------------------------------------
 
@@ -210,7 +218,11 @@ class ChannelStream:
                 raise StreamCancelled(self.cancel_code)
             window = self.send_window
             if window <= 0:
-                await self._wait()
+                self._send_waiter = channel.loop.create_future()
+                try:
+                    await self._send_waiter
+                finally:
+                    self._send_waiter = None
                 continue
             k = min(n - pos, window, max_chunk)
             last = end and pos + k == n
@@ -227,23 +239,9 @@ class ChannelStream:
     def add_window(self, increment: int) -> None:
         """WINDOW from the frontend."""
         self.send_window += increment
-        self._wake()
+        _wake(self._send_waiter)
 
     # --- waiting and cancellation ------------------------------------------
-
-    async def _wait(self) -> None:
-        """Wait until something changes: data, window, END or cancellation."""
-        waiter = self._channel.loop.create_future()
-        self._waiter = waiter
-        try:
-            await waiter
-        finally:
-            self._waiter = None
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
 
     async def wait_cancelled(self) -> int:
         if self.cancelled:
@@ -261,8 +259,14 @@ class ChannelStream:
         self.state = CLOSED
         if self.task is not None:
             self.task.cancel()
-        # A waiter that is not the app Task's own (an adapter's thread) gets woken
-        # and sees ``cancelled`` at the top of its loop.
-        self._wake()
+        # Waiters that are not in the app's Task (an adapter's other task or
+        # thread) are woken and see ``cancelled`` at the top of their loops.
+        _wake(self._recv_waiter)
+        _wake(self._send_waiter)
         if self._cancel_waiter is not None and not self._cancel_waiter.done():
             self._cancel_waiter.set_result(code)
+
+
+def _wake(waiter: Optional[asyncio.Future[None]]) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)

@@ -716,3 +716,35 @@ def test_app_that_fails_mid_response_cancels_the_stream(tmp_path: Any) -> None:
             assert (await p.fe.recv_frame()).body == b"partial"
             assert await p.fe.recv_frame() == protocol.Cancel(1, protocol.CANCEL_INTERNAL)
     run(main)
+
+
+def test_reading_and_writing_wait_independently(tmp_path: Any) -> None:
+    """A send waiting for window and a receive waiting for body, in two tasks of one app."""
+    received: list[bytes] = []
+
+    async def app(stream: Any) -> None:
+        async def read() -> None:
+            more = True
+            while more:
+                chunk, more = await stream.receive()
+                received.append(chunk)
+
+        reader = asyncio.get_running_loop().create_task(read())
+        await stream.send_response(200, [], b"x" * 100000)
+        await reader
+
+    async def main() -> None:
+        hello = frontend_hello(initial_window=65536)
+        async with connected(app, str(tmp_path), hello=hello) as p:
+            await p.fe.send(request(1, "POST", body=b"", end=False))
+            first = await p.fe.recv_frame()
+            assert len(first.body) == 65536 and not first.flags & END
+            while p.channel.streams[1]._recv_waiter is None or p.channel.streams[1]._send_waiter is None:
+                await asyncio.sleep(0)
+            await p.fe.send(protocol.Data(1, END, b"body"))
+            while not received or received[-1] != b"body":
+                await asyncio.sleep(0)
+            await p.fe.send(protocol.Window(1, 65536))
+            rest = await p.fe.recv_frame()
+            assert rest == protocol.Data(1, END, b"x" * (100000 - 65536))
+    run(main)
