@@ -616,10 +616,11 @@ int http_req_on_response(http_req *req, const tdm_response *resp) {
     return 0;
   }
   req->unacked += resp->body.len;
-  if (resp->flags & TDM_FLAG_END)
-    req->resp_end = 1;
+  /* A rejected RESPONSE is a stream error (PROTOCOL.md section 5): its END
+   * does not count, and the stream is cancelled even if the request ended. */
   if (status < 200 || status > 599) {
     log_warn("backend sent status %d on stream %u; answering 502", status, (unsigned) req->sid);
+    req_release_stream(req, TDM_CANCEL_INTERNAL);
     req_local(req, 502, NULL, "Bad Gateway: the application sent an invalid status\n", 0);
     return 0;
   }
@@ -641,6 +642,8 @@ int http_req_on_response(http_req *req, const tdm_response *resp) {
     }
     extra_cap += h->name.len + h->value.len + 4;
   }
+  if (resp->flags & TDM_FLAG_END)
+    req->resp_end = 1;
   extra = malloc(extra_cap + 1);   /* owner: this function */
   if (extra == NULL) {
     req_local(req, 500, NULL, "Internal Server Error\n", 1);
