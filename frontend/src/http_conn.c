@@ -726,6 +726,12 @@ int http_req_on_data(http_req *req, const tdm_data *d) {
   req_body(req, d->data.ptr, d->data.len);
   if (req->conn->closing)
     return 0;
+  /* A body that is not sent (HEAD, 204, 304) is consumed as it arrives; no
+   * write would ever give its window back. */
+  if (req->no_body && !req->resp_end && req->up != NULL && req->unacked >= UPSTREAM_WINDOW / 2) {
+    upstream_send_window(req->up, req->sid, req->unacked);
+    req->unacked = 0;
+  }
   if (d->flags & TDM_FLAG_END)
     req_end_response(req, 0);
   return 0;
