@@ -32,7 +32,7 @@ import collections.abc
 import enum
 import logging
 import os
-from typing import Any, Callable, Generator, Optional
+from typing import Any, Generator, Optional
 
 from . import protocol
 from .protocol import END, Decoder, ProtocolError, pack
@@ -145,7 +145,6 @@ class Channel(asyncio.Protocol):
         self._out = bytearray()
         self._in_receive = False
         self._flush_scheduled = False
-        self._on_task_done: Callable[[asyncio.Task[Any]], None] = self._task_done
 
     # --- output ---------------------------------------------------------------
 
@@ -352,7 +351,7 @@ class Channel(asyncio.Protocol):
         task = self.loop.create_task(coro)
         self.tasks_created += 1
         stream.task = task
-        task.add_done_callback(self._on_task_done)
+        task.add_done_callback(self._task_done)
         # The done callback finds its stream through the task.
         task.tandem_stream = stream  # type: ignore[attr-defined]
 
