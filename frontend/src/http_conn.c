@@ -233,9 +233,13 @@ static void conn_write_cb(uv_write_t *wr, int status) {
   /* The client took the bytes: let the head request produce more. */
   if (c->count > 0 && c->out.len < HTTP_OUT_HIGH / 2) {
     head = conn_req(c, 0);
-    if (head->kind == REQ_BACKEND && head->up != NULL && !head->resp_end && head->unacked > 0) {
-      upstream_send_window(head->up, head->sid, head->unacked);
-      head->unacked = 0;
+    /* Only bytes written are given back (PROTOCOL.md section 4): those still
+     * in c->out, at most c->out.len, wait for the write that takes them. */
+    if (head->kind == REQ_BACKEND && head->up != NULL && !head->resp_end &&
+        head->unacked > c->out.len) {
+      uint32_t grant = head->unacked - (uint32_t) c->out.len;
+      upstream_send_window(head->up, head->sid, grant);
+      head->unacked -= grant;
     } else if (head->kind == REQ_STATIC && head->sf != NULL) {
       static_on_writable(head->sf);
       if (c->closing)
