@@ -249,11 +249,11 @@ def main(argv: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] 
     else:
         if opts.static:
             log.warning("--static is served by the frontend: pass it to tandem-frontend; ignored here")
-        socket_path = opts.connect
-        assert socket_path is not None
+        assert opts.connect is not None
+        server_config = config(opts.connect)
 
         async def run_connect() -> int:
-            server = Server(app, config(socket_path))
+            server = Server(app, server_config)
             server.install_signal_handlers(asyncio.get_running_loop())
             return await server.run()
 

@@ -17,9 +17,9 @@ stream 0.  Stream states and flow control belong to the channel (``channel.py``)
 from __future__ import annotations
 
 import struct
-from typing import Any, NamedTuple, Optional, Union
+from typing import Any, Callable, NamedTuple, Optional, Union
 
-import msgpack
+import msgpack  # type: ignore[import]
 
 VERSION = 1
 
@@ -183,7 +183,7 @@ FRAME_TYPES: dict[type, int] = {
 
 _LENGTH = struct.Struct(">I")
 _packer = msgpack.Packer(use_bin_type=True, autoreset=True)
-pack = _packer.pack
+pack: Callable[[Any], bytes] = _packer.pack
 
 
 def flatten_headers(headers: Any) -> list[bytes]:
@@ -369,7 +369,7 @@ def _cancel(sid: int, e: list[Any]) -> Cancel:
     return Cancel(sid, _u32(e[2], "CANCEL code"))
 
 
-_DECODERS = {
+_DECODERS: dict[int, Callable[[int, list[Any]], Frame]] = {
     HELLO: _hello,
     GOAWAY: _goaway,
     PING: _ping,

@@ -59,7 +59,7 @@ class Response:
 
     media_type: Optional[str] = None
 
-    def __init__(self, body: Union[bytes, str, None] = b"", status: int = 200,
+    def __init__(self, body: Any = b"", status: int = 200,
                  headers: HeadersInput = None, media_type: Optional[str] = None) -> None:
         self.status = status
         self.body = self.render(body)
@@ -97,7 +97,13 @@ class HTMLResponse(Response):
 
 
 class JSONResponse(Response):
+    """Any JSON-serialisable value, compact, UTF-8."""
+
     media_type = "application/json"
+
+    def __init__(self, content: Any, status: int = 200, headers: HeadersInput = None,
+                 media_type: Optional[str] = None) -> None:
+        super().__init__(content, status, headers, media_type)
 
     def render(self, content: Any) -> bytes:
         return _json_encode(content).encode("utf-8")

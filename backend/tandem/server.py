@@ -122,7 +122,7 @@ class Server:
         """Sleep, but wake up early when stopping."""
         waiter: asyncio.Future[None] = loop.create_future()
         self._wakeup = waiter
-        handle = loop.call_later(delay, lambda: waiter.done() or waiter.set_result(None))
+        handle = loop.call_later(delay, _resolve, waiter)
         try:
             await waiter
         finally:
@@ -159,3 +159,8 @@ class Server:
     def _on_signal(self, sig: int) -> None:
         logger.info("received %s", signal.Signals(sig).name)
         self.shutdown()
+
+
+def _resolve(waiter: "asyncio.Future[None]") -> None:
+    if not waiter.done():
+        waiter.set_result(None)

@@ -33,7 +33,7 @@ class Templates:
         if not isinstance(context, dict):
             raise TypeError(f"a handler with template={name!r} must return a dict (or a Response), "
                             f"not {type(context).__name__}")
-        return self.env.get_template(name).render(context)
+        return str(self.env.get_template(name).render(context))
 
     def __repr__(self) -> str:
         return f"Templates({self.directory!r})"

@@ -103,7 +103,7 @@ class FakeFrontend:
             self.reads += 1
         return data
 
-    async def recv_frame(self) -> Frame:
+    async def recv_frame(self) -> Any:
         while True:
             frame = self.decoder.next_frame()
             if frame is not None:
@@ -113,10 +113,10 @@ class FakeFrontend:
                 raise EOFError("the backend closed the connection")
             self.decoder.feed(data)
 
-    async def recv_frames(self, count: int) -> list[Frame]:
+    async def recv_frames(self, count: int) -> list[Any]:
         return [await self.recv_frame() for _ in range(count)]
 
-    async def expect_eof(self) -> list[Frame]:
+    async def expect_eof(self) -> list[Any]:
         """Read until the backend closes; returns the frames that came first."""
         frames = []
         while True:

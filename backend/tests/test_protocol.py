@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import msgpack
+import msgpack  # type: ignore[import]
 import pytest
 
 from tandem import protocol
@@ -205,7 +205,7 @@ def test_valid_vector_byte_at_a_time(name: str) -> None:
     data = (VECTORS / f"{name}.bin").read_bytes()
     (whole,) = decode_all(data)
     decoder = Decoder(protocol.DEFAULT_MAX_FRAME)
-    frames = []
+    frames: list[protocol.Frame] = []
     for i in range(len(data)):
         decoder.feed(data[i:i + 1])
         frames.extend(decoder)

@@ -193,7 +193,7 @@ def test_streamed_request_body_with_window_grants(tmp_path: Any) -> None:
     async def main() -> None:
         window = 65536
         async with connected(app, str(tmp_path), initial_window=window) as p:
-            assert p.fe.backend_hello.initial_window == window
+            assert p.fe.backend_hello is not None and p.fe.backend_hello.initial_window == window
             total = 5 * window + 123
             chunk = 16384
             await p.fe.send(request(1, "POST", b"/upload", body=b"a" * chunk, end=False))
