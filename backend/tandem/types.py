@@ -27,9 +27,11 @@ None until it first suspends; see ``channel.py``).
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Awaitable, Callable, Protocol, Sequence
 
-from .protocol import Request as RequestHead
+if TYPE_CHECKING:
+    # Only for annotations: ``from tandem import App`` must work without msgpack.
+    from .protocol import Request as RequestHead
 
 Header = tuple[bytes, bytes]
 RawHeaders = Sequence[Header]

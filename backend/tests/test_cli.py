@@ -105,6 +105,17 @@ def test_missing_dependencies_message(monkeypatch: Any) -> None:
     assert cli.main(["m:a", "--connect", "s"], {}) == 1
 
 
+def test_missing_dependencies_with_a_real_interpreter() -> None:
+    """`python3 -m tandem` where uvloop and msgpack cannot be imported: a message, not a traceback."""
+    code = ("import sys; sys.modules['msgpack'] = None; sys.modules['uvloop'] = None; "
+            "import runpy; sys.argv = ['tandem', 'app:app', '--connect', 'x.sock']; "
+            "runpy.run_module('tandem', run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(BACKEND)),
+                            capture_output=True, timeout=30)
+    assert result.returncode == 1
+    assert b"cannot import uvloop and msgpack" in result.stderr and b"Traceback" not in result.stderr
+
+
 def test_import_from_string(tmp_path: Path) -> None:
     (tmp_path / "someapp_for_tests.py").write_text("class Box:\n    inner = 42\n")
     assert import_from_string("someapp_for_tests:Box.inner", str(tmp_path)) == 42
