@@ -145,6 +145,8 @@ class Channel(asyncio.Protocol):
         self._out = bytearray()
         self._in_receive = False
         self._flush_scheduled = False
+        self.writing_paused = False
+        self._drain_waiter: Optional[asyncio.Future[None]] = None
 
     # --- output ---------------------------------------------------------------
 
@@ -194,8 +196,31 @@ class Channel(asyncio.Protocol):
     def eof_received(self) -> Optional[bool]:
         return False  # close our side too
 
+    # Transport flow control: above the transport's high-water mark, streams
+    # sending response bodies wait in wait_writable() until it is below the low-water
+    # mark again.  Both calls are idempotent.
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        waiter = self._drain_waiter
+        self._drain_waiter = None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait_writable(self) -> None:
+        """Wait while the transport's write buffer is too full."""
+        if self.writing_paused:
+            if self._drain_waiter is None:
+                self._drain_waiter = self.loop.create_future()
+            # Shared by all waiting streams: one cancelled stream must not cancel it.
+            await asyncio.shield(self._drain_waiter)
+
     def connection_lost(self, exc: Optional[Exception]) -> None:
         self.transport = None
+        self.resume_writing()
         if self._outcome is None:
             self._outcome = Outcome.LOST
             if exc is not None:

@@ -216,6 +216,9 @@ class ChannelStream:
         while pos < n:
             if self.cancelled:
                 raise StreamCancelled(self.cancel_code)
+            if channel.writing_paused:
+                await channel.wait_writable()
+                continue
             window = self.send_window
             if window <= 0:
                 self._send_waiter = channel.loop.create_future()

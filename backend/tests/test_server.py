@@ -748,3 +748,30 @@ def test_reading_and_writing_wait_independently(tmp_path: Any) -> None:
             rest = await p.fe.recv_frame()
             assert rest == protocol.Data(1, END, b"x" * (100000 - 65536))
     run(main)
+
+
+def test_body_sends_wait_while_the_transport_is_paused(tmp_path: Any) -> None:
+    app = App()
+
+    @app.get("/big")
+    def big(request: Any) -> bytes:
+        return b"z" * 300000
+
+    async def main() -> None:
+        hello = frontend_hello(max_frame_size=65536)
+        async with connected(app, str(tmp_path), hello=hello) as p:
+            p.channel.pause_writing()
+            p.channel.pause_writing()  # idempotent
+            await p.fe.send(request(1, path=b"/big"))
+            head = await p.fe.recv_frame()
+            assert isinstance(head, protocol.Response) and not head.flags & END
+            await p.fe.send(protocol.Ping(0, False, 1))
+            assert await p.fe.recv_frame() == protocol.Ping(0, True, 1)  # no DATA meanwhile
+            p.channel.resume_writing()
+            p.channel.resume_writing()
+            got = len(head.body)
+            while got < 300000:
+                frame = await p.fe.recv_frame()
+                got += len(frame.data)
+            assert frame.flags & END and got == 300000
+    run(main)
