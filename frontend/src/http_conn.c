@@ -1042,7 +1042,7 @@ static int on_headers_complete(llhttp_t *p) {
   char *decoded, *norm;
   ssize_t dlen, nlen;
   size_t plen, need;
-  int hosts = 0, te_chunked_last = 0, has_te = 0;
+  int hosts = 0, te_chunked_last = 0, has_te = 0, expect_continue = 0;
   unsigned i;
 
   if (c->read_done || c->closing || !c->parsing)
@@ -1076,6 +1076,9 @@ static int on_headers_complete(llhttp_t *p) {
     c->hdr_out[i].value.len = h->value_len;
     if (h->name_len == 4 && memcmp(name, "host", 4) == 0)
       hosts++;
+    if (h->name_len == 6 && memcmp(name, "expect", 6) == 0 && h->value_len == 12 &&
+        strncasecmp(c->head_buf.base + h->value_off, "100-continue", 12) == 0)
+      expect_continue = 1;
     if (h->name_len == 17 && memcmp(name, "transfer-encoding", 17) == 0) {
       /* Only "chunked" as the final coding frames a request (RFC 9112 6.1). */
       const char *v = c->head_buf.base + h->value_off;
@@ -1097,8 +1100,10 @@ static int on_headers_complete(llhttp_t *p) {
     return stop_parsing(c);
   }
   if (has_te && (req->http10 || !te_chunked_last)) {
-    req_local(req, req->http10 ? 400 : 501, NULL,
-              "Bad Request: unsupported transfer-encoding\n", 1);
+    if (req->http10)
+      req_local(req, 400, NULL, "Bad Request: transfer-encoding in an HTTP/1.0 request\n", 1);
+    else
+      req_local(req, 501, NULL, "Not Implemented: unsupported transfer-encoding\n", 1);
     return stop_parsing(c);
   }
   if (cfg->max_body_size > 0 && p->content_length > cfg->max_body_size &&
@@ -1233,6 +1238,13 @@ static int on_headers_complete(llhttp_t *p) {
     req->send_window = upstream_peer_window(up);
     c->body_req = req;
   }
+  /* A client waiting for "100 Continue" before it sends its body gets it now
+   * that a backend will take the body.  Only the head of the pipeline may
+   * answer without breaking response order; a later one's client sends its
+   * body after its own short wait, as RFC 9110 section 10.1.1 lets it. */
+  if (expect_continue && !req->http10 && http_req_is_head(req) &&
+      (p->flags & F_CHUNKED || (p->content_length > 0 && p->content_length != UINT64_MAX)))
+    req_emit(req, "HTTP/1.1 100 Continue\r\n\r\n", 25);
   return 0;
 }
 
@@ -1389,13 +1401,10 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     if (nread != UV_EOF)
       log_debug("client %s:%u: read: %s", c->peer_host, (unsigned) c->peer_port,
                 uv_strerror((int) nread));
-    /* The client is gone or half-closed; a request in progress cannot
-     * finish, and a half-closed client gets nothing more we could send
-     * reliably once its requests are answered. */
-    conn_stop_reading(c);
-    c->read_done = 1;
-    if (nread == UV_EOF && c->count > 0 && !c->parsing)
-      return;                        /* answer what was asked, then close */
+    /* End of input is taken as the client leaving, as nginx and Go's
+     * net/http take it: close() and shutdown(SHUT_WR) look the same from
+     * here, clients that half-close are rare, and a client that has gone
+     * must not keep backends working for it (its streams are cancelled). */
     conn_close(c);
     return;
   }

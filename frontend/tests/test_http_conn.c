@@ -672,6 +672,29 @@ static void test_post_fast_path_one_frame(void **state) {
   be_expect_silence(b);
 }
 
+/* "Expect: 100-continue": the client hears "100 Continue" once a backend will
+ * take the body, then the final response. */
+static void test_expect_continue(void **state) {
+  peer *b = be_default(), *c = cl_connect();
+  tdm_frame f;
+  const char *interim = "HTTP/1.1 100 Continue\r\n\r\n";
+  (void) state;
+
+  cl_send(c, "PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  be_expect_request(b, 1, "PUT", "/up", &f);
+  assert_int_equal(f.u.request.flags, 0);
+  WAIT_UNTIL(c->in.len - c->rpos >= strlen(interim));
+  assert_memory_equal(c->in.base + c->rpos, interim, strlen(interim));
+  c->rpos += strlen(interim);
+  cl_send(c, "hello");
+  be_expect(b, TDM_DATA, 1, &f);
+  assert_int_equal(f.u.data.flags, TDM_FLAG_END);
+  str_equal(f.u.data.data, "hello");
+  be_respond_text(b, 1, "stored");
+  cl_expect_response(c, 0, "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nserver: tandem\r\n"
+                           "content-length: 6\r\n\r\nstored");
+}
+
 static void test_chunked_request_body_decoded(void **state) {
   peer *b = be_default(), *c = cl_connect();
   tdm_frame f;
@@ -1185,14 +1208,8 @@ static void test_no_backend_gives_503(void **state) {
   cl_expect_open(c);
 }
 
-/* KNOWN ISSUE, reported, not fixed here: a client that closes its connection
- * while its request is with the backend is seen as end of input, which
- * conn_read_cb() treats as a half-close ("answer what was asked, then
- * close"), so the backend is not told until the frontend writes the answer
- * and the write fails.  The frontend cannot tell close() from
- * shutdown(SHUT_WR); nginx and Go's net/http take end of input as the client
- * leaving.  This test wants CANCEL(CLIENT_GONE); until the owner of
- * http_conn.c decides, it reports a skip, or fails with TDM_TEST_STRICT=1. */
+/* A client that closes its connection while its request is with the backend:
+ * end of input is the client leaving, and the backend is told at once. */
 static void test_client_gone_cancels_stream(void **state) {
   peer *b = be_default(), *c = cl_connect();
   tdm_frame f;
@@ -1202,11 +1219,6 @@ static void test_client_gone_cancels_stream(void **state) {
   be_expect_request(b, 1, "GET", "/long-poll", &f);
   peer_close(c);
   spin_n(QUIET_SPINS);
-  if (b->in.len == b->rpos && getenv("TDM_TEST_STRICT") == NULL) {
-    print_message("KNOWN ISSUE: no CANCEL(CLIENT_GONE) when a client closes with a request in "
-                  "flight (end of input is taken as a half-close); TDM_TEST_STRICT=1 fails here\n");
-    skip();
-  }
   be_expect(b, TDM_CANCEL, 1, &f);
   assert_int_equal(f.u.cancel_code, TDM_CANCEL_CLIENT_GONE);
   /* The late answer is ignored. */
@@ -1280,7 +1292,7 @@ static const struct bad_request bad_requests[] = {
   {"te and cl", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
                 "Content-Length: 5\r\n\r\n0\r\n\r\n", 400, "Bad Request", "Bad Request\n"},
   {"unsupported te", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501,
-   "Not Implemented", "Bad Request: unsupported transfer-encoding\n"},
+   "Not Implemented", "Not Implemented: unsupported transfer-encoding\n"},
   {"header name not a token", "GET / HTTP/1.1\r\nHost: x\r\nX(A): a\r\n\r\n", 400, "Bad Request",
    NULL},
   {"bad percent-encoding", "GET /a%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400, "Bad Request",
@@ -1576,6 +1588,7 @@ int main(void) {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     T(test_get_forwarded_and_answered),
     T(test_post_fast_path_one_frame),
+    T(test_expect_continue),
     T(test_chunked_request_body_decoded),
     T(test_large_body_respects_window),
     T(test_pipelined_answered_in_reverse),
