@@ -24,6 +24,8 @@ DEPS_MESSAGE = (
 
 LOG_FORMAT = "%(asctime)s tandem[%(process)d] %(levelname)s %(name)s: %(message)s"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+# The frontend's spelling, since TANDEM_LOG_LEVEL may be shared with it.
+LOG_LEVEL_ALIASES = {"warn": "warning"}
 
 
 class UsageError(Exception):
@@ -48,7 +50,8 @@ class Options:
 # (flag, environment variable, default shown in --help, help text)
 FLAGS: list[tuple[str, str, str, str]] = [
     ("--connect", "TANDEM_BACKEND_SOCKET", "none",
-     "connect to a running frontend's backend socket SOCK (retrying until it appears)"),
+     "connect to a running frontend's backend socket SOCK (retrying until it appears); when both variables "
+     "are set, this one wins"),
     ("--serve", "TANDEM_LISTEN", "none",
      "dev mode: start the C frontend listening on HOST:PORT and connect to it over a private socket"),
     ("--static", "TANDEM_STATIC", "none",
@@ -59,7 +62,7 @@ FLAGS: list[tuple[str, str, str, str]] = [
     ("--generation", "TANDEM_GENERATION", "start time in ms since the epoch",
      "deployment generation announced to the frontend (grows with each deployment)"),
     ("--max-streams", "TANDEM_MAX_STREAMS", "1024", "most requests served at once (1..65535)"),
-    ("--log-level", "TANDEM_LOG_LEVEL", "info", "one of " + ", ".join(LOG_LEVELS)),
+    ("--log-level", "TANDEM_LOG_LEVEL", "info", "one of " + ", ".join(LOG_LEVELS) + " (or warn)"),
     ("--frontend", "TANDEM_FRONTEND", "build/tandem-frontend of this checkout, else tandem-frontend on PATH",
      "the frontend binary --serve starts"),
     ("--connect-timeout", "TANDEM_CONNECT_TIMEOUT", "wait forever",
@@ -144,9 +147,10 @@ def parse_options(argv: Sequence[str], env: Mapping[str, str]) -> Options:
     elif ns.serve is not None:
         opts.serve = parse_listen(ns.serve)
     else:
+        # The frontend reads the same two variables, so an environment shared
+        # with a separately run frontend has both: then the socket is what the
+        # backend needs.
         sock, listen = env.get("TANDEM_BACKEND_SOCKET"), env.get("TANDEM_LISTEN")
-        if sock and listen:
-            raise UsageError("both TANDEM_BACKEND_SOCKET and TANDEM_LISTEN are set; pass --connect or --serve")
         if sock:
             opts.connect = sock
         elif listen:
@@ -169,6 +173,7 @@ def parse_options(argv: Sequence[str], env: Mapping[str, str]) -> Options:
     if max_streams is not None:
         opts.max_streams = _int(max_streams, "--max-streams", 1, 65535)
     log_level = (pick("log_level", "TANDEM_LOG_LEVEL") or "info").lower()
+    log_level = LOG_LEVEL_ALIASES.get(log_level, log_level)
     if log_level not in LOG_LEVELS:
         raise UsageError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}")
     opts.log_level = log_level

@@ -49,6 +49,14 @@ def test_environment_variables() -> None:
     assert parse_options(["m:a"], {"TANDEM_LISTEN": "0.0.0.0:1"}).serve == ("0.0.0.0", 1)
 
 
+def test_environment_shared_with_the_frontend() -> None:
+    """The frontend reads TANDEM_LISTEN, TANDEM_BACKEND_SOCKET and TANDEM_LOG_LEVEL too."""
+    env = {"TANDEM_LISTEN": "0.0.0.0:8080", "TANDEM_BACKEND_SOCKET": "/run/tandem/backend.sock",
+           "TANDEM_LOG_LEVEL": "warn"}
+    opts = parse_options(["m:a"], env)
+    assert (opts.connect, opts.serve, opts.log_level) == ("/run/tandem/backend.sock", None, "warning")
+
+
 def test_flags_win_over_environment() -> None:
     env = {"TANDEM_BACKEND_SOCKET": "/env.sock", "TANDEM_MAX_STREAMS": "9", "TANDEM_STATIC": "/a=x",
            "TANDEM_LISTEN": "1.2.3.4:5"}
@@ -67,7 +75,6 @@ def test_defaults() -> None:
     ([], {}),                                                        # no app
     (["m:a"], {}),                                                   # no --connect / --serve
     (["m:a", "--connect", "s", "--serve", "h:1"], {}),
-    (["m:a"], {"TANDEM_BACKEND_SOCKET": "s", "TANDEM_LISTEN": "h:1"}),
     (["m:a", "--serve", "8080"], {}),
     (["m:a", "--serve", "h:port"], {}),
     (["m:a", "--serve", "h:70000"], {}),
