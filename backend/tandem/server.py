@@ -60,7 +60,16 @@ class Server:
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
+        # Connections that closed before the HELLO exchange completed, in a
+        # row: each waits a backoff delay first, so a frontend that accepts and
+        # drops us at once is not hammered with reconnects.
+        early_closes = 0
         while not self.stopping:
+            if early_closes:
+                await self._sleep(loop, min(self.config.backoff_initial * 2 ** min(early_closes, 30),
+                                            self.config.backoff_max))
+                if self.stopping:
+                    break
             channel = await self._connect(loop)
             if channel is None:
                 break
@@ -69,6 +78,7 @@ class Server:
                 outcome = await channel.closed
             finally:
                 self.channel = None
+            early_closes = early_closes + 1 if channel.peer_hello is None else 0
             if outcome is Outcome.DRAINED and self.stopping:
                 logger.info("drained; disconnected from the frontend")
                 return 0 if self.exit_code is None else self.exit_code

@@ -775,3 +775,17 @@ def test_body_sends_wait_while_the_transport_is_paused(tmp_path: Any) -> None:
                 got += len(frame.data)
             assert frame.flags & END and got == 300000
     run(main)
+
+
+def test_reconnects_after_a_connection_dropped_before_hello(tmp_path: Any) -> None:
+    async def main() -> None:
+        async with connected(make_app(), str(tmp_path), handshake=False) as p:
+            for _ in range(3):
+                await p.fe.recv_frame()  # the backend's HELLO
+                p.fe.close_conn()        # dropped before our HELLO
+                await p.fe.accept()
+            await p.fe.handshake()
+            await p.fe.send(request(1))
+            assert (await p.fe.recv_frame()).status == 200
+            assert p.server.connections == 4
+    run(main)
