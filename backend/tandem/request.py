@@ -89,6 +89,18 @@ class Request:
         return self._headers
 
     @property
+    def cookies(self) -> dict[str, str]:
+        """Cookies from the ``cookie`` header(s), as browsers send them (``a=1; b=2``)."""
+        cookies: dict[str, str] = {}
+        for header in self.headers.getlist("cookie"):
+            for part in header.split(";"):
+                name, sep, value = part.partition("=")
+                name = name.strip()
+                if sep and name:
+                    cookies.setdefault(name, value.strip().strip('"'))
+        return cookies
+
+    @property
     def url(self) -> str:
         """The full URL as the client asked for it (host from the Host header)."""
         host = self.headers.get("host")

@@ -73,6 +73,12 @@ def test_headers_case_insensitive_multi_valued() -> None:
     assert Headers([]).getlist("x") == []
 
 
+def test_cookies() -> None:
+    req = make(headers=[(b"cookie", b"a=1; b=\"two\"; junk; =x"), (b"cookie", b"c=3; a=ignored")])
+    assert req.cookies == {"a": "1", "b": "two", "c": "3"}
+    assert make().cookies == {}
+
+
 def test_body_whole_and_cached() -> None:
     stream = FakeStream(body=b"ab", chunks=[b"cd", b"ef"])
     req = Request(stream)
