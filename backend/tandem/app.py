@@ -110,6 +110,8 @@ class App:
                 result = await route.endpoint(request, **match.params)
             else:
                 result = route.endpoint(request, **match.params)
+                if inspect.iscoroutine(result):  # an async handler behind a plain wrapper
+                    result = await result
             template = route.options["template"]
             if template is not None and not isinstance(result, Response):
                 response = html(self.templates.render(template, result))

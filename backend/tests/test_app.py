@@ -179,5 +179,19 @@ def test_default_templates_dir_is_relative_to_the_caller() -> None:
     assert app.templates.directory == str(Path(__file__).resolve().parent / "templates")
 
 
+def test_wrapped_async_handler_is_awaited() -> None:
+    app = App()
+
+    async def real(request: Any) -> str:
+        await asyncio.sleep(0)
+        return "awaited"
+
+    def wrapper(request: Any) -> Any:
+        return real(request)
+
+    app.add_route("/", wrapper)
+    assert bytes(call_app(app).body) == b"awaited"
+
+
 def test_url_path_for(app: App) -> None:
     assert app.url_path_for("user", user_id=3) == "/users/3"
