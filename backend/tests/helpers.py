@@ -26,11 +26,23 @@ GUARD = 10.0  # seconds: only a failure guard, never needed for a test to pass
 
 
 def run(fn: Callable[[], Awaitable[T]], guard: float = 30.0) -> T:
-    """Run ``fn()`` on a fresh uvloop loop, failing after ``guard`` seconds."""
+    """Run ``fn()`` on a fresh uvloop loop, failing after ``guard`` seconds.
+
+    Like libuv's tests, every test then checks that it left nothing running:
+    once cancellations have been delivered, no other Task may be left.
+    """
 
     async def main() -> T:
         async with asyncio.timeout(guard):
-            return await fn()
+            result = await fn()
+            me = asyncio.current_task()
+            for _ in range(100):
+                left = [t for t in asyncio.all_tasks() if t is not me]
+                if not left:
+                    break
+                await asyncio.sleep(0)
+            assert not left, f"tasks left running: {left}"
+            return result
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(main())
