@@ -166,9 +166,14 @@ class ChannelStream:
             raise StreamCancelled(self.cancel_code)
         if self.response_started:
             raise RuntimeError(f"stream {self.id}: response already started")
+        # A wrongly typed element would make the frame malformed and cost the
+        # whole connection, so it is refused here, for this stream only.
+        if type(status) is not int:
+            raise TypeError(f"status must be an int, not {type(status).__name__}")
+        _check_body(body)
+        flat = _flat_headers(headers)
         self.response_started = True
         channel = self._channel
-        flat = protocol.flatten_headers(headers)
         n = len(body)
         if n <= self.send_window and n < channel.peer_max_frame:
             # The common case: the whole response in one frame, no await.
@@ -201,6 +206,7 @@ class ChannelStream:
             raise RuntimeError(f"stream {self.id}: send_data() before send_response()")
         if self.state not in RESP_BODY_STATES:
             raise RuntimeError(f"stream {self.id}: response already ended")
+        _check_body(data)
         if end and len(data) <= self.send_window and len(data) <= self._channel.peer_max_frame - DATA_OVERHEAD:
             self.send_window -= len(data)
             self.event(RESP_END)
@@ -273,3 +279,19 @@ class ChannelStream:
 def _wake(waiter: Optional[asyncio.Future[None]]) -> None:
     if waiter is not None and not waiter.done():
         waiter.set_result(None)
+
+
+def _check_body(body: Any) -> None:
+    if type(body) is not bytes and not isinstance(body, (bytearray, memoryview)):
+        raise TypeError(f"a body must be bytes, not {type(body).__name__}")
+
+
+def _flat_headers(headers: RawHeaders) -> list[bytes]:
+    """Headers as the wire wants them, ``[name, value, ...]``, all bytes."""
+    flat: list[bytes] = []
+    for name, value in headers:
+        if type(name) is not bytes or type(value) is not bytes:
+            raise TypeError(f"header names and values must be bytes: {name!r}: {value!r}")
+        flat.append(name)
+        flat.append(value)
+    return flat

@@ -789,3 +789,25 @@ def test_reconnects_after_a_connection_dropped_before_hello(tmp_path: Any) -> No
             assert (await p.fe.recv_frame()).status == 200
             assert p.server.connections == 4
     run(main)
+
+
+@pytest.mark.parametrize("status, headers, body", [
+    ("200", [], b""),
+    (200, [("content-type", b"text/plain")], b""),
+    (200, [(b"x", "str value")], b""),
+    (200, [], "a str body"),
+])
+def test_badly_typed_response_fails_its_stream_only(tmp_path: Any, status: Any, headers: Any, body: Any) -> None:
+    async def app(stream: Any) -> None:
+        if stream.head.path == b"/bad":
+            await stream.send_response(status, headers, body)
+        else:
+            await stream.send_response(200, [], b"fine")
+
+    async def main() -> None:
+        async with connected(app, str(tmp_path)) as p:
+            await p.fe.send(request(1, path=b"/bad"), request(2))
+            r1, r2 = await p.fe.recv_frames(2)
+            assert (r1.stream_id, r1.status) == (1, 500)
+            assert (r2.stream_id, r2.body) == (2, b"fine")
+    run(main)
