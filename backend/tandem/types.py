@@ -60,6 +60,11 @@ class Stream(Protocol):
     @property
     def response_started(self) -> bool: ...
 
+    @property
+    def response_ended(self) -> bool:
+        """True once END went out (or the stream was cancelled)."""
+        ...
+
     async def receive(self) -> tuple[bytes, bool]:
         """Next request body chunk and whether more may follow; ``(b"", False)`` at the end."""
         ...

@@ -222,6 +222,10 @@ class FakeStream:
         self.ended = False
         self.receives = 0
 
+    @property
+    def response_ended(self) -> bool:
+        return self.ended
+
     async def receive(self) -> tuple[bytes, bool]:
         self.receives += 1
         if not self._chunks:
