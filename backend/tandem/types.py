@@ -20,6 +20,13 @@ await; ``stream.cancelled`` becomes true, ``wait_cancelled()`` returns, and late
 ``receive``/``send_*`` calls raise ``StreamCancelled``.  Code that runs outside
 the Task (a WSGI thread) can poll ``stream.cancelled``.
 
+When the app returns, a response it left unfinished is ended with an empty
+DATA(END), and a response it never started becomes a 500.  When it raises, the
+client gets a 500 if no response was started, else the stream is cancelled
+(CANCEL(INTERNAL)); either way the exception is logged and other streams go on.
+All stream methods must be called on the event loop's thread (a WSGI adapter's
+worker thread goes through ``asyncio.run_coroutine_threadsafe``).
+
 An app callable may set the attribute ``tandem_fast_path = False`` to always run
 in a Task; by default its first step runs inline (``asyncio.current_task()`` is
 None until it first suspends; see ``channel.py``).
