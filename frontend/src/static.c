@@ -41,6 +41,7 @@ struct static_file {
   unsigned redirect : 1;         /* a directory asked for without its slash */
   unsigned whole : 1;            /* the worker read the whole file into buf */
   int status;                    /* error status found by the worker, 0 if none */
+  const char *content_type;      /* from the served file's name (index.html for a directory) */
   int fd;
   uint64_t size;
   uint64_t offset;
@@ -154,6 +155,7 @@ static void static_work(uv_work_t *w) {
   sf->size = (uint64_t) st.st_size;
   sf->mtime = st.st_mtime;
   sf->status = 0;
+  sf->content_type = mime_type(real, strlen(real));
   if (sf->size <= STATIC_CHUNK && !sf->head) {
     /* Small file: read it here and spare the loop two more round trips. */
     size_t got = 0;
@@ -286,8 +288,7 @@ static void static_after_work(uv_work_t *w, int status) {
     return;
   }
   gmtime_r(&sf->mtime, &tm);
-  len = (size_t) snprintf(headers, sizeof(headers), "content-type: %s\r\n",
-                          mime_type(sf->rel, sf->rel_len));
+  len = (size_t) snprintf(headers, sizeof(headers), "content-type: %s\r\n", sf->content_type);
   len += strftime(headers + len, sizeof(headers) - len,
                   "last-modified: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
   http_req_start(sf->req, 200, headers, len, (int64_t) sf->size);
