@@ -155,7 +155,7 @@ static void static_work(uv_work_t *w) {
   sf->size = (uint64_t) st.st_size;
   sf->mtime = st.st_mtime;
   sf->status = 0;
-  sf->content_type = mime_type(real, strlen(real));
+  sf->content_type = mime_type(path, strlen(path));   /* the name asked for, as nginx does */
   if (sf->size <= STATIC_CHUNK && !sf->head) {
     /* Small file: read it here and spare the loop two more round trips. */
     size_t got = 0;
