@@ -27,7 +27,7 @@ LLHTTP_SRC   := $(LLHTTP_DIR)/llhttp.c $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c
 FRONT_OBJ    := $(patsubst %.c,$(BUILD)/obj/%.o,$(PROTO_SRC) $(FRONT_SRC))
 LLHTTP_OBJ   := $(patsubst $(LLHTTP_DIR)/%.c,$(BUILD)/obj/llhttp/%.o,$(LLHTTP_SRC))
 
-.PHONY: all deps build run test test-c test-python test-e2e install clean bench
+.PHONY: all deps build run test test-c test-python test-e2e test-sanitize install clean bench
 
 all: build
 
@@ -78,7 +78,14 @@ test-python: deps
 test-e2e: build
 	$(PYTHON) -m pytest -q tests
 
-test: test-c test-python test-e2e
+test: test-c test-sanitize test-python test-e2e
+
+# The C tests again, built with AddressSanitizer and UndefinedBehaviorSanitizer
+# in their own build directory; any report fails the run.
+SANITIZE_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+
+test-sanitize: deps
+	$(MAKE) --no-print-directory BUILD=$(BUILD)/sanitize CFLAGS="$(SANITIZE_FLAGS)" test-c
 
 run: build
 	cd examples && PYTHONPATH=../backend $(PYTHON) -m tandem app:app --serve 127.0.0.1:8080 \

@@ -392,7 +392,7 @@ static void resp_free(http_resp *r) {
  * it is not complete yet (eof: the connection has ended, which completes a
  * body without a length).  no_body: the response to a HEAD request. */
 static size_t parse_response(const char *buf, size_t len, int eof, int no_body, http_resp *r) {
-  const char *end = memmem(buf, len, "\r\n\r\n", 4), *line, *date;
+  const char *end = len > 0 ? memmem(buf, len, "\r\n\r\n", 4) : NULL, *line, *date;
   size_t hlen, total, p;
   char *body = NULL;
   size_t blen = 0;
