@@ -1,0 +1,427 @@
+"""Helpers for the end-to-end tests: processes, ports and raw HTTP.
+
+Everything here speaks real bytes to the real binaries: no HTTP library beyond
+the standard ``http.client``.  Every wait is bounded in time, and every process
+started here is stopped by its owner (see ``stop``), even when a test fails.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import random
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import IO, Callable, Optional
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FRONTEND = os.path.join(REPO, "build", "tandem-frontend")
+PYTHON = "/usr/bin/python3"  # the interpreter that has Debian's uvloop and msgpack
+BACKEND_PATH = os.path.join(REPO, "backend")
+APPS_DIR = os.path.join(REPO, "tests", "apps")
+APP = "e2e_app:app"
+
+START_TIMEOUT = 10.0   # seconds a process gets to become ready
+STOP_TIMEOUT = 5.0     # seconds a process gets to exit after SIGTERM before SIGKILL
+IO_TIMEOUT = 10.0      # seconds any single socket operation may block
+
+
+# --- ports and processes -------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (callers retry on EADDRINUSE)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.02) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if check():
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def stop(proc: Optional[subprocess.Popen], sig: int = signal.SIGTERM) -> Optional[int]:
+    """Stop proc (signal, bounded wait, then SIGKILL) and return its exit status."""
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        try:
+            proc.send_signal(sig)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(STOP_TIMEOUT)
+    return proc.returncode
+
+
+def tail(path: str, limit: int = 4000) -> str:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return ""
+    return data[-limit:].decode("utf-8", "replace")
+
+
+@dataclass
+class Proc:
+    """A started process with its log file (stdout and stderr together)."""
+
+    name: str
+    popen: subprocess.Popen
+    log_path: str
+    log_file: IO[bytes]
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def log(self, limit: int = 4000) -> str:
+        return tail(self.log_path, limit)
+
+    def stop(self, sig: int = signal.SIGTERM) -> Optional[int]:
+        try:
+            return stop(self.popen, sig)
+        finally:
+            self.log_file.close()
+
+
+def spawn(name: str, argv: list[str], log_dir: str, env: Optional[dict[str, str]] = None,
+          cwd: str = REPO, **kwargs) -> Proc:
+    log_path = os.path.join(log_dir, f"{name}-{time.monotonic_ns()}.log")
+    log_file = open(log_path, "wb")
+    full_env = dict(os.environ)
+    # The tests set these explicitly where they matter; inherited values must not leak in.
+    for key in list(full_env):
+        if key.startswith("TANDEM_"):
+            del full_env[key]
+    full_env["PYTHONPATH"] = BACKEND_PATH
+    full_env["PYTHONUNBUFFERED"] = "1"
+    if env:
+        full_env.update(env)
+    popen = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                             env=full_env, cwd=cwd, **kwargs)
+    return Proc(name, popen, log_path, log_file)
+
+
+def tcp_accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def frontend_argv(port: int, sock: str, static_dir: Optional[str], *extra: str) -> list[str]:
+    argv = [FRONTEND, "--listen", f"127.0.0.1:{port}", "--backend-socket", sock]
+    if static_dir is not None:
+        argv += ["--static", f"/static={static_dir}"]
+    return argv + list(extra)
+
+
+def backend_argv(sock: str, *extra: str) -> list[str]:
+    return [PYTHON, "-m", "tandem", APP, "--app-dir", APPS_DIR, "--connect", sock, *extra]
+
+
+@dataclass
+class Stack:
+    """One frontend and its backends, all stopped by ``close()``."""
+
+    tmpdir: str
+    static_dir: Optional[str]
+    port: int = 0
+    sock: str = ""
+    frontend: Optional[Proc] = None
+    backends: list[Proc] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.sock = os.path.join(self.tmpdir, "backend.sock")
+        self.mark_dir = os.path.join(self.tmpdir, "marks")
+        os.makedirs(self.mark_dir, exist_ok=True)
+
+    def in_flight(self, tag: str) -> int:
+        """How many /slow?tag=TAG handlers are running now, over all backends."""
+        return sum(1 for name in os.listdir(self.mark_dir) if name.startswith(tag + "."))
+
+    def start_frontend(self, *extra: str, attempts: int = 5) -> Proc:
+        """Start the frontend on a free port (retrying if the port was taken meanwhile)."""
+        for _ in range(attempts):
+            self.port = free_port()
+            proc = spawn("frontend", frontend_argv(self.port, self.sock, self.static_dir, *extra), self.tmpdir)
+            deadline = time.monotonic() + START_TIMEOUT
+            while time.monotonic() < deadline and proc.alive() and not tcp_accepts(self.port):
+                time.sleep(0.02)
+            if proc.alive() and tcp_accepts(self.port):
+                self.frontend = proc
+                return proc
+            log = proc.log()
+            proc.stop()
+            if "address already in use" not in log.lower() and "eaddrinuse" not in log.lower():
+                raise RuntimeError(f"the frontend did not start:\n{log}")
+        raise RuntimeError("no free port for the frontend after several attempts")
+
+    def start_backend(self, *extra: str, wait: bool = True) -> Proc:
+        proc = spawn("backend", backend_argv(self.sock, *extra), self.tmpdir,
+                     env={"E2E_MARK_DIR": self.mark_dir})
+        self.backends.append(proc)
+        if wait:
+            self.wait_backend_ready(proc)
+        return proc
+
+    def wait_backend_ready(self, proc: Optional[Proc] = None) -> None:
+        """Poll GET / until it is answered with something other than 503."""
+        deadline = time.monotonic() + START_TIMEOUT
+        last = None
+        while time.monotonic() < deadline:
+            if proc is not None and not proc.alive():
+                raise RuntimeError(f"the backend exited with {proc.popen.returncode}:\n{proc.log()}")
+            try:
+                last = request(self.port, "GET", "/")
+                if last.status != 503:
+                    return
+            except OSError as exc:
+                last = exc
+            time.sleep(0.05)
+        detail = proc.log() if proc is not None else ""
+        raise TimeoutError(f"no backend answered within {START_TIMEOUT}s (last: {last!r})\n{detail}")
+
+    def wait_attached(self, proc: Proc) -> None:
+        """Wait until the frontend logs that this backend process attached."""
+        assert self.frontend is not None
+        wait_until(lambda: f"pid {proc.pid} " in self.frontend.log(100000) or not proc.alive(),
+                   START_TIMEOUT, f"backend {proc.pid} to attach")
+        if not proc.alive():
+            raise RuntimeError(f"the backend exited with {proc.popen.returncode}:\n{proc.log()}")
+
+    def close(self) -> None:
+        for proc in self.backends:
+            proc.stop()
+        if self.frontend is not None:
+            self.frontend.stop()
+
+    def logs(self) -> str:
+        parts = []
+        if self.frontend is not None:
+            parts.append("--- frontend ---\n" + self.frontend.log())
+        for proc in self.backends:
+            parts.append(f"--- backend {proc.pid} ---\n" + proc.log())
+        return "\n".join(parts)
+
+
+BLOB_SIZE = 1024 * 1024 + 123  # static/blob.bin, written by the `site` fixture
+
+
+def blob_bytes() -> bytes:
+    return random.Random("blob").randbytes(BLOB_SIZE)
+
+
+def big_body(size: int) -> bytes:
+    """The bytes the app's /big and /stream routes send (same formula as apps/e2e_app.py)."""
+    return random.Random(size).randbytes(size)
+
+
+# --- HTTP ----------------------------------------------------------------------
+
+
+@dataclass
+class Response:
+    status: int
+    reason: str
+    version: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    chunked: bool = False
+
+    def header(self, name: str) -> Optional[str]:
+        name = name.lower()
+        for k, v in self.headers:
+            if k.lower() == name:
+                return v
+        return None
+
+
+def request(port: int, method: str, path: str, body: Optional[bytes] = None,
+            headers: Optional[dict[str, str]] = None, timeout: float = IO_TIMEOUT) -> Response:
+    """One request on a fresh http.client connection."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        return from_http_client(conn.getresponse())
+    finally:
+        conn.close()
+
+
+def from_http_client(resp: http.client.HTTPResponse) -> Response:
+    body = resp.read()
+    version = "HTTP/1.1" if resp.version == 11 else "HTTP/1.0"
+    return Response(resp.status, resp.reason, version, list(resp.getheaders()), body, chunked=bool(resp.chunked))
+
+
+def connect(port: int, timeout: float = IO_TIMEOUT) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def recv_all(s: socket.socket, limit: int = 64 * 1024 * 1024) -> bytes:
+    """Everything until the peer closes (bounded by the socket timeout and limit)."""
+    parts = []
+    total = 0
+    while total < limit:
+        try:
+            chunk = s.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        parts.append(chunk)
+        total += len(chunk)
+    return b"".join(parts)
+
+
+def raw_exchange(port: int, data: bytes, timeout: float = IO_TIMEOUT) -> bytes:
+    """Send data on a fresh connection and read until the server closes it."""
+    with connect(port, timeout) as s:
+        s.sendall(data)
+        return recv_all(s)
+
+
+class ResponseReader:
+    """Parses HTTP/1.x responses from a socket, one at a time, as they arrive."""
+
+    def __init__(self, s: socket.socket) -> None:
+        self.sock = s
+        self.buf = b""
+        self.eof = False
+
+    def _fill(self) -> bool:
+        if self.eof:
+            return False
+        try:
+            chunk = self.sock.recv(262144)
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            self.eof = True
+            return False
+        self.buf += chunk
+        return True
+
+    def _line(self) -> bytes:
+        while b"\r\n" not in self.buf:
+            if not self._fill():
+                raise EOFError(f"connection closed inside a line: {self.buf[:200]!r}")
+        line, _, self.buf = self.buf.partition(b"\r\n")
+        return line
+
+    def _exact(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            if not self._fill():
+                raise EOFError(f"connection closed {n - len(self.buf)} bytes short of a body")
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def at_eof(self) -> bool:
+        """True if the server closed the connection with nothing more buffered."""
+        if self.buf:
+            return False
+        return not self._fill() and not self.buf
+
+    def read(self, method: str = "GET") -> Response:
+        status_line = self._line()
+        version, _, rest = status_line.decode("latin-1").partition(" ")
+        code, _, reason = rest.partition(" ")
+        headers = []
+        while True:
+            line = self._line()
+            if not line:
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            headers.append((name, value.strip()))
+        resp = Response(int(code), reason, version, headers, b"")
+        status = resp.status
+        te = resp.header("transfer-encoding")
+        cl = resp.header("content-length")
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            return resp
+        if te is not None and "chunked" in te.lower():
+            resp.chunked = True
+            parts = []
+            while True:
+                size = int(self._line().split(b";")[0], 16)
+                if size == 0:
+                    while self._line():
+                        pass
+                    break
+                parts.append(self._exact(size))
+                if self._exact(2) != b"\r\n":
+                    raise ValueError("chunk not followed by CRLF")
+            resp.body = b"".join(parts)
+        elif cl is not None:
+            resp.body = self._exact(int(cl))
+        else:
+            while self._fill():
+                pass
+            resp.body, self.buf = self.buf, b""
+        return resp
+
+
+def build_request(method: str, target: str, headers: Optional[list[tuple[str, str]]] = None,
+                  body: bytes = b"", version: str = "HTTP/1.1", host: Optional[str] = "e2e.test") -> bytes:
+    lines = [f"{method} {target} {version}"]
+    if host is not None:
+        lines.append(f"Host: {host}")
+    for k, v in headers or []:
+        lines.append(f"{k}: {v}")
+    if body and not any(k.lower() in ("content-length", "transfer-encoding") for k, _ in headers or []):
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def is_closed(s: socket.socket, timeout: float = IO_TIMEOUT) -> bool:
+    """True if the peer closes the connection (EOF or reset) within timeout, with no more bytes."""
+    s.settimeout(timeout)
+    try:
+        data = s.recv(1)
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+    return data == b""
+
+
+class _BytesSource:
+    """A socket stand-in over bytes already received (for ResponseReader)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def recv(self, n: int) -> bytes:
+        chunk, self.data = self.data[:n], self.data[n:]
+        return chunk
+
+
+def parse_responses(data: bytes, methods: Optional[list[str]] = None) -> list[Response]:
+    """Every response in data (a whole connection's worth), in order."""
+    reader = ResponseReader(_BytesSource(data))  # type: ignore[arg-type]
+    out = []
+    i = 0
+    while not reader.at_eof():
+        out.append(reader.read(methods[i] if methods and i < len(methods) else "GET"))
+        i += 1
+    return out

@@ -1,0 +1,107 @@
+"""The frontend's command line: --help, environment variables, bad values."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+
+import pytest
+
+from e2e_support import FRONTEND, free_port, request, spawn, tcp_accepts, wait_until
+
+# Every flag the frontend documents, with the variable that also sets it.
+FLAGS = {
+    "listen": "TANDEM_LISTEN",
+    "backend-socket": "TANDEM_BACKEND_SOCKET",
+    "backend-socket-mode": "TANDEM_BACKEND_SOCKET_MODE",
+    "static": "TANDEM_STATIC",
+    "max-connections": "TANDEM_MAX_CONNECTIONS",
+    "keepalive-timeout": "TANDEM_KEEPALIVE_TIMEOUT",
+    "header-timeout": "TANDEM_HEADER_TIMEOUT",
+    "max-header-size": "TANDEM_MAX_HEADER_SIZE",
+    "max-body-size": "TANDEM_MAX_BODY_SIZE",
+    "access-log": "TANDEM_ACCESS_LOG",
+    "log-level": "TANDEM_LOG_LEVEL",
+}
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([FRONTEND, *args], capture_output=True, text=True, timeout=10,
+                          env={"PATH": "/usr/bin:/bin", **(env or {})})
+
+
+def test_help_lists_every_flag_with_its_variable():
+    result = run("--help")
+    assert result.returncode == 0
+    text = result.stdout
+    # Each option block: "--name=VALUE", its description, then "[env TANDEM_..., default: ...]".
+    blocks = re.findall(r"--([a-z-]+)=VALUE\n(.*?)\[env (TANDEM_[A-Z_]+), default: ([^\]]*)\]", text, re.S)
+    documented = {name: env for name, _, env, _ in blocks}
+    assert documented == FLAGS
+    for name, description, _, _ in blocks:
+        assert description.strip(), f"--{name} has no description"
+    assert "--help" in text and "--version" in text
+
+
+def test_version():
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("tandem-frontend ")
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["--max-connections", "abc"], "--max-connections"),
+    (["--listen", "nonsense"], "--listen"),
+    (["--listen", "127.0.0.1:99999"], "--listen"),
+    (["--log-level", "loud"], "--log-level"),
+    (["--static", "/s=/nonexistent/dir"], "--static"),
+    (["--static", "no-slash=/tmp"], "--static"),
+    (["--backend-socket-mode", "999"], "--backend-socket-mode"),
+    (["--max-header-size", "1"], "--max-header-size"),
+    (["--keepalive-timeout", "-1"], "--keepalive-timeout"),
+    (["--no-such-flag"], "--no-such-flag"),
+])
+def test_bad_flag_value_exits_nonzero_naming_the_flag(args, flag):
+    result = run(*args)
+    assert result.returncode != 0
+    assert flag in result.stderr
+
+
+def test_bad_variable_value_names_the_flag_and_the_variable():
+    result = run(env={"TANDEM_MAX_CONNECTIONS": "lots"})
+    assert result.returncode != 0
+    assert "--max-connections" in result.stderr
+    assert "TANDEM_MAX_CONNECTIONS" in result.stderr
+
+
+def test_variables_configure_the_frontend(tmp_path, site):
+    port = free_port()
+    sock = str(tmp_path / "env.sock")
+    proc = spawn("frontend-env", [FRONTEND], str(tmp_path),
+                 env={"TANDEM_LISTEN": f"127.0.0.1:{port}", "TANDEM_BACKEND_SOCKET": sock,
+                      "TANDEM_STATIC": f"/files={site['static']}", "TANDEM_BACKEND_SOCKET_MODE": "0640"})
+    try:
+        wait_until(lambda: tcp_accepts(port) or not proc.alive(), 10, "the frontend to listen")
+        assert proc.alive(), proc.log()
+        r = request(port, "GET", "/files/hello.txt")
+        assert (r.status, r.body) == (200, b"hello static\n")
+        assert stat.S_IMODE(os.stat(sock).st_mode) == 0o640
+        # No backend on that socket yet: the frontend says so.
+        assert request(port, "GET", "/").status == 503
+    finally:
+        proc.stop()
+
+
+def test_flag_wins_over_its_variable(tmp_path):
+    env_port, flag_port = free_port(), free_port()
+    proc = spawn("frontend-env", [FRONTEND, "--listen", f"127.0.0.1:{flag_port}",
+                                  "--backend-socket", str(tmp_path / "b.sock")], str(tmp_path),
+                 env={"TANDEM_LISTEN": f"127.0.0.1:{env_port}"})
+    try:
+        wait_until(lambda: tcp_accepts(flag_port) or not proc.alive(), 10, "the frontend to listen")
+        assert proc.alive(), proc.log()
+        assert not tcp_accepts(env_port)
+    finally:
+        proc.stop()
