@@ -83,7 +83,6 @@ struct http_conn {
     uv_pipe_t pipe;
   } h;
   uv_timer_t timer;
-  uv_write_t wreq;
   uv_shutdown_t sreq;
   flushable fl;
   llhttp_t parser;
@@ -94,7 +93,6 @@ struct http_conn {
   unsigned reading : 1;
   unsigned paused : 1;           /* llhttp paused; unparsed bytes in `in` */
   unsigned read_done : 1;        /* no more requests will be read */
-  unsigned writing : 1;
   unsigned close_when_flushed : 1;
   unsigned lingering : 1;
   unsigned closing : 1;
@@ -115,8 +113,7 @@ struct http_conn {
   uint64_t body_received;
   http_req *body_req;            /* the request whose body sits in `body` */
   tdm_buf body;                  /* request body not yet forwarded; owner: conn */
-  tdm_buf out;                   /* output gathered this iteration; owner: conn */
-  tdm_buf wbuf;                  /* output being written; owner: conn */
+  outbuf ob;                     /* output to the client; owner: conn */
   char peer_host[INET6_ADDRSTRLEN];
   char local_host[INET6_ADDRSTRLEN];
   uint32_t peer_port, local_port;
@@ -185,7 +182,7 @@ int http_req_is_head(const http_req *req) {
 }
 
 static size_t conn_unwritten(const http_conn *c) {
-  return c->out.len + c->wbuf.len;
+  return outbuf_pending(&c->ob);
 }
 
 int http_req_writable(const http_req *req) {
@@ -200,7 +197,7 @@ static void conn_on_flush(flushable *f);
 
 static void req_emit(http_req *req, const char *data, size_t len) {
   http_conn *c = req->conn;
-  tdm_buf *dst = http_req_is_head(req) ? &c->out : &req->resp;
+  tdm_buf *dst = http_req_is_head(req) ? &c->ob.out : &req->resp;
 
   if (len == 0 || c->closing)
     return;
@@ -212,7 +209,7 @@ static void req_emit(http_req *req, const char *data, size_t len) {
     conn_close(c);
     return;
   }
-  if (dst == &c->out)
+  if (dst == &c->ob.out)
     server_schedule_flush(&c->fl);
 }
 
@@ -220,8 +217,7 @@ static void conn_write_cb(uv_write_t *wr, int status) {
   http_conn *c = wr->data;
   http_req *head;
 
-  c->writing = 0;
-  c->wbuf.len = 0;
+  outbuf_written(&c->ob);
   if (c->closing)
     return;
   if (status < 0) {
@@ -231,13 +227,13 @@ static void conn_write_cb(uv_write_t *wr, int status) {
     return;
   }
   /* The client took the bytes: let the head request produce more. */
-  if (c->count > 0 && c->out.len < HTTP_OUT_HIGH / 2) {
+  if (c->count > 0 && c->ob.out.len < HTTP_OUT_HIGH / 2) {
     head = conn_req(c, 0);
     /* Only bytes written are given back (PROTOCOL.md section 4): those still
-     * in c->out, at most c->out.len, wait for the write that takes them. */
+     * in c->out, at most c->ob.out.len, wait for the write that takes them. */
     if (head->kind == REQ_BACKEND && head->up != NULL && !head->resp_end &&
-        head->unacked > c->out.len) {
-      uint32_t grant = head->unacked - (uint32_t) c->out.len;
+        head->unacked > c->ob.out.len) {
+      uint32_t grant = head->unacked - (uint32_t) c->ob.out.len;
       upstream_send_window(head->up, head->sid, grant);
       head->unacked -= grant;
     } else if (head->kind == REQ_STATIC && head->sf != NULL) {
@@ -246,7 +242,7 @@ static void conn_write_cb(uv_write_t *wr, int status) {
         return;
     }
   }
-  if (c->out.len > 0 || c->close_when_flushed)
+  if (c->ob.out.len > 0 || c->close_when_flushed)
     server_schedule_flush(&c->fl);
 }
 
@@ -290,13 +286,9 @@ static void conn_shutdown_cb(uv_shutdown_t *req, int status) {
 
 static void conn_on_flush(flushable *f) {
   http_conn *c = (http_conn *) ((char *) f - offsetof(http_conn, fl));
-  tdm_buf tmp;
-  uv_buf_t buf;
-  int rc;
-
-  if (c->closing || c->writing || c->lingering)
+  if (c->closing || c->ob.writing || c->lingering)
     return;
-  if (c->out.len == 0) {
+  if (c->ob.out.len == 0) {
     if (c->close_when_flushed && c->count == 0) {
       c->lingering = 1;       /* no more output; one shutdown */
       c->sreq.data = c;
@@ -305,19 +297,8 @@ static void conn_on_flush(flushable *f) {
     }
     return;
   }
-  /* Swap so new output gathers in the other buffer while this one is written. */
-  tmp = c->wbuf;
-  c->wbuf = c->out;
-  c->out = tmp;
-  c->out.len = 0;
-  buf = uv_buf_init(c->wbuf.base, c->wbuf.len);
-  c->wreq.data = c;
-  rc = uv_write(&c->wreq, &c->h.stream, &buf, 1, conn_write_cb);
-  if (rc != 0) {
+  if (outbuf_write(&c->ob, &c->h.stream, conn_write_cb, c) != 0)
     conn_close(c);
-    return;
-  }
-  c->writing = 1;
 }
 
 /* ---- responses ----------------------------------------------------------- */
@@ -573,7 +554,7 @@ static void req_finish_if_done(http_req *req) {
     if (c->count > 0) {
       head = conn_req(c, 0);
       if (head->resp.len > 0) {
-        if (tdm_buf_append(&c->out, head->resp.base, head->resp.len) != 0) {
+        if (tdm_buf_append(&c->ob.out, head->resp.base, head->resp.len) != 0) {
           conn_close(c);
           return;
         }
@@ -1482,8 +1463,7 @@ static void conn_on_close(uv_handle_t *h) {
   tdm_buf_free(&c->in);
   tdm_buf_free(&c->head_buf);
   tdm_buf_free(&c->body);
-  tdm_buf_free(&c->out);
-  tdm_buf_free(&c->wbuf);
+  outbuf_free(&c->ob);
   free(c);
 }
 
@@ -1550,8 +1530,7 @@ static http_conn *conn_new(void) {
   tdm_buf_init(&c->in, HTTP_READ_SIZE * 2);
   tdm_buf_init(&c->head_buf, 3 * (1 << 20));
   tdm_buf_init(&c->body, 4 * HTTP_READ_SIZE);
-  tdm_buf_init(&c->out, HTTP_OUT_CAP);
-  tdm_buf_init(&c->wbuf, HTTP_OUT_CAP);
+  outbuf_init(&c->ob, HTTP_OUT_CAP);
   return c;
 }
 

@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "tdm_proto.h"
 
 /* Anything with bytes gathered for one write per loop iteration. */
 typedef struct flushable {
@@ -43,6 +44,27 @@ int server_listen(server *s);
 
 /* Stops accepting, closes every connection, lets the loop end. */
 void server_stop(server *s);
+
+/* Output of one stream socket: callers append to `out` during a loop
+ * iteration; outbuf_write() swaps it with `wbuf` and writes that in one
+ * uv_write, so new output gathers while the write is in flight.  Owner of
+ * both buffers: whoever embeds the outbuf. */
+typedef struct outbuf {
+  tdm_buf out;
+  tdm_buf wbuf;
+  uv_write_t wreq;
+  int writing;
+} outbuf;
+
+void outbuf_init(outbuf *o, size_t cap);
+void outbuf_free(outbuf *o);
+/* Starts writing what `out` holds (nothing to do if it is empty or a write is
+ * in flight).  cb runs with wreq.data == data; it must call outbuf_written().
+ * Returns 0 or a negative libuv error. */
+int outbuf_write(outbuf *o, uv_stream_t *s, uv_write_cb cb, void *data);
+void outbuf_written(outbuf *o);
+/* Bytes not yet handed to the kernel. */
+size_t outbuf_pending(const outbuf *o);
 
 /* Queues f to be flushed before the loop next waits for I/O. Idempotent. */
 void server_schedule_flush(flushable *f);

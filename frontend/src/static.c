@@ -200,6 +200,17 @@ static void static_release(static_file *sf) {
 
 static void static_read_next(static_file *sf);
 
+/* After each piece: finish, read the next one, or wait for the connection
+ * to take what it has. */
+static void static_continue(static_file *sf) {
+  if (sf->offset >= sf->size)
+    http_req_end(sf->req);
+  else if (http_req_writable(sf->req))
+    static_read_next(sf);
+  else
+    sf->waiting = 1;
+}
+
 static void static_read_cb(uv_fs_t *fs) {
   static_file *sf = fs->data;
   ssize_t n = fs->result;
@@ -219,16 +230,8 @@ static void static_read_cb(uv_fs_t *fs) {
   }
   sf->offset += (uint64_t) n;
   http_req_write(sf->req, sf->buf, (size_t) n);
-  if (sf->req == NULL)
-    return;
-  if (sf->offset >= sf->size) {
-    http_req_end(sf->req);
-    return;
-  }
-  if (http_req_writable(sf->req))
-    static_read_next(sf);
-  else
-    sf->waiting = 1;
+  if (sf->req != NULL)
+    static_continue(sf);
 }
 
 static void static_read_next(static_file *sf) {
@@ -292,16 +295,14 @@ static void static_after_work(uv_work_t *w, int status) {
   len += strftime(headers + len, sizeof(headers) - len,
                   "last-modified: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
   http_req_start(sf->req, 200, headers, len, (int64_t) sf->size);
-  if (sf->whole)
+  if (sf->whole) {
     http_req_write(sf->req, sf->buf, sf->size);
-  if (sf->head || sf->whole || sf->size == 0) {
-    http_req_end(sf->req);
-    return;
+    sf->offset = sf->size;
   }
-  if (http_req_writable(sf->req))
-    static_read_next(sf);
+  if (sf->head)
+    http_req_end(sf->req);
   else
-    sf->waiting = 1;
+    static_continue(sf);
 }
 
 void static_serve(struct http_req *req, const static_mount *m, const char *rel, size_t rel_len,

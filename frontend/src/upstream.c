@@ -34,15 +34,12 @@ struct stream_slot {
 
 struct upstream_conn {
   uv_pipe_t pipe;
-  uv_write_t wreq;
   flushable fl;
   enum upstream_state state;
-  unsigned writing : 1;
   tdm_decoder dec;
   char *rbuf;                    /* owner: this connection */
   size_t rlen, rcap;
-  tdm_buf out;                   /* owner: this connection */
-  tdm_buf wbuf;                  /* owner: this connection */
+  outbuf ob;                     /* frames to the backend; owner: this connection */
   /* From the backend's HELLO. */
   char app[128];
   uint64_t pid;
@@ -118,36 +115,23 @@ static void table_remove(upstream_conn *up, struct stream_slot *s) {
 static void up_write_cb(uv_write_t *wr, int status) {
   upstream_conn *up = wr->data;
 
-  up->writing = 0;
-  up->wbuf.len = 0;
+  outbuf_written(&up->ob);
   if (up->state == UP_CLOSING)
     return;
   if (status < 0) {
     up_close(up, TDM_GOAWAY_INTERNAL_ERROR, uv_strerror(status));
     return;
   }
-  if (up->out.len > 0)
+  if (up->ob.out.len > 0)
     server_schedule_flush(&up->fl);
 }
 
 static void up_on_flush(flushable *f) {
   upstream_conn *up = (upstream_conn *) ((char *) f - offsetof(upstream_conn, fl));
-  tdm_buf tmp;
-  uv_buf_t buf;
-
-  if (up->state == UP_CLOSING || up->writing || up->out.len == 0)
+  if (up->state == UP_CLOSING)
     return;
-  tmp = up->wbuf;
-  up->wbuf = up->out;
-  up->out = tmp;
-  up->out.len = 0;
-  buf = uv_buf_init(up->wbuf.base, up->wbuf.len);
-  up->wreq.data = up;
-  if (uv_write(&up->wreq, (uv_stream_t *) &up->pipe, &buf, 1, up_write_cb) != 0) {
+  if (outbuf_write(&up->ob, (uv_stream_t *) &up->pipe, up_write_cb, up) != 0)
     up_close(up, TDM_GOAWAY_INTERNAL_ERROR, "write failed");
-    return;
-  }
-  up->writing = 1;
 }
 
 int upstream_send(upstream_conn *up, const tdm_frame *f) {
@@ -155,7 +139,7 @@ int upstream_send(upstream_conn *up, const tdm_frame *f) {
 
   if (up->state == UP_CLOSING)
     return TDM_EINVAL;
-  n = tdm_encode(&up->out, f);
+  n = tdm_encode(&up->ob.out, f);
   if (n < 0) {
     log_warn("backend %s[%llu]: %s while queueing a %s frame", up->app,
              (unsigned long long) up->pid, tdm_strerror((int) n), tdm_frame_type_name(f->type));
@@ -477,8 +461,7 @@ static void up_on_close(uv_handle_t *h) {
   /* up_close() may have queued a GOAWAY in this very iteration. */
   server_cancel_flush(&up->fl);
   tdm_decoder_free(&up->dec);
-  tdm_buf_free(&up->out);
-  tdm_buf_free(&up->wbuf);
+  outbuf_free(&up->ob);
   free(up->rbuf);
   free(up->slots);
   free(up);
@@ -496,8 +479,8 @@ static void up_close(upstream_conn *up, uint32_t code, const char *why) {
       log_warn("backend %s[%llu]: closing: %s: %s", up->app[0] ? up->app : "(no hello)",
                (unsigned long long) up->pid, tdm_goaway_name(code), why);
     send_goaway(up, code, why);
-    if (!up->writing && up->out.len > 0) {
-      uv_buf_t b = uv_buf_init(up->out.base, up->out.len);
+    if (!up->ob.writing && up->ob.out.len > 0) {
+      uv_buf_t b = uv_buf_init(up->ob.out.base, up->ob.out.len);
       uv_try_write((uv_stream_t *) &up->pipe, &b, 1);
     }
   }
@@ -543,8 +526,7 @@ static upstream_conn *up_new(uv_loop_t *loop) {
   up->fl.flush = up_on_flush;
   up->rcap = TDM_PRE_HELLO_MAX_FRAME + TDM_FRAME_HEADER_SIZE;
   up->rbuf = malloc(up->rcap);
-  tdm_buf_init(&up->out, UPSTREAM_OUT_CAP);
-  tdm_buf_init(&up->wbuf, UPSTREAM_OUT_CAP);
+  outbuf_init(&up->ob, UPSTREAM_OUT_CAP);
   if (up->rbuf == NULL || tdm_decoder_init(&up->dec, TDM_PRE_HELLO_MAX_FRAME) != 0) {
     free(up->rbuf);
     free(up);
