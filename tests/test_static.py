@@ -163,9 +163,6 @@ def test_absolute_form_serves_the_same_static_file(port):
     host = f"127.0.0.1:{port}"
     raw = raw_exchange(port, build_request("GET", f"http://{host}/static/hello.txt", [("Connection", "close")],
                                            host=host))
-    if raw.startswith(b"HTTP/1.1 404 "):
-        pytest.xfail("frontend bug: an absolute-form target (GET http://host/static/hello.txt, which RFC 9112 "
-                     "3.2.2 says a server MUST accept) bypasses the static mounts and goes to the backend")
     assert raw.startswith(b"HTTP/1.1 200 ")
     assert raw.endswith(b"\r\n\r\nhello static\n")
 

@@ -1154,15 +1154,19 @@ static int on_headers_complete(llhttp_t *p) {
   c->rq.body.ptr = NULL;
   c->rq.body.len = 0;
 
-  /* Static mounts match on the normalized path. */
-  if (cfg->nstatics > 0 && c->url_len > 0 && url[0] == '/') {
+  /* A path that climbs above the root is refused whatever serves it (as
+   * nginx does); static mounts match on the normalized path.  This holds for
+   * the origin form ("/a/b") and the absolute form ("http://h/a/b") alike. */
+  if (decoded[0] == '/') {
     norm = c->head_buf.base + c->head_buf.len;
     memcpy(norm, decoded, dlen);
     nlen = normalize_path(norm, dlen);
+    if (nlen < 0) {
+      req_local(req, 400, NULL, "Bad Request: the path climbs above the root\n", 1);
+      return stop_parsing(c);
+    }
     for (int m = 0; m < cfg->nstatics; m++) {
       const static_mount *mt = &cfg->statics[m];
-      if (nlen < 0)
-        break;
       if ((size_t) nlen < mt->prefix_len || memcmp(norm, mt->prefix, mt->prefix_len) != 0 ||
           ((size_t) nlen > mt->prefix_len && norm[mt->prefix_len] != '/' && mt->prefix_len > 0))
         continue;
@@ -1187,10 +1191,6 @@ static int on_headers_complete(llhttp_t *p) {
       static_serve(req, mt, norm + mt->prefix_len, nlen - mt->prefix_len,
                    req->method == HTTP_HEAD, &req->sf);
       return 0;
-    }
-    if (nlen < 0) {
-      req_local(req, 400, NULL, "Bad Request: the path climbs above the root\n", 1);
-      return stop_parsing(c);
     }
   }
 
