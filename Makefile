@@ -15,7 +15,7 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 DEB_PACKAGES := gcc make pkg-config libuv1-dev libmsgpack-dev libcmocka-dev node-llhttp \
                 python3 python3-uvloop python3-msgpack python3-pytest python3-jinja2 \
-                python3-setuptools
+                python3-setuptools python3-pip python3-venv
 
 CPPFLAGS_ALL := -Iprotocol -Ifrontend/src -I$(LLHTTP_INC) -D_GNU_SOURCE
 LIBS         := -luv -lmsgpackc
@@ -78,14 +78,25 @@ test-python: deps
 test-e2e: build
 	$(PYTHON) -m pytest -q tests
 
-test: test-c test-sanitize test-python test-e2e
+test: test-c test-python test-e2e test-sanitize
 
 # The C tests again, built with AddressSanitizer and UndefinedBehaviorSanitizer
 # in their own build directory; any report fails the run.
 SANITIZE_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
+# Then the end-to-end suite against a sanitizer build of the frontend: every
+# report lands in a file, and any such file fails the run.
+SANITIZE_BUILD := $(BUILD)/sanitize
+
 test-sanitize: deps
-	$(MAKE) --no-print-directory BUILD=$(BUILD)/sanitize CFLAGS="$(SANITIZE_FLAGS)" test-c
+	$(MAKE) --no-print-directory BUILD=$(SANITIZE_BUILD) CFLAGS="$(SANITIZE_FLAGS)" test-c \
+	  $(SANITIZE_BUILD)/tandem-frontend
+	rm -rf $(SANITIZE_BUILD)/reports && mkdir -p $(SANITIZE_BUILD)/reports
+	ASAN_OPTIONS=log_path=$(CURDIR)/$(SANITIZE_BUILD)/reports/asan \
+	UBSAN_OPTIONS=log_path=$(CURDIR)/$(SANITIZE_BUILD)/reports/ubsan:print_stacktrace=1 \
+	TANDEM_TEST_FRONTEND=$(SANITIZE_BUILD)/tandem-frontend $(PYTHON) -m pytest -q tests
+	@if [ -n "$$(ls -A $(SANITIZE_BUILD)/reports)" ]; then \
+	  cat $(SANITIZE_BUILD)/reports/*; echo "sanitizer reports above" >&2; exit 1; fi
 
 run: build
 	cd examples && PYTHONPATH=../backend $(PYTHON) -m tandem app:app --serve 127.0.0.1:8080 \

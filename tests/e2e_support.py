@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import sys
 import random
 import signal
 import socket
@@ -18,8 +19,10 @@ from dataclasses import dataclass, field
 from typing import IO, Callable, Optional
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FRONTEND = os.path.join(REPO, "build", "tandem-frontend")
-PYTHON = "/usr/bin/python3"  # the interpreter that has Debian's uvloop and msgpack
+# TANDEM_TEST_FRONTEND runs the suite against another build (a sanitizer build, say).
+FRONTEND = os.path.abspath(os.environ.get("TANDEM_TEST_FRONTEND") or os.path.join(REPO, "build", "tandem-frontend"))
+# The interpreter running the tests is the one the Makefile chose: it has uvloop and msgpack.
+PYTHON = sys.executable
 BACKEND_PATH = os.path.join(REPO, "backend")
 APPS_DIR = os.path.join(REPO, "tests", "apps")
 APP = "e2e_app:app"
