@@ -7,6 +7,7 @@
 #include "config.h"
 #include "log.h"
 #include "server.h"
+#include "static.h"
 
 int main(int argc, char **argv) {
   static config cfg;
@@ -31,6 +32,7 @@ int main(int argc, char **argv) {
   uv_run(loop, UV_RUN_DEFAULT);
   /* Closing handles of connections closed during shutdown. */
   uv_run(loop, UV_RUN_DEFAULT);
+  static_pool_free();
   rc = uv_loop_close(loop);
   if (rc != 0)
     log_warn("loop closed with handles still open: %s", uv_strerror(rc));

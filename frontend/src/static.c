@@ -12,6 +12,7 @@
 #include "static.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -29,8 +30,10 @@
 #include "server.h"
 
 #define STATIC_CHUNK (64 * 1024)
+#define STATIC_POOL_MAX 32               /* idle static_file structs kept for reuse */
 
 struct static_file {
+  struct static_file *next_free;
   uv_work_t work;
   uv_fs_t fs;
   struct http_req *req;          /* NULL once aborted */
@@ -181,11 +184,46 @@ close_fd:
   sf->fd = -1;
 }
 
+/* Each static_file holds a STATIC_CHUNK buffer; a few idle ones are kept so
+ * that a request does not pay for malloc, free and page faults of 64 KiB. */
+static static_file *pool;
+static int pool_len;
+
+static static_file *sf_get(void) {
+  static_file *sf = pool;
+
+  if (sf != NULL) {
+    pool = sf->next_free;
+    pool_len--;
+    return sf;
+  }
+  return malloc(sizeof(*sf));
+}
+
+static void sf_put(static_file *sf) {
+  if (pool_len == STATIC_POOL_MAX) {
+    free(sf);
+    return;
+  }
+  sf->next_free = pool;
+  pool = sf;
+  pool_len++;
+}
+
+void static_pool_free(void) {
+  while (pool != NULL) {
+    static_file *sf = pool;
+    pool = sf->next_free;
+    free(sf);
+  }
+  pool_len = 0;
+}
+
 static void static_free_cb(uv_fs_t *fs) {
   static_file *sf = fs->data;
 
   uv_fs_req_cleanup(fs);
-  free(sf);
+  sf_put(sf);
 }
 
 /* The request is gone or done with the file: close it and free sf. */
@@ -195,7 +233,7 @@ static void static_release(static_file *sf) {
     if (uv_fs_close(srv->loop, &sf->fs, sf->fd, static_free_cb) == 0)
       return;
   }
-  free(sf);
+  sf_put(sf);
 }
 
 static void static_read_next(static_file *sf);
@@ -314,11 +352,13 @@ void static_serve(struct http_req *req, const static_mount *m, const char *rel, 
     http_req_simple(req, 414, NULL, "URI Too Long\n");
     return;
   }
-  sf = calloc(1, sizeof(*sf));    /* owner: static.c; freed after static_abort() */
+  sf = sf_get();    /* owner: static.c; back to the pool after static_abort() */
   if (sf == NULL) {
     http_req_simple(req, 503, NULL, "Service Unavailable\n");
     return;
   }
+  /* Every field but the buffers, which are written before they are read. */
+  memset(sf, 0, offsetof(static_file, rel));
   sf->req = req;
   sf->mount = m;
   sf->head = head;
@@ -328,7 +368,7 @@ void static_serve(struct http_req *req, const static_mount *m, const char *rel, 
   sf->rel_len = rel_len;
   sf->work.data = sf;
   if (uv_queue_work(srv->loop, &sf->work, static_work, static_after_work) != 0) {
-    free(sf);
+    sf_put(sf);
     http_req_simple(req, 503, NULL, "Service Unavailable\n");
     return;
   }

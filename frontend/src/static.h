@@ -23,4 +23,7 @@ void static_on_writable(static_file *sf);
  * asynchronously). */
 void static_abort(static_file *sf);
 
+/* Frees the idle structs kept for reuse (at shutdown). */
+void static_pool_free(void);
+
 #endif /* TDM_STATIC_H */
