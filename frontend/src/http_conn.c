@@ -303,22 +303,6 @@ static void conn_on_flush(flushable *f) {
 
 /* ---- responses ----------------------------------------------------------- */
 
-static int append_fmt(char *dst, size_t cap, size_t *len, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int append_fmt(char *dst, size_t cap, size_t *len, const char *fmt, ...) {
-  va_list ap;
-  int n;
-
-  va_start(ap, fmt);
-  n = vsnprintf(dst + *len, cap - *len, fmt, ap);
-  va_end(ap);
-  if (n < 0 || (size_t) n >= cap - *len)
-    return -1;
-  *len += n;
-  return 0;
-}
-
 static void access_log(http_req *req) {
   http_conn *c = req->conn;
   const config *cfg = srv->cfg;
@@ -330,41 +314,75 @@ static void access_log(http_req *req) {
           req->status, req->body_bytes, uv_now(srv->loop) - req->started);
 }
 
-/* Writes the status line and the headers every response gets.  extra: header
- * lines already formatted. */
-static void req_write_head(http_req *req, int status, const char *extra, size_t extra_len,
-                           int have_date, int have_server) {
-  char line[512];
-  size_t len = 0;
-  size_t date_len;
-  const char *date = server_date_line(&date_len);
+/* A header block is written in three steps: req_head_begin() (the status
+ * line), the caller's own header lines through req_emit(), and req_head_end()
+ * (the headers every response gets and the blank line).  No formatting
+ * through printf: this runs for every response. */
+
+#define LIT(s) s, sizeof(s) - 1
+
+/* Writes v in decimal at dst; returns the length. */
+static size_t fmt_u64(char *dst, uint64_t v) {
+  char tmp[20];
+  size_t n = 0, i;
+
+  do {
+    tmp[n++] = (char) ('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  for (i = 0; i < n; i++)
+    dst[i] = tmp[n - 1 - i];
+  return n;
+}
+
+static void req_head_begin(http_req *req, int status) {
+  char line[64];
+  const char *reason = status_reason(status);
+  size_t rlen = strlen(reason), len;
 
   req->status = status;
   req->resp_started = 1;
   if (!req->keep_alive || req->conn->read_done)
     req->close_after = 1;
-  append_fmt(line, sizeof(line), &len, "HTTP/1.1 %d %s\r\n", status, status_reason(status));
+  memcpy(line, "HTTP/1.1 ", 9);
+  len = 9 + fmt_u64(line + 9, (uint64_t) status);
+  line[len++] = ' ';
+  memcpy(line + len, reason, rlen);
+  len += rlen;
+  line[len++] = '\r';
+  line[len++] = '\n';
   req_emit(req, line, len);
-  if (extra_len > 0)
-    req_emit(req, extra, extra_len);
-  len = 0;
+}
+
+static void req_head_end(http_req *req, int have_date, int have_server) {
+  char line[256];
+  size_t len = 0, date_len;
+  const char *date;
+
+#define PUT(str, n) (memcpy(line + len, str, n), len += (n))
+#define PUTS(lit) PUT(lit, sizeof(lit) - 1)
   if (!have_server)
-    append_fmt(line, sizeof(line), &len, "server: tandem\r\n");
+    PUTS("server: tandem\r\n");
   if (!have_date) {
-    memcpy(line + len, date, date_len);
-    len += date_len;
+    date = server_date_line(&date_len);
+    PUT(date, date_len);
   }
-  if (req->chunked)
-    append_fmt(line, sizeof(line), &len, "transfer-encoding: chunked\r\n");
-  else if (req->remaining >= 0)
-    append_fmt(line, sizeof(line), &len, "content-length: %" PRId64 "\r\n", req->remaining);
+  if (req->chunked) {
+    PUTS("transfer-encoding: chunked\r\n");
+  } else if (req->remaining >= 0) {
+    PUTS("content-length: ");
+    len += fmt_u64(line + len, (uint64_t) req->remaining);
+    PUTS("\r\n");
+  }
   if (req->close_after)
-    append_fmt(line, sizeof(line), &len, "connection: close\r\n");
+    PUTS("connection: close\r\n");
   else if (req->http10)
-    append_fmt(line, sizeof(line), &len, "connection: keep-alive\r\n");
-  append_fmt(line, sizeof(line), &len, "\r\n");
+    PUTS("connection: keep-alive\r\n");
+  PUTS("\r\n");
+#undef PUTS
+#undef PUT
   req_emit(req, line, len);
-  if (req->method == HTTP_HEAD || status == 204 || status == 304)
+  if (req->method == HTTP_HEAD || req->status == 204 || req->status == 304)
     req->remaining = 0;
 }
 
@@ -392,7 +410,9 @@ static void req_set_framing(http_req *req, int status, int64_t content_length) {
 void http_req_start(http_req *req, int status, const char *headers, size_t headers_len,
                     int64_t content_length) {
   req_set_framing(req, status, content_length);
-  req_write_head(req, status, headers, headers_len, 0, 0);
+  req_head_begin(req, status);
+  req_emit(req, headers, headers_len);
+  req_head_end(req, 0, 0);
 }
 
 /* Body bytes of the response, framed as decided when it started. */
@@ -444,13 +464,14 @@ void http_req_end(http_req *req) {
 }
 
 void http_req_simple(http_req *req, int status, const char *extra_headers, const char *body) {
-  char head[256];
-  size_t len = 0, blen = strlen(body);
+  size_t blen = strlen(body);
 
-  append_fmt(head, sizeof(head), &len, "content-type: text/plain; charset=utf-8\r\n%s",
-             extra_headers ? extra_headers : "");
   req_set_framing(req, status, (int64_t) blen);
-  req_write_head(req, status, head, len, 0, 0);
+  req_head_begin(req, status);
+  req_emit(req, LIT("content-type: text/plain; charset=utf-8\r\n"));
+  if (extra_headers != NULL)
+    req_emit(req, extra_headers, strlen(extra_headers));
+  req_head_end(req, 0, 0);
   req_body(req, body, blen);
   req_end_response(req, 0);
 }
@@ -584,9 +605,29 @@ static int header_is(const tdm_str *s, const char *name) {
   return s->len == n && strncasecmp(s->ptr, name, n) == 0;
 }
 
+/* Response headers the frontend handles itself rather than passing on. */
+enum { HDR_PASS, HDR_CONTENT_LENGTH, HDR_CONNECTION, HDR_DROP, HDR_DATE, HDR_SERVER };
+
+static int header_kind(const tdm_str *name) {
+  switch (name->len) {
+  case 4:
+    return header_is(name, "date") ? HDR_DATE : HDR_PASS;
+  case 6:
+    return header_is(name, "server") ? HDR_SERVER : HDR_PASS;
+  case 7:
+    return header_is(name, "upgrade") ? HDR_DROP : HDR_PASS;
+  case 10:
+    return header_is(name, "connection") ? HDR_CONNECTION :
+           header_is(name, "keep-alive") ? HDR_DROP : HDR_PASS;
+  case 14:
+    return header_is(name, "content-length") ? HDR_CONTENT_LENGTH : HDR_PASS;
+  case 17:
+    return header_is(name, "transfer-encoding") ? HDR_DROP : HDR_PASS;
+  }
+  return HDR_PASS;
+}
+
 int http_req_on_response(http_req *req, const tdm_response *resp) {
-  char *extra;
-  size_t extra_len = 0, extra_cap = 0;
   int have_date = 0, have_server = 0, conn_close_hdr = 0;
   int64_t content_length = -1;
   uint32_t i, j;
@@ -609,6 +650,8 @@ int http_req_on_response(http_req *req, const tdm_response *resp) {
     req_local(req, 502, NULL, "Bad Gateway: the application sent an invalid status\n", 0);
     return 0;
   }
+  /* First every check, so that nothing is written before we know the
+   * response is good; then the headers go straight to the output. */
   for (i = 0; i < resp->nheaders; i++) {
     const tdm_header *h = &resp->headers[i];
     int valid = h->name.len > 0;
@@ -625,18 +668,8 @@ int http_req_on_response(http_req *req, const tdm_response *resp) {
       req_local(req, 500, NULL, "Internal Server Error: invalid response header\n", 0);
       return 0;
     }
-    extra_cap += h->name.len + h->value.len + 4;
-  }
-  if (resp->flags & TDM_FLAG_END)
-    req->resp_end = 1;
-  extra = malloc(extra_cap + 1);   /* owner: this function */
-  if (extra == NULL) {
-    req_local(req, 500, NULL, "Internal Server Error\n", 1);
-    return 0;
-  }
-  for (i = 0; i < resp->nheaders; i++) {
-    const tdm_header *h = &resp->headers[i];
-    if (header_is(&h->name, "content-length")) {
+    switch (header_kind(&h->name)) {
+    case HDR_CONTENT_LENGTH: {
       int64_t v = 0;
       int ok = h->value.len > 0 && h->value.len < 19;
       for (j = 0; ok && j < h->value.len; j++) {
@@ -644,49 +677,53 @@ int http_req_on_response(http_req *req, const tdm_response *resp) {
         v = v * 10 + (h->value.ptr[j] - '0');
       }
       if (!ok || (content_length >= 0 && content_length != v)) {
-        free(extra);
+        req_release_stream(req, TDM_CANCEL_INTERNAL);
         req_local(req, 500, NULL, "Internal Server Error: invalid content-length\n", 0);
         return 0;
       }
       content_length = v;
-      continue;
+      break;
     }
-    if (header_is(&h->name, "connection")) {
+    case HDR_CONNECTION:
       if (h->value.len == 5 && strncasecmp(h->value.ptr, "close", 5) == 0)
         conn_close_hdr = 1;
-      continue;
-    }
-    if (header_is(&h->name, "transfer-encoding") || header_is(&h->name, "keep-alive") ||
-        header_is(&h->name, "upgrade"))
-      continue;
-    if (header_is(&h->name, "date"))
+      break;
+    case HDR_DATE:
       have_date = 1;
-    else if (header_is(&h->name, "server"))
+      break;
+    case HDR_SERVER:
       have_server = 1;
-    memcpy(extra + extra_len, h->name.ptr, h->name.len);
-    extra_len += h->name.len;
-    extra[extra_len++] = ':';
-    extra[extra_len++] = ' ';
-    memcpy(extra + extra_len, h->value.ptr, h->value.len);
-    extra_len += h->value.len;
-    extra[extra_len++] = '\r';
-    extra[extra_len++] = '\n';
+      break;
+    }
   }
   if (content_length < 0 && (resp->flags & TDM_FLAG_END) && req->method != HTTP_HEAD)
     content_length = resp->body.len;
-  if (conn_close_hdr)
-    req->close_after = 1;
   if (content_length >= 0 && (resp->flags & TDM_FLAG_END) && req->method != HTTP_HEAD &&
       status != 204 && status != 304 && (int64_t) resp->body.len != content_length) {
-    free(extra);
     log_warn("backend response on stream %u: content-length %" PRId64 " but %u body bytes",
              (unsigned) req->sid, content_length, (unsigned) resp->body.len);
+    req_release_stream(req, TDM_CANCEL_INTERNAL);
     req_local(req, 500, NULL, "Internal Server Error: body does not match content-length\n", 0);
     return 0;
   }
+  if (resp->flags & TDM_FLAG_END)
+    req->resp_end = 1;
+  if (conn_close_hdr)
+    req->close_after = 1;
+
   req_set_framing(req, status, content_length);
-  req_write_head(req, status, extra, extra_len, have_date, have_server);
-  free(extra);
+  req_head_begin(req, status);
+  for (i = 0; i < resp->nheaders; i++) {
+    const tdm_header *h = &resp->headers[i];
+    int kind = header_kind(&h->name);
+    if (kind != HDR_PASS && kind != HDR_DATE && kind != HDR_SERVER)
+      continue;
+    req_emit(req, h->name.ptr, h->name.len);
+    req_emit(req, ": ", 2);
+    req_emit(req, h->value.ptr, h->value.len);
+    req_emit(req, "\r\n", 2);
+  }
+  req_head_end(req, have_date, have_server);
   if (req->conn->closing)
     return 0;
   req_body(req, resp->body.ptr, resp->body.len);
