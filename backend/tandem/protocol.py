@@ -182,6 +182,10 @@ FRAME_TYPES: dict[type, int] = {
 # --- encoding -----------------------------------------------------------------
 
 _LENGTH = struct.Struct(">I")
+_unpack_length = _LENGTH.unpack_from
+_unpackb = msgpack.unpackb
+_join_bytes = b"".join
+_tuple_new = tuple.__new__
 _packer = msgpack.Packer(use_bin_type=True, autoreset=True)
 pack: Callable[[Any], bytes] = _packer.pack
 
@@ -324,16 +328,38 @@ def _ping(sid: int, e: list[Any]) -> Ping:
 
 
 def _request(sid: int, e: list[Any]) -> Request:
+    # The hot frame: one combined check of every element first, so a valid
+    # REQUEST costs no function call besides the tuple's construction;
+    # _request_checked() runs the field by field checks only when something is
+    # wrong, to say what.
+    if len(e) >= 13 and sid:
+        flags, method, target, path, query, version, headers, client, server, scheme, body = e[2:13]
+        if (type(flags) is int and flags >= 0 and type(method) is str and type(target) is bytes
+                and type(path) is bytes and type(query) is bytes and type(version) is str
+                and type(scheme) is str and type(body) is bytes
+                and type(headers) is list and not len(headers) & 1
+                and (client is None or (type(client) is list and len(client) == 2 and type(client[0]) is str
+                                        and type(client[1]) is int and 0 <= client[1] <= U32_MAX))
+                and (server is None or (type(server) is list and len(server) == 2 and type(server[0]) is str
+                                        and type(server[1]) is int and 0 <= server[1] <= U32_MAX))):
+            try:
+                # Of the types MessagePack decodes to, only bytes has the buffer
+                # interface join() needs, so this succeeds exactly when every
+                # header name and value is a bin, in one C call.
+                _join_bytes(headers)
+            except TypeError:
+                pass
+            else:
+                pairs = iter(headers)
+                return _tuple_new(Request, (sid, flags, method, target, path, query, version, list(zip(pairs, pairs)),
+                                            None if client is None else (client[0], client[1]),
+                                            None if server is None else (server[0], server[1]), scheme, body))
+    return _request_checked(sid, e)
+
+
+def _request_checked(sid: int, e: list[Any]) -> Request:
     _need(e, 13, "REQUEST")
     _on_stream(sid, "REQUEST")
-    flags, method, target, path, query, version, headers, client, server, scheme, body = e[2:13]
-    # The hot frame: one combined check first; the field by field checks below
-    # only run to say what is wrong.
-    if (type(flags) is int and flags >= 0 and type(method) is str and type(target) is bytes
-            and type(path) is bytes and type(query) is bytes and type(version) is str
-            and type(scheme) is str and type(body) is bytes):
-        return Request(sid, flags, method, target, path, query, version, _headers(headers, "REQUEST headers"),
-                       _addr(client, "REQUEST client"), _addr(server, "REQUEST server"), scheme, body)
     return Request(sid, _u64(e[2], "REQUEST flags"), _str(e[3], "REQUEST method"),
                    _bin(e[4], "REQUEST target"), _bin(e[5], "REQUEST path"), _bin(e[6], "REQUEST query"),
                    _str(e[7], "REQUEST http_version"), _headers(e[8], "REQUEST headers"),
@@ -386,11 +412,26 @@ def decode_payload(payload: Any) -> Frame:
     if not payload:
         raise _malformed("frame length 0")
     try:
-        items = msgpack.unpackb(payload, raw=False, use_list=True, strict_map_key=False)
+        items = _unpackb(payload, raw=False, use_list=True, strict_map_key=False)
     except (ValueError, msgpack.UnpackException) as exc:
         # ExtraData (bytes after the array), truncated data and invalid UTF-8 in a
         # str are all ValueErrors.
         raise _malformed(f"payload is not one MessagePack value: {exc}") from None
+    # Fast path for well-formed type and stream id; anything else takes the
+    # checks below, which say what is wrong.
+    if type(items) is list and len(items) >= 2:
+        ftype = items[0]
+        sid = items[1]
+        if type(ftype) is int and type(sid) is int and 0 <= sid <= MAX_STREAM_ID:
+            if ftype == REQUEST:
+                return _request(sid, items)
+            decoder = _DECODERS.get(ftype)
+            if decoder is not None:
+                return decoder(sid, items)
+    return _decode_checked(items)
+
+
+def _decode_checked(items: Any) -> Frame:
     if type(items) is not list:
         raise _malformed("payload is not an array")
     if len(items) < 2:
@@ -403,6 +444,11 @@ def decode_payload(payload: Any) -> Frame:
     if decoder is None:
         return Unknown(ftype, sid, items[2:])
     return decoder(sid, items)
+
+
+# Payloads up to this size are copied out of the buffer for decoding: cheaper
+# than a memoryview for small frames, while large ones are not copied twice.
+_COPY_MAX = 4096
 
 
 class Decoder:
@@ -431,31 +477,26 @@ class Decoder:
 
     def next_frame(self) -> Optional[Frame]:
         buf = self._buf
-        pos = self._pos
-        avail = len(buf) - pos
-        if avail < HEADER_SIZE:
-            self._compact()
-            return None
-        (length,) = _LENGTH.unpack_from(buf, pos)
-        # Rejected from the four length bytes alone, before any payload arrives.
-        if length > self.max_frame_size:
-            raise ProtocolError(
-                FRAME_TOO_LARGE, f"frame length {length} above the maximum frame size {self.max_frame_size}")
-        if length == 0:
-            raise _malformed("frame length 0")
-        end = pos + HEADER_SIZE + length
-        if end > len(buf):
-            self._compact()
-            return None
-        with memoryview(buf) as view, view[pos + HEADER_SIZE:end] as payload:
-            frame = decode_payload(payload)
-        self._pos = end
-        return frame
-
-    def _compact(self) -> None:
+        start = self._pos + HEADER_SIZE
+        if len(buf) >= start:
+            (length,) = _unpack_length(buf, start - HEADER_SIZE)
+            # Rejected from the four length bytes alone, before any payload arrives.
+            if length > self.max_frame_size:
+                raise ProtocolError(
+                    FRAME_TOO_LARGE, f"frame length {length} above the maximum frame size {self.max_frame_size}")
+            end = start + length
+            if end <= len(buf):
+                if length <= _COPY_MAX:
+                    frame = decode_payload(buf[start:end])
+                else:
+                    with memoryview(buf) as view, view[start:end] as payload:
+                        frame = decode_payload(payload)
+                self._pos = end
+                return frame
         if self._pos:
-            del self._buf[:self._pos]
+            del buf[:self._pos]
             self._pos = 0
+        return None
 
     def __iter__(self) -> "Decoder":
         return self
