@@ -1,0 +1,217 @@
+"""Backend CPU per request, measured in-process, without sockets or load generator.
+
+Feeds encoded REQUEST frames, as the frontend would send them for wrk's
+requests, straight into ``Channel.data_received`` with a fake transport, and
+times those calls.  This is the whole per-request work of the Python backend
+(frame decoding, stream set-up, routing, the handler, the response conversion,
+RESPONSE encoding, the batched write) minus the syscalls, so it does not depend on
+what else the 2 cores of the machine are doing the way a wrk run does.
+
+    /usr/bin/python3 benchmark/backend_micro.py                 # every scenario
+    /usr/bin/python3 benchmark/backend_micro.py --scenario plain --batch 1
+    /usr/bin/python3 benchmark/backend_micro.py --backend /tmp/old/backend   # another checkout
+    /usr/bin/python3 benchmark/backend_micro.py --profile plain # cProfile of one scenario
+
+For each scenario it prints the CPU microseconds per request (``process_time``,
+minimum and median over ``--repeat`` runs of ``--requests`` requests each) and a
+digest of every byte the backend wrote: an optimisation must leave the digest
+unchanged, since the output must stay byte-identical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import importlib
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _setup_path(backend: Path) -> None:
+    sys.path.insert(0, str(backend))
+    sys.path.insert(0, str(ROOT / "benchmark"))
+
+
+class FakeTransport:
+    """Just enough of a transport for the channel: collects what is written."""
+
+    def __init__(self, keep: bool) -> None:
+        self.keep = keep
+        self.chunks: list[bytes] = []
+        self.writes = 0
+        self.written = 0
+
+    def write(self, data: Any) -> None:
+        self.writes += 1
+        self.written += len(data)
+        if self.keep:
+            self.chunks.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+
+def build_app() -> Any:
+    """The benchmark app (benchmark/apps.py) plus routes for the heavier scenarios."""
+    apps = importlib.import_module("apps")
+    app = apps.app
+
+    @app.get("/users/{user_id:int}")
+    def user(request: Any, user_id: int) -> Any:
+        return {"id": user_id, "q": request.query_params.get("q"), "agent": request.headers.get("user-agent")}
+
+    @app.post("/echo")
+    async def echo(request: Any) -> Any:
+        return await request.body()
+
+    return app
+
+
+# name -> (method, target, path, query, extra headers, body, expected response body)
+SCENARIOS: dict[str, tuple[str, bytes, bytes, bytes, list[tuple[bytes, bytes]], bytes, bytes]] = {
+    "plain": ("GET", b"/", b"/", b"", [], b"", b"Hello, World!"),
+    "json": ("GET", b"/json", b"/json", b"", [], b"", b'{"message":"Hello, World!"}'),
+    "params": ("GET", b"/users/42?q=x", b"/users/42", b"q=x", [(b"user-agent", b"micro/1.0")], b"",
+               b'{"id":42,"q":"x","agent":"micro/1.0"}'),
+    "post": ("POST", b"/echo", b"/echo", b"", [(b"content-type", b"application/octet-stream"),
+                                                (b"content-length", b"5")], b"hello", b"hello"),
+}
+
+
+def encode_requests(protocol: Any, scenario: str, first_id: int, count: int, batch: int) -> list[bytes]:
+    """``count`` REQUEST frames as the frontend sends wrk's requests, ``batch`` per read."""
+    method, target, path, query, extra, body, _ = SCENARIOS[scenario]
+    headers = [(b"host", b"127.0.0.1:8080")] + extra
+    chunks = []
+    for start in range(first_id, first_id + count, batch):
+        chunks.append(b"".join(
+            protocol.encode(protocol.Request(sid, protocol.END, method, target, path, query, "1.1", headers,
+                                             ("127.0.0.1", 50000), ("127.0.0.1", 8080), "http", body))
+            for sid in range(start, min(start + batch, first_id + count))))
+    return chunks
+
+
+def new_channel(loop: Any, app: Any, keep: bool) -> tuple[Any, FakeTransport]:
+    from tandem import protocol
+    from tandem.channel import Channel, HelloConfig
+
+    channel = Channel(app, HelloConfig("apps:app", 1, pid=1), loop)
+    transport = FakeTransport(keep)
+    channel.connection_made(transport)  # type: ignore[arg-type]
+    channel.data_received(protocol.encode(protocol.Hello(0, 1, "frontend", "tandem-frontend", 1, 0,
+                                                         protocol.DEFAULT_MAX_FRAME, 0, protocol.DEFAULT_WINDOW)))
+    assert channel.peer_hello is not None
+    transport.chunks.clear()
+    transport.writes = transport.written = 0
+    return channel, transport
+
+
+def check(loop: Any, app: Any, scenario: str, batch: int) -> str:
+    """Run a fixed set of requests, check every response, digest the output bytes."""
+    from tandem import protocol
+
+    channel, transport = new_channel(loop, app, keep=True)
+    count = 64
+    for chunk in encode_requests(protocol, scenario, 1, count, batch):
+        channel.data_received(chunk)
+    decoder = protocol.Decoder(protocol.MAX_MAX_FRAME)
+    decoder.feed(b"".join(transport.chunks))
+    frames = list(decoder)
+    expected = SCENARIOS[scenario][-1]
+    assert len(frames) == count, f"{scenario}: {len(frames)} frames for {count} requests"
+    for sid, frame in enumerate(frames, 1):
+        assert isinstance(frame, protocol.Response) and frame.stream_id == sid and frame.status == 200, frame
+        assert frame.flags == protocol.END and frame.body == expected, frame
+    assert not channel.streams and channel.tasks_created == 0
+    return hashlib.sha256(b"".join(transport.chunks)).hexdigest()[:16]
+
+
+def prepare(loop: Any, app: Any, scenario: str, requests: int, batch: int) -> tuple[Any, FakeTransport, list[bytes]]:
+    from tandem import protocol
+
+    channel, transport = new_channel(loop, app, keep=False)
+    return channel, transport, encode_requests(protocol, scenario, 1, requests, batch)
+
+
+def feed(channel: Any, chunks: list[bytes]) -> None:
+    receive = channel.data_received
+    for chunk in chunks:
+        receive(chunk)
+
+
+def measure(loop: Any, app: Any, scenario: str, requests: int, batch: int) -> float:
+    """CPU seconds per request of ``requests`` requests through data_received."""
+    channel, transport, chunks = prepare(loop, app, scenario, requests, batch)
+    gc.collect()
+    t0 = time.process_time()
+    feed(channel, chunks)
+    elapsed = time.process_time() - t0
+    assert transport.writes == len(chunks) and not channel.streams
+    return elapsed / requests
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--backend", type=Path, default=ROOT / "backend",
+                    help="directory holding the tandem package to measure (default: this checkout's)")
+    ap.add_argument("--scenario", action="append", choices=sorted(SCENARIOS),
+                    help="repeatable; default: all")
+    ap.add_argument("--requests", type=int, default=50000, help="requests per run (default 50000)")
+    ap.add_argument("--repeat", type=int, default=7, help="runs per scenario (default 7)")
+    ap.add_argument("--batch", type=int, default=16,
+                    help="REQUEST frames per data_received call (default 16; wrk with 64 connections "
+                         "typically gives the backend several per read)")
+    ap.add_argument("--profile", metavar="SCENARIO", choices=sorted(SCENARIOS),
+                    help="print a cProfile of one scenario instead of timing")
+    args = ap.parse_args()
+
+    _setup_path(args.backend)
+    import asyncio
+
+    try:
+        import uvloop
+        loop = uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - Debian's python3 has it
+        loop = asyncio.new_event_loop()
+    app = build_app()
+    import tandem
+    where = os.path.dirname(tandem.__file__)
+
+    if args.profile:
+        import cProfile
+        import pstats
+        check(loop, app, args.profile, args.batch)
+        channel, _, chunks = prepare(loop, app, args.profile, args.requests, args.batch)
+        prof = cProfile.Profile()
+        prof.runcall(feed, channel, chunks)
+        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+        return 0
+
+    print(f"tandem from {where}; {args.requests} requests x {args.repeat} runs, "
+          f"{args.batch} frames per data_received; CPU time per request")
+    print(f"{'scenario':10} {'min us':>8} {'median us':>10} {'req/s/core':>11}  output digest")
+    for scenario in args.scenario or list(SCENARIOS):
+        digest = check(loop, app, scenario, args.batch)
+        measure(loop, app, scenario, min(args.requests, 5000), args.batch)  # warm-up
+        runs = [measure(loop, app, scenario, args.requests, args.batch) for _ in range(args.repeat)]
+        best, median = min(runs) * 1e6, statistics.median(runs) * 1e6
+        print(f"{scenario:10} {best:8.2f} {median:10.2f} {1e6 / best:11,.0f}  {digest}", flush=True)
+    loop.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
