@@ -27,6 +27,7 @@
 #define TDM_MAX_STREAM_ID 0x7fffffffu
 
 #define TDM_FLAG_END 0x1u
+#define TDM_FLAG_FILE 0x2u                 /* RESPONSE: body is a file path (PROTOCOL.md) */
 
 enum tdm_frame_type {
   TDM_HELLO = 1,

@@ -47,6 +47,7 @@ CANCEL = 8
 
 # Flags.
 END = 0x1
+FILE = 0x2   # RESPONSE: the body is the path of a file the frontend sends (PROTOCOL.md)
 
 # GOAWAY codes.
 NO_ERROR = 0

@@ -40,6 +40,7 @@ LAYOUTS = {
 }
 
 END = 0x1
+FILE = 0x2
 
 
 class Repeat(bytes):
@@ -207,6 +208,8 @@ VALID = [
           5, 1, END, 200, hdrs(("content-type", "text/plain; charset=utf-8")), b"hello"),
     Valid("response-streaming", "RESPONSE without END and an empty body: DATA follows",
           5, 7, 0, 200, hdrs(("content-type", "text/event-stream"), ("cache-control", "no-cache")), b""),
+    Valid("response-file", "RESPONSE with FILE and END: the body is the named file, which the frontend sends",
+          5, 13, END | FILE, 200, hdrs(("content-type", "application/pdf")), b"/srv/app/files/report.pdf"),
     Valid("response-many-headers", "RESPONSE with %d headers: the headers array is an array 16"
           % len(MANY_HEADERS), 5, 9, END, 404, MANY_HEADERS, b"<h1>not found</h1>\n"),
     Valid("data-chunk", "DATA in the middle of a body", 6, 7, 0, b"event: tick\ndata: 1\n\n"),
