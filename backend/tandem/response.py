@@ -27,7 +27,28 @@ HeadersInput = Union[Mapping[str, str], Iterable[tuple[str, str]], None]
 
 # One encoder for every JSON body: json.dumps() with non-default options builds
 # a new encoder per call.
-_json_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_json_checked = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+# JSONEncoder.encode() builds the C encoder anew on every call, with a fresh
+# dict of the containers being encoded to detect reference cycles.  This one is
+# built once, without that dict (so it keeps no state between calls and threads
+# may share it), and writes exactly the same bytes.  A cycle then ends in
+# RecursionError instead of ValueError; the checking encoder runs again on
+# that rare failure and raises what it always raised.
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_json_fast = None if _c_make_encoder is None else _c_make_encoder(
+    None, _json_checked.default, getattr(json.encoder, "encode_basestring"), None, ":", ",", False, False, True)
+
+
+def json_encode(value: Any) -> str:
+    """``value`` as compact JSON, non-ASCII characters as they are."""
+    if _json_fast is None:  # pragma: no cover - CPython always has the C encoder
+        return _json_checked.encode(value)
+    try:
+        return "".join(_json_fast(value, 0))
+    except RecursionError:
+        return _json_checked.encode(value)
+
 
 _TEXT = b"text/plain; charset=utf-8"
 _JSON = b"application/json"
@@ -106,7 +127,7 @@ class JSONResponse(Response):
         super().__init__(content, status, headers, media_type)
 
     def render(self, content: Any) -> bytes:
-        return _json_encode(content).encode("utf-8")
+        return json_encode(content).encode("utf-8")
 
 
 class StreamingResponse(Response):
@@ -153,12 +174,18 @@ class _Prepared(Response):
 
 def to_response(result: Any) -> Response:
     """Convert a handler's return value (see the table in the module doc)."""
+    # Exact types first: the common cases then cost one comparison each.
+    rtype = type(result)
+    if rtype is str:
+        return _Prepared(200, _TEXT_HEADERS, result.encode("utf-8"))
+    if rtype is dict or rtype is list:
+        return _Prepared(200, _JSON_HEADERS, json_encode(result).encode("utf-8"))
     if isinstance(result, Response):
         return result
     if isinstance(result, str):
         return _Prepared(200, _TEXT_HEADERS, result.encode("utf-8"))
     if isinstance(result, (dict, list)):
-        return _Prepared(200, _JSON_HEADERS, _json_encode(result).encode("utf-8"))
+        return _Prepared(200, _JSON_HEADERS, json_encode(result).encode("utf-8"))
     if isinstance(result, (bytes, bytearray, memoryview)):
         return _Prepared(200, _OCTET_HEADERS, bytes(result))
     if result is None:
