@@ -26,11 +26,12 @@ from __future__ import annotations
 import inspect
 import logging
 import sys
+from types import CoroutineType
 from typing import Any, Callable, Iterable, Optional, TypeVar
 
 from .exceptions import HTTPException
-from .request import Request, decode_path
-from .response import Response, html, plain, to_response
+from .request import Request
+from .response import _JSON_HEADERS, _TEXT_HEADERS, Response, html, json_encode, plain, to_response
 from .routing import FOUND, NOT_FOUND, Route, Router
 from .templating import Templates, templates_dir_for
 from .types import Stream, StreamCancelled
@@ -92,9 +93,10 @@ class App:
 
     async def __call__(self, stream: Stream) -> None:
         head = stream.head
-        path = decode_path(head.path)
+        path = head.path.decode("utf-8", "surrogateescape")  # decode_path(), inline
         match = self.router.resolve(head.method, path)
-        if match.status != FOUND:
+        route = match.route
+        if route is None:
             if match.status == NOT_FOUND:
                 response = plain("Not Found", 404)
             else:
@@ -102,32 +104,42 @@ class App:
                 response = plain("Method Not Allowed", 405, [(b"allow", allow)])
             await stream.send_response(response.status, response.raw_headers, response.body, True)
             return
-        route = match.route
-        assert route is not None
-        request = Request(stream, path, match.params)
+        params = match.params
+        request = Request(stream, path, params)
+        # The plain return values (str, dict, list) of a route without a template
+        # are sent straight from here, without a Response object: to_response()
+        # would make the same status, headers and body.
+        prepared: Optional[Response] = None
         try:
-            if route.options["is_async"]:
-                result = await route.endpoint(request, **match.params)
+            if route.is_async:
+                result = await (route.endpoint(request, **params) if params else route.endpoint(request))
             else:
-                result = route.endpoint(request, **match.params)
-                if inspect.iscoroutine(result):  # an async handler behind a plain wrapper
+                result = route.endpoint(request, **params) if params else route.endpoint(request)
+                if type(result) is CoroutineType:  # an async handler behind a plain wrapper
                     result = await result
-            template = route.options["template"]
-            if template is not None and not isinstance(result, Response):
-                response = html(self.templates.render(template, result))
+            rtype = type(result)
+            if route.template is not None and not isinstance(result, Response):
+                prepared = html(self.templates.render(route.template, result))
+            elif rtype is str:
+                headers, body = _TEXT_HEADERS, result.encode("utf-8")
+            elif rtype is dict or rtype is list:
+                headers, body = _JSON_HEADERS, json_encode(result).encode("utf-8")
             else:
-                response = to_response(result)
+                prepared = to_response(result)
         except HTTPException as exc:
-            response = plain(exc.detail, exc.status, _encode(exc.headers))
+            prepared = plain(exc.detail, exc.status, _encode(exc.headers))
         except StreamCancelled:
             return
         except Exception:
             if stream.cancelled:
                 return
             logger.exception("error in handler %s for %s %s", route.name, head.method, path)
-            response = plain("Internal Server Error", 500)
+            prepared = plain("Internal Server Error", 500)
         try:
-            await response.send(stream)
+            if prepared is None:
+                await stream.send_response(200, headers, body, True)
+            else:
+                await prepared.send(stream)
         except StreamCancelled:
             return
 
