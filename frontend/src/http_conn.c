@@ -445,6 +445,31 @@ void http_req_write(http_req *req, const char *data, size_t len) {
   req_body(req, data, len);
 }
 
+void http_req_start_file(http_req *req, int status, const char *headers, size_t headers_len,
+                         int64_t content_length, int have_date, int have_server) {
+  req_set_framing(req, status, content_length);
+  req_head_begin(req, status);
+  req_emit(req, headers, headers_len);
+  req_head_end(req, have_date, have_server);
+}
+
+int http_req_idle_head(const http_req *req) {
+  return http_req_is_head(req) && conn_unwritten(req->conn) == 0 && !req->conn->closing;
+}
+
+int http_req_socket(const http_req *req) {
+  uv_os_fd_t fd = -1;
+
+  uv_fileno((const uv_handle_t *) &req->conn->h.handle, &fd);
+  return fd;
+}
+
+void http_req_sent(http_req *req, size_t n) {
+  if (req->remaining >= 0)
+    req->remaining -= (int64_t) n < req->remaining ? (int64_t) n : req->remaining;
+  req->body_bytes += n;
+}
+
 /* The response is complete (aborted: it cannot be completed, and the
  * connection closes without a chunked terminator). */
 static void req_end_response(http_req *req, int aborted) {
@@ -461,6 +486,10 @@ static void req_end_response(http_req *req, int aborted) {
 
 void http_req_end(http_req *req) {
   req_end_response(req, 0);
+}
+
+void http_req_abort(http_req *req) {
+  req_end_response(req, 1);
 }
 
 void http_req_simple(http_req *req, int status, const char *extra_headers, const char *body) {
@@ -627,6 +656,45 @@ static int header_kind(const tdm_str *name) {
   return HDR_PASS;
 }
 
+/* A RESPONSE with FILE: the body is a path, and static.c sends the file once
+ * it is open (its size gives the content-length). */
+static void req_file_response(http_req *req, const tdm_response *resp, int status,
+                              int64_t content_length, int have_date, int have_server,
+                              int conn_close_hdr) {
+  tdm_buf lines;
+  uint32_t i;
+
+  if (!(resp->flags & TDM_FLAG_END)) {
+    log_warn("backend sent FILE without END on stream %u", (unsigned) req->sid);
+    req_release_stream(req, TDM_CANCEL_INTERNAL);
+    req_local(req, 502, NULL, "Bad Gateway\n", 0);
+    return;
+  }
+  tdm_buf_init(&lines, srv->cfg != NULL ? srv->cfg->max_header_size * 4 : 1 << 20);
+  for (i = 0; i < resp->nheaders; i++) {
+    const tdm_header *h = &resp->headers[i];
+    int kind = header_kind(&h->name);
+    if (kind != HDR_PASS && kind != HDR_DATE && kind != HDR_SERVER)
+      continue;
+    if (tdm_buf_append(&lines, h->name.ptr, h->name.len) != 0 || tdm_buf_append(&lines, ": ", 2) != 0 ||
+        tdm_buf_append(&lines, h->value.ptr, h->value.len) != 0 ||
+        tdm_buf_append(&lines, "\r\n", 2) != 0) {
+      tdm_buf_free(&lines);
+      req_release_stream(req, TDM_CANCEL_INTERNAL);
+      req_local(req, 500, NULL, "Internal Server Error: response headers too large\n", 0);
+      return;
+    }
+  }
+  req->resp_end = 1;
+  if (conn_close_hdr)
+    req->close_after = 1;
+  req->kind = REQ_STATIC;
+  static_send_file(req, resp->body.ptr, resp->body.len, req->method == HTTP_HEAD, status,
+                   lines.base != NULL ? lines.base : "", lines.len, content_length, have_date,
+                   have_server, &req->sf);
+  tdm_buf_free(&lines);
+}
+
 int http_req_on_response(http_req *req, const tdm_response *resp) {
   int have_date = 0, have_server = 0, conn_close_hdr = 0;
   int64_t content_length = -1;
@@ -641,7 +709,9 @@ int http_req_on_response(http_req *req, const tdm_response *resp) {
     req_local(req, 502, NULL, "Bad Gateway: the backend answered twice\n", 1);
     return 0;
   }
-  req->unacked += resp->body.len;
+  /* A file response's body is a path, not body bytes: it uses no window. */
+  if (!(resp->flags & TDM_FLAG_FILE))
+    req->unacked += resp->body.len;
   /* A rejected RESPONSE is a stream error (PROTOCOL.md section 5): its END
    * does not count, and the stream is cancelled even if the request ended. */
   if (status < 200 || status > 599) {
@@ -695,6 +765,10 @@ int http_req_on_response(http_req *req, const tdm_response *resp) {
       have_server = 1;
       break;
     }
+  }
+  if (resp->flags & TDM_FLAG_FILE) {
+    req_file_response(req, resp, status, content_length, have_date, have_server, conn_close_hdr);
+    return 0;
   }
   if (content_length < 0 && (resp->flags & TDM_FLAG_END) && req->method != HTTP_HEAD)
     content_length = resp->body.len;

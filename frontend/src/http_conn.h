@@ -40,6 +40,19 @@ void http_req_start(http_req *req, int status, const char *headers, size_t heade
                     int64_t content_length);
 void http_req_write(http_req *req, const char *data, size_t len);
 void http_req_end(http_req *req);
+/* Like http_req_start for a backend's file response: the header lines are the
+ * backend's, and date/server are added only if they lack them. */
+void http_req_start_file(http_req *req, int status, const char *headers, size_t headers_len,
+                         int64_t content_length, int have_date, int have_server);
+/* Whether req is at the head of its pipeline with nothing left to write
+ * before it: then (and only then) body bytes may go to the socket directly. */
+int http_req_idle_head(const http_req *req);
+/* The client socket's descriptor, for sendfile. */
+int http_req_socket(const http_req *req);
+/* n body bytes went to the socket directly (sendfile). */
+void http_req_sent(http_req *req, size_t n);
+/* The response cannot be completed: close the connection after what was sent. */
+void http_req_abort(http_req *req);
 /* A whole short response with a text/plain body. */
 void http_req_simple(http_req *req, int status, const char *extra_headers, const char *body);
 /* Whether req may produce more bytes now without growing buffers past their

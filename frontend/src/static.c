@@ -1,20 +1,27 @@
-/* static: files under the --static mounts.
+/* static: response bodies that are files, sent by the frontend itself.
  *
- * The path check, open and fstat run together on libuv's thread pool
- * (uv_queue_work), so the loop never waits on the disk.  A file that fits in
- * one STATIC_CHUNK is read in that same job (one thread-pool round trip per
- * request, the common case); a larger one is then read in STATIC_CHUNK pieces
- * with uv_fs_read, the next piece only once the connection has taken the
- * previous one (http_req_writable).  A path is
- * served only if its real path, symlinks resolved, lies inside the mount's
- * directory.
+ * Two kinds of request come here: a GET or HEAD under a --static mount
+ * (static_serve), and a backend's RESPONSE with the FILE flag, which names
+ * a file for the frontend to send (static_send_file; PROTOCOL.md).
+ *
+ * Opening runs on libuv's thread pool (uv_queue_work): for a mount, the path
+ * check (realpath must stay inside the mount's directory), open and fstat
+ * together, so the loop never waits on the disk.  A file that fits in one
+ * STATIC_CHUNK is read in that same job and goes out with the head in one
+ * write (one thread-pool round trip per request, the common case).  A larger
+ * file is sent with sendfile(2), also on the thread pool (uv_fs_sendfile),
+ * straight from the page cache to the client socket: once the response head
+ * has been written and nothing else is queued for the connection, pieces of
+ * up to STATIC_SENDFILE bytes go out; when the socket is full (EAGAIN), a
+ * uv_poll on a duplicate of the socket's descriptor waits until it is
+ * writable again, so a slow client holds no thread.
  */
 #include "static.h"
 
 #include <errno.h>
-#include <stddef.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,27 +37,38 @@
 #include "server.h"
 
 #define STATIC_CHUNK (64 * 1024)
+#define STATIC_SENDFILE (1024 * 1024)    /* bytes per sendfile call */
 #define STATIC_POOL_MAX 32               /* idle static_file structs kept for reuse */
 
 struct static_file {
   struct static_file *next_free;
   uv_work_t work;
   uv_fs_t fs;
+  uv_poll_t poll;
   struct http_req *req;          /* NULL once aborted */
-  const static_mount *mount;
-  unsigned head : 1;
+  const static_mount *mount;     /* NULL for a backend's file response */
+  unsigned head : 1;             /* HEAD: headers only */
   unsigned busy : 1;             /* a thread-pool job or fs request is in flight */
   unsigned waiting : 1;          /* waiting for the connection to drain */
+  unsigned polling : 1;          /* poll is initialized */
   unsigned redirect : 1;         /* a directory asked for without its slash */
   unsigned whole : 1;            /* the worker read the whole file into buf */
   int status;                    /* error status found by the worker, 0 if none */
-  const char *content_type;      /* from the served file's name (index.html for a directory) */
+  int err;                       /* errno of a failed open, for the log */
+  const char *content_type;      /* from the name asked for (index.html for a directory) */
   int fd;
+  int sock;                      /* dup of the client socket for sendfile; -1 if none */
   uint64_t size;
   uint64_t offset;
   time_t mtime;
+  /* A backend's file response: its status and header lines (owner: sf). */
+  int resp_status;
+  int64_t resp_length;           /* the backend's content-length, or -1 */
+  int have_date, have_server;
+  char *resp_headers;
+  size_t resp_headers_len;
   size_t rel_len;
-  char rel[PATH_MAX];            /* mount-relative path, decoded */
+  char rel[PATH_MAX];            /* mount-relative path, or the backend's absolute path */
   char buf[STATIC_CHUNK];
 };
 
@@ -118,65 +136,77 @@ static void static_work(uv_work_t *w) {
   static_file *sf = w->data;
   const static_mount *m = sf->mount;
   char path[PATH_MAX], real[PATH_MAX];
+  const char *open_path;
   struct stat st;
   int n;
 
   sf->fd = -1;
-  n = snprintf(path, sizeof(path), "%s%.*s%s", m->dir, (int) sf->rel_len, sf->rel,
-               sf->rel_len == 0 || sf->rel[sf->rel_len - 1] == '/' ? "index.html" : "");
-  if (n < 0 || (size_t) n >= sizeof(path)) {
-    sf->status = 414;
-    return;
+  if (m != NULL) {
+    n = snprintf(path, sizeof(path), "%s%.*s%s", m->dir, (int) sf->rel_len, sf->rel,
+                 sf->rel_len == 0 || sf->rel[sf->rel_len - 1] == '/' ? "index.html" : "");
+    if (n < 0 || (size_t) n >= sizeof(path)) {
+      sf->status = 414;
+      return;
+    }
+    if (realpath(path, real) == NULL) {
+      sf->err = errno;
+      sf->status = errno == EACCES ? 403 : 404;
+      return;
+    }
+    /* Inside the mount's directory, after every symlink is resolved. */
+    if (strncmp(real, m->dir, m->dir_len) != 0 ||
+        (real[m->dir_len] != '/' && real[m->dir_len] != '\0' && strcmp(m->dir, "/") != 0)) {
+      sf->status = 404;
+      return;
+    }
+    open_path = real;
+    sf->content_type = mime_type(path, strlen(path));   /* the name asked for, as nginx does */
+  } else {
+    /* The backend named the file; it is trusted to (PROTOCOL.md). */
+    open_path = sf->rel;
   }
-  if (realpath(path, real) == NULL) {
-    sf->status = errno == EACCES ? 403 : 404;
-    return;
-  }
-  /* Inside the mount's directory, after every symlink is resolved. */
-  if (strncmp(real, m->dir, m->dir_len) != 0 ||
-      (real[m->dir_len] != '/' && real[m->dir_len] != '\0' && strcmp(m->dir, "/") != 0)) {
-    sf->status = 404;
-    return;
-  }
-  sf->fd = open(real, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  sf->fd = open(open_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (sf->fd < 0) {
+    sf->err = errno;
     sf->status = errno == EACCES ? 403 : 404;
     return;
   }
   if (fstat(sf->fd, &st) != 0) {
+    sf->err = errno;
     sf->status = 404;
     goto close_fd;
   }
-  if (S_ISDIR(st.st_mode)) {
+  if (S_ISDIR(st.st_mode) && m != NULL) {
     sf->redirect = 1;
     goto close_fd;
   }
   if (!S_ISREG(st.st_mode)) {
+    sf->err = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
     sf->status = 404;
     goto close_fd;
   }
   sf->size = (uint64_t) st.st_size;
   sf->mtime = st.st_mtime;
   sf->status = 0;
-  sf->content_type = mime_type(path, strlen(path));   /* the name asked for, as nginx does */
-  if (sf->size <= STATIC_CHUNK && !sf->head) {
-    /* Small file: read it here and spare the loop two more round trips. */
+  if (sf->head)
+    goto close_fd;
+  if (sf->size <= STATIC_CHUNK) {
+    /* Small file: read it here and spare the loop more round trips. */
     size_t got = 0;
     while (got < sf->size) {
-      ssize_t n = pread(sf->fd, sf->buf + got, sf->size - got, (off_t) got);
-      if (n <= 0)
+      ssize_t r = pread(sf->fd, sf->buf + got, sf->size - got, (off_t) got);
+      if (r <= 0)
         break;
-      got += (size_t) n;
+      got += (size_t) r;
     }
     if (got != sf->size) {
+      sf->err = errno;
       sf->status = 500;
       goto close_fd;
     }
     sf->whole = 1;
     goto close_fd;
   }
-  if (sf->head)
-    goto close_fd;
   return;
 
 close_fd:
@@ -201,6 +231,8 @@ static static_file *sf_get(void) {
 }
 
 static void sf_put(static_file *sf) {
+  free(sf->resp_headers);
+  sf->resp_headers = NULL;
   if (pool_len == STATIC_POOL_MAX) {
     free(sf);
     return;
@@ -219,6 +251,8 @@ void static_pool_free(void) {
   pool_len = 0;
 }
 
+static void static_release(static_file *sf);
+
 static void static_free_cb(uv_fs_t *fs) {
   static_file *sf = fs->data;
 
@@ -226,30 +260,39 @@ static void static_free_cb(uv_fs_t *fs) {
   sf_put(sf);
 }
 
-/* The request is gone or done with the file: close it and free sf. */
+static void static_poll_closed(uv_handle_t *h) {
+  static_file *sf = h->data;
+
+  sf->polling = 0;
+  static_release(sf);
+}
+
+/* The request is gone or done with the file: stop polling, close the
+ * descriptors and put sf back, in that order (each step may be async). */
 static void static_release(static_file *sf) {
+  if (sf->polling) {
+    sf->poll.data = sf;
+    uv_close((uv_handle_t *) &sf->poll, static_poll_closed);
+    return;
+  }
+  if (sf->sock >= 0) {
+    close(sf->sock);          /* a socket: close(2) does not wait on a disk */
+    sf->sock = -1;
+  }
   if (sf->fd >= 0) {
     sf->fs.data = sf;
-    if (uv_fs_close(srv->loop, &sf->fs, sf->fd, static_free_cb) == 0)
+    if (uv_fs_close(srv->loop, &sf->fs, sf->fd, static_free_cb) == 0) {
+      sf->fd = -1;
       return;
+    }
   }
   sf_put(sf);
 }
 
-static void static_read_next(static_file *sf);
+static void static_pump(static_file *sf);
+static void static_poll_cb(uv_poll_t *p, int status, int events);
 
-/* After each piece: finish, read the next one, or wait for the connection
- * to take what it has. */
-static void static_continue(static_file *sf) {
-  if (sf->offset >= sf->size)
-    http_req_end(sf->req);
-  else if (http_req_writable(sf->req))
-    static_read_next(sf);
-  else
-    sf->waiting = 1;
-}
-
-static void static_read_cb(uv_fs_t *fs) {
+static void static_sendfile_cb(uv_fs_t *fs) {
   static_file *sf = fs->data;
   ssize_t n = fs->result;
 
@@ -259,28 +302,78 @@ static void static_read_cb(uv_fs_t *fs) {
     static_release(sf);
     return;
   }
+  if (n == UV_EAGAIN) {
+    /* The client's socket is full: wait until it takes more. */
+    if (uv_poll_start(&sf->poll, UV_WRITABLE, static_poll_cb) == 0) {
+      sf->busy = 1;           /* the poll callback clears it */
+      return;
+    }
+    n = UV_EIO;
+  }
   if (n <= 0) {
-    /* An I/O error or a file that shrank: the response cannot be completed. */
-    log_warn("static file %s: read failed at offset %llu: %s", sf->rel,
-             (unsigned long long) sf->offset, n < 0 ? uv_strerror((int) n) : "unexpected end");
-    http_req_end(sf->req);    /* short body: http_conn closes the connection */
+    /* An error, the client gone, or a file that shrank: the response
+     * cannot be completed and the connection closes. */
+    if (n != UV_EPIPE && n != UV_ECONNRESET)
+      log_warn("file %s: sendfile failed at offset %llu: %s", sf->rel,
+               (unsigned long long) sf->offset, n < 0 ? uv_strerror((int) n) : "unexpected end");
+    http_req_abort(sf->req);
     return;
   }
   sf->offset += (uint64_t) n;
-  http_req_write(sf->req, sf->buf, (size_t) n);
-  if (sf->req != NULL)
-    static_continue(sf);
+  http_req_sent(sf->req, (size_t) n);
+  static_pump(sf);
 }
 
-static void static_read_next(static_file *sf) {
-  uint64_t left = sf->size - sf->offset;
-  uv_buf_t b = uv_buf_init(sf->buf, left < STATIC_CHUNK ? (unsigned) left : STATIC_CHUNK);
+static void static_poll_cb(uv_poll_t *p, int status, int events) {
+  static_file *sf = p->data;
 
+  (void) events;
+  uv_poll_stop(p);
+  sf->busy = 0;
+  if (sf->req == NULL) {
+    static_release(sf);
+    return;
+  }
+  if (status < 0) {
+    http_req_abort(sf->req);
+    return;
+  }
+  static_pump(sf);
+}
+
+/* Sends what is left of the file, or waits: sendfile writes to the socket
+ * directly, so it may only run while this request is the one answering and
+ * everything queued before it has been written. */
+static void static_pump(static_file *sf) {
+  uint64_t left = sf->size - sf->offset;
+  int rc;
+
+  if (left == 0) {
+    http_req_end(sf->req);
+    return;
+  }
+  if (!http_req_idle_head(sf->req)) {
+    sf->waiting = 1;
+    return;
+  }
+  if (sf->sock < 0) {
+    sf->sock = dup(http_req_socket(sf->req));
+    if (sf->sock < 0 ||
+        uv_poll_init_socket(srv->loop, &sf->poll, sf->sock) != 0) {
+      log_error("file %s: cannot watch the client socket: %s", sf->rel, strerror(errno));
+      http_req_abort(sf->req);
+      return;
+    }
+    sf->poll.data = sf;
+    sf->polling = 1;
+  }
   sf->busy = 1;
   sf->fs.data = sf;
-  if (uv_fs_read(srv->loop, &sf->fs, sf->fd, &b, 1, (int64_t) sf->offset, static_read_cb) != 0) {
+  rc = uv_fs_sendfile(srv->loop, &sf->fs, sf->sock, sf->fd, (int64_t) sf->offset,
+                      left < STATIC_SENDFILE ? (size_t) left : STATIC_SENDFILE, static_sendfile_cb);
+  if (rc != 0) {
     sf->busy = 0;
-    http_req_end(sf->req);
+    http_req_abort(sf->req);
   }
 }
 
@@ -302,6 +395,19 @@ static void percent_encode_path(const char *src, size_t len, char *dst, size_t c
   dst[o] = '\0';
 }
 
+/* The head of a backend's file response, now that the file's size is known. */
+static int static_backend_head(static_file *sf) {
+  if (sf->resp_length >= 0 && (uint64_t) sf->resp_length != sf->size) {
+    log_warn("file response %s: the backend's content-length %lld differs from the file's "
+             "size %llu", sf->rel, (long long) sf->resp_length, (unsigned long long) sf->size);
+    http_req_simple(sf->req, 500, NULL, "Internal Server Error\n");
+    return -1;
+  }
+  http_req_start_file(sf->req, sf->resp_status, sf->resp_headers, sf->resp_headers_len,
+                      (int64_t) sf->size, sf->have_date, sf->have_server);
+  return 0;
+}
+
 static void static_after_work(uv_work_t *w, int status) {
   static_file *sf = w->data;
   char headers[PATH_MAX * 3 + 256];
@@ -321,6 +427,12 @@ static void static_after_work(uv_work_t *w, int status) {
     http_req_simple(sf->req, 301, headers, "Moved Permanently\n");
     return;
   }
+  if (sf->status != 0 && sf->mount == NULL) {
+    log_warn("file response: cannot send %s: %s", sf->rel,
+             sf->err ? strerror(sf->err) : "not a regular file");
+    http_req_simple(sf->req, 500, NULL, "Internal Server Error\n");
+    return;
+  }
   if (sf->status != 0) {
     http_req_simple(sf->req, sf->status, NULL,
                     sf->status == 403 ? "Forbidden\n" :
@@ -328,19 +440,56 @@ static void static_after_work(uv_work_t *w, int status) {
                     sf->status == 500 ? "Internal Server Error\n" : "Not Found\n");
     return;
   }
-  gmtime_r(&sf->mtime, &tm);
-  len = (size_t) snprintf(headers, sizeof(headers), "content-type: %s\r\n", sf->content_type);
-  len += strftime(headers + len, sizeof(headers) - len,
-                  "last-modified: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
-  http_req_start(sf->req, 200, headers, len, (int64_t) sf->size);
+  if (sf->mount == NULL) {
+    if (static_backend_head(sf) != 0)
+      return;
+  } else {
+    gmtime_r(&sf->mtime, &tm);
+    len = (size_t) snprintf(headers, sizeof(headers), "content-type: %s\r\n", sf->content_type);
+    len += strftime(headers + len, sizeof(headers) - len,
+                    "last-modified: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    http_req_start(sf->req, 200, headers, len, (int64_t) sf->size);
+  }
   if (sf->whole) {
     http_req_write(sf->req, sf->buf, sf->size);
     sf->offset = sf->size;
   }
-  if (sf->head)
+  if (sf->head || sf->whole)
     http_req_end(sf->req);
   else
-    static_continue(sf);
+    static_pump(sf);
+}
+
+static static_file *static_start(struct http_req *req, const char *rel, size_t rel_len, int head) {
+  static_file *sf = sf_get();    /* owner: static.c; back to the pool after static_abort() */
+
+  if (sf == NULL) {
+    http_req_simple(req, 503, NULL, "Service Unavailable\n");
+    return NULL;
+  }
+  /* Every field but the buffers, which are written before they are read. */
+  memset(sf, 0, offsetof(static_file, rel));
+  sf->req = req;
+  sf->head = head;
+  sf->fd = -1;
+  sf->sock = -1;
+  sf->resp_length = -1;
+  memcpy(sf->rel, rel, rel_len);
+  sf->rel[rel_len] = '\0';
+  sf->rel_len = rel_len;
+  sf->work.data = sf;
+  return sf;
+}
+
+static int static_queue(static_file *sf) {
+  if (uv_queue_work(srv->loop, &sf->work, static_work, static_after_work) != 0) {
+    struct http_req *req = sf->req;
+    sf_put(sf);
+    http_req_simple(req, 503, NULL, "Service Unavailable\n");
+    return -1;
+  }
+  sf->busy = 1;
+  return 0;
 }
 
 void static_serve(struct http_req *req, const static_mount *m, const char *rel, size_t rel_len,
@@ -352,34 +501,48 @@ void static_serve(struct http_req *req, const static_mount *m, const char *rel, 
     http_req_simple(req, 414, NULL, "URI Too Long\n");
     return;
   }
-  sf = sf_get();    /* owner: static.c; back to the pool after static_abort() */
-  if (sf == NULL) {
-    http_req_simple(req, 503, NULL, "Service Unavailable\n");
+  sf = static_start(req, rel, rel_len, head);
+  if (sf == NULL)
+    return;
+  sf->mount = m;
+  if (static_queue(sf) == 0)
+    *handle = sf;
+}
+
+void static_send_file(struct http_req *req, const char *path, size_t path_len, int head,
+                      int status, const char *headers, size_t headers_len, int64_t content_length,
+                      int have_date, int have_server, static_file **handle) {
+  static_file *sf;
+
+  *handle = NULL;
+  if (path_len == 0 || path_len >= PATH_MAX || path[0] != '/' || memchr(path, '\0', path_len)) {
+    log_warn("file response: the backend sent an unusable path (%zu bytes)", path_len);
+    http_req_simple(req, 500, NULL, "Internal Server Error\n");
     return;
   }
-  /* Every field but the buffers, which are written before they are read. */
-  memset(sf, 0, offsetof(static_file, rel));
-  sf->req = req;
-  sf->mount = m;
-  sf->head = head;
-  sf->fd = -1;
-  memcpy(sf->rel, rel, rel_len);
-  sf->rel[rel_len] = '\0';
-  sf->rel_len = rel_len;
-  sf->work.data = sf;
-  if (uv_queue_work(srv->loop, &sf->work, static_work, static_after_work) != 0) {
+  sf = static_start(req, path, path_len, head);
+  if (sf == NULL)
+    return;
+  sf->resp_status = status;
+  sf->resp_length = content_length;
+  sf->have_date = have_date;
+  sf->have_server = have_server;
+  sf->resp_headers = malloc(headers_len + 1);     /* owner: sf, freed in sf_put */
+  if (sf->resp_headers == NULL) {
     sf_put(sf);
     http_req_simple(req, 503, NULL, "Service Unavailable\n");
     return;
   }
-  sf->busy = 1;
-  *handle = sf;
+  memcpy(sf->resp_headers, headers, headers_len);
+  sf->resp_headers_len = headers_len;
+  if (static_queue(sf) == 0)
+    *handle = sf;
 }
 
 void static_on_writable(static_file *sf) {
   if (sf->waiting && !sf->busy && sf->req != NULL) {
     sf->waiting = 0;
-    static_read_next(sf);
+    static_pump(sf);
   }
 }
 

@@ -1,4 +1,5 @@
-/* static: files under --static mounts, read through libuv's thread pool. */
+/* static: response bodies that are files (--static mounts, and backends'
+ * FILE responses), opened on libuv's thread pool and sent with sendfile. */
 #ifndef TDM_STATIC_H
 #define TDM_STATIC_H
 
@@ -14,6 +15,14 @@ typedef struct static_file static_file;
  * asynchronously through http_req_start/write/end.  head: no body. */
 void static_serve(struct http_req *req, const static_mount *m, const char *rel, size_t rel_len,
                   int head, static_file **handle);
+
+/* Answers req with the file at path (absolute), named by a backend's FILE
+ * response: status and header lines (already checked, "name: value\r\n"
+ * each) are the backend's; content_length is its content-length or -1;
+ * have_date/have_server: whether those lines include them. */
+void static_send_file(struct http_req *req, const char *path, size_t path_len, int head,
+                      int status, const char *headers, size_t headers_len, int64_t content_length,
+                      int have_date, int have_server, static_file **handle);
 
 /* req can take more bytes (it became the head of its connection's pipeline
  * or its connection's output drained). */

@@ -1484,6 +1484,104 @@ static void test_static_and_backend_pipelined(void **state) {
   be_expect_silence(b);
 }
 
+/* ---- file responses (RESPONSE with FILE) --------------------------------- */
+
+/* Writes size bytes of a known pattern to a file in the test's temp dir. */
+static char *make_file(const char *name, size_t size) {
+  char *path = NULL;
+  FILE *fp;
+
+  if (H->tmpdir[0] == '\0') {
+    strcpy(H->tmpdir, "/tmp/tandem-test-XXXXXX");
+    assert_non_null(mkdtemp(H->tmpdir));
+  }
+  assert_true(asprintf(&path, "%s/%s", H->tmpdir, name) > 0);
+  fp = fopen(path, "w");
+  assert_non_null(fp);
+  for (size_t i = 0; i < size; i++)
+    fputc('a' + (int) (i * 7 % 26), fp);
+  fclose(fp);
+  return path;
+}
+
+static void file_response(peer *b, uint32_t sid, const char *path, const tdm_header *h, uint32_t n,
+                          uint32_t flags) {
+  be_respond(b, sid, flags, 200, h, n, path, strlen(path));
+}
+
+/* Small and large files, pipelined: both arrive whole and in order, the
+ * large one through sendfile, with content-length from the file's size. */
+static void test_file_response_sent_by_frontend(void **state) {
+  static const tdm_header h[] = {{S("content-type"), S("application/octet-stream")}};
+  char *small = make_file("small.bin", 1000), *large = make_file("large.bin", 3 * 1024 * 1024 + 17);
+  peer *b = be_default(), *c = cl_connect();
+  http_resp r;
+  tdm_frame f;
+  (void) state;
+
+  cl_send(c, "GET /large HTTP/1.1\r\nHost: x\r\n\r\nGET /small HTTP/1.1\r\nHost: x\r\n\r\n"
+             "HEAD /large HTTP/1.1\r\nHost: x\r\n\r\n");
+  be_expect_request(b, 1, "GET", "/large", &f);
+  be_expect_request(b, 2, "GET", "/small", &f);
+  be_expect_request(b, 3, "HEAD", "/large", &f);
+  file_response(b, 2, small, h, 1, TDM_FLAG_END | TDM_FLAG_FILE);
+  file_response(b, 3, large, h, 1, TDM_FLAG_END | TDM_FLAG_FILE);
+  file_response(b, 1, large, h, 1, TDM_FLAG_END | TDM_FLAG_FILE);
+  cl_wait_response(c, 0, &r);
+  assert_int_equal(r.status, 200);
+  assert_int_equal(r.content_length, 3 * 1024 * 1024 + 17);
+  for (size_t i = 0; i < r.body_len; i++)
+    if (r.body[i] != 'a' + (int) (i * 7 % 26))
+      fail_msg("large file differs at byte %zu", i);
+  resp_free(&r);
+  cl_wait_response(c, 0, &r);
+  assert_int_equal(r.content_length, 1000);
+  assert_int_equal(r.body_len, 1000);
+  assert_int_equal(r.body[999], 'a' + (int) (999 * 7 % 26));
+  resp_free(&r);
+  cl_wait_response(c, 1, &r);
+  assert_int_equal(r.status, 200);
+  assert_int_equal(r.content_length, 3 * 1024 * 1024 + 17);
+  assert_int_equal(r.body_len, 0);
+  resp_free(&r);
+  cl_expect_open(c);
+  free(small);
+  free(large);
+}
+
+/* A missing file, a content-length that disagrees with the file, a FILE
+ * without END: each is answered by the frontend, and the connection goes on. */
+static void test_file_response_errors(void **state) {
+  char *path = make_file("five.txt", 5);
+  static const tdm_header wrong[] = {{S("content-length"), S("6")}};
+  static const tdm_header right[] = {{S("content-length"), S("5")}};
+  peer *b = be_default(), *c = cl_connect();
+  http_resp r;
+  tdm_frame f;
+  (void) state;
+
+  cl_send(c, "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n"
+             "GET /3 HTTP/1.1\r\nHost: x\r\n\r\nGET /4 HTTP/1.1\r\nHost: x\r\n\r\n"
+             "GET /5 HTTP/1.1\r\nHost: x\r\n\r\n");
+  for (uint32_t i = 1; i <= 5; i++)
+    be_wait_frame(b, &f);
+  file_response(b, 1, "/nonexistent/file", NULL, 0, TDM_FLAG_END | TDM_FLAG_FILE);
+  file_response(b, 2, path, wrong, 1, TDM_FLAG_END | TDM_FLAG_FILE);
+  file_response(b, 3, path, right, 1, TDM_FLAG_END | TDM_FLAG_FILE);
+  file_response(b, 4, "relative/path", NULL, 0, TDM_FLAG_END | TDM_FLAG_FILE);
+  file_response(b, 5, path, NULL, 0, TDM_FLAG_FILE);
+  cl_expect_local(c, 500, "Internal Server Error", NULL, "Internal Server Error\n", 0);
+  cl_expect_local(c, 500, "Internal Server Error", NULL, "Internal Server Error\n", 0);
+  cl_wait_response(c, 0, &r);
+  assert_int_equal(r.status, 200);
+  assert_string_equal(r.body, "ahovc");
+  resp_free(&r);
+  cl_expect_local(c, 500, "Internal Server Error", NULL, "Internal Server Error\n", 0);
+  cl_expect_local(c, 502, "Bad Gateway", NULL, "Bad Gateway\n", 0);
+  cl_expect_open(c);
+  free(path);
+}
+
 /* ---- connection-level frames --------------------------------------------- */
 
 static void test_ping_answered_unknown_type_ignored(void **state) {
@@ -1614,6 +1712,8 @@ int main(void) {
     T(test_body_over_limit_gives_413),
     T(test_valid_request_one_byte_at_a_time),
     T(test_static_and_backend_pipelined),
+    T(test_file_response_sent_by_frontend),
+    T(test_file_response_errors),
     T(test_ping_answered_unknown_type_ignored),
     T(test_version_mismatch_refused),
     T(test_hello_refusals),
