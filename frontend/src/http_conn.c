@@ -715,9 +715,9 @@ int http_req_on_response(http_req *req, const tdm_response *resp) {
   /* A rejected RESPONSE is a stream error (PROTOCOL.md section 5): its END
    * does not count, and the stream is cancelled even if the request ended. */
   if (status < 200 || status > 599) {
-    log_warn("backend sent status %d on stream %u; answering 502", status, (unsigned) req->sid);
+    log_warn("backend sent status %d on stream %u; answering 500", status, (unsigned) req->sid);
     req_release_stream(req, TDM_CANCEL_INTERNAL);
-    req_local(req, 502, NULL, "Bad Gateway: the application sent an invalid status\n", 0);
+    req_local(req, 500, NULL, "Internal Server Error: the application sent an invalid status\n", 0);
     return 0;
   }
   /* First every check, so that nothing is written before we know the
