@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
 
 #include "log.h"
@@ -19,7 +21,14 @@
   XX(BACKEND_SOCKET, "backend-socket", "TANDEM_BACKEND_SOCKET", "/run/tandem/backend.sock",       \
      "Unix socket path that backends connect to (created by the frontend)")                       \
   XX(BACKEND_SOCKET_MODE, "backend-socket-mode", "TANDEM_BACKEND_SOCKET_MODE", "0600",            \
-     "permission bits of the backend socket (octal)")                                             \
+     "permission bits of the backend socket (octal; 0660 when --backend-socket-group is given)")  \
+  XX(BACKEND_SOCKET_GROUP, "backend-socket-group", "TANDEM_BACKEND_SOCKET_GROUP", "",             \
+     "group (name or number) that owns the backend socket; its members may connect")              \
+  XX(BACKEND_ALLOW_UID, "backend-allow-uid", "TANDEM_BACKEND_ALLOW_UID", "",                      \
+     "more users (names or numbers, comma-separated) whose backends are accepted, besides "       \
+     "the frontend's own user")                                                                   \
+  XX(BACKEND_ALLOW_GID, "backend-allow-gid", "TANDEM_BACKEND_ALLOW_GID", "",                      \
+     "groups (names or numbers, comma-separated) whose backends are accepted")                    \
   XX(STATIC, "static", "TANDEM_STATIC", "",                                                       \
      "PREFIX=DIR: serve files under DIR at URL PREFIX (repeatable; the variable takes a "         \
      "comma-separated list)")                                                                     \
@@ -147,7 +156,42 @@ static int add_static(config *c, const char *spec) {
   return 0;
 }
 
-static int set_option(config *c, int id, const char *value) {
+/* A comma-separated list of user (users != 0) or group names or numbers.
+ * Startup only: getpwnam and getgrnam may read files. */
+static int parse_id_list(const char *flag, const char *value, int users, long *out, int max,
+                         int *count) {
+  char *copy = strdup(value), *save = NULL, *tok;
+  int n = 0, rc = 0;
+
+  for (tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+    char *end;
+    long id = strtol(tok, &end, 10);
+    if (*tok == '\0')
+      continue;
+    if (end == tok || *end != '\0' || id < 0) {
+      struct passwd *pw = users ? getpwnam(tok) : NULL;
+      struct group *gr = users ? NULL : getgrnam(tok);
+      if (pw == NULL && gr == NULL) {
+        fprintf(stderr, "tandem-frontend: --%s: no such %s '%s'\n", flag, users ? "user" : "group", tok);
+        rc = -1;
+        break;
+      }
+      id = pw != NULL ? (long) pw->pw_uid : (long) gr->gr_gid;
+    }
+    if (n == max) {
+      fprintf(stderr, "tandem-frontend: --%s: at most %d entries\n", flag, max);
+      rc = -1;
+      break;
+    }
+    out[n++] = id;
+  }
+  free(copy);
+  if (count != NULL)
+    *count = n;
+  return rc;
+}
+
+static int set_option(config *c, int id, const char *value, int from_user) {
   uint64_t v;
 
   switch (id) {
@@ -170,8 +214,22 @@ static int set_option(config *c, int id, const char *value) {
       return -1;
     }
     c->backend_socket_mode = (mode_t) mode;
+    c->backend_socket_mode_set = from_user;
     return 0;
   }
+  case OPT_BACKEND_SOCKET_GROUP:
+    c->backend_socket_gid = -1;
+    if (value[0] == '\0')
+      return 0;
+    return parse_id_list("backend-socket-group", value, 0, &c->backend_socket_gid, 1, NULL);
+  case OPT_BACKEND_ALLOW_UID:
+    c->nallow_uids = 0;
+    return parse_id_list("backend-allow-uid", value, 1, c->allow_uids, CONFIG_MAX_IDS,
+                         &c->nallow_uids);
+  case OPT_BACKEND_ALLOW_GID:
+    c->nallow_gids = 0;
+    return parse_id_list("backend-allow-gid", value, 0, c->allow_gids, CONFIG_MAX_IDS,
+                         &c->nallow_gids);
   case OPT_STATIC: {
     /* The environment form is a comma-separated list; a flag is one mount. */
     char *copy = strdup(value), *save = NULL, *tok;
@@ -237,7 +295,7 @@ int config_load(config *c, int argc, char **argv) {
     const char *value = env != NULL ? env : options[i].def;
     if (i == OPT_STATIC && value[0] == '\0')
       continue;
-    if (set_option(c, i, value) != 0) {
+    if (set_option(c, i, value, env != NULL) != 0) {
       if (env != NULL)
         fprintf(stderr, "tandem-frontend: (the value came from %s)\n", options[i].env);
       return -1;
@@ -275,13 +333,16 @@ int config_load(config *c, int argc, char **argv) {
       }
       c->nstatics = 0;
     }
-    if (set_option(c, ch, optarg) != 0)
+    if (set_option(c, ch, optarg, 1) != 0)
       return -1;
   }
   if (optind < argc) {
     fprintf(stderr, "tandem-frontend: unexpected argument '%s' (see --help)\n", argv[optind]);
     return -1;
   }
+  /* A group that owns the socket is there to let its members in. */
+  if (c->backend_socket_gid >= 0 && !c->backend_socket_mode_set)
+    c->backend_socket_mode = 0660;
   return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #define CONFIG_MAX_STATIC 32
+#define CONFIG_MAX_IDS 32
 
 typedef struct static_mount {
   char *prefix;        /* "/static", no trailing slash ("" for "/"); owner: config */
@@ -20,6 +21,12 @@ typedef struct config {
   int listen_port;
   char *backend_socket;
   mode_t backend_socket_mode;
+  int backend_socket_mode_set;   /* given by the user, not the default */
+  long backend_socket_gid;       /* -1: the frontend's own group */
+  long allow_uids[CONFIG_MAX_IDS];
+  int nallow_uids;
+  long allow_gids[CONFIG_MAX_IDS];
+  int nallow_gids;
   static_mount statics[CONFIG_MAX_STATIC];
   int nstatics;
   int max_connections;

@@ -142,7 +142,7 @@ int server_listen(server *s) {
   char port[16];
   int rc;
 
-  rc = upstream_listen(s->loop, s->cfg->backend_socket, s->cfg->backend_socket_mode);
+  rc = upstream_listen(s->loop, s->cfg);
   if (rc != 0)
     return rc;
 

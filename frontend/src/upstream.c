@@ -545,8 +545,31 @@ static void up_start(upstream_conn *up) {
     up_close(up, TDM_GOAWAY_NO_ERROR, NULL);
 }
 
+/* Whether the peer on fd may be a backend: the frontend's own user, or a
+ * user or group allowed by --backend-allow-uid / --backend-allow-gid.  The
+ * kernel reports the peer's credentials as they were at connect(2). */
+static int peer_allowed(int fd, struct ucred *cred) {
+  socklen_t len = sizeof(*cred);
+  const config *cfg = srv->cfg;
+  int i;
+
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &len) != 0)
+    return 0;
+  if (cred->uid == geteuid())
+    return 1;
+  for (i = 0; i < cfg->nallow_uids; i++)
+    if ((long) cred->uid == cfg->allow_uids[i])
+      return 1;
+  for (i = 0; i < cfg->nallow_gids; i++)
+    if ((long) cred->gid == cfg->allow_gids[i])
+      return 1;
+  return 0;
+}
+
 static void listener_on_connection(uv_stream_t *server, int status) {
   upstream_conn *up;
+  struct ucred cred;
+  uv_os_fd_t fd;
 
   if (status < 0) {
     log_warn("backend socket: accept: %s", uv_strerror(status));
@@ -558,6 +581,15 @@ static void listener_on_connection(uv_stream_t *server, int status) {
     return;
   }
   if (uv_accept(server, (uv_stream_t *) &up->pipe) != 0) {
+    uv_close((uv_handle_t *) &up->pipe, up_on_close);
+    return;
+  }
+  /* Refused before a single byte is read from it. */
+  memset(&cred, 0, sizeof(cred));
+  if (uv_fileno((uv_handle_t *) &up->pipe, &fd) != 0 || !peer_allowed(fd, &cred)) {
+    log_warn("refused a backend connection from pid %d uid %u gid %u: not the frontend's user "
+             "and not allowed by --backend-allow-uid/--backend-allow-gid",
+             (int) cred.pid, (unsigned) cred.uid, (unsigned) cred.gid);
     uv_close((uv_handle_t *) &up->pipe, up_on_close);
     return;
   }
@@ -609,7 +641,9 @@ static int clear_stale_socket(const char *path) {
   return 0;
 }
 
-int upstream_listen(uv_loop_t *loop, const char *path, unsigned mode) {
+int upstream_listen(uv_loop_t *loop, const config *cfg) {
+  const char *path = cfg->backend_socket;
+  mode_t mode = cfg->backend_socket_mode;
   mode_t old_umask;
   int rc;
   char *dir, *slash;
@@ -636,6 +670,11 @@ int upstream_listen(uv_loop_t *loop, const char *path, unsigned mode) {
   old_umask = umask(~mode & 0777);
   rc = uv_pipe_bind(&listener, path);
   umask(old_umask);
+  if (rc == 0 && cfg->backend_socket_gid >= 0 && chown(path, (uid_t) -1, (gid_t) cfg->backend_socket_gid) != 0) {
+    rc = -errno;
+    log_error("cannot give the backend socket %s to group %ld: %s", path, cfg->backend_socket_gid,
+              strerror(errno));
+  }
   if (rc == 0 && chmod(path, mode) != 0)
     rc = -errno;
   if (rc == 0)

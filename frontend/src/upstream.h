@@ -7,6 +7,7 @@
 
 #include <uv.h>
 
+#include "config.h"
 #include "tdm_proto.h"
 
 typedef struct upstream_conn upstream_conn;
@@ -16,7 +17,7 @@ struct http_req;
 
 /* Creates the backend socket (mode from config, no window in which others can
  * connect) and listens.  Returns 0 or a negative libuv error. */
-int upstream_listen(uv_loop_t *loop, const char *path, unsigned mode);
+int upstream_listen(uv_loop_t *loop, const config *cfg);
 
 /* Serves an already connected backend on fd (tests). */
 int upstream_open_fd(uv_loop_t *loop, int fd);
