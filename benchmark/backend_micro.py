@@ -11,11 +11,20 @@ what else the 2 cores of the machine are doing the way a wrk run does.
     /usr/bin/python3 benchmark/backend_micro.py --scenario plain --batch 1
     /usr/bin/python3 benchmark/backend_micro.py --backend /tmp/old/backend   # another checkout
     /usr/bin/python3 benchmark/backend_micro.py --profile plain # cProfile of one scenario
+    /usr/bin/python3 benchmark/backend_micro.py --instructions  # callgrind counts (slow: ~10 s a scenario)
 
 For each scenario it prints the CPU microseconds per request (``process_time``,
 minimum and median over ``--repeat`` runs of ``--requests`` requests each) and a
 digest of every byte the backend wrote: an optimisation must leave the digest
 unchanged, since the output must stay byte-identical.
+
+CPU time still moves by a few percent with what else runs on the machine
+(caches, frequency).  ``--instructions`` counts instructions instead, which do
+not: it runs the same feeding loop under ``valgrind --tool=callgrind`` twice,
+with 1600 and 4800 requests after the same warm-up and the same prepared
+frames, and divides the difference in instructions by the difference in
+requests, so start-up and preparation cancel out.  ``PYTHONHASHSEED=0`` makes
+the runs repeat to within a few instructions per request.
 """
 
 from __future__ import annotations
@@ -25,8 +34,11 @@ import gc
 import hashlib
 import importlib
 import os
+import re
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -163,6 +175,35 @@ def measure(loop: Any, app: Any, scenario: str, requests: int, batch: int) -> fl
     return elapsed / requests
 
 
+WARM_UP = 400
+COUNTS = (1600, 4800)
+
+
+def feed_only(loop: Any, app: Any, scenario: str, count: int, batch: int) -> None:
+    """The loop --instructions counts: a warm-up, then ``count`` requests."""
+    channel, _, chunks = prepare(loop, app, scenario, WARM_UP + COUNTS[-1], batch)
+    feed(channel, chunks[:WARM_UP // batch])
+    feed(channel, chunks[WARM_UP // batch:(WARM_UP + count) // batch])
+
+
+def instructions(backend: Path, scenario: str, batch: int) -> float:
+    """Instructions per request of one scenario, from two callgrind runs."""
+    collected = []
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    with tempfile.TemporaryDirectory(prefix="tandem-cg-") as tmp:
+        for count in COUNTS:
+            run = subprocess.run(
+                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/callgrind.out",
+                 sys.executable, __file__, "--backend", str(backend), "--batch", str(batch),
+                 "--feed-only", scenario, str(count)],
+                env=env, capture_output=True, text=True, timeout=600)
+            found = re.search(r"Collected : (\d+)", run.stderr)
+            if run.returncode != 0 or found is None:
+                raise RuntimeError(f"callgrind run failed:\n{run.stderr[-2000:]}")
+            collected.append(int(found.group(1)))
+    return (collected[1] - collected[0]) / (COUNTS[1] - COUNTS[0])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backend", type=Path, default=ROOT / "backend",
@@ -176,7 +217,12 @@ def main() -> int:
                          "typically gives the backend several per read)")
     ap.add_argument("--profile", metavar="SCENARIO", choices=sorted(SCENARIOS),
                     help="print a cProfile of one scenario instead of timing")
+    ap.add_argument("--instructions", action="store_true",
+                    help="count instructions per request with callgrind instead of timing")
+    ap.add_argument("--feed-only", nargs=2, metavar=("SCENARIO", "COUNT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if (args.instructions or args.feed_only) and any(n % args.batch for n in (WARM_UP, *COUNTS)):
+        ap.error(f"--instructions: --batch must divide {WARM_UP}, {COUNTS[0]} and {COUNTS[1]}")
 
     _setup_path(args.backend)
     import asyncio
@@ -189,6 +235,17 @@ def main() -> int:
     app = build_app()
     import tandem
     where = os.path.dirname(tandem.__file__)
+
+    if args.feed_only:
+        feed_only(loop, app, args.feed_only[0], int(args.feed_only[1]), args.batch)
+        return 0
+
+    if args.instructions:
+        print(f"tandem from {where}; {args.batch} frames per data_received; instructions per request "
+              "(callgrind, user space)")
+        for scenario in args.scenario or list(SCENARIOS):
+            print(f"{scenario:10} {instructions(args.backend, scenario, args.batch):10,.0f}", flush=True)
+        return 0
 
     if args.profile:
         import cProfile
