@@ -137,8 +137,8 @@ def frontend_argv(port: int, sock: str, static_dir: Optional[str], *extra: str) 
     return argv + list(extra)
 
 
-def backend_argv(sock: str, *extra: str) -> list[str]:
-    return [PYTHON, "-m", "tandem", APP, "--app-dir", APPS_DIR, "--connect", sock, *extra]
+def backend_argv(sock: str, *extra: str, app: str = APP, app_dir: str = APPS_DIR) -> list[str]:
+    return [PYTHON, "-m", "tandem", app, "--app-dir", app_dir, "--connect", sock, *extra]
 
 
 @dataclass
@@ -178,9 +178,11 @@ class Stack:
                 raise RuntimeError(f"the frontend did not start:\n{log}")
         raise RuntimeError("no free port for the frontend after several attempts")
 
-    def start_backend(self, *extra: str, wait: bool = True) -> Proc:
-        proc = spawn("backend", backend_argv(self.sock, *extra), self.tmpdir,
-                     env={"E2E_MARK_DIR": self.mark_dir})
+    def start_backend(self, *extra: str, wait: bool = True, app: str = APP, app_dir: str = APPS_DIR,
+                      env: Optional[dict[str, str]] = None) -> Proc:
+        """A backend serving ``app`` (imported from ``app_dir``); ``env`` adds variables."""
+        proc = spawn("backend", backend_argv(self.sock, *extra, app=app, app_dir=app_dir), self.tmpdir,
+                     env={"E2E_MARK_DIR": self.mark_dir, **(env or {})})
         self.backends.append(proc)
         if wait:
             self.wait_backend_ready(proc)
