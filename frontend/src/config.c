@@ -38,6 +38,14 @@
      "seconds an idle keep-alive connection stays open")                                          \
   XX(HEADER_TIMEOUT, "header-timeout", "TANDEM_HEADER_TIMEOUT", "60",                             \
      "seconds a client has to send a request's head, and at most between two reads of its body")                    \
+  XX(REQUEST_TIMEOUT, "request-timeout", "TANDEM_REQUEST_TIMEOUT", "60",                          \
+     "seconds a request may go without a frame from its backend before 504 (0: never)")          \
+  XX(BACKEND_WAIT, "backend-wait", "TANDEM_BACKEND_WAIT", "5",                                    \
+     "seconds a request waits for a backend with room before 503 (0: answer 503 at once)")       \
+  XX(BACKEND_QUEUE, "backend-queue", "TANDEM_BACKEND_QUEUE", "1024",                              \
+     "requests that may wait for a backend at once; more get 503 at once")                        \
+  XX(SHUTDOWN_TIMEOUT, "shutdown-timeout", "TANDEM_SHUTDOWN_TIMEOUT", "30",                       \
+     "seconds SIGTERM waits for requests in flight before closing everything")                    \
   XX(MAX_HEADER_SIZE, "max-header-size", "TANDEM_MAX_HEADER_SIZE", "65536",                       \
      "bytes of request line plus headers before answering 431")                                   \
   XX(MAX_BODY_SIZE, "max-body-size", "TANDEM_MAX_BODY_SIZE", "0",                                 \
@@ -254,6 +262,26 @@ static int set_option(config *c, int id, const char *value, int from_user) {
     if (parse_uint("header-timeout", value, 86400, &v) != 0 || v == 0)
       return -1;
     c->header_timeout_ms = (unsigned) v * 1000;
+    return 0;
+  case OPT_REQUEST_TIMEOUT:
+    if (parse_uint("request-timeout", value, 86400, &v) != 0)
+      return -1;
+    c->request_timeout_ms = (unsigned) v * 1000;
+    return 0;
+  case OPT_BACKEND_WAIT:
+    if (parse_uint("backend-wait", value, 3600, &v) != 0)
+      return -1;
+    c->backend_wait_ms = (unsigned) v * 1000;
+    return 0;
+  case OPT_BACKEND_QUEUE:
+    if (parse_uint("backend-queue", value, 1000000, &v) != 0)
+      return -1;
+    c->backend_queue = (unsigned) v;
+    return 0;
+  case OPT_SHUTDOWN_TIMEOUT:
+    if (parse_uint("shutdown-timeout", value, 86400, &v) != 0)
+      return -1;
+    c->shutdown_timeout_ms = (unsigned) v * 1000;
     return 0;
   case OPT_MAX_HEADER_SIZE:
     if (parse_uint("max-header-size", value, 1 << 20, &v) != 0 || v < 1024) {

@@ -32,6 +32,10 @@ typedef struct config {
   int max_connections;
   unsigned keepalive_timeout_ms;
   unsigned header_timeout_ms;
+  unsigned request_timeout_ms;   /* 0: none */
+  unsigned backend_wait_ms;      /* 0: 503 at once when no backend has room */
+  unsigned backend_queue;
+  unsigned shutdown_timeout_ms;
   size_t max_header_size;
   uint64_t max_body_size;        /* 0: unlimited */
   int access_log;

@@ -41,7 +41,10 @@
 #define HTTP_MAX_URL 8192
 #define HTTP_LINGER_MS 2000
 
-enum req_kind { REQ_NONE = 0, REQ_BACKEND, REQ_STATIC, REQ_LOCAL };
+/* REQ_WAITING: no backend had room; the request waits in the wait queue
+ * (its connection's parser paused after its head) for one, up to
+ * --backend-wait. */
+enum req_kind { REQ_NONE = 0, REQ_BACKEND, REQ_STATIC, REQ_LOCAL, REQ_WAITING };
 
 struct http_req {
   http_conn *conn;
@@ -59,6 +62,7 @@ struct http_req {
   unsigned head_sent : 1;        /* REQUEST frame sent */
   unsigned end_sent : 1;         /* request body END sent */
   unsigned resp_end : 1;         /* response END received */
+  unsigned expect_continue : 1;  /* the client waits for 100 Continue */
   int status;
   int64_t remaining;             /* Content-Length bytes still due, -1 if none */
   tdm_buf resp;                  /* output held while not at the head; owner: req */
@@ -69,6 +73,22 @@ struct http_req {
   static_file *sf;               /* owner: static.c until static_abort() */
   uint64_t body_bytes;           /* response body bytes, for the access log */
   uint64_t started;
+  /* In one of two lists, both ordered by time: the wait queue (waiting for a
+   * backend, until `deadline`) or the active list (at a backend; `deadline`
+   * is the last exchange on its stream plus --request-timeout). */
+  http_req *lprev, *lnext;
+  struct req_list *list;
+  uint64_t deadline;
+};
+
+/* A list of requests ordered by deadline, and the timer that fires at the
+ * first one.  Appending keeps the order because every deadline in one list
+ * is now plus the same timeout. */
+struct req_list {
+  http_req *head, *tail;
+  unsigned len;
+  uv_timer_t timer;
+  int timer_ready;
 };
 
 struct hdr_span {
@@ -102,6 +122,7 @@ struct http_conn {
   const char *exec_end;
   unsigned bad_header : 1;       /* a header value held CR, LF or NUL */
   unsigned in_body : 1;          /* the request being parsed is past its head */
+  unsigned waiting : 1;          /* the parsing request is in the wait queue */
   int pending_closes;
   tdm_buf in;                    /* unparsed input kept while paused; owner: conn */
   tdm_buf head_buf;              /* url and headers of the request being parsed; owner: conn */
@@ -121,6 +142,9 @@ struct http_conn {
 };
 
 static http_conn *all_conns;
+static struct req_list wait_queue;       /* REQ_WAITING requests */
+static struct req_list active;           /* requests with a stream at a backend */
+static flushable dispatcher;             /* hands waiting requests to backends */
 static llhttp_settings_t parser_settings;
 static char read_buffer[HTTP_READ_SIZE];      /* reads are handled before the next one */
 static int read_buffer_busy;
@@ -506,6 +530,135 @@ void http_req_simple(http_req *req, int status, const char *extra_headers, const
 }
 
 /* Drops the request's stream, telling the backend if it is still open. */
+/* ---- the wait queue and the request timeout ------------------------------- */
+
+static void list_unlink(http_req *req) {
+  struct req_list *l = req->list;
+
+  if (l == NULL)
+    return;
+  if (req->lprev != NULL)
+    req->lprev->lnext = req->lnext;
+  else
+    l->head = req->lnext;
+  if (req->lnext != NULL)
+    req->lnext->lprev = req->lprev;
+  else
+    l->tail = req->lprev;
+  req->lprev = req->lnext = NULL;
+  req->list = NULL;
+  l->len--;
+}
+
+static void list_on_timer(uv_timer_t *t);
+
+/* Puts req at the tail of l with a deadline timeout_ms from now (moving it
+ * there if it is in l already). */
+static void list_append(struct req_list *l, http_req *req, unsigned timeout_ms) {
+  list_unlink(req);
+  req->deadline = uv_now(srv->loop) + timeout_ms;
+  req->list = l;
+  req->lprev = l->tail;
+  req->lnext = NULL;
+  if (l->tail != NULL)
+    l->tail->lnext = req;
+  else
+    l->head = req;
+  l->tail = req;
+  l->len++;
+  if (!l->timer_ready) {
+    uv_timer_init(srv->loop, &l->timer);
+    l->timer.data = l;
+    l->timer_ready = 1;
+  }
+  /* The timer runs while the list is not empty; a stale earlier expiry just
+   * finds nothing due and re-arms. */
+  if (!uv_is_active((uv_handle_t *) &l->timer))
+    uv_timer_start(&l->timer, list_on_timer, timeout_ms, 0);
+}
+
+/* The request was at a backend and its stream had traffic: push its
+ * deadline back. */
+static void req_touch(http_req *req) {
+  if (req->list == &active)
+    list_append(&active, req, srv->cfg->request_timeout_ms);
+}
+
+static int req_in_flight(const http_req *req) {
+  return req->kind == REQ_BACKEND && req->up != NULL && !req->resp_end;
+}
+
+static void req_timed_out(http_req *req);
+static void req_wait_expired(http_req *req);
+
+static void list_on_timer(uv_timer_t *t) {
+  struct req_list *l = t->data;
+  uint64_t now = uv_now(srv->loop);
+  http_req *req;
+
+  while ((req = l->head) != NULL) {
+    if (l == &active && !req_in_flight(req)) {
+      list_unlink(req);        /* answered since; nothing to time */
+      continue;
+    }
+    if (req->deadline > now) {
+      uv_timer_start(t, list_on_timer, req->deadline - now, 0);
+      return;
+    }
+    list_unlink(req);
+    if (l == &active)
+      req_timed_out(req);
+    else
+      req_wait_expired(req);
+  }
+}
+
+/* Gives req a stream at up and makes it a backend request. */
+static int req_dispatch(http_req *req, upstream_conn *up) {
+  int64_t sid = upstream_open_stream(up, req);
+
+  if (sid < 0)
+    return -1;
+  req->kind = REQ_BACKEND;
+  req->up = up;
+  req->sid = (uint32_t) sid;
+  req->send_window = upstream_peer_window(up);
+  req->conn->body_req = req;
+  if (srv->cfg->request_timeout_ms > 0)
+    list_append(&active, req, srv->cfg->request_timeout_ms);
+  /* A client waiting for "100 Continue" before it sends its body gets it now
+   * that a backend will take the body.  Only the head of the pipeline may
+   * answer without breaking response order; a later one's client sends its
+   * body after its own short wait, as RFC 9110 section 10.1.1 lets it. */
+  if (req->expect_continue && http_req_is_head(req))
+    req_emit(req, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+  return 0;
+}
+
+/* Runs from the server's flush, outside any callback: while backends have
+ * room, the oldest waiting requests get it, and their connections read on. */
+static void dispatcher_on_flush(flushable *f) {
+  (void) f;
+  while (wait_queue.head != NULL) {
+    int any;
+    http_req *req = wait_queue.head;
+    upstream_conn *up = upstream_pick(&any);
+    if (up == NULL)
+      return;
+    list_unlink(req);
+    if (req_dispatch(req, up) != 0)
+      return;
+    conn_maybe_resume(req->conn);
+  }
+}
+
+void http_conn_backend_capacity(void) {
+  if (wait_queue.head != NULL) {
+    dispatcher.flush = dispatcher_on_flush;
+    server_schedule_flush(&dispatcher);
+  }
+}
+
 static void req_release_stream(http_req *req, uint32_t code) {
   if (req->up == NULL)
     return;
@@ -539,10 +692,38 @@ static void req_local(http_req *req, int status, const char *extra, const char *
   http_req_simple(req, status, extra, body);
 }
 
+/* --request-timeout passed without a frame on req's stream. */
+static void req_timed_out(http_req *req) {
+  log_warn("request %s:%u stream %u: no answer from the backend within %u s; answering 504",
+           req->conn->peer_host, (unsigned) req->conn->peer_port, (unsigned) req->sid,
+           srv->cfg->request_timeout_ms / 1000);
+  req_release_stream(req, TDM_CANCEL_TIMEOUT);
+  if (req->resp_started)
+    req->close_after = 1;
+  req_local(req, 504, NULL, "Gateway Timeout: the application did not answer in time\n", 0);
+}
+
+/* --backend-wait passed and no backend took req. */
+static void req_wait_expired(http_req *req) {
+  int any;
+  http_conn *c = req->conn;
+
+  upstream_pick(&any);
+  req->kind = REQ_LOCAL;
+  if (c->body_req == req)
+    c->body_req = NULL;
+  req_local(req, 503, "retry-after: 1\r\n", any ?
+            "Service Unavailable: every backend is at its stream limit\n" :
+            "Service Unavailable: no backend is connected\n", 0);
+  /* Its body, if any, is read and dropped. */
+  conn_maybe_resume(c);
+}
+
 static void req_reset(http_req *req) {
   tdm_buf keep = req->resp;
   http_conn *c = req->conn;
 
+  list_unlink(req);
   keep.len = 0;
   memset(req, 0, sizeof(*req));
   req->conn = c;
@@ -709,6 +890,7 @@ int http_req_on_response(http_req *req, const tdm_response *resp) {
     req_local(req, 502, NULL, "Bad Gateway: the backend answered twice\n", 1);
     return 0;
   }
+  req_touch(req);
   /* A file response's body is a path, not body bytes: it uses no window. */
   if (!(resp->flags & TDM_FLAG_FILE))
     req->unacked += resp->body.len;
@@ -816,6 +998,7 @@ int http_req_on_data(http_req *req, const tdm_data *d) {
     req_local(req, 502, NULL, "Bad Gateway\n", 1);
     return 0;
   }
+  req_touch(req);
   req->unacked += d->data.len;
   if (d->flags & TDM_FLAG_END)
     req->resp_end = 1;
@@ -834,6 +1017,7 @@ int http_req_on_data(http_req *req, const tdm_data *d) {
 }
 
 void http_req_on_window(http_req *req, uint32_t increment) {
+  req_touch(req);
   req->send_window += increment;
   if (req->conn->body_req == req && !req->end_sent) {
     req_forward_body(req);
@@ -919,6 +1103,8 @@ static void req_forward_body(http_req *req) {
     req->end_sent = end;
     off += n;
   }
+  if (off > 0)
+    req_touch(req);
   tdm_buf_consume(&c->body, off);
   if (req->end_sent) {
     c->body_req = NULL;
@@ -955,6 +1141,16 @@ static int on_message_begin(llhttp_t *p) {
 
   if (c->read_done || c->closing)
     return HPE_PAUSED;
+  if (srv->stopping) {
+    /* Shutting down: no new request; the connection closes after the last
+     * response (req_finish_if_done). */
+    c->read_done = 1;
+    conn_stop_reading(c);
+    if (c->count == 0)
+      c->close_when_flushed = 1;
+    server_schedule_flush(&c->fl);
+    return HPE_PAUSED;
+  }
 
   /* The ring has room: on_message_complete pauses when it is full. */
   c->count++;
@@ -1305,38 +1501,29 @@ static int on_headers_complete(llhttp_t *p) {
     }
   }
 
-  /* Everything else goes to a backend. */
+  /* Everything else goes to a backend: one with room now, or the first to
+   * have room within --backend-wait.  A waiting request pauses its
+   * connection's parser right after its head, so its head stays where it is
+   * and its body stays unread until it is dispatched. */
+  req->expect_continue = expect_continue && !req->http10 &&
+                         (p->flags & F_CHUNKED || (p->content_length > 0 &&
+                                                   p->content_length != UINT64_MAX));
   {
     int any = 0;
-    upstream_conn *up = upstream_pick(&any);
-    int64_t sid;
-    if (up == NULL) {
-      if (any)
-        req_local(req, 503, "retry-after: 1\r\n",
-                  "Service Unavailable: every backend is at its stream limit\n", 0);
-      else
-        req_local(req, 503, "retry-after: 1\r\n",
-                  "Service Unavailable: no backend is connected\n", 0);
+    upstream_conn *up = wait_queue.head == NULL ? upstream_pick(&any) : NULL;
+    if (up != NULL && req_dispatch(req, up) == 0)
       return 0;
+    if (srv->cfg->backend_wait_ms > 0 && wait_queue.len < srv->cfg->backend_queue && !srv->stopping) {
+      req->kind = REQ_WAITING;
+      list_append(&wait_queue, req, srv->cfg->backend_wait_ms);
+      c->waiting = 1;
+      return HPE_PAUSED;
     }
-    sid = upstream_open_stream(up, req);
-    if (sid < 0) {
-      req_local(req, 503, "retry-after: 1\r\n", "Service Unavailable\n", 0);
-      return 0;
-    }
-    req->kind = REQ_BACKEND;
-    req->up = up;
-    req->sid = (uint32_t) sid;
-    req->send_window = upstream_peer_window(up);
-    c->body_req = req;
+    upstream_pick(&any);
+    req_local(req, 503, "retry-after: 1\r\n", any ?
+              "Service Unavailable: every backend is at its stream limit\n" :
+              "Service Unavailable: no backend is connected\n", 0);
   }
-  /* A client waiting for "100 Continue" before it sends its body gets it now
-   * that a backend will take the body.  Only the head of the pipeline may
-   * answer without breaking response order; a later one's client sends its
-   * body after its own short wait, as RFC 9110 section 10.1.1 lets it. */
-  if (expect_continue && !req->http10 && http_req_is_head(req) &&
-      (p->flags & F_CHUNKED || (p->content_length > 0 && p->content_length != UINT64_MAX)))
-    req_emit(req, "HTTP/1.1 100 Continue\r\n\r\n", 25);
   return 0;
 }
 
@@ -1508,18 +1695,21 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 }
 
 static void conn_maybe_resume(http_conn *c) {
+  if (c->waiting && c->count > 0 && conn_req(c, c->count - 1)->kind == REQ_WAITING)
+    return;
+  c->waiting = 0;
   if (c->closing || c->read_done || c->lingering)
     return;
   if (c->body.len > 0 || c->count == HTTP_PIPELINE_MAX)
     return;
   if (c->paused) {
+    /* Even with no input kept, llhttp has steps to finish (a request paused
+     * after its head with no body completes only now), so it runs anyway.
+     * conn_parse copies what it keeps, so parsing c->in in place is safe. */
     c->paused = 0;
-    if (c->in.len > 0) {
-      /* conn_parse copies what it keeps, so parsing c->in in place is safe. */
-      conn_parse(c, c->in.base, c->in.len);
-      if (c->closing || c->paused || c->read_done || c->body.len > 0)
-        return;
-    }
+    conn_parse(c, c->in.len > 0 ? c->in.base : "", c->in.len);
+    if (c->closing || c->paused || c->read_done || c->body.len > 0)
+      return;
   }
   if (!c->reading && uv_read_start(&c->h.stream, conn_alloc_cb, conn_read_cb) == 0)
     c->reading = 1;
@@ -1585,6 +1775,7 @@ static void conn_close(http_conn *c) {
   /* Cancel what backends and the file reader are doing for us. */
   while (c->count > 0) {
     http_req *r = conn_req(c, 0);
+    list_unlink(r);
     req_release_stream(r, TDM_CANCEL_CLIENT_GONE);
     if (r->sf != NULL) {
       static_abort(r->sf);
@@ -1600,14 +1791,39 @@ static void conn_close(http_conn *c) {
   if (c->next != NULL)
     c->next->prev = c->prev;
   srv->nconns--;
+  server_conn_gone();
   c->pending_closes = 2;
   uv_close(&c->h.handle, conn_on_close);
   uv_close((uv_handle_t *) &c->timer, conn_on_close);
 }
 
+void http_conn_stop_all(void) {
+  http_conn *c, *next;
+
+  for (c = all_conns; c != NULL; c = next) {
+    next = c->next;
+    if (c->count == 0) {
+      conn_close(c);
+    } else if (!c->parsing) {
+      /* Answer what was asked; read nothing more (a request in the middle of
+       * its head or body is read to its end, then on_message_begin stops). */
+      c->read_done = 1;
+      conn_stop_reading(c);
+    }
+  }
+}
+
 void http_conn_close_all(void) {
   while (all_conns != NULL)
     conn_close(all_conns);
+  if (wait_queue.timer_ready) {
+    uv_close((uv_handle_t *) &wait_queue.timer, NULL);
+    wait_queue.timer_ready = 0;
+  }
+  if (active.timer_ready) {
+    uv_close((uv_handle_t *) &active.timer, NULL);
+    active.timer_ready = 0;
+  }
 }
 
 static void addr_to_str(const struct sockaddr_storage *ss, char *host, size_t hostlen,

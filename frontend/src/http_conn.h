@@ -21,6 +21,13 @@ void http_conn_accept(uv_stream_t *listener);
  * socketpair).  Returns 0 or a negative libuv error. */
 int http_conn_open_fd(int fd);
 
+/* A backend has room for more streams: waiting requests may go to it. */
+void http_conn_backend_capacity(void);
+
+/* Graceful stop: idle connections close now, the others after the
+ * response to the request they are on (no new request is read). */
+void http_conn_stop_all(void);
+
 /* Closes every client connection (shutdown). */
 void http_conn_close_all(void);
 

@@ -108,7 +108,11 @@ static void server_on_signal(uv_signal_t *h, int signum) {
   (void) h;
   if (signum == SIGPIPE)
     return;
-  log_info("received %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+  if (srv->stopping)
+    log_info("received %s again, closing everything now", signum == SIGINT ? "SIGINT" : "SIGTERM");
+  else
+    log_info("received %s, shutting down: finishing %d connection(s) in flight (at most %u s)",
+             signum == SIGINT ? "SIGINT" : "SIGTERM", srv->nconns, srv->cfg->shutdown_timeout_ms / 1000);
   server_stop(srv);
 }
 
@@ -172,12 +176,14 @@ int server_listen(server *s) {
   return 0;
 }
 
-void server_stop(server *s) {
-  if (s->stopping)
+/* Everything closes now: connections still open, backends (told with
+ * GOAWAY), the loop's own handles; then the loop ends. */
+static void server_finish(server *s) {
+  if (s->finished)
     return;
-  s->stopping = 1;
-  if (uv_is_active((uv_handle_t *) &s->listener) || s->listener.loop != NULL)
-    uv_close((uv_handle_t *) &s->listener, NULL);
+  s->finished = 1;
+  if (s->shutdown_timer_ready)
+    uv_close((uv_handle_t *) &s->shutdown_timer, NULL);
   http_conn_close_all();
   upstream_close_all();
   /* Flush the GOAWAYs queued above before the loop stops. */
@@ -186,4 +192,43 @@ void server_stop(server *s) {
   uv_close((uv_handle_t *) &s->sigint, NULL);
   uv_close((uv_handle_t *) &s->sigterm, NULL);
   uv_close((uv_handle_t *) &s->sigpipe, NULL);
+}
+
+static void server_on_shutdown_timeout(uv_timer_t *t) {
+  log_warn("--shutdown-timeout passed with %d connection(s) still busy; closing them", srv->nconns);
+  (void) t;
+  server_finish(srv);
+}
+
+static void server_finish_on_flush(flushable *f) {
+  (void) f;
+  server_finish(srv);
+}
+
+void server_conn_gone(void) {
+  if (srv->stopping && srv->nconns == 0 && !srv->finished) {
+    /* From the flush, not from inside whatever closed the connection. */
+    srv->finisher.flush = server_finish_on_flush;
+    server_schedule_flush(&srv->finisher);
+  }
+}
+
+void server_stop(server *s) {
+  if (s->stopping) {
+    server_finish(s);
+    return;
+  }
+  s->stopping = 1;
+  /* No new clients and no new backends; requests in flight go on. */
+  if (s->listener.loop != NULL)
+    uv_close((uv_handle_t *) &s->listener, NULL);
+  upstream_stop_listening();
+  http_conn_stop_all();
+  if (s->nconns == 0 || s->cfg->shutdown_timeout_ms == 0) {
+    server_finish(s);
+    return;
+  }
+  uv_timer_init(s->loop, &s->shutdown_timer);
+  s->shutdown_timer_ready = 1;
+  uv_timer_start(&s->shutdown_timer, server_on_shutdown_timeout, s->cfg->shutdown_timeout_ms, 0);
 }

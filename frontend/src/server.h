@@ -25,7 +25,11 @@ typedef struct server {
   uv_signal_t sigpipe;
   flushable *flush_head;
   int nconns;
-  int stopping;
+  int stopping;                  /* SIGTERM: finishing what is in flight */
+  int finished;                  /* everything closed or closing */
+  uv_timer_t shutdown_timer;
+  int shutdown_timer_ready;
+  flushable finisher;
   /* "date: <IMF-fixdate>\r\n", rebuilt when the second changes. */
   char date_line[48];
   size_t date_len;
@@ -42,8 +46,14 @@ int server_init(server *s, uv_loop_t *loop, const config *cfg);
  * libuv error, after logging what failed. */
 int server_listen(server *s);
 
-/* Stops accepting, closes every connection, lets the loop end. */
+/* Graceful stop: stops accepting clients and backends, lets requests in
+ * flight finish (each connection closes after its last response), then
+ * closes everything and lets the loop end; after --shutdown-timeout, or on
+ * a second call, everything closes at once. */
 void server_stop(server *s);
+
+/* A client connection closed (for the graceful stop's accounting). */
+void server_conn_gone(void);
 
 /* Output of one stream socket: callers append to `out` during a loop
  * iteration; outbuf_write() swaps it with `wbuf` and writes that in one

@@ -94,6 +94,8 @@ static void table_remove(upstream_conn *up, struct stream_slot *s) {
   uint32_t i = (uint32_t) (s - up->slots), j = i;
 
   up->nstreams--;
+  if (up->state == UP_READY)
+    http_conn_backend_capacity();
   for (;;) {
     uint32_t home;
     j = (j + 1) & mask;
@@ -316,6 +318,7 @@ static int on_hello(upstream_conn *up, const tdm_hello *h) {
   f.u.hello.initial_window = UPSTREAM_WINDOW;
   upstream_send(up, &f);
   up->state = UP_READY;
+  http_conn_backend_capacity();
   log_info("backend %s pid %llu generation %llu attached (max %u streams)", up->app,
            (unsigned long long) up->pid, (unsigned long long) up->generation,
            (unsigned) up->max_streams);
@@ -503,9 +506,7 @@ static void up_close(upstream_conn *up, uint32_t code, const char *why) {
   uv_close((uv_handle_t *) &up->pipe, up_on_close);
 }
 
-void upstream_close_all(void) {
-  while (backends != NULL)
-    up_close(backends, TDM_GOAWAY_NO_ERROR, "frontend shutting down");
+void upstream_stop_listening(void) {
   if (listening) {
     uv_close((uv_handle_t *) &listener, NULL);
     listening = 0;
@@ -514,6 +515,12 @@ void upstream_close_all(void) {
   }
   free(socket_path);
   socket_path = NULL;
+}
+
+void upstream_close_all(void) {
+  while (backends != NULL)
+    up_close(backends, TDM_GOAWAY_NO_ERROR, "frontend shutting down");
+  upstream_stop_listening();
 }
 
 static upstream_conn *up_new(uv_loop_t *loop) {

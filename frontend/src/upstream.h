@@ -22,6 +22,8 @@ int upstream_listen(uv_loop_t *loop, const config *cfg);
 /* Serves an already connected backend on fd (tests). */
 int upstream_open_fd(uv_loop_t *loop, int fd);
 
+/* Closes the backend socket (no new backends); connected ones stay. */
+void upstream_stop_listening(void);
 void upstream_close_all(void);
 
 /* The ready backend with the most room, or NULL if none can take a stream. */
