@@ -241,9 +241,11 @@ class WSGIErrors:
 class WSGIAdapter:
     """Serves the WSGI callable ``app`` from a pool of ``threads`` worker threads.
 
-    ``root_path`` is the URL prefix the application is mounted at (``"/api"``):
-    for a path under it, SCRIPT_NAME is the prefix and PATH_INFO the rest; a path
-    outside it reaches the application whole, with an empty SCRIPT_NAME.
+    ``root_path`` is the URL prefix the application is mounted at (``"/api"``),
+    SCRIPT_NAME on every request.  A proxy in front may strip it or not: a path
+    under it (``/api/items``) gives PATH_INFO without it (``/items``), any other
+    path is PATH_INFO unchanged, so SCRIPT_NAME + PATH_INFO is always the URL the
+    client used (as the ASGI adapter does with the scope's root_path and path).
     ``sendfile=False`` makes file_wrapper bodies pass through Python, for a
     frontend that cannot open the backend's files.  ``shutdown()`` stops the pool.
     """
@@ -299,14 +301,12 @@ class WSGIAdapter:
         head = stream.head
         path = head.path
         root = self._root
-        script_name = ""
         if root and path.startswith(root) and (len(path) == len(root) or path[len(root)] == 0x2F):
-            script_name = self._script_name
             path = path[len(root):]
         scheme = head.scheme
         environ: dict[str, Any] = {
             "REQUEST_METHOD": head.method,
-            "SCRIPT_NAME": script_name,
+            "SCRIPT_NAME": self._script_name,
             "PATH_INFO": path.decode("latin-1"),
             "QUERY_STRING": head.query.decode("latin-1"),
             "RAW_URI": head.target.decode("latin-1"),
