@@ -941,13 +941,13 @@ def test_flask_app(tmp_path: Any) -> None:
             assert (await response(fe, 9))[0].status == 404
 
             # HEAD: werkzeug answers the GET's headers, its length included, and no body.
-            await fe.send(request(13, "HEAD", b"/app/hello/ann"))
-            head, body, frames = await response(fe, 13)
+            await fe.send(request(11, "HEAD", b"/app/hello/ann"))
+            head, body, frames = await response(fe, 11)
             assert (head.status, body, len(frames)) == (200, b"", 1)
             assert dict(head.headers)[b"content-length"] != b"0"
 
-            await fe.send(request(11, path=b"/app/file"))
-            head, body, _ = await response(fe, 11)
+            await fe.send(request(15, path=b"/app/file"))
+            head, body, _ = await response(fe, 15)
             if head.flags & FILE:
                 assert body == os.fsencode(str(static))
             else:
