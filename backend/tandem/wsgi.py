@@ -281,6 +281,7 @@ class WSGIAdapter:
             first, more = await stream.receive()
         exchange = _Exchange(self, stream, loop, first, more)
         job = self.executor.submit(exchange.run)
+        job.add_done_callback(exchange.job_done)
         try:
             action = await exchange.ready
         except BaseException:
@@ -527,6 +528,14 @@ class _Exchange:
                     raise ClientDisconnected("the event loop has stopped") from None
             except (StreamCancelled, concurrent.futures.CancelledError):
                 raise ClientDisconnected("the client has gone") from None
+
+    def job_done(self, job: "concurrent.futures.Future[None]") -> None:
+        """The pool's future for ``run``: a job that never ran, or failed, still answers the stream."""
+        if job.cancelled():
+            # Cancelled by the stream (nobody waits any more) or by shutdown().
+            self._settle_ready((RAISE, RuntimeError("the WSGI thread pool was shut down")))
+        elif job.exception() is not None:
+            self._settle_ready((RAISE, job.exception()))
 
     def _receive(self) -> tuple[bytes, bool]:
         return self._call(self.stream.receive())  # type: ignore[no-any-return]

@@ -652,6 +652,31 @@ def test_a_queued_request_cancelled_never_runs(tmp_path: Any) -> None:
     assert ran == ["/slow"]
 
 
+def test_requests_queued_at_shutdown_get_a_500(tmp_path: Any, caplog: Any) -> None:
+    started = threading.Event()
+    release = threading.Event()
+
+    def app(environ: Environ, start_response: Any) -> list[bytes]:
+        started.set()
+        assert release.wait(GUARD)
+        start_response("200 OK", TEXT)
+        return [b"done"]
+
+    async def main() -> None:
+        async with serving(app, tmp_path, threads=1) as p:
+            await p.fe.send(request(1))
+            await wait_event(started)
+            await p.fe.send(request(3))
+            await until(lambda: 3 in p.channel.streams)
+            p.adapter.shutdown(wait=False)
+            assert (await p.fe.recv_frame()) == protocol.Response(
+                3, END, 500, [(b"content-type", b"text/plain; charset=utf-8")], b"Internal Server Error")
+            release.set()
+            assert (await response(p.fe, 1))[1] == b"done"
+    run(main)
+    assert "the WSGI thread pool was shut down" in caplog.text
+
+
 def test_exc_info_replaces_the_response_before_headers_are_sent(tmp_path: Any) -> None:
     def app(environ: Environ, start_response: Any) -> list[bytes]:
         start_response("200 OK", TEXT)
