@@ -1,0 +1,320 @@
+"""ASGI applications on tandem streams: ``ASGIAdapter`` is the one app shape of
+``types.py`` wrapped around an ASGI 3 application (ASGI 2 ones first go through
+``ASGI2Middleware``, as uvicorn does).
+
+For each stream the adapter builds the HTTP ``scope`` (ASGI 3.0, HTTP spec 2.3)
+from the REQUEST head and calls the application with a ``receive`` and a
+``send`` that speak to the stream:
+
+``receive()``
+    ``http.request`` messages as the body streams in (``more_body`` true until
+    the last), then ``http.disconnect`` once the stream is cancelled (client
+    gone, timeout) or the response is complete.  A ``receive()`` after the whole
+    body waits for one of those two.  If the application's own Task is waiting
+    in ``receive()`` when the channel cancels it, the cancellation is taken back
+    and ``http.disconnect`` returned, so an app that listens for the disconnect
+    hears it; anywhere else, the cancellation reaches the app as
+    ``asyncio.CancelledError`` (a tandem stream's usual way to stop work).
+
+``send()``
+    ``http.response.start`` is checked (status an int in 200..599, header names
+    HTTP tokens, values without CR, LF or NUL; names lowercased) and held back
+    until the first body message, so a response given as one start and one
+    final body leaves as ONE RESPONSE frame with END.  Later bodies are DATA
+    frames; every send waits while the frontend's window is closed.
+    ``http.response.pathsend`` (the ``path`` of a file) becomes RESPONSE with
+    END|FILE: the frontend sends the file with sendfile.  Messages out of order
+    or of unknown type, and invalid starts, raise RuntimeError/TypeError into
+    the application's ``send()``; sends after a disconnect do nothing (spec 2.3).
+
+Outcomes, as uvicorn: an exception before anything was sent, or an application
+that returns with a start but no body, gets a plain 500; an exception or a
+return in the middle of a response cancels the stream (CANCEL(INTERNAL): the
+frontend closes the client connection).  The channel does both and logs why.
+
+ASGI applications need a real Task from their first line (anyio and starlette
+call ``asyncio.current_task()``), so the adapter turns the channel's inline fast
+path off (``tandem_fast_path = False``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+from typing import Any, Optional
+
+from .asgi_types import ASGI2Application, ASGIApplication, Message, Receive, Scope, Send
+from .request import decode_path
+from .types import Header, StreamCancelled, Stream
+
+logger = logging.getLogger("tandem.asgi")
+
+ASGI_VERSION = "3.0"
+HTTP_SPEC_VERSION = "2.3"
+PATHSEND = "http.response.pathsend"
+
+# RFC 9110 token characters, for header names; CR, LF and NUL are what the
+# frontend refuses in values (PROTOCOL.md, RESPONSE).
+_NOT_TOKEN = re.compile(rb"[^!#$%&'*+\-.^_`|~0-9A-Za-z]")
+_BAD_VALUE = re.compile(rb"[\r\n\x00]")
+
+
+class ASGI2Middleware:
+    """An ASGI 2 application (``app(scope)`` -> ``instance(receive, send)``) as an ASGI 3 one."""
+
+    __slots__ = ("app",)
+
+    def __init__(self, app: ASGI2Application) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        instance = self.app(scope)
+        await instance(receive, send)
+
+
+class ASGIAdapter:
+    """An ASGI 3 application as a tandem app (``async def __call__(stream)``).
+
+    ``state`` is the lifespan state (``lifespan.py`` fills it in at startup);
+    each request's scope gets a shallow copy.  ``root_path`` is the URL prefix
+    the application is mounted at (``--root-path``), the scope's ``root_path``
+    on every request.  A proxy in front may strip it or not: a path under it
+    (``/api/items`` for ``/api``) reaches the application without it, as WSGI's
+    PATH_INFO does, and any other path reaches it unchanged, so the URL the
+    client used is always ``root_path + path`` (the HTTP spec 2.3 convention
+    starlette and uvicorn 0.x before 0.26 follow).  ``raw_path`` stays the path
+    the client sent.
+    """
+
+    tandem_fast_path = False
+
+    def __init__(self, app: ASGIApplication, root_path: str = "", state: Optional[dict[str, Any]] = None,
+                 interface: str = "asgi3") -> None:
+        self.app: Any = app
+        self.root_path = root_path.rstrip("/")
+        self.state: dict[str, Any] = {} if state is None else state
+        self.interface = interface
+
+    def __repr__(self) -> str:
+        return f"<ASGIAdapter {self.interface} {self.app!r}>"
+
+    def scope(self, stream: Stream) -> Scope:
+        head = stream.head
+        path = decode_path(head.path)
+        root = self.root_path
+        if root and path.startswith(root) and (len(path) == len(root) or path[len(root)] == "/"):
+            path = path[len(root):]
+        return {
+            "type": "http",
+            "asgi": {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION},
+            "http_version": head.http_version,
+            "method": head.method,
+            "scheme": head.scheme,
+            "path": path,
+            "raw_path": raw_path(head.target),
+            "query_string": head.query,
+            "root_path": self.root_path,
+            "headers": head.headers,
+            "client": head.client,
+            "server": head.server,
+            "state": self.state.copy(),
+            "extensions": {PATHSEND: {}},
+        }
+
+    async def __call__(self, stream: Stream) -> None:
+        cycle = RequestResponseCycle(stream)
+        try:
+            result = await self.app(self.scope(stream), cycle.receive, cycle.send)
+        finally:
+            cycle.close()
+        cycle.finish(result)
+
+
+class RequestResponseCycle:
+    """``receive`` and ``send`` of one request, and what the response has done so far."""
+
+    __slots__ = ("stream", "task", "status", "headers", "sent", "complete", "body_done", "_idle", "_watcher")
+
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
+        # The Task the channel runs the application in: the one it cancels.
+        self.task = asyncio.current_task()
+        self.status: Optional[int] = None  # set by http.response.start
+        self.headers: list[Header] = []
+        self.sent = False       # RESPONSE has gone to the stream
+        self.complete = False   # the response has ended
+        self.body_done = False  # receive() has returned the last body chunk
+        self._idle: list[asyncio.Future[None]] = []  # receive() calls waiting for disconnect
+        self._watcher: Optional[asyncio.Task[Any]] = None
+
+    # --- receive ------------------------------------------------------------------
+
+    async def receive(self) -> Message:
+        stream = self.stream
+        if self.complete or stream.cancelled:
+            return {"type": "http.disconnect"}
+        if not self.body_done:
+            try:
+                body, more = await stream.receive()
+            except StreamCancelled:
+                return {"type": "http.disconnect"}
+            except asyncio.CancelledError:
+                if self._take_back_cancel():
+                    return {"type": "http.disconnect"}
+                raise
+            if not more:
+                self.body_done = True
+            return {"type": "http.request", "body": body, "more_body": more}
+        # The whole body has been read: nothing more comes until the client goes
+        # away or the response is complete.
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._idle.append(waiter)
+        if asyncio.current_task() is not self.task and self._watcher is None:
+            # Another task of the app's is waiting: the channel's cancellation
+            # reaches only the app's own Task, so this one is woken by a watcher.
+            self._watcher = loop.create_task(self._watch())
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if not self._take_back_cancel():
+                raise
+        finally:
+            self._idle.remove(waiter)
+        return {"type": "http.disconnect"}
+
+    def _take_back_cancel(self) -> bool:
+        """True if the CancelledError just caught is the channel's cancelling of the stream."""
+        task = asyncio.current_task()
+        if self.stream.cancelled and task is not None and task is self.task:
+            task.uncancel()
+            return True
+        return False
+
+    async def _watch(self) -> None:
+        await self.stream.wait_cancelled()
+        self._wake_idle()
+
+    def _wake_idle(self) -> None:
+        for waiter in self._idle:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # --- send ---------------------------------------------------------------------
+
+    async def send(self, message: Message) -> None:
+        stream = self.stream
+        if stream.cancelled:
+            return  # the client is gone: ASGI 2.3 sends do nothing
+        kind = message["type"]
+        if self.status is None:
+            if kind != "http.response.start":
+                raise RuntimeError(f"Expected ASGI message 'http.response.start', but got {kind!r}")
+            self.headers = check_headers(message.get("headers", ()))
+            self.status = check_status(message["status"])
+            return
+        if self.complete:
+            raise RuntimeError(f"Unexpected ASGI message {kind!r} sent, after the response was complete")
+        try:
+            if kind == "http.response.body":
+                body = message.get("body", b"")
+                if type(body) is not bytes:
+                    body = check_body(body)
+                more = bool(message.get("more_body", False))
+                if not self.sent:
+                    self.sent = True
+                    await stream.send_response(self.status, self.headers, body, not more)
+                elif body or not more:
+                    await stream.send_data(body, not more)
+                if not more:
+                    self._completed()
+                return
+            if kind == PATHSEND and not self.sent:
+                path = message["path"]
+                if not isinstance(path, (str, os.PathLike)):
+                    raise TypeError(f"http.response.pathsend: path must be a str, not {type(path).__name__}")
+                self.sent = True
+                await stream.send_file(self.status, self.headers, os.fsencode(os.path.abspath(path)))
+                self._completed()
+                return
+        except StreamCancelled:
+            return  # cancelled while waiting for the window: as a send after disconnect
+        raise RuntimeError(f"Expected ASGI message 'http.response.body', but got {kind!r}")
+
+    def _completed(self) -> None:
+        self.complete = True
+        self._wake_idle()
+
+    # --- end of the application call -------------------------------------------------
+
+    def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+
+    def finish(self, result: Any) -> None:
+        """The application returned ``result``: raise if the response is left unfinished.
+
+        The channel answers 500 for an application that returned without
+        starting a response; a raise here gets a 500 too if nothing was sent
+        yet, else the stream is cancelled (uvicorn closes the connection).
+        """
+        if result is not None:
+            logger.error("stream %d: the ASGI application returned %r; it should return None",
+                         self.stream.id, result)
+        if self.complete or self.stream.cancelled or self.status is None:
+            return
+        raise RuntimeError("the ASGI application returned without completing the response"
+                           + ("" if self.sent else " (it sent http.response.start, but no body)"))
+
+
+def raw_path(target: bytes) -> bytes:
+    """The path part of a request target as the client sent it (no query, not decoded)."""
+    if target[:1] != b"/" and b"://" in target:
+        # absolute-form (http://host/path?query): the path starts after the authority
+        rest = target[target.index(b"://") + 3:]
+        end = len(rest)
+        for sep in (b"/", b"?", b"#"):
+            i = rest.find(sep)
+            if 0 <= i < end:
+                end = i
+        target = rest[end:]
+        if target[:1] != b"/":
+            return b"/"
+    i = target.find(b"?")
+    return target if i < 0 else target[:i]
+
+
+def check_status(status: Any) -> int:
+    if not isinstance(status, int) or isinstance(status, bool):
+        raise TypeError(f"http.response.start: status must be an int, not {type(status).__name__}")
+    if not 200 <= status <= 599:
+        raise RuntimeError(f"http.response.start: status {status} is not a final status (200..599)")
+    return int(status)
+
+
+def check_headers(headers: Any) -> list[Header]:
+    """ASGI response headers -> ``[(lowercase name, value), ...]``; raises on anything invalid."""
+    checked: list[Header] = []
+    for name, value in headers:
+        if type(name) is not bytes:
+            name = _as_bytes(name, "header name")
+        if type(value) is not bytes:
+            value = _as_bytes(value, "header value")
+        if not name or _NOT_TOKEN.search(name):
+            raise RuntimeError(f"http.response.start: invalid header name {name!r}")
+        if _BAD_VALUE.search(value):
+            raise RuntimeError(f"http.response.start: invalid value for header {name!r}: {value!r}")
+        checked.append((name.lower(), value))
+    return checked
+
+
+def check_body(body: Any) -> bytes:
+    return _as_bytes(body, "http.response.body: body")
+
+
+def _as_bytes(value: Any, what: str) -> bytes:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"{what} must be bytes, not {type(value).__name__}: {value!r}")
