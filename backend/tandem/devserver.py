@@ -17,10 +17,13 @@ import os
 import shutil
 import signal
 import tempfile
-from typing import Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 from .server import Server, ServerConfig
 from .types import AppCallable
+
+if TYPE_CHECKING:
+    from .lifespan import Lifespan
 
 logger = logging.getLogger("tandem.devserver")
 
@@ -86,13 +89,14 @@ def describe_exit(returncode: int) -> str:
 
 
 async def serve_with_frontend(app: AppCallable, make_config: Callable[[str], ServerConfig], frontend: str,
-                              listen: tuple[str, int], static: Sequence[tuple[str, str]]) -> int:
+                              listen: tuple[str, int], static: Sequence[tuple[str, str]],
+                              lifespan: Optional["Lifespan"] = None) -> int:
     loop = asyncio.get_running_loop()
     tmpdir = tempfile.mkdtemp(prefix="tandem-")
     os.chmod(tmpdir, 0o700)
     socket_path = os.path.join(tmpdir, "backend.sock")
     proc: Optional[asyncio.subprocess.Process] = None
-    server = Server(app, make_config(socket_path))
+    server = Server(app, make_config(socket_path), lifespan)
     signalled_at: list[float] = []
 
     def on_signal(sig: int) -> None:

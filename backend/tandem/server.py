@@ -6,7 +6,12 @@ exponential backoff until it appears) and serves the connection through a
 GOAWAY(NO_ERROR) (it does so when it shuts down or restarts, and when a
 connection has used up its stream ids), the server connects again.  ``run()``
 returns the process exit status: 0 after our own drain (SIGTERM/SIGINT), 1
-after a connection error, a refusal, or a connect deadline that passed.
+after a connection error, a refusal, or a connect deadline that passed, 3
+(``STARTUP_FAILURE``, as uvicorn) when the application's lifespan startup failed.
+
+With a ``Lifespan`` (ASGI applications, ``lifespan.py``), ``run()`` first runs
+the application's startup, and connects only if it succeeded; the shutdown
+runs after the last connection has drained, before ``run()`` returns.
 """
 
 from __future__ import annotations
@@ -17,16 +22,22 @@ import logging
 import signal
 import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from . import protocol
 from .channel import Channel, HelloConfig, Outcome
 from .types import AppCallable
 
+if TYPE_CHECKING:
+    from .lifespan import Lifespan
+
 logger = logging.getLogger("tandem.server")
 
 # Errors that mean "the frontend is not there yet": retried with backoff.
 RETRY_ERRNOS = frozenset({errno.ENOENT, errno.ECONNREFUSED, errno.ECONNRESET, errno.EAGAIN})
+
+# Exit status when the application's lifespan startup failed (uvicorn's too).
+STARTUP_FAILURE = 3
 
 
 def start_time_ms() -> int:
@@ -47,9 +58,10 @@ class ServerConfig:
 
 
 class Server:
-    def __init__(self, app: AppCallable, config: ServerConfig) -> None:
+    def __init__(self, app: AppCallable, config: ServerConfig, lifespan: Optional["Lifespan"] = None) -> None:
         self.app = app
         self.config = config
+        self.lifespan = lifespan
         self.channel: Optional[Channel] = None
         self.stopping = False
         self.exit_code: Optional[int] = None  # forced by abort()
@@ -59,6 +71,17 @@ class Server:
                                   config.max_streams, config.initial_window)
 
     async def run(self) -> int:
+        lifespan = self.lifespan
+        if lifespan is None:
+            return await self._serve()
+        if not await lifespan.startup():
+            return STARTUP_FAILURE if self.exit_code is None else self.exit_code
+        try:
+            return await self._serve()
+        finally:
+            await lifespan.shutdown()
+
+    async def _serve(self) -> int:
         loop = asyncio.get_running_loop()
         # Connections that closed before the HELLO exchange completed, in a
         # row: each waits a backoff delay first, so a frontend that accepts and
@@ -159,6 +182,8 @@ class Server:
         self.exit_code = exit_code
         if self.channel is not None:
             self.channel.abort()
+        if self.lifespan is not None:
+            self.lifespan.abort()
         if self._wakeup is not None and not self._wakeup.done():
             self._wakeup.set_result(None)
 

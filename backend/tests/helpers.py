@@ -179,11 +179,11 @@ class Pair:
 
 @contextlib.asynccontextmanager
 async def connected(app: Any, directory: str, hello: Optional[protocol.Hello] = None,
-                    handshake: bool = True, **config: Any) -> AsyncIterator[Pair]:
+                    handshake: bool = True, lifespan: Any = None, **config: Any) -> AsyncIterator[Pair]:
     path = os.path.join(directory, "backend.sock")
     fe = FakeFrontend(path, hello)
     fe.listen()
-    server = Server(app, make_config(path, **config))
+    server = Server(app, make_config(path, **config), lifespan)
     task = asyncio.get_running_loop().create_task(server.run())
     try:
         await fe.accept()
