@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterable, Optional, TypeVar
 
 from .exceptions import HTTPException
 from .request import Request
-from .response import _JSON_HEADERS, _TEXT_HEADERS, Response, html, json_encode, plain, to_response
+from .response import JSON_HEADERS, TEXT_HEADERS, Response, html, json_encode, plain, to_response
 from .routing import FOUND, NOT_FOUND, Route, Router
 from .templating import Templates, templates_dir_for
 from .types import Stream, StreamCancelled
@@ -121,9 +121,9 @@ class App:
             if route.template is not None and not isinstance(result, Response):
                 prepared = html(self.templates.render(route.template, result))
             elif rtype is str:
-                headers, body = _TEXT_HEADERS, result.encode("utf-8")
+                headers, body = TEXT_HEADERS, result.encode("utf-8")
             elif rtype is dict or rtype is list:
-                headers, body = _JSON_HEADERS, json_encode(result).encode("utf-8")
+                headers, body = JSON_HEADERS, json_encode(result).encode("utf-8")
             else:
                 prepared = to_response(result)
         except HTTPException as exc:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from . import __version__
+from .importer import INTERFACES
+from .lifespan import MODES as LIFESPAN_MODES
 
 DEPS_MESSAGE = (
     "tandem: this Python ({exe}) cannot import {missing}.\n"
@@ -45,6 +47,15 @@ class Options:
     log_level: str = "info"
     frontend: Optional[str] = None
     connect_timeout: Optional[float] = None
+    interface: str = "auto"
+    factory: bool = False
+    root_path: str = ""
+    threads: Optional[int] = None  # None: importer.default_threads()
+    lifespan: str = "auto"
+
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off", "")
 
 
 # (flag, environment variable, default shown in --help, help text)
@@ -67,31 +78,49 @@ FLAGS: list[tuple[str, str, str, str]] = [
      "the frontend binary --serve starts"),
     ("--connect-timeout", "TANDEM_CONNECT_TIMEOUT", "wait forever",
      "give up if the frontend socket has not appeared after SECONDS"),
+    ("--interface", "TANDEM_INTERFACE", "auto",
+     "how to call the application: auto (detected from the object), native (a tandem App or "
+     "`async def app(stream)`), asgi3, asgi2, asgi (detect which ASGI version) or wsgi"),
+    ("--factory", "TANDEM_FACTORY", "off",
+     "MODULE:ATTR is a function taking no arguments that returns the application (the variable: 1 or 0)"),
+    ("--root-path", "TANDEM_ROOT_PATH", "empty",
+     "the URL prefix a proxy in front removed from the path: the ASGI scope's root_path, WSGI's SCRIPT_NAME"),
+    ("--threads", "TANDEM_THREADS", "4 per CPU, at most 32",
+     "threads that run a WSGI application's requests (1..1024)"),
+    ("--lifespan", "TANDEM_LIFESPAN", "auto",
+     "ASGI lifespan protocol: auto (used if the application supports it), on (required: a failure stops "
+     "the backend), off"),
 ]
 
 METAVARS = {"--connect": "SOCK", "--serve": "HOST:PORT", "--static": "PREFIX=DIR", "--app-dir": "DIR",
             "--app-name": "NAME", "--generation": "N", "--max-streams": "N", "--log-level": "LEVEL",
-            "--frontend": "PATH", "--connect-timeout": "SECONDS"}
+            "--frontend": "PATH", "--connect-timeout": "SECONDS", "--interface": "INTERFACE",
+            "--root-path": "PATH", "--threads": "N", "--lifespan": "MODE"}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tandem",
-        description="Run a tandem application as a backend of the tandem C HTTP frontend.",
+        description="Run a tandem, ASGI or WSGI application as a backend of the tandem C HTTP frontend.",
         epilog="Examples:\n"
                "  python3 -m tandem app:app --serve 127.0.0.1:8080 --static /static=./public\n"
                "  python3 -m tandem app:app --connect /run/tandem/backend.sock\n"
+               "  python3 -m tandem myproject.wsgi:application --threads 16 --serve 127.0.0.1:8080\n"
+               "  python3 -m tandem main:create_app --factory --root-path /api --serve 127.0.0.1:8080\n"
                "A flag on the command line wins over its environment variable.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("app", nargs="?", metavar="MODULE:ATTR",
                         help="the application, e.g. app:app (env TANDEM_APP)")
     for flag, env, default, text in FLAGS:
-        kwargs: dict[str, Any] = {"metavar": METAVARS[flag], "default": None,
-                                  "help": f"{text} (env {env}; default: {default})"}
+        kwargs: dict[str, Any] = {"default": None, "help": f"{text} (env {env}; default: {default})"}
+        if flag == "--factory":
+            kwargs.update(action="store_const", const="1")
+        else:
+            kwargs["metavar"] = METAVARS[flag]
         if flag == "--static":
             kwargs["action"] = "append"
-        if flag == "--log-level":
+        if flag in ("--log-level", "--interface", "--lifespan"):
             kwargs["type"] = str.lower
         parser.add_argument(flag, **kwargs)
     parser.add_argument("--version", action="version", version=f"tandem {__version__}")
@@ -184,7 +213,27 @@ def parse_options(argv: Sequence[str], env: Mapping[str, str]) -> Options:
             opts.connect_timeout = float(timeout)
         except ValueError:
             raise UsageError(f"--connect-timeout must be a number of seconds, not {timeout!r}") from None
+    opts.interface = _choice(pick("interface", "TANDEM_INTERFACE") or "auto", "--interface", INTERFACES)
+    opts.lifespan = _choice(pick("lifespan", "TANDEM_LIFESPAN") or "auto", "--lifespan", LIFESPAN_MODES)
+    factory = (ns.factory if ns.factory is not None else env.get("TANDEM_FACTORY", "")).strip().lower()
+    if factory not in TRUE_WORDS + FALSE_WORDS:
+        raise UsageError(f"TANDEM_FACTORY must be 1 or 0, not {factory!r}")
+    opts.factory = factory in TRUE_WORDS
+    root_path = pick("root_path", "TANDEM_ROOT_PATH") or ""
+    if root_path and not root_path.startswith("/"):
+        raise UsageError(f"--root-path must start with '/', not {root_path!r}")
+    opts.root_path = root_path.rstrip("/")
+    threads = pick("threads", "TANDEM_THREADS")
+    if threads is not None:
+        opts.threads = _int(threads, "--threads", 1, 1024)
     return opts
+
+
+def _choice(value: str, what: str, choices: Sequence[str]) -> str:
+    value = value.lower()
+    if value not in choices:
+        raise UsageError(f"{what} must be one of {', '.join(choices)}, not {value!r}")
+    return value
 
 
 def check_dependencies() -> Optional[str]:
@@ -202,6 +251,21 @@ def check_dependencies() -> Optional[str]:
 
 def setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format=LOG_FORMAT, stream=sys.stderr)
+
+
+def make_lifespan(app: Any, mode: str, log: logging.Logger) -> Any:
+    """The ASGI lifespan runner for an ASGI application (None for other interfaces, or with "off")."""
+    from .asgi import ASGIAdapter
+
+    if not isinstance(app, ASGIAdapter):
+        if mode == "on":
+            log.warning("--lifespan on: only ASGI applications have a lifespan protocol; ignored")
+        return None
+    if mode == "off":
+        return None
+    from .lifespan import Lifespan
+
+    return Lifespan(app.app, app.state, mode)
 
 
 def main(argv: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] = None) -> int:
@@ -222,10 +286,12 @@ def main(argv: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] 
     from .importer import ImportFromStringError, import_from_string, load_app
 
     try:
-        app = load_app(import_from_string(opts.app, opts.app_dir))
+        app = load_app(import_from_string(opts.app, opts.app_dir), interface=opts.interface,
+                       factory=opts.factory, root_path=opts.root_path, threads=opts.threads, name=opts.app)
     except ImportFromStringError as exc:
         log.error("%s", exc)
         return 1
+    lifespan = make_lifespan(app, opts.lifespan, log)
 
     import uvloop
 
@@ -250,7 +316,7 @@ def main(argv: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] 
             log.error("%s", exc)
             return 1
         serve = opts.serve
-        run = lambda: serve_with_frontend(app, config, frontend, serve, opts.static)  # noqa: E731
+        run = lambda: serve_with_frontend(app, config, frontend, serve, opts.static, lifespan)  # noqa: E731
     else:
         if opts.static:
             log.warning("--static is served by the frontend: pass it to tandem-frontend; ignored here")
@@ -258,7 +324,7 @@ def main(argv: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] 
         server_config = config(opts.connect)
 
         async def run_connect() -> int:
-            server = Server(app, server_config)
+            server = Server(app, server_config, lifespan)
             server.install_signal_handlers(asyncio.get_running_loop())
             return await server.run()
 

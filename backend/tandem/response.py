@@ -21,7 +21,7 @@ import json
 from typing import Any, AsyncIterable, Iterable, Mapping, Optional, Union
 
 from .datastructures import Headers
-from .types import Stream
+from .types import PreparedHeaders, Stream
 
 HeadersInput = Union[Mapping[str, str], Iterable[tuple[str, str]], None]
 
@@ -159,6 +159,9 @@ class StreamingResponse(Response):
 # Prebuilt header lists for the conversions below; never mutated.
 _TEXT_HEADERS = [(_CONTENT_TYPE, _TEXT)]
 _JSON_HEADERS = [(_CONTENT_TYPE, _JSON)]
+# The same, in wire form already, for App to send without a Response object.
+TEXT_HEADERS = PreparedHeaders(_TEXT_HEADERS)
+JSON_HEADERS = PreparedHeaders(_JSON_HEADERS)
 _OCTET_HEADERS = [(_CONTENT_TYPE, _OCTETS)]
 _HTML_HEADERS = [(_CONTENT_TYPE, _HTML)]
 

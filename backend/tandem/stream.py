@@ -34,8 +34,8 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Optional
 
 from . import protocol
-from .protocol import END, pack
-from .types import RawHeaders, StreamCancelled
+from .protocol import END, RESPONSE, pack
+from .types import PreparedHeaders, RawHeaders, StreamCancelled
 
 if TYPE_CHECKING:
     from .channel import Channel
@@ -170,18 +170,19 @@ class ChannelStream:
         # whole connection, so it is refused here, for this stream only.
         if type(status) is not int:
             raise TypeError(f"status must be an int, not {type(status).__name__}")
-        _check_body(body)
-        flat = _flat_headers(headers)
+        if type(body) is not bytes:
+            _check_body(body)
+        flat = headers.flat if type(headers) is PreparedHeaders else _flat_headers(headers)
         self.response_started = True
         channel = self._channel
         n = len(body)
         if n <= self.send_window and n < channel.peer_max_frame:
             # The common case: the whole response in one frame, no await.
-            payload = pack([protocol.RESPONSE, self.id, END if end else 0, status, flat, body])
+            payload = pack([RESPONSE, self.id, END if end else 0, status, flat, body])
             if len(payload) <= channel.peer_max_frame:
                 self.send_window -= n
                 if end:
-                    self.event(RESP_END)
+                    self.state = TRANSITIONS[(self.state, RESP_END)]
                 channel.write_payload(payload)
                 return
         head = pack([protocol.RESPONSE, self.id, 0, status, flat, b""])

@@ -34,7 +34,7 @@ None until it first suspends; see ``channel.py``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Awaitable, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Awaitable, Callable, Iterable, Protocol, Sequence
 
 if TYPE_CHECKING:
     # Only for annotations: ``from tandem import App`` must work without msgpack.
@@ -42,6 +42,28 @@ if TYPE_CHECKING:
 
 Header = tuple[bytes, bytes]
 RawHeaders = Sequence[Header]
+
+
+class PreparedHeaders(tuple[Header, ...]):
+    """Response headers checked and put in wire form once, for headers sent on many responses.
+
+    An immutable sequence of ``(name, value)`` byte pairs like any ``RawHeaders``;
+    ``flat`` is its wire form ``(name, value, ...)``, which the channel then sends
+    as it is instead of checking and flattening the pairs on every response.
+    """
+
+    flat: tuple[bytes, ...]
+
+    def __new__(cls, headers: Iterable[Header]) -> "PreparedHeaders":
+        pairs: list[Header] = [(name, value) for name, value in headers]
+        self = tuple.__new__(cls, pairs)
+        flat: list[bytes] = []
+        for name, value in self:
+            if type(name) is not bytes or type(value) is not bytes:
+                raise TypeError(f"header names and values must be bytes: {name!r}: {value!r}")
+            flat += (name, value)
+        self.flat = tuple(flat)
+        return self
 
 
 class StreamCancelled(Exception):

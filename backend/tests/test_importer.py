@@ -291,3 +291,41 @@ def test_a_factory_that_raises_shows_its_error() -> None:
 
 # --- the flags -------------------------------------------------------------------------
 
+
+def test_new_flags() -> None:
+    opts = parse_options(["m:a", "--connect", "s", "--interface", "ASGI2", "--factory", "--root-path", "/api/",
+                          "--threads", "8", "--lifespan", "on"], {})
+    assert (opts.interface, opts.factory, opts.root_path, opts.threads, opts.lifespan) == (
+        "asgi2", True, "/api", 8, "on")
+
+
+def test_new_flags_defaults() -> None:
+    opts = parse_options(["m:a", "--connect", "s"], {})
+    assert (opts.interface, opts.factory, opts.root_path, opts.threads, opts.lifespan) == (
+        "auto", False, "", None, "auto")
+
+
+def test_new_environment_variables() -> None:
+    env = {"TANDEM_INTERFACE": "wsgi", "TANDEM_FACTORY": "true", "TANDEM_ROOT_PATH": "/mnt",
+           "TANDEM_THREADS": "3", "TANDEM_LIFESPAN": "off"}
+    opts = parse_options(["m:a", "--connect", "s"], env)
+    assert (opts.interface, opts.factory, opts.root_path, opts.threads, opts.lifespan) == (
+        "wsgi", True, "/mnt", 3, "off")
+    assert parse_options(["m:a", "--connect", "s"], {"TANDEM_FACTORY": "0"}).factory is False
+    flags = parse_options(["m:a", "--connect", "s", "--interface", "asgi3", "--lifespan", "auto", "--factory"],
+                          dict(env, TANDEM_FACTORY="0"))
+    assert (flags.interface, flags.lifespan, flags.factory) == ("asgi3", "auto", True)
+
+
+@pytest.mark.parametrize("argv, env", [
+    (["--interface", "cgi"], {}),
+    (["--lifespan", "maybe"], {}),
+    (["--threads", "0"], {}),
+    (["--threads", "many"], {}),
+    (["--root-path", "api"], {}),
+    ([], {"TANDEM_FACTORY": "perhaps"}),
+    ([], {"TANDEM_INTERFACE": "rack"}),
+])
+def test_new_usage_errors(argv: list[str], env: dict[str, str]) -> None:
+    with pytest.raises(UsageError):
+        parse_options(["m:a", "--connect", "s", *argv], env)

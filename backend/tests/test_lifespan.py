@@ -338,3 +338,30 @@ def test_fastapi_startup_and_shutdown_events(tmp_path: Any) -> None:
 def _write_app(directory: Path, body: str) -> None:
     (directory / "lifespan_cli_app.py").write_text(textwrap.dedent(body))
 
+
+def test_cli_exits_3_when_startup_fails(tmp_path: Path, caplog: Any) -> None:
+    _write_app(tmp_path, """
+        async def app(scope, receive, send):
+            await receive()
+            await send({"type": "lifespan.startup.failed", "message": "no config file"})
+    """)
+    argv = ["lifespan_cli_app:app", "--connect", str(tmp_path / "none.sock"), "--app-dir", str(tmp_path)]
+    assert cli.main(argv, {}) == 3
+    assert "application startup failed: no config file" in caplog.text
+    # --lifespan off: no startup, so the backend goes on to wait for its frontend.
+    assert cli.main(argv + ["--lifespan", "off", "--connect-timeout", "0"], {}) == 1
+
+
+def test_cli_makes_no_lifespan_for_native_apps(caplog: Any) -> None:
+    from tandem import App
+
+    assert cli.make_lifespan(App(), "on", logging.getLogger("t")) is None
+    assert "only ASGI applications have a lifespan protocol" in caplog.text
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        pass
+
+    adapter = ASGIAdapter(app)
+    assert cli.make_lifespan(adapter, "off", logging.getLogger("t")) is None
+    made = cli.make_lifespan(adapter, "auto", logging.getLogger("t"))
+    assert isinstance(made, Lifespan) and made.state is adapter.state and made.mode == "auto"
