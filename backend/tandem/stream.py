@@ -34,7 +34,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Optional
 
 from . import protocol
-from .protocol import END, RESPONSE, pack
+from .protocol import END, FILE, RESPONSE, pack
 from .types import PreparedHeaders, RawHeaders, StreamCancelled
 
 if TYPE_CHECKING:
@@ -199,6 +199,28 @@ class ChannelStream:
         channel.write_payload(pack([protocol.RESPONSE, self.id, 0, status, flat, view[:first]]))
         self.send_window -= first
         await self._send_body(view[first:], end)
+
+    async def send_file(self, status: int, headers: RawHeaders, path: bytes) -> None:
+        """The whole response is the file at the absolute ``path``: one RESPONSE with END|FILE.
+
+        The frontend opens the file and sends it with sendfile (PROTOCOL.md,
+        RESPONSE); the path's bytes do not count against the window.
+        """
+        if self.cancelled:
+            raise StreamCancelled(self.cancel_code)
+        if self.response_started:
+            raise RuntimeError(f"stream {self.id}: response already started")
+        if type(status) is not int:
+            raise TypeError(f"status must be an int, not {type(status).__name__}")
+        if type(path) is not bytes or not path.startswith(b"/"):
+            raise ValueError(f"send_file() needs an absolute path as bytes, not {path!r}")
+        flat = headers.flat if type(headers) is PreparedHeaders else _flat_headers(headers)
+        payload = pack([RESPONSE, self.id, END | FILE, status, flat, path])
+        if len(payload) > self._channel.peer_max_frame:
+            raise ValueError(f"file response head ({len(payload)} bytes) does not fit in one frame")
+        self.response_started = True
+        self.event(RESP_END)
+        self._channel.write_payload(payload)
 
     async def send_data(self, data: bytes, end: bool = False) -> None:
         if self.cancelled:

@@ -12,7 +12,8 @@ http_version, headers, client, server, scheme; read the body with ``receive()``,
 not from ``head.body``).  The app reads the request body with ``receive()``,
 starts the response once with ``send_response()`` and continues it with
 ``send_data()``; the sends wait (do not return) while the frontend's flow-control
-window is exhausted.
+window is exhausted.  ``send_file()`` instead answers with a whole file that the
+frontend sends itself (RESPONSE with END|FILE).
 
 When the frontend cancels the stream (client gone, timeout) the Task running the
 app is cancelled, so the app sees ``asyncio.CancelledError`` at its current
@@ -100,6 +101,11 @@ class Stream(Protocol):
 
     async def send_response(self, status: int, headers: RawHeaders, body: bytes = b"", end: bool = True) -> None:
         """Start the response (once).  ``end=False`` means ``send_data()`` calls follow."""
+        ...
+
+    async def send_file(self, status: int, headers: RawHeaders, path: bytes) -> None:
+        """Start and end the response at once: its body is the file at the absolute
+        ``path``, which the frontend sends itself (RESPONSE with END|FILE)."""
         ...
 
     async def send_data(self, data: bytes, end: bool = False) -> None:

@@ -338,6 +338,26 @@ def test_streaming_response_waits_for_the_window(tmp_path: Any) -> None:
     run(main)
 
 
+def test_pathsend_is_a_file_response_with_the_absolute_path(tmp_path: Any, monkeypatch: Any) -> None:
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "report.pdf").write_bytes(b"%PDF")
+    monkeypatch.chdir(tmp_path)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        assert "http.response.pathsend" in scope["extensions"]
+        await send(start(headers=[(b"content-type", b"application/pdf")]))
+        await send({"type": "http.response.pathsend", "path": os.path.join("files", "report.pdf")})
+
+    async def main() -> None:
+        async with connected(ASGIAdapter(app), str(tmp_path)) as p:
+            await p.fe.send(request(1))
+            assert await p.fe.recv_frame() == protocol.Response(
+                1, END | FILE, 200, [(b"content-type", b"application/pdf")],
+                os.fsencode(str(tmp_path / "files" / "report.pdf")))
+            await ping_pong(p.fe)
+    run(main)
+
+
 # --- errors -----------------------------------------------------------------------
 
 

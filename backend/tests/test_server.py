@@ -811,3 +811,33 @@ def test_badly_typed_response_fails_its_stream_only(tmp_path: Any, status: Any, 
             assert (r1.stream_id, r1.status) == (1, 500)
             assert (r2.stream_id, r2.body) == (2, b"fine")
     run(main)
+
+
+def test_send_file_is_one_response_frame_with_end_and_file(tmp_path: Any) -> None:
+    errors: list[str] = []
+
+    async def app(stream: Any) -> None:
+        if stream.head.path == b"/relative":
+            try:
+                await stream.send_file(200, [], b"report.pdf")
+            except ValueError as exc:
+                errors.append(str(exc))
+            await stream.send_response(200, [], b"fell back")
+            try:
+                await stream.send_file(200, [], b"/srv/report.pdf")
+            except RuntimeError as exc:
+                errors.append(str(exc))
+            return
+        await stream.send_file(200, [(b"content-type", b"application/pdf")], b"/srv/app/files/report.pdf")
+
+    async def main() -> None:
+        async with connected(app, str(tmp_path)) as p:
+            await p.fe.send(request(13), request(15, path=b"/relative"))
+            assert await p.fe.recv_frames(2) == [
+                protocol.Response(13, END | protocol.FILE, 200, [(b"content-type", b"application/pdf")],
+                                  b"/srv/app/files/report.pdf"),
+                protocol.Response(15, END, 200, [], b"fell back")]
+            assert p.channel.streams == {}
+    run(main)
+    assert errors == ["send_file() needs an absolute path as bytes, not b'report.pdf'",
+                      "stream 15: response already started"]
