@@ -40,6 +40,7 @@
 #define HTTP_MAX_HEADERS 128
 #define HTTP_MAX_URL 8192
 #define HTTP_LINGER_MS 2000
+#define HTTP_REPLAY_MAX (64 * 1024)     /* largest REQUEST frame kept for a re-send */
 
 /* REQ_WAITING: no backend had room; the request waits in the wait queue
  * (its connection's parser paused after its head) for one, up to
@@ -66,6 +67,9 @@ struct http_req {
   int status;
   int64_t remaining;             /* Content-Length bytes still due, -1 if none */
   tdm_buf resp;                  /* output held while not at the head; owner: req */
+  tdm_buf replay;                /* the REQUEST frame of an idempotent request, kept until
+                                    its response starts, to re-send it if its backend dies;
+                                    owner: req */
   upstream_conn *up;             /* NULL when no stream is open */
   uint32_t sid;
   int64_t send_window;           /* request body bytes the backend will take */
@@ -640,9 +644,8 @@ static int req_dispatch(http_req *req, upstream_conn *up) {
 static void dispatcher_on_flush(flushable *f) {
   (void) f;
   while (wait_queue.head != NULL) {
-    int any;
     http_req *req = wait_queue.head;
-    upstream_conn *up = upstream_pick(&any);
+    upstream_conn *up = upstream_pick();
     if (up == NULL)
       return;
     list_unlink(req);
@@ -703,31 +706,36 @@ static void req_timed_out(http_req *req) {
   req_local(req, 504, NULL, "Gateway Timeout: the application did not answer in time\n", 0);
 }
 
+/* No backend could take req: 503, saying why. */
+static void req_unavailable(http_req *req) {
+  req_local(req, 503, "retry-after: 1\r\n", upstream_connected() ?
+            "Service Unavailable: every backend is busy\n" :
+            "Service Unavailable: no backend is connected\n", 0);
+}
+
 /* --backend-wait passed and no backend took req. */
 static void req_wait_expired(http_req *req) {
-  int any;
   http_conn *c = req->conn;
 
-  upstream_pick(&any);
   req->kind = REQ_LOCAL;
   if (c->body_req == req)
     c->body_req = NULL;
-  req_local(req, 503, "retry-after: 1\r\n", any ?
-            "Service Unavailable: every backend is at its stream limit\n" :
-            "Service Unavailable: no backend is connected\n", 0);
+  req_unavailable(req);
   /* Its body, if any, is read and dropped. */
   conn_maybe_resume(c);
 }
 
 static void req_reset(http_req *req) {
-  tdm_buf keep = req->resp;
+  tdm_buf keep = req->resp, replay = req->replay;
   http_conn *c = req->conn;
 
   list_unlink(req);
   keep.len = 0;
+  replay.len = 0;
   memset(req, 0, sizeof(*req));
   req->conn = c;
   req->resp = keep;
+  req->replay = replay;
   req->remaining = -1;
 }
 
@@ -891,6 +899,7 @@ int http_req_on_response(http_req *req, const tdm_response *resp) {
     return 0;
   }
   req_touch(req);
+  req->replay.len = 0;          /* answered: never to be re-sent */
   /* A file response's body is a path, not body bytes: it uses no window. */
   if (!(resp->flags & TDM_FLAG_FILE))
     req->unacked += resp->body.len;
@@ -1036,14 +1045,67 @@ void http_req_on_cancel(http_req *req, uint32_t code) {
     req_local(req, 502, NULL, "Bad Gateway: the backend cancelled the request\n", 0);
 }
 
+/* The backend of req died before answering: send the same REQUEST frame,
+ * kept in req->replay, to another backend with room now.  0 if sent. */
+static tdm_decoder replay_dec;           /* decodes kept REQUEST frames again */
+static tdm_buf replay_scratch;           /* the re-sent frame's new copy */
+static int replay_ready;
+
+static int req_resend(http_req *req) {
+  upstream_conn *up;
+  tdm_frame f;
+  int64_t sid;
+
+  if (!replay_ready) {
+    if (tdm_decoder_init(&replay_dec, TDM_MAX_MAX_FRAME) != 0)
+      return -1;
+    tdm_buf_init(&replay_scratch, HTTP_REPLAY_MAX);
+    replay_ready = 1;
+  }
+  up = upstream_pick();
+  if (up == NULL || tdm_decode(&replay_dec, req->replay.base, req->replay.len, &f) <= 0)
+    return -1;
+  sid = upstream_open_stream(up, req);
+  if (sid < 0)
+    return -1;
+  f.stream_id = (uint32_t) sid;
+  /* f points into req->replay: the new copy goes elsewhere, then swaps in. */
+  if (upstream_send_copy(up, &f, &replay_scratch) != 0) {
+    upstream_stream_done(up, (uint32_t) sid);
+    return -1;
+  }
+  {
+    tdm_buf t = req->replay;
+    req->replay = replay_scratch;
+    replay_scratch = t;
+  }
+  log_info("%s %.*s: its backend went away before answering; sent again to backend pid %d",
+           llhttp_method_name((llhttp_method_t) req->method), (int) f.u.request.target.len,
+           f.u.request.target.ptr, upstream_pid(up));
+  req->up = up;
+  req->sid = (uint32_t) sid;
+  req->unacked = 0;
+  req->send_window = (int64_t) upstream_peer_window(up) - f.u.request.body.len;
+  if (srv->cfg->request_timeout_ms > 0)
+    list_append(&active, req, srv->cfg->request_timeout_ms);
+  return 0;
+}
+
 void http_req_on_upstream_lost(http_req *req) {
   req->up = NULL;
   if (req->conn->body_req == req)
     req->conn->body.len = 0;
+  if (req->kind == REQ_BACKEND && !req->resp_started && req->end_sent && req->replay.len > 0 &&
+      req_resend(req) == 0)
+    return;
   req_local(req, 502, NULL, "Bad Gateway: the backend went away\n", 0);
 }
 
 /* ---- request forwarding -------------------------------------------------- */
+
+static int req_replayable(const http_req *req) {
+  return req->method == HTTP_GET || req->method == HTTP_HEAD || req->method == HTTP_OPTIONS;
+}
 
 /* Sends what the window allows of the body gathered for req: first the
  * REQUEST frame (which takes the whole body when it fits, the fast path),
@@ -1071,7 +1133,9 @@ static void req_forward_body(http_req *req) {
     f.u.request.flags = end ? TDM_FLAG_END : 0;
     f.u.request.body.ptr = c->body.base;
     f.u.request.body.len = (uint32_t) n;
-    if (upstream_send(req->up, &f) != 0) {
+    /* A request that may be sent twice (RFC 9110 section 9.2.2), whole in
+     * this frame, is kept until its response starts. */
+    if (upstream_send_copy(req->up, &f, end && req_replayable(req) ? &req->replay : NULL) != 0) {
       req_local(req, 503, "retry-after: 1\r\n", "Service Unavailable: the backend is overloaded\n", 0);
       return;
     }
@@ -1509,8 +1573,8 @@ static int on_headers_complete(llhttp_t *p) {
                          (p->flags & F_CHUNKED || (p->content_length > 0 &&
                                                    p->content_length != UINT64_MAX));
   {
-    int any = 0;
-    upstream_conn *up = wait_queue.head == NULL ? upstream_pick(&any) : NULL;
+    /* Requests already waiting go first. */
+    upstream_conn *up = wait_queue.head == NULL ? upstream_pick() : NULL;
     if (up != NULL && req_dispatch(req, up) == 0)
       return 0;
     if (srv->cfg->backend_wait_ms > 0 && wait_queue.len < srv->cfg->backend_queue && !srv->stopping) {
@@ -1519,10 +1583,7 @@ static int on_headers_complete(llhttp_t *p) {
       c->waiting = 1;
       return HPE_PAUSED;
     }
-    upstream_pick(&any);
-    req_local(req, 503, "retry-after: 1\r\n", any ?
-              "Service Unavailable: every backend is at its stream limit\n" :
-              "Service Unavailable: no backend is connected\n", 0);
+    req_unavailable(req);
   }
   return 0;
 }
@@ -1759,8 +1820,10 @@ static void conn_on_close(uv_handle_t *h) {
     return;
   /* Output may have been queued in the iteration the connection closed in. */
   server_cancel_flush(&c->fl);
-  for (unsigned i = 0; i < HTTP_PIPELINE_MAX; i++)
+  for (unsigned i = 0; i < HTTP_PIPELINE_MAX; i++) {
     tdm_buf_free(&c->reqs[i].resp);
+    tdm_buf_free(&c->reqs[i].replay);
+  }
   tdm_buf_free(&c->in);
   tdm_buf_free(&c->head_buf);
   tdm_buf_free(&c->body);
@@ -1824,6 +1887,11 @@ void http_conn_close_all(void) {
     uv_close((uv_handle_t *) &active.timer, NULL);
     active.timer_ready = 0;
   }
+  if (replay_ready) {
+    tdm_decoder_free(&replay_dec);
+    tdm_buf_free(&replay_scratch);
+    replay_ready = 0;
+  }
 }
 
 static void addr_to_str(const struct sockaddr_storage *ss, char *host, size_t hostlen,
@@ -1852,6 +1920,7 @@ static http_conn *conn_new(void) {
   for (unsigned i = 0; i < HTTP_PIPELINE_MAX; i++) {
     c->reqs[i].conn = c;
     tdm_buf_init(&c->reqs[i].resp, HTTP_OUT_CAP);
+    tdm_buf_init(&c->reqs[i].replay, HTTP_REPLAY_MAX);
     c->reqs[i].remaining = -1;
   }
   tdm_buf_init(&c->in, HTTP_READ_SIZE * 2);

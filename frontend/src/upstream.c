@@ -23,6 +23,12 @@
 #include "server.h"
 
 #define UPSTREAM_OUT_CAP (64u * 1024 * 1024)   /* frames waiting for one backend */
+/* A backend that is not reading (stopped, or overloaded) gets no new streams
+ * until it catches up: it is congested while more than UPSTREAM_CONGESTED
+ * bytes wait to be written to it, or one write has waited more than
+ * UPSTREAM_STALL_MS for the socket to take it. */
+#define UPSTREAM_CONGESTED (1u * 1024 * 1024)
+#define UPSTREAM_STALL_MS 1000
 #define UPSTREAM_MAX_FRAME TDM_DEFAULT_MAX_FRAME
 
 enum upstream_state { UP_HANDSHAKE, UP_READY, UP_DRAINING, UP_CLOSING };
@@ -40,6 +46,8 @@ struct upstream_conn {
   char *rbuf;                    /* owner: this connection */
   size_t rlen, rcap;
   outbuf ob;                     /* frames to the backend; owner: this connection */
+  uint64_t write_since;          /* when the write in flight started */
+  uint64_t last_pick;            /* upstream_pick's count when it last chose this one */
   /* From the backend's HELLO. */
   char app[128];
   uint64_t pid;
@@ -114,10 +122,20 @@ static void table_remove(upstream_conn *up, struct stream_slot *s) {
 
 /* ---- output -------------------------------------------------------------- */
 
+static int up_congested(const upstream_conn *up) {
+  return outbuf_pending(&up->ob) > UPSTREAM_CONGESTED ||
+         (up->ob.writing && uv_now(srv->loop) - up->write_since > UPSTREAM_STALL_MS);
+}
+
 static void up_write_cb(uv_write_t *wr, int status) {
   upstream_conn *up = wr->data;
+  int was_congested = up_congested(up);
 
   outbuf_written(&up->ob);
+  if (was_congested && !up_congested(up) && up->state == UP_READY) {
+    log_info("backend %s[%llu] is reading again", up->app, (unsigned long long) up->pid);
+    http_conn_backend_capacity();
+  }
   if (up->state == UP_CLOSING)
     return;
   if (status < 0) {
@@ -132,11 +150,13 @@ static void up_on_flush(flushable *f) {
   upstream_conn *up = (upstream_conn *) ((char *) f - offsetof(upstream_conn, fl));
   if (up->state == UP_CLOSING)
     return;
+  if (!up->ob.writing)
+    up->write_since = uv_now(srv->loop);
   if (outbuf_write(&up->ob, (uv_stream_t *) &up->pipe, up_write_cb, up) != 0)
     up_close(up, TDM_GOAWAY_INTERNAL_ERROR, "write failed");
 }
 
-int upstream_send(upstream_conn *up, const tdm_frame *f) {
+int upstream_send_copy(upstream_conn *up, const tdm_frame *f, tdm_buf *copy) {
   ssize_t n;
 
   if (up->state == UP_CLOSING)
@@ -147,8 +167,17 @@ int upstream_send(upstream_conn *up, const tdm_frame *f) {
              (unsigned long long) up->pid, tdm_strerror((int) n), tdm_frame_type_name(f->type));
     return (int) n;
   }
+  if (copy != NULL) {
+    copy->len = 0;
+    if (tdm_buf_append(copy, up->ob.out.base + up->ob.out.len - n, (size_t) n) != 0)
+      copy->len = 0;          /* too large to keep: the request will not be re-sent */
+  }
   server_schedule_flush(&up->fl);
   return 0;
+}
+
+int upstream_send(upstream_conn *up, const tdm_frame *f) {
+  return upstream_send_copy(up, f, NULL);
 }
 
 int upstream_send_window(upstream_conn *up, uint32_t sid, uint32_t increment) {
@@ -174,25 +203,34 @@ static void send_goaway(upstream_conn *up, uint32_t code, const char *message) {
 
 /* ---- streams ------------------------------------------------------------- */
 
-upstream_conn *upstream_pick(int *any_connected) {
+int upstream_connected(void) {
+  for (upstream_conn *up = backends; up != NULL; up = up->next)
+    if (up->state == UP_READY)
+      return 1;
+  return 0;
+}
+
+upstream_conn *upstream_pick(void) {
+  static uint64_t picks;
   upstream_conn *best = NULL, *up;
   uint64_t best_load = UINT64_MAX;
 
-  *any_connected = 0;
   for (up = backends; up != NULL; up = up->next) {
     uint64_t load;
     if (up->state != UP_READY)
       continue;
-    *any_connected = 1;
-    if (up->nstreams >= up->max_streams || up->last_sid >= TDM_MAX_STREAM_ID)
+    if (up->nstreams >= up->max_streams || up->last_sid >= TDM_MAX_STREAM_ID || up_congested(up))
       continue;
-    /* Fewest open streams relative to what the backend said it takes. */
+    /* Fewest open streams relative to what the backend said it takes; among
+     * equals, the one chosen longest ago, so idle backends take turns. */
     load = ((uint64_t) up->nstreams << 32) / up->max_streams;
-    if (load < best_load) {
+    if (load < best_load || (load == best_load && up->last_pick < best->last_pick)) {
       best_load = load;
       best = up;
     }
   }
+  if (best != NULL)
+    best->last_pick = ++picks;
   return best;
 }
 
@@ -220,6 +258,10 @@ size_t upstream_max_body(const upstream_conn *up, size_t head_size) {
     return 0;
   room -= head_size + 16;
   return room > 256 * 1024 ? 256 * 1024 : room;
+}
+
+int upstream_pid(const upstream_conn *up) {
+  return (int) up->pid;
 }
 
 uint32_t upstream_peer_window(const upstream_conn *up) {

@@ -27,7 +27,9 @@ void upstream_stop_listening(void);
 void upstream_close_all(void);
 
 /* The ready backend with the most room, or NULL if none can take a stream. */
-upstream_conn *upstream_pick(int *any_connected);
+upstream_conn *upstream_pick(void);
+/* Whether any backend is attached and not draining. */
+int upstream_connected(void);
 
 /* Opens a stream for req; returns its id (> 0) or a negative error. */
 int64_t upstream_open_stream(upstream_conn *up, struct http_req *req);
@@ -35,9 +37,13 @@ int64_t upstream_open_stream(upstream_conn *up, struct http_req *req);
 /* The largest body chunk that fits one frame after a head of head_size bytes. */
 size_t upstream_max_body(const upstream_conn *up, size_t head_size);
 uint32_t upstream_peer_window(const upstream_conn *up);
+int upstream_pid(const upstream_conn *up);
 
 /* Frame senders; each appends to the gathered output. 0 or negative error. */
 int upstream_send(upstream_conn *up, const tdm_frame *f);
+/* The same, and the encoded frame's bytes are also put in copy (replacing
+ * what it held; left empty if they do not fit its cap). */
+int upstream_send_copy(upstream_conn *up, const tdm_frame *f, tdm_buf *copy);
 int upstream_send_window(upstream_conn *up, uint32_t sid, uint32_t increment);
 
 /* The stream ended normally on both sides: forget it. */

@@ -92,6 +92,16 @@ def marked(tag: str):
             os.unlink(path)
 
 
+@app.post("/delay/{ms:int}")
+async def delay_post(request, ms):
+    """The same for a method that is not idempotent (never re-sent)."""
+    body = await request.body()
+    tag = request.query_params.get("tag", "")
+    with marked(tag):
+        await asyncio.sleep(ms / 1000)
+    return f"posted {len(body)} after {ms} tag={tag}"
+
+
 @app.get("/slow")
 async def slow(request):
     """Never answers within a test's lifetime (until cancelled or killed)."""
