@@ -15,6 +15,7 @@ stay short and the tests know what to expect.
     GET  /stream?n=N&size=S             N pieces of S bytes, streamed (no content-length)
     GET  /info                          method, path, query string, root path, scheme, host, and the
                                         URL the framework makes for /items/3/n (root path included)
+    GET  /file                          FILE_PATH with the framework's file response (WSGI: wsgi.file_wrapper)
     GET  /lifespan                      (ASGI apps) the resource the lifespan startup created
 """
 
@@ -24,6 +25,9 @@ import hashlib
 import os
 
 REDIRECT_TARGET = "/items/7/target?q=from-redirect"
+# A file of the repository that is larger than one read block of any framework.
+FILE_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                         "protocol", "PROTOCOL.md")
 LIFESPAN_RESOURCE = {"ready": True, "greeting": "made at startup"}
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, List
 
 from fastapi import Body, FastAPI, File, Form, Query, Request, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, StreamingResponse
 
 import common
 
@@ -77,7 +77,7 @@ async def upload(file: UploadFile = File(...), note: str = Form(...)):
     return common.upload_summary(file.filename, await file.read(), file.content_type, note)
 
 
-@app.get("/stream")
+@app.api_route("/stream", methods=["GET", "HEAD"])
 async def stream(n: int = 5, size: int = 100):
     return StreamingResponse(common.stream_pieces(n, size), media_type="text/plain",
                              headers={"X-Streamed": "yes"})
@@ -88,6 +88,11 @@ async def info(request: Request):
     return {"method": request.method, "path": request.url.path, "query": request.scope["query_string"].decode(),
             "root_path": request.scope.get("root_path", ""), "scheme": request.url.scheme,
             "host": request.headers.get("host"), "link": str(request.url_for("item", item_id=3, name="n"))}
+
+
+@app.get("/file")
+async def file():
+    return FileResponse(common.FILE_PATH)
 
 
 @app.get("/lifespan")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import Flask, Response, jsonify, make_response, redirect, request, url_for
+from flask import Flask, Response, jsonify, make_response, redirect, request, send_file, url_for
 
 import common
 import payload
@@ -69,6 +69,10 @@ def build() -> Flask:
         return jsonify(method=request.method, path=request.path, query=request.query_string.decode(),
                        root_path=request.script_root, scheme=request.scheme, host=request.host,
                        link=url_for("item", item_id=3, name="n"))
+
+    @app.get("/file")
+    def file():
+        return send_file(common.FILE_PATH)
 
     # --- big bodies for test_streaming.py ---------------------------------
 

@@ -12,7 +12,8 @@ import hashlib
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, StreamingResponse
+from starlette.responses import (FileResponse, JSONResponse, PlainTextResponse, RedirectResponse,
+                                 StreamingResponse)
 from starlette.routing import Route
 
 import common
@@ -74,6 +75,10 @@ async def info(request: Request):
                          "link": str(request.url_for("item", item_id=3, name="n"))})
 
 
+async def file(request: Request):
+    return FileResponse(common.FILE_PATH)
+
+
 async def lifespan_resource(request: Request):
     return JSONResponse(request.app.state.resource)
 
@@ -115,6 +120,7 @@ app = Starlette(routes=[
     Route("/upload", upload, methods=["POST"]),
     Route("/stream", stream),
     Route("/info", info),
+    Route("/file", file),
     Route("/lifespan", lifespan_resource),
     Route("/sink", sink, methods=["POST"]),
     Route("/source", source),

@@ -14,4 +14,5 @@ urlpatterns = [
     path("upload", require_POST(views.upload)),
     path("stream", require_safe(views.stream)),
     path("info", require_safe(views.info)),
+    path("file", require_safe(views.file)),
 ]

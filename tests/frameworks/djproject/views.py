@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from django.http import HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.urls import reverse
 
 import common
@@ -55,6 +55,10 @@ def stream(request):
     resp = StreamingHttpResponse(common.stream_pieces(n, size), content_type="text/plain")
     resp["X-Streamed"] = "yes"
     return resp
+
+
+def file(request):
+    return FileResponse(open(common.FILE_PATH, "rb"))
 
 
 def info(request):
