@@ -299,6 +299,56 @@ def test_slow_reader_holds_the_apps_send(flow):
         s.close()
 
 
+def tcp_rmem_max() -> int:
+    with open("/proc/sys/net/ipv4/tcp_rmem") as f:
+        return int(f.read().split()[2])
+
+
+def test_app_not_reading_holds_the_upload(flow):
+    """The app waits 1.5 s before it reads the body: meanwhile the client can send only a window and buffers."""
+    served, st = flow
+    tag = "held-upload"
+    total = 100 * MiB
+    piece = b"h" * (256 * 1024)
+    s = connect(st.port)
+    try:
+        s.sendall(build_request("POST", f"/slurp?tag={tag}&delay_ms=1500",
+                                [("Content-Length", str(total))]))
+        sndbuf = s.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+        s.setblocking(False)
+        sent = 0
+        samples: dict[float, int] = {}
+        started = time.monotonic()
+        while (elapsed := time.monotonic() - started) < 1.0:
+            try:
+                sent += s.send(piece[: min(len(piece), total - sent)])
+            except BlockingIOError:
+                time.sleep(0.01)
+            for mark in (0.6, 0.95):
+                if elapsed >= mark and mark not in samples:
+                    samples[mark] = sent
+        assert state(st.port, tag)["events"] == [], "the app read before its delay was over"
+        # What may lie between the client and the app before it reads: the window, the
+        # frontend's TCP receive buffer (at most tcp_rmem's maximum) and the client's send buffer.
+        bound = WINDOW + tcp_rmem_max() + sndbuf
+        print(f"{served.id}: the client could send {sent / MiB:.2f} MiB of {total / MiB:.0f} MiB before the app "
+              f"read (bound {bound / MiB:.1f} MiB)")
+        assert samples[0.6] == samples[0.95], f"the upload was not held: {samples}"
+        assert sent <= bound
+        # Once the app reads, the rest goes through and it gets every byte.
+        s.setblocking(True)
+        s.settimeout(30)
+        while sent < total:
+            sent += s.send(piece[: min(len(piece), total - sent)])
+        reply = read_at_least(s, 1)
+        while b"\r\n\r\n" not in reply:
+            reply += read_at_least(s, 1)
+        assert reply.startswith(b"HTTP/1.1 200 ")
+    finally:
+        s.close()
+    assert state(st.port, tag)["events"] == [f"body:{total}" if served is ASGI_FLOW else f"input:{total}"]
+
+
 # --- a client that goes away ------------------------------------------------------
 
 

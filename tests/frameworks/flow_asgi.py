@@ -10,8 +10,9 @@ What it did is kept in memory per ``tag`` and read back with ``GET /state?tag=T`
          "send:finished", "send:cancelled" or "send:raised <exception>".
     GET  /longpoll?tag=T
          sends the head and one line, then waits on receive() until the client goes.
-    POST /slurp?tag=T
-         reads the request body with receive() until it ends or the client goes;
+    POST /slurp?tag=T&delay_ms=N
+         waits N ms (0 by default), then reads the request body with receive()
+         until it ends or the client goes;
          records "body:<bytes> more_body=<bool>" or "receive:http.disconnect".
     GET  /state?tag=T      JSON {"produced": n, "events": [...]}
     GET  /                 "flow asgi"
@@ -80,8 +81,9 @@ async def longpoll(tag: str, receive, send) -> None:
         events.append(f"send-after-disconnect:raised {type(exc).__name__}")
 
 
-async def slurp(tag: str, receive, send) -> None:
+async def slurp(tag: str, delay: float, receive, send) -> None:
     events = EVENTS.setdefault(tag, [])
+    await asyncio.sleep(delay)
     n = 0
     while True:
         message = await receive()
@@ -114,7 +116,7 @@ async def app(scope, receive, send) -> None:
     elif path == "/longpoll":
         await longpoll(tag, receive, send)
     elif path == "/slurp":
-        await slurp(tag, receive, send)
+        await slurp(tag, int(query.get("delay_ms", 0)) / 1000, receive, send)
     elif path == "/state":
         body = json.dumps({"produced": PRODUCED.get(tag, 0), "events": EVENTS.get(tag, [])}).encode()
         await respond(send, 200, body, b"application/json")

@@ -7,8 +7,8 @@ kept in memory per ``tag`` and read back with ``GET /state?tag=T``:
     GET  /produce?tag=T&chunk=N&limit=L
          an iterable of pieces of N bytes, up to L bytes; its close() records "close",
          the end of its iteration "iteration:finished" or "iteration:stopped".
-    POST /slurp?tag=T
-         reads wsgi.input 64 KiB at a time; records "input:<bytes>" when read()
+    POST /slurp?tag=T&delay_ms=N
+         waits N ms (0 by default), then reads wsgi.input 64 KiB at a time; records "input:<bytes>" when read()
          returns b"" or "input:raised <exception> after <bytes>".
     GET  /sleep?ms=N       blocks its thread N milliseconds, then answers "slept"
     GET  /state?tag=T      JSON {"produced": n, "events": [...]}
@@ -70,6 +70,7 @@ def app(environ, start_response):
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return Producer(tag, int(query.get("chunk", 65536)), int(query.get("limit", 1 << 28)))
     if path == "/slurp":
+        time.sleep(int(query.get("delay_ms", 0)) / 1000)
         n = 0
         try:
             while True:
