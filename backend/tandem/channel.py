@@ -36,12 +36,13 @@ from typing import Any, Generator, Optional
 
 from . import protocol
 from .protocol import END, Decoder, ProtocolError, pack
-from .stream import CONNECTION_LOST, REQ_BODY_STATES, RESP_BODY_STATES, RESP_END, ChannelStream
+from .stream import CLOSED, CONNECTION_LOST, REQ_BODY_STATES, RESP_BODY_STATES, RESP_END, ChannelStream
 from .types import AppCallable, StreamCancelled
 
 logger = logging.getLogger("tandem.channel")
 
 _LENGTH_PACK = protocol._LENGTH.pack
+_Request = protocol.Request
 
 
 class Outcome(enum.Enum):
@@ -181,12 +182,18 @@ class Channel(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._in_receive = True
         try:
-            self._decoder.feed(data)
+            decoder = self._decoder
+            decoder.feed(data)
+            next_frame = decoder.next_frame
             while self._outcome is None:
-                frame = self._decoder.next_frame()
+                frame = next_frame()
                 if frame is None:
                     break
-                self._dispatch(frame)
+                # Nearly every frame is a REQUEST: it skips _dispatch's tests.
+                if type(frame) is _Request and self.peer_hello is not None:
+                    self._on_request(frame)
+                else:
+                    self._dispatch(frame)
         except ProtocolError as exc:
             self._fail(exc.code, exc.message)
         finally:
@@ -355,7 +362,13 @@ class Channel(asyncio.Protocol):
         try:
             yielded = coro.send(None)  # type: ignore[attr-defined]
         except StopIteration:
-            self._finish(stream, None)
+            if stream.state is CLOSED and stream.response_started and not stream.cancelled and not self.draining:
+                # The usual end: the whole response went out and nothing is left
+                # for _finish() to do but forget the stream.
+                stream.finished = True
+                del self.streams[sid]
+            else:
+                self._finish(stream, None)
             return
         except (KeyboardInterrupt, SystemExit):
             raise
