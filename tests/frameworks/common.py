@@ -22,12 +22,13 @@ stay short and the tests know what to expect.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 
 REDIRECT_TARGET = "/items/7/target?q=from-redirect"
-# A file of the repository that is larger than one read block of any framework.
-FILE_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                         "protocol", "PROTOCOL.md")
+# A file that is larger than one read block of any framework (8 KiB) and never changes
+# while the tests run: a module of the standard library.
+FILE_PATH = json.__file__
 LIFESPAN_RESOURCE = {"ready": True, "greeting": "made at startup"}
 
 
