@@ -25,7 +25,7 @@ from typing import Any, Callable, Optional
 
 import pytest
 
-from e2e_support import REPO, ResponseReader, Stack, build_request, connect, request, wait_until
+from e2e_support import REPO, ResponseReader, Stack, build_request, connect, request
 
 FRAMEWORKS_DIR = os.path.join(REPO, "tests", "frameworks")
 if FRAMEWORKS_DIR not in sys.path:

@@ -274,6 +274,7 @@ def test_slow_reader_holds_the_apps_send(flow):
 
     try:
         s.sendall(build_request("GET", f"/produce?tag={tag}&chunk={chunk}&limit={256 * MiB}"))
+        # ``got`` counts the response head and the chunk framing too: a few hundred bytes.
         got = read_slowly(s, 400 * 1024, 2.5, on_tick=other_request)
         # Now stop reading: whatever could be buffered is, and the app's send must be held.
         before = state(st.port, tag)["produced"]
@@ -423,9 +424,9 @@ def test_asgi_long_poll_sees_the_disconnect(flow):
     assert state(st.port, tag)["events"] == []
     s.close()
     seen = events_when(st.port, tag, lambda ev: len(ev) >= 2, "http.disconnect, then the send after it")
-    assert seen["events"][0] == "receive:http.disconnect"
-    assert seen["events"][1] in ("send-after-disconnect:returned", "send-after-disconnect:raised OSError") or \
-        seen["events"][1].startswith("send-after-disconnect:raised")
+    # A send after the disconnect does nothing or raises an OSError (ASGI HTTP spec 2.4).
+    assert seen["events"] == ["receive:http.disconnect", "send-after-disconnect:returned"] or \
+        seen["events"] == ["receive:http.disconnect", "send-after-disconnect:raised OSError"]
 
 
 def test_client_gone_mid_upload(flow):
