@@ -48,7 +48,8 @@ enum tdm_frame_type {
   XX(FRAME_TOO_LARGE, 3, "frame too large")                                   \
   XX(FLOW_CONTROL_ERROR, 4, "flow control error")                             \
   XX(INTERNAL_ERROR, 5, "internal error")                                     \
-  XX(REFUSED, 6, "refused")
+  XX(REFUSED, 6, "refused")                                                   \
+  XX(SUPERSEDED, 7, "superseded by a newer generation")
 
 enum tdm_goaway_code {
 #define XX(name, value, _) TDM_GOAWAY_##name = value,

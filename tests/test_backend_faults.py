@@ -59,8 +59,9 @@ def outcomes(socks: list[socket.socket]) -> list[int]:
 def test_sigkill_with_a_second_backend_resends_idempotent_requests(make_stack):
     st = make_stack()
     st.start_frontend()
-    victim = st.start_backend()
-    survivor = st.start_backend()
+    # One generation: two processes of one deployment (as --workers 2 runs).
+    victim = st.start_backend("--generation", "1")
+    survivor = st.start_backend("--generation", "1")
     wait_attached(st, 2)
     gets, posts = send_all(st.port)
     wait_until(lambda: sum(marks(st, "get").values()) == N and sum(marks(st, "post").values()) == N,
@@ -108,8 +109,8 @@ def rss_kb(pid: int) -> int:
 def test_sigstop_backend_does_not_grow_the_frontend(make_stack):
     st = make_stack()
     st.start_frontend("--request-timeout", "2", "--backend-wait", "1")
-    stopped = st.start_backend()
-    other = st.start_backend()
+    stopped = st.start_backend("--generation", "1")
+    other = st.start_backend("--generation", "1")
     wait_attached(st, 2)
     os.kill(stopped.pid, signal.SIGSTOP)
     try:

@@ -87,8 +87,9 @@ def test_backend_killed_mid_run(make_stack):
 def test_one_of_two_backends_killed_the_other_keeps_serving(make_stack):
     st = make_stack()
     st.start_frontend()
-    first = st.start_backend()
-    second = st.start_backend(wait=False)
+    # One generation: two processes of one deployment (as --workers 2 runs).
+    first = st.start_backend("--generation", "1")
+    second = st.start_backend("--generation", "1", wait=False)
     st.wait_attached(second)
     port = st.port
     # Enough slow requests that both backends hold some.

@@ -48,6 +48,7 @@ _Request = protocol.Request
 class Outcome(enum.Enum):
     LOST = "lost"
     DRAINED = "drained"
+    SUPERSEDED = "superseded"   # drained because a newer generation took over: exit
     FAILED = "failed"
 
 
@@ -138,6 +139,7 @@ class Channel(asyncio.Protocol):
         self.streams: dict[int, ChannelStream] = {}
         self.last_id = 0
         self.draining = False
+        self.superseded = False  # GOAWAY(SUPERSEDED): exit once drained, do not reconnect
         self.error: Optional[str] = None
         self.closed: asyncio.Future[Outcome] = loop.create_future()
         self.tasks_created = 0  # streams that needed a Task (statistics, tests)
@@ -228,6 +230,9 @@ class Channel(asyncio.Protocol):
     def connection_lost(self, exc: Optional[Exception]) -> None:
         self.transport = None
         self.resume_writing()
+        if self._outcome is None and self.superseded and not self.streams:
+            # The frontend closed first once the last stream ended: the same drain.
+            self._outcome = Outcome.SUPERSEDED
         if self._outcome is None:
             self._outcome = Outcome.LOST
             if exc is not None:
@@ -269,7 +274,7 @@ class Channel(asyncio.Protocol):
 
     def _maybe_finish_drain(self) -> None:
         if self.draining and not self.streams:
-            self._close(Outcome.DRAINED)
+            self._close(Outcome.SUPERSEDED if self.superseded else Outcome.DRAINED)
 
     # --- frames ---------------------------------------------------------------
 
@@ -331,6 +336,13 @@ class Channel(asyncio.Protocol):
         logger.info("connected to %s (pid %d)", hello.app, hello.pid)
 
     def _on_goaway(self, goaway: protocol.GoAway) -> None:
+        if goaway.code == protocol.SUPERSEDED:
+            logger.info("superseded: %s; finishing %d open stream(s), then exiting",
+                        goaway.message or "a newer generation attached", len(self.streams))
+            self.superseded = True
+            self.draining = True
+            self._maybe_finish_drain()
+            return
         if goaway.code == protocol.NO_ERROR:
             logger.info("frontend asked to drain: %s", goaway.message or "(no message)")
             self.draining = True

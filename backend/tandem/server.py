@@ -102,6 +102,9 @@ class Server:
             finally:
                 self.channel = None
             early_closes = early_closes + 1 if channel.peer_hello is None else 0
+            if outcome is Outcome.SUPERSEDED:
+                logger.info("a newer generation of this app has taken over; exiting")
+                return 0 if self.exit_code is None else self.exit_code
             if outcome is Outcome.DRAINED and self.stopping:
                 logger.info("drained; disconnected from the frontend")
                 return 0 if self.exit_code is None else self.exit_code

@@ -300,6 +300,38 @@ void upstream_cancel(upstream_conn *up, uint32_t sid, uint32_t code) {
 
 /* ---- input --------------------------------------------------------------- */
 
+/* old stops taking streams and exits once its streams are done: a newer
+ * generation of its app has attached (PROTOCOL.md, GOAWAY). */
+static void up_supersede(upstream_conn *old, const upstream_conn *by) {
+  char msg[192];
+
+  snprintf(msg, sizeof(msg), "generation %llu of %s has attached (pid %llu)",
+           (unsigned long long) by->generation, by->app, (unsigned long long) by->pid);
+  log_info("backend %s pid %llu generation %llu: draining, %s", old->app,
+           (unsigned long long) old->pid, (unsigned long long) old->generation, msg);
+  send_goaway(old, TDM_GOAWAY_SUPERSEDED, msg);
+  old->state = UP_DRAINING;
+  up_maybe_finish_drain(old);
+}
+
+/* up has just attached: of the backends of its app, only those of the
+ * newest generation take new streams; the others drain and exit. */
+static void up_apply_generations(upstream_conn *up) {
+  upstream_conn *other, *next;
+
+  for (other = backends; other != NULL; other = next) {
+    next = other->next;
+    if (other == up || other->state != UP_READY || strcmp(other->app, up->app) != 0)
+      continue;
+    if (other->generation < up->generation) {
+      up_supersede(other, up);
+    } else if (other->generation > up->generation) {
+      up_supersede(up, other);
+      return;
+    }
+  }
+}
+
 static int on_hello(upstream_conn *up, const tdm_hello *h) {
   char msg[160];
   tdm_frame f;
@@ -360,11 +392,12 @@ static int on_hello(upstream_conn *up, const tdm_hello *h) {
   f.u.hello.initial_window = UPSTREAM_WINDOW;
   upstream_send(up, &f);
   up->state = UP_READY;
-  http_conn_backend_capacity();
   log_info("backend %s pid %llu generation %llu attached (max %u streams)", up->app,
            (unsigned long long) up->pid, (unsigned long long) up->generation,
            (unsigned) up->max_streams);
-  return 0;
+  up_apply_generations(up);
+  http_conn_backend_capacity();
+  return up->state == UP_CLOSING ? -1 : 0;
 }
 
 /* Handles one decoded frame; returns -1 if the connection was closed. */
@@ -524,10 +557,12 @@ static void up_close(upstream_conn *up, uint32_t code, const char *why) {
       log_warn("backend %s[%llu]: closing: %s: %s", up->app[0] ? up->app : "(no hello)",
                (unsigned long long) up->pid, tdm_goaway_name(code), why);
     send_goaway(up, code, why);
-    if (!up->ob.writing && up->ob.out.len > 0) {
-      uv_buf_t b = uv_buf_init(up->ob.out.base, up->ob.out.len);
-      uv_try_write((uv_stream_t *) &up->pipe, &b, 1);
-    }
+  }
+  /* What is queued (a GOAWAY saying why, say) goes out if the socket takes
+   * it right now; a backend that is not reading loses it with the close. */
+  if (!up->ob.writing && up->ob.out.len > 0) {
+    uv_buf_t b = uv_buf_init(up->ob.out.base, up->ob.out.len);
+    uv_try_write((uv_stream_t *) &up->pipe, &b, 1);
   }
   up->state = UP_CLOSING;
   if (up->prev != NULL)

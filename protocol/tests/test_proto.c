@@ -1209,7 +1209,8 @@ static void test_names(void **state) {
   assert_string_equal(tdm_goaway_name(TDM_GOAWAY_NO_ERROR), "NO_ERROR");
   assert_string_equal(tdm_goaway_name(TDM_GOAWAY_FRAME_TOO_LARGE), "FRAME_TOO_LARGE");
   assert_string_equal(tdm_goaway_name(TDM_GOAWAY_REFUSED), "REFUSED");
-  assert_string_equal(tdm_goaway_name(7), "UNKNOWN");
+  assert_string_equal(tdm_goaway_name(TDM_GOAWAY_SUPERSEDED), "SUPERSEDED");
+  assert_string_equal(tdm_goaway_name(8), "UNKNOWN");
   assert_string_equal(tdm_cancel_name(TDM_CANCEL_CLIENT_GONE), "CLIENT_GONE");
   assert_string_equal(tdm_cancel_name(TDM_CANCEL_INTERNAL), "INTERNAL");
   assert_string_equal(tdm_cancel_name(5), "UNKNOWN");

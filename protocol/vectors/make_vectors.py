@@ -182,6 +182,8 @@ VALID = [
           1, 0, 1, "frontend", "tandem-frontend", 4241, 0, 1048576, 0, 1048576),
     Valid("goaway-drain", "GOAWAY(NO_ERROR): the sender drains",
           2, 0, 0, "shutting down"),
+    Valid("goaway-superseded", "GOAWAY(SUPERSEDED): a newer generation took over; drain, then exit",
+          2, 0, 7, "generation 1700000099000 of app:app has attached"),
     Valid("goaway-version-mismatch", "GOAWAY(VERSION_MISMATCH) with the message of section 2 (a str 8)",
           2, 0, 2, "frontend speaks protocol version 1, backend sent 2"),
     Valid("ping", "PING; the opaque value needs a uint 64",
