@@ -143,6 +143,8 @@ class Channel(asyncio.Protocol):
         self.last_id = 0
         self.draining = False
         self.superseded = False  # GOAWAY(SUPERSEDED): exit once drained, do not reconnect
+        # Called once the frontend's HELLO is accepted: the backend is attached (Server.on_attached).
+        self.on_attached: Optional[collections.abc.Callable[[], None]] = None
         self.error: Optional[str] = None
         self.closed: asyncio.Future[Outcome] = loop.create_future()
         self.tasks_created = 0  # streams that needed a Task (statistics, tests)
@@ -337,6 +339,8 @@ class Channel(asyncio.Protocol):
         self.peer_window = hello.initial_window
         self._decoder.max_frame_size = self.hello.max_frame_size
         logger.info("connected to %s (pid %d)", hello.app, hello.pid)
+        if self.on_attached is not None:
+            self.on_attached()
 
     def _on_goaway(self, goaway: protocol.GoAway) -> None:
         if goaway.code == protocol.SUPERSEDED:

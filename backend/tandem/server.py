@@ -12,6 +12,11 @@ after a connection error, a refusal, or a connect deadline that passed, 3
 With a ``Lifespan`` (ASGI applications, ``lifespan.py``), ``run()`` first runs
 the application's startup, and connects only if it succeeded; the shutdown
 runs after the last connection has drained, before ``run()`` returns.
+
+Two hooks serve the process that started this one (``reload.py``):
+``on_attached`` is called each time the frontend has accepted our HELLO, and
+``on_shutdown`` when a graceful stop begins; ``superseded`` is True once a
+newer generation has taken over (``run()`` then returns 0).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import logging
 import signal
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from . import protocol
 from .channel import Channel, HelloConfig, Outcome
@@ -58,12 +63,17 @@ class ServerConfig:
 
 
 class Server:
-    def __init__(self, app: AppCallable, config: ServerConfig, lifespan: Optional["Lifespan"] = None) -> None:
+    def __init__(self, app: AppCallable, config: ServerConfig, lifespan: Optional["Lifespan"] = None,
+                 on_attached: Optional[Callable[[], None]] = None,
+                 on_shutdown: Optional[Callable[[], None]] = None) -> None:
         self.app = app
         self.config = config
         self.lifespan = lifespan
+        self.on_attached = on_attached
+        self.on_shutdown = on_shutdown
         self.channel: Optional[Channel] = None
         self.stopping = False
+        self.superseded = False  # a newer generation took over: run() returns 0
         self.exit_code: Optional[int] = None  # forced by abort()
         self.connections = 0  # successful connects so far
         self._wakeup: Optional[asyncio.Future[None]] = None
@@ -103,6 +113,7 @@ class Server:
                 self.channel = None
             early_closes = early_closes + 1 if channel.peer_hello is None else 0
             if outcome is Outcome.SUPERSEDED:
+                self.superseded = True
                 logger.info("a newer generation of this app has taken over; exiting")
                 return 0 if self.exit_code is None else self.exit_code
             if outcome is Outcome.DRAINED and self.stopping:
@@ -130,6 +141,7 @@ class Server:
         warned = False
         while not self.stopping:
             channel = Channel(self.app, self._hello, loop)
+            channel.on_attached = self.on_attached
             try:
                 await loop.create_unix_connection(lambda: channel, cfg.socket_path)
             except OSError as exc:
@@ -172,6 +184,8 @@ class Server:
             self.abort(0)
             return
         self.stopping = True
+        if self.on_shutdown is not None:
+            self.on_shutdown()
         channel = self.channel
         if channel is not None:
             logger.info("shutting down: finishing %d open stream(s)", len(channel.streams))
