@@ -2,6 +2,13 @@
 
 Every flag has an environment variable; a flag on the command line wins over
 its variable, and ``--help`` lists both with the default.
+
+What runs: with ``--workers N`` above 1, a parent process that starts and
+watches N backend processes (``arbiter.py``); with ``--serve``, the frontend
+and one backend (``devserver.py``); otherwise this process is the backend,
+and SIGHUP reloads it in place (``reload.py``).  ``--worker-fd`` and
+``--ready-fd`` are internal: the line from a backend to the tandem process
+that started it.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence
@@ -52,6 +60,9 @@ class Options:
     root_path: str = ""
     threads: Optional[int] = None  # None: importer.default_threads()
     lifespan: str = "auto"
+    workers: int = 1
+    worker_fd: Optional[int] = None  # internal: a worker of a --workers parent (reload.py)
+    ready_fd: Optional[int] = None   # internal: a copy started by SIGHUP (reload.py)
 
 
 TRUE_WORDS = ("1", "true", "yes", "on")
@@ -72,6 +83,10 @@ FLAGS: list[tuple[str, str, str, str]] = [
     ("--app-name", "TANDEM_APP_NAME", "the import string", "application name announced to the frontend"),
     ("--generation", "TANDEM_GENERATION", "start time in ms since the epoch",
      "deployment generation announced to the frontend (grows with each deployment)"),
+    ("--workers", "TANDEM_WORKERS", "1",
+     "run N backend processes (1..1024) under a parent process that serves nothing: it restarts a worker "
+     "that dies, reloads them all on SIGHUP, and passes SIGTERM/SIGINT on to them (with --connect only); "
+     "1: this process is the backend"),
     ("--max-streams", "TANDEM_MAX_STREAMS", "1024", "most requests served at once (1..65535)"),
     ("--log-level", "TANDEM_LOG_LEVEL", "info", "one of " + ", ".join(LOG_LEVELS) + " (or warn)"),
     ("--frontend", "TANDEM_FRONTEND", "build/tandem-frontend of this checkout, else tandem-frontend on PATH",
@@ -93,7 +108,7 @@ FLAGS: list[tuple[str, str, str, str]] = [
 ]
 
 METAVARS = {"--connect": "SOCK", "--serve": "HOST:PORT", "--static": "PREFIX=DIR", "--app-dir": "DIR",
-            "--app-name": "NAME", "--generation": "N", "--max-streams": "N", "--log-level": "LEVEL",
+            "--app-name": "NAME", "--generation": "N", "--workers": "N", "--max-streams": "N", "--log-level": "LEVEL",
             "--frontend": "PATH", "--connect-timeout": "SECONDS", "--interface": "INTERFACE",
             "--root-path": "PATH", "--threads": "N", "--lifespan": "MODE"}
 
@@ -107,7 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
                "  python3 -m tandem app:app --connect /run/tandem/backend.sock\n"
                "  python3 -m tandem myproject.wsgi:application --threads 16 --serve 127.0.0.1:8080\n"
                "  python3 -m tandem main:create_app --factory --root-path /api --serve 127.0.0.1:8080\n"
-               "A flag on the command line wins over its environment variable.",
+               "  python3 -m tandem app:app --connect /run/tandem/backend.sock --workers 4\n"
+               "A flag on the command line wins over its environment variable.\n\n"
+               "Signals (with --connect): SIGTERM or SIGINT drains (the requests in flight finish) and\n"
+               "exits 0; a second one stops at once.  SIGHUP reloads: new processes with a newer\n"
+               "generation import the application anew, and the running ones finish their requests and\n"
+               "exit once the frontend has the new ones; if the new ones cannot start, the running ones\n"
+               "keep serving.  Without --workers the new process is started detached (its own session).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("app", nargs="?", metavar="MODULE:ATTR",
@@ -123,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
         if flag in ("--log-level", "--interface", "--lifespan"):
             kwargs["type"] = str.lower
         parser.add_argument(flag, **kwargs)
+    # Internal: the line to the tandem process that started this one (reload.py).
+    parser.add_argument("--worker-fd", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--version", action="version", version=f"tandem {__version__}")
     return parser
 
@@ -226,6 +250,17 @@ def parse_options(argv: Sequence[str], env: Mapping[str, str]) -> Options:
     threads = pick("threads", "TANDEM_THREADS")
     if threads is not None:
         opts.threads = _int(threads, "--threads", 1, 1024)
+    workers = pick("workers", "TANDEM_WORKERS")
+    if workers is not None:
+        opts.workers = _int(workers, "--workers", 1, 1024)
+    if ns.worker_fd is not None and ns.ready_fd is not None:
+        raise UsageError("--worker-fd and --ready-fd exclude each other")
+    opts.worker_fd, opts.ready_fd = ns.worker_fd, ns.ready_fd
+    if opts.worker_fd is not None:
+        opts.workers = 1  # a worker never starts workers of its own
+    if opts.workers > 1 and opts.serve is not None:
+        raise UsageError("--workers starts backends that connect to a running frontend: use it with --connect "
+                         "(--serve runs one backend)")
     return opts
 
 
@@ -268,9 +303,15 @@ def make_lifespan(app: Any, mode: str, log: logging.Logger) -> Any:
     return Lifespan(app.app, app.state, mode)
 
 
+def _sighup_while_starting(signum: int, frame: Any) -> None:
+    logging.getLogger("tandem").warning("SIGHUP before this backend serves: ignored")
+
+
 def main(argv: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     env = os.environ if env is None else env
+    # What a reload copy of this process is started with (the application may change them).
+    start_cwd, start_environ = os.getcwd(), dict(os.environ)
     try:
         opts = parse_options(argv, env)
     except UsageError as exc:
@@ -283,6 +324,36 @@ def main(argv: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] 
     setup_logging(opts.log_level)
     log = logging.getLogger("tandem")
 
+    if opts.workers > 1:
+        from .arbiter import run_workers
+        from .server import start_time_ms
+
+        return run_workers(argv, opts.workers, start_time_ms() if opts.generation is None else opts.generation)
+
+    previous_sighup = signal.getsignal(signal.SIGHUP)
+    try:
+        return _backend(opts, argv, log, start_cwd, start_environ)
+    finally:
+        signal.signal(signal.SIGHUP, previous_sighup)
+
+
+def _backend(opts: Options, argv: Sequence[str], log: logging.Logger, start_cwd: str,
+             start_environ: Mapping[str, str]) -> int:
+    """This process is the backend (with --connect) or runs one with its frontend (--serve)."""
+    from .reload import ParentLink
+
+    link: Optional[ParentLink] = None
+    if opts.serve is None:
+        # Until the event loop handles it, SIGHUP must not kill a backend that is starting.
+        signal.signal(signal.SIGHUP, _sighup_while_starting)
+        fd = opts.worker_fd if opts.worker_fd is not None else opts.ready_fd
+        if fd is not None:
+            try:
+                link = ParentLink(fd, worker=opts.worker_fd is not None)
+            except OSError as exc:
+                log.error("file descriptor %d from the parent process: %s", fd, exc)
+                return 2
+
     from .importer import ImportFromStringError, import_from_string, load_app
 
     try:
@@ -290,6 +361,10 @@ def main(argv: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] 
                        factory=opts.factory, root_path=opts.root_path, threads=opts.threads, name=opts.app)
     except ImportFromStringError as exc:
         log.error("%s", exc)
+        return 1
+    except Exception:
+        # One log record, traceback included: the workers of --workers share stderr.
+        log.exception("the application %s failed to load", opts.app)
         return 1
     lifespan = make_lifespan(app, opts.lifespan, log)
 
@@ -324,11 +399,39 @@ def main(argv: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] 
         server_config = config(opts.connect)
 
         async def run_connect() -> int:
-            server = Server(app, server_config, lifespan)
-            server.install_signal_handlers(asyncio.get_running_loop())
-            return await server.run()
+            loop = asyncio.get_running_loop()
+            server = Server(app, server_config, lifespan, on_attached=link.attached if link else None)
+            server.install_signal_handlers(loop)
+            reloader = None
+            if link is not None and link.worker:
+                link.watch(loop, lambda: _parent_gone(server, log))
+                loop.add_signal_handler(signal.SIGHUP, _worker_sighup, log)
+            else:
+                from .reload import Reloader
+
+                reloader = Reloader(server, argv, start_cwd, start_environ, loop)
+                server.on_shutdown = reloader.on_shutdown
+                loop.add_signal_handler(signal.SIGHUP, reloader.on_sighup)
+            try:
+                return await server.run()
+            finally:
+                if link is not None:
+                    link.exiting(server.superseded)
+                if reloader is not None:
+                    reloader.close()
 
         run = run_connect
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return int(runner.run(run()))
+
+
+def _parent_gone(server: Any, log: logging.Logger) -> None:
+    if not server.stopping:
+        log.warning("the --workers parent process is gone: finishing the requests in flight, then exiting")
+        server.shutdown()
+
+
+def _worker_sighup(log: logging.Logger) -> None:
+    log.info("SIGHUP: a worker does not reload by itself; send SIGHUP to its parent (pid %d) to reload them all",
+             os.getppid())

@@ -90,6 +90,39 @@ def test_usage_errors(argv: list[str], env: dict[str, str]) -> None:
         parse_options(argv, env)
 
 
+def test_workers() -> None:
+    assert parse_options(["m:a", "--connect", "s"], {}).workers == 1
+    assert parse_options(["m:a", "--connect", "s", "--workers", "4"], {}).workers == 4
+    assert parse_options(["m:a", "--connect", "s"], {"TANDEM_WORKERS": "3"}).workers == 3
+    assert parse_options(["m:a", "--connect", "s", "--workers", "2"], {"TANDEM_WORKERS": "3"}).workers == 2
+    # A worker never starts workers of its own, whatever the variable says.
+    opts = parse_options(["m:a", "--connect", "s", "--workers", "4", "--generation", "9", "--worker-fd", "5"],
+                         {"TANDEM_WORKERS": "3"})
+    assert (opts.workers, opts.worker_fd, opts.generation) == (1, 5, 9)
+    assert parse_options(["m:a", "--connect", "s", "--ready-fd", "6"], {}).ready_fd == 6
+    # --workers 1 with --serve is what --serve always was.
+    assert parse_options(["m:a", "--serve", "h:1", "--workers", "1"], {}).workers == 1
+
+
+@pytest.mark.parametrize("argv", [
+    ["m:a", "--connect", "s", "--workers", "0"],
+    ["m:a", "--connect", "s", "--workers", "many"],
+    ["m:a", "--serve", "h:1", "--workers", "2"],
+    ["m:a", "--connect", "s", "--worker-fd", "5", "--ready-fd", "6"],
+])
+def test_workers_usage_errors(argv: list[str]) -> None:
+    with pytest.raises(UsageError):
+        parse_options(argv, {})
+
+
+def test_internal_flags_are_not_in_the_help(capsys: Any) -> None:
+    with pytest.raises(SystemExit):
+        parse_options(["--help"], {})
+    out = capsys.readouterr().out
+    assert "--worker-fd" not in out and "--ready-fd" not in out
+    assert "SIGHUP reloads" in " ".join(out.split())
+
+
 def test_help_documents_every_flag_with_its_variable(capsys: Any) -> None:
     with pytest.raises(SystemExit) as info:
         parse_options(["--help"], {})
@@ -156,6 +189,16 @@ def test_load_app() -> None:
 def test_bad_import_string_exits_1(tmp_path: Path, caplog: Any) -> None:
     assert cli.main(["nothere_x:app", "--connect", str(tmp_path / "s"), "--app-dir", str(tmp_path)], {}) == 1
     assert 'could not import module "nothere_x"' in caplog.text
+
+
+def test_an_app_that_raises_while_loading_exits_1_with_one_log_record(tmp_path: Path, caplog: Any) -> None:
+    (tmp_path / "raising_app_for_tests.py").write_text("raise RuntimeError('broken on purpose')\n")
+    before = signal.getsignal(signal.SIGHUP)
+    assert cli.main(["raising_app_for_tests:app", "--connect", str(tmp_path / "s"), "--app-dir", str(tmp_path)],
+                    {}) == 1
+    record = next(r for r in caplog.records if "failed to load" in r.getMessage())
+    assert "raising_app_for_tests:app" in record.getMessage() and record.exc_info is not None
+    assert signal.getsignal(signal.SIGHUP) is before
 
 
 def test_find_frontend(tmp_path: Path, monkeypatch: Any) -> None:
