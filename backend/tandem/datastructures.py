@@ -79,7 +79,16 @@ class QueryParams(Mapping[str, str]):
         if isinstance(query, bytes):
             query = query.decode("utf-8", "surrogateescape")
         if isinstance(query, str):
-            items = parse_qsl(query, keep_blank_values=True)
+            if "%" in query or "+" in query:
+                items = parse_qsl(query, keep_blank_values=True)
+            else:
+                # Nothing to unescape: what parse_qsl() does, without its
+                # generic argument handling and per-field unquote() calls.
+                items = []
+                for field in query.split("&"):
+                    if field:
+                        name, _, value = field.partition("=")
+                        items.append((name, value))
         else:
             items = list(query)
         self._list = items
