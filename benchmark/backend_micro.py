@@ -12,6 +12,7 @@ what else the 2 cores of the machine are doing the way a wrk run does.
     /usr/bin/python3 benchmark/backend_micro.py --backend /tmp/old/backend   # another checkout
     /usr/bin/python3 benchmark/backend_micro.py --profile plain # cProfile of one scenario
     /usr/bin/python3 benchmark/backend_micro.py --instructions  # callgrind counts (slow: ~10 s a scenario)
+    /usr/bin/python3 benchmark/backend_micro.py --under-load 5  # the real processes under wrk
 
 For each scenario it prints the CPU microseconds per request (``process_time``,
 minimum and median over ``--repeat`` runs of ``--requests`` requests each) and a
@@ -25,6 +26,12 @@ with 1600 and 4800 requests after the same warm-up and the same prepared
 frames, and divides the difference in instructions by the difference in
 requests, so start-up and preparation cancel out.  ``PYTHONHASHSEED=0`` makes
 the runs repeat to within a few instructions per request.
+
+``--under-load SECONDS`` checks the in-process number against the real thing:
+it starts build/tandem-frontend and one backend (benchmark/apps.py, from
+``--backend``), runs wrk on ``/`` and ``/json`` (2 threads, 64 connections,
+loopback), and divides the CPU time each process used (utime + stime from
+/proc) by the requests served.
 """
 
 from __future__ import annotations
@@ -204,6 +211,39 @@ def instructions(backend: Path, scenario: str, batch: int) -> float:
     return (collected[1] - collected[0]) / (COUNTS[1] - COUNTS[0])
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def under_load(backend: Path, seconds: int, connections: int) -> None:
+    """req/s and CPU microseconds per request of the frontend and the backend under wrk."""
+    import run  # benchmark/run.py: free_port, wait_http, wrk, stop
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(backend), str(ROOT / "benchmark")]))
+    with tempfile.TemporaryDirectory(prefix="tandem-load-") as tmp:
+        port = run.free_port()
+        sock = f"{tmp}/backend.sock"
+        procs = [subprocess.Popen([str(run.FRONTEND), "--listen", f"127.0.0.1:{port}", "--backend-socket", sock,
+                                   "--log-level", "warn"], env=env),
+                 subprocess.Popen([sys.executable, "-m", "tandem", "apps:app", "--connect", sock,
+                                   "--log-level", "warning"], env=env, cwd=ROOT / "benchmark")]
+        try:
+            run.wait_http(port)
+            time.sleep(0.5)
+            print(f"{'path':8} {'req/s':>9} {'frontend us/req':>16} {'backend us/req':>15}")
+            for path in ("/", "/json"):
+                before = [_cpu_seconds(p.pid) for p in procs]
+                rps = run.wrk(port, path, seconds, connections)
+                after = [_cpu_seconds(p.pid) for p in procs]
+                served = rps * seconds
+                fe, be = ((b - a) / served * 1e6 for a, b in zip(before, after))
+                print(f"{path:8} {rps:9,.0f} {fe:16.2f} {be:15.2f}", flush=True)
+        finally:
+            run.stop(procs)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backend", type=Path, default=ROOT / "backend",
@@ -219,12 +259,18 @@ def main() -> int:
                     help="print a cProfile of one scenario instead of timing")
     ap.add_argument("--instructions", action="store_true",
                     help="count instructions per request with callgrind instead of timing")
+    ap.add_argument("--under-load", type=int, metavar="SECONDS",
+                    help="run the real frontend and backend under wrk for SECONDS per path instead")
+    ap.add_argument("--connections", type=int, default=64, help="wrk connections for --under-load (default 64)")
     ap.add_argument("--feed-only", nargs=2, metavar=("SCENARIO", "COUNT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if (args.instructions or args.feed_only) and any(n % args.batch for n in (WARM_UP, *COUNTS)):
         ap.error(f"--instructions: --batch must divide {WARM_UP}, {COUNTS[0]} and {COUNTS[1]}")
 
     _setup_path(args.backend)
+    if args.under_load:
+        under_load(args.backend.resolve(), args.under_load, args.connections)
+        return 0
     import asyncio
 
     try:
