@@ -46,6 +46,10 @@ logger = logging.getLogger("tandem.channel")
 _LENGTH_PACK = protocol._LENGTH.pack
 _Request = protocol.Request
 
+# Seconds a backend that sent its own GOAWAY waits, once its last stream has
+# ended, for the frontend to close the connection before closing it itself.
+OWN_DRAIN_CLOSE_GRACE = 2.0
+
 
 class Outcome(enum.Enum):
     LOST = "lost"
@@ -143,6 +147,11 @@ class Channel(asyncio.Protocol):
         self.last_id = 0
         self.draining = False
         self.superseded = False  # GOAWAY(SUPERSEDED): exit once drained, do not reconnect
+        # Our own GOAWAY(NO_ERROR) went out, and the frontend's GOAWAY has not come in:
+        # REQUESTs it sent before reading ours may still arrive (see drain()).
+        self.goaway_sent = False
+        self.peer_goaway = False
+        self._close_grace: Optional[asyncio.TimerHandle] = None
         # Called once the frontend's HELLO is accepted: the backend is attached (Server.on_attached).
         self.on_attached: Optional[collections.abc.Callable[[], None]] = None
         self.error: Optional[str] = None
@@ -235,9 +244,15 @@ class Channel(asyncio.Protocol):
     def connection_lost(self, exc: Optional[Exception]) -> None:
         self.transport = None
         self.resume_writing()
+        if self._close_grace is not None:
+            self._close_grace.cancel()
+            self._close_grace = None
         if self._outcome is None and self.superseded and not self.streams:
             # The frontend closed first once the last stream ended: the same drain.
             self._outcome = Outcome.SUPERSEDED
+        elif self._outcome is None and self.goaway_sent and not self.streams:
+            # The frontend closed the connection we drained: the expected end.
+            self._outcome = Outcome.DRAINED
         if self._outcome is None:
             self._outcome = Outcome.LOST
             if exc is not None:
@@ -265,11 +280,20 @@ class Channel(asyncio.Protocol):
         self._close(Outcome.FAILED)
 
     def drain(self, message: str = "backend shutting down") -> None:
-        """Send GOAWAY(NO_ERROR), finish the open streams, then close."""
+        """Send GOAWAY(NO_ERROR), finish the open streams, then let the frontend close.
+
+        A REQUEST the frontend sent before it read the GOAWAY is still served:
+        nobody else would answer it.  The frontend sends no REQUEST after reading
+        the GOAWAY and closes once its last stream is answered (PROTOCOL.md,
+        GOAWAY), so the close is left to it; closing first would lose REQUESTs
+        still on their way.  Only if it has not closed OWN_DRAIN_CLOSE_GRACE
+        seconds after the last stream ended does the backend close.
+        """
         if self._outcome is not None or self.transport is None:
             return
         if not self.draining:
             self.draining = True
+            self.goaway_sent = True
             self.write_frame(protocol.GoAway(0, protocol.NO_ERROR, message))
         self._maybe_finish_drain()
 
@@ -279,7 +303,18 @@ class Channel(asyncio.Protocol):
 
     def _maybe_finish_drain(self) -> None:
         if self.draining and not self.streams:
+            if self.goaway_sent and not self.peer_goaway:
+                if self._close_grace is None:
+                    self._close_grace = self.loop.call_later(OWN_DRAIN_CLOSE_GRACE, self._close_grace_expired)
+                return
             self._close(Outcome.SUPERSEDED if self.superseded else Outcome.DRAINED)
+
+    def _close_grace_expired(self) -> None:
+        self._close_grace = None
+        if self._outcome is None and not self.streams:
+            logger.warning("the frontend did not close the drained connection within %gs; closing it",
+                           OWN_DRAIN_CLOSE_GRACE)
+            self._close(Outcome.DRAINED)
 
     # --- frames ---------------------------------------------------------------
 
@@ -348,11 +383,13 @@ class Channel(asyncio.Protocol):
                         goaway.message or "a newer generation attached", len(self.streams))
             self.superseded = True
             self.draining = True
+            self.peer_goaway = True
             self._maybe_finish_drain()
             return
         if goaway.code == protocol.NO_ERROR:
             logger.info("frontend asked to drain: %s", goaway.message or "(no message)")
             self.draining = True
+            self.peer_goaway = True
             self._maybe_finish_drain()
             return
         name = protocol.GOAWAY_NAMES.get(goaway.code, str(goaway.code))
@@ -369,7 +406,9 @@ class Channel(asyncio.Protocol):
         self.last_id = sid
         if len(head.body) > self.initial_window:
             raise ProtocolError(protocol.FLOW_CONTROL_ERROR, f"stream {sid}: request body beyond the window")
-        if self.draining or len(self.streams) >= self.max_streams:
+        # After the frontend's GOAWAY no REQUEST comes; after our own, one that
+        # crossed it is served (drain()).
+        if (self.draining and not self.goaway_sent) or len(self.streams) >= self.max_streams:
             self.write_payload(pack([protocol.CANCEL, sid, protocol.CANCEL_REFUSED]))
             return
         stream = ChannelStream(self, head)

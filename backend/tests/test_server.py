@@ -16,6 +16,7 @@ import pytest
 
 from helpers import GUARD, FakeFrontend, connected, frontend_hello, make_config, request, run
 from tandem import App, Response, StreamingResponse, protocol
+from tandem import channel as channel_module
 from tandem.protocol import END
 from tandem.server import Server
 
@@ -452,13 +453,14 @@ def test_frontend_goaway_with_no_open_stream_closes_at_once(tmp_path: Any) -> No
     run(main)
 
 
-def test_shutdown_sends_goaway_finishes_streams_and_refuses_new_ones(tmp_path: Any) -> None:
+def test_shutdown_sends_goaway_serves_what_crossed_it_and_lets_the_frontend_close(tmp_path: Any) -> None:
     app = App()
     gate: list[asyncio.Future[None]] = []
 
     @app.get("/")
     async def slow(request: Any) -> str:
-        gate.append(asyncio.get_running_loop().create_future())
+        if not gate:
+            gate.append(asyncio.get_running_loop().create_future())
         await gate[0]
         return "finished"
 
@@ -470,14 +472,32 @@ def test_shutdown_sends_goaway_finishes_streams_and_refuses_new_ones(tmp_path: A
             p.server.shutdown()  # what SIGTERM/SIGINT do
             goaway = await p.fe.recv_frame()
             assert goaway == protocol.GoAway(0, protocol.NO_ERROR, "backend shutting down")
-            # A REQUEST that crossed the GOAWAY is refused, so the frontend may retry it elsewhere.
+            # A REQUEST that crossed the GOAWAY was sent before the frontend read it:
+            # nobody else would answer it, so it is served.
             await p.fe.send(request(3))
-            assert await p.fe.recv_frame() == protocol.Cancel(3, protocol.CANCEL_REFUSED)
             gate[0].set_result(None)
-            frames = await p.fe.expect_eof()
-            assert [(f.stream_id, f.body) for f in frames] == [(1, b"finished")]
+            frames = await p.fe.recv_frames(2)
+            assert sorted((f.stream_id, f.body) for f in frames) == [(1, b"finished"), (3, b"finished")]
+            # Then the frontend closes (the real one does once its last stream is
+            # answered), and the backend exits 0.
+            assert not p.task.done()
+            p.fe.close_conn()
             assert await p.exit_code() == 0
     run(main)
+
+
+def test_after_its_own_drain_the_backend_closes_if_the_frontend_does_not(tmp_path: Any, monkeypatch: Any,
+                                                                          caplog: Any) -> None:
+    monkeypatch.setattr(channel_module, "OWN_DRAIN_CLOSE_GRACE", 0.05)
+
+    async def main() -> None:
+        async with connected(make_app(), str(tmp_path)) as p:
+            p.server.shutdown()
+            frames = await p.fe.expect_eof()
+            assert frames == [protocol.GoAway(0, protocol.NO_ERROR, "backend shutting down")]
+            assert await p.exit_code() == 0
+    run(main)
+    assert "did not close the drained connection" in caplog.text
 
 
 def test_signal_stops_cleanly(tmp_path: Any) -> None:
