@@ -117,3 +117,17 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# The two-container setup (docker-compose.yml) on a real Docker engine
+# (tests/compose/run.py): installs docker.io, docker-compose and debootstrap from
+# Debian if they are missing, starts dockerd if no engine runs, builds
+# debian:bookworm-slim with debootstrap where it cannot be pulled, then builds,
+# checks, scales, swaps under load and stops the stack. Fails if Docker cannot run.
+.PHONY: test-compose compose-base-image
+
+test-compose:
+	$(PYTHON) tests/compose/run.py
+
+# Just the base image: kept, pulled, or built from apt's mirror with debootstrap.
+compose-base-image:
+	deploy/docker/debian-base-image.sh
