@@ -8,12 +8,15 @@ started here is stopped by its owner (see ``stop``), even when a test fails.
 from __future__ import annotations
 
 import http.client
+import json
 import os
+import re
 import sys
 import random
 import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import IO, Callable, Optional
@@ -67,6 +70,28 @@ def stop(proc: Optional[subprocess.Popen], sig: int = signal.SIGTERM) -> Optiona
             proc.kill()
             proc.wait(STOP_TIMEOUT)
     return proc.returncode
+
+
+def pid_gone(pid: int) -> bool:
+    """True once pid has exited.  A zombie counts: a detached process's parent is not the test."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def stop_pid(pid: int, sig: int = signal.SIGTERM) -> None:
+    """Stop a process the test did not start itself (bounded wait, then SIGKILL)."""
+    if pid_gone(pid):
+        return
+    try:
+        os.kill(pid, sig)
+        wait_until(lambda: pid_gone(pid), STOP_TIMEOUT, f"pid {pid} to exit")
+    except TimeoutError:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def tail(path: str, limit: int = 4000) -> str:
@@ -141,6 +166,10 @@ def backend_argv(sock: str, *extra: str, app: str = APP, app_dir: str = APPS_DIR
     return [PYTHON, "-m", "tandem", app, "--app-dir", app_dir, "--connect", sock, *extra]
 
 
+# The frontend's log line for a backend that completed its HELLO.
+ATTACHED = re.compile(r"backend \S+ pid (\d+) generation (\d+) attached")
+
+
 @dataclass
 class Stack:
     """One frontend and its backends, all stopped by ``close()``."""
@@ -213,11 +242,17 @@ class Stack:
         if not proc.alive():
             raise RuntimeError(f"the backend exited with {proc.popen.returncode}:\n{proc.log()}")
 
+    def attached(self) -> list[tuple[int, int]]:
+        """(pid, generation) of every backend the frontend has logged as attached, in order."""
+        assert self.frontend is not None
+        return [(int(pid), int(gen)) for pid, gen in ATTACHED.findall(self.frontend.log(1_000_000))]
+
     def close(self) -> None:
         for proc in self.backends:
             proc.stop()
         if self.frontend is not None:
             self.frontend.stop()
+
 
     def logs(self) -> str:
         parts = []
@@ -430,3 +465,103 @@ def parse_responses(data: bytes, methods: Optional[list[str]] = None) -> list[Re
         out.append(reader.read(methods[i] if methods and i < len(methods) else "GET"))
         i += 1
     return out
+
+
+# --- load ----------------------------------------------------------------------
+
+
+class Hammer:
+    """Keep-alive clients asking ``path`` (/pid) in a loop until stopped.
+
+    The load is bounded in count (``max_requests`` per client) and in time
+    (``max_seconds``).  ``results[i]`` is client i's list of (status, pid).  Any
+    exception is an error, unless ``frontend_stops``: then a refused connection
+    ends that client, and a request whose kept-alive connection closed before
+    any byte of an answer (the frontend closing an idle connection as it stops:
+    the request was never accepted) counts in ``unanswered``.
+    """
+
+    def __init__(self, port: int, clients: int = 8, path: str = "/pid", frontend_stops: bool = False,
+                 max_requests: int = 20000, max_seconds: float = 20.0) -> None:
+        self.port = port
+        self.path = path
+        self.frontend_stops = frontend_stops
+        self.max_requests = max_requests
+        self.max_seconds = max_seconds
+        self.stop = threading.Event()
+        self.results: list[list[tuple[int, int]]] = [[] for _ in range(clients)]
+        self.errors: list[str] = []
+        self.refused = 0
+        self.unanswered = 0
+        self.threads = [threading.Thread(target=self.run, args=(i,)) for i in range(clients)]
+
+    def run(self, i: int) -> None:
+        conn: Optional[http.client.HTTPConnection] = None
+        deadline = time.monotonic() + self.max_seconds
+        try:
+            for _ in range(self.max_requests):
+                if self.stop.is_set() or time.monotonic() > deadline:
+                    break
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                    try:
+                        conn.connect()
+                    except ConnectionRefusedError:
+                        if not self.frontend_stops:
+                            raise
+                        self.refused += 1
+                        return
+                try:
+                    conn.request("GET", self.path)
+                    resp = conn.getresponse()
+                except (ConnectionResetError, BrokenPipeError):
+                    if not self.frontend_stops:
+                        raise
+                    self.unanswered += 1
+                    conn.close()
+                    conn = None
+                    continue
+                body = resp.read()
+                pid = json.loads(body)["pid"] if resp.status == 200 else -1
+                self.results[i].append((resp.status, pid))
+                if resp.will_close:
+                    conn.close()
+                    conn = None
+        except Exception as exc:      # any failure is what the test is about
+            self.errors.append(f"client {i}: {exc!r}")
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def __enter__(self) -> "Hammer":
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(60)
+
+    def count(self) -> int:
+        return sum(len(r) for r in self.results)
+
+    def wait_for_more(self, n: int = 200, timeout: float = 20.0) -> None:
+        """Wait until n more responses have arrived."""
+        before = self.count()
+        wait_until(lambda: self.count() >= before + n or self.errors, timeout, f"{n} more responses")
+
+    def statuses(self) -> set[int]:
+        return {s for r in self.results for s, _ in r}
+
+    def pids(self) -> set[int]:
+        return {p for r in self.results for _, p in r}
+
+    def check_swap(self, old: set[int], new: set[int]) -> None:
+        """Each client was answered by old pids, then only by new ones, and last by a new one."""
+        for r in self.results:
+            pids = [p for _, p in r]
+            assert set(pids) <= old | new, set(pids) - old - new
+            first_new = next((k for k, p in enumerate(pids) if p in new), None)
+            assert first_new is not None, "a client never reached the new processes"
+            assert not set(pids[first_new:]) & old, "an old process answered after a new one"

@@ -7,7 +7,7 @@ import signal
 import socket
 
 
-from e2e_support import ResponseReader, build_request, connect, request, wait_until
+from e2e_support import Hammer, ResponseReader, build_request, connect, request, wait_until
 
 
 def test_sigterm_finishes_requests_in_flight_then_exits_0(make_stack):
@@ -60,3 +60,62 @@ def accepts(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def open_delayed(port: int, n: int, tag: str, ms: int = 1500) -> list[socket.socket]:
+    socks = []
+    for i in range(n):
+        s = connect(port, timeout=30)
+        s.sendall(build_request("GET", f"/delay/{ms}?tag={tag}&i={i}"))
+        socks.append(s)
+    return socks
+
+
+def test_sigterm_to_one_of_two_backends_under_load_loses_no_request(make_stack):
+    st = make_stack()
+    st.start_frontend()
+    # One generation: two processes of one deployment.
+    leaving = st.start_backend("--generation", "1")
+    staying = st.start_backend("--generation", "1", wait=False)
+    st.wait_attached(staying)
+    slow = open_delayed(st.port, 10, "leave")
+    wait_until(lambda: st.in_flight("leave") == 10, 20, "10 requests in the backends")
+    held = {name.split(".")[1] for name in os.listdir(st.mark_dir)}
+    assert held == {str(leaving.pid), str(staying.pid)}, "the frontend did not spread the requests"
+    with Hammer(st.port) as load:
+        load.wait_for_more()
+        leaving.popen.send_signal(signal.SIGTERM)
+        # It finishes what it holds, then exits 0.
+        assert leaving.popen.wait(30) == 0
+        load.wait_for_more()
+    assert not load.errors, load.errors
+    assert load.statuses() == {200}
+    assert load.pids() <= {leaving.pid, staying.pid}
+    for s in slow:
+        r = ResponseReader(s).read()
+        assert r.status == 200 and r.body.startswith(b"delay 1500 tag=leave")
+        s.close()
+    assert staying.alive()
+
+
+def test_sigterm_to_the_frontend_under_load_answers_every_accepted_request(make_stack):
+    st = make_stack()
+    st.start_frontend()
+    st.start_backend()
+    slow = open_delayed(st.port, 5, "fe")
+    wait_until(lambda: st.in_flight("fe") == 5, 20, "5 requests in the backend")
+    # New connections may be refused once it stops, and a request sent on a
+    # kept-alive connection as the frontend closes it was never accepted.
+    with Hammer(st.port, frontend_stops=True) as load:
+        load.wait_for_more()
+        st.frontend.popen.send_signal(signal.SIGTERM)
+        assert st.frontend.popen.wait(30) == 0
+    assert not load.errors, load.errors
+    # Every request the frontend accepted got its answer: never an error status.
+    assert load.statuses() == {200}
+    assert load.refused + load.unanswered > 0, "the clients never saw the frontend stop"
+    for s in slow:
+        r = ResponseReader(s).read()
+        assert r.status == 200 and r.body.startswith(b"delay 1500 tag=fe")
+        assert r.header("connection") == "close"
+        s.close()

@@ -6,58 +6,8 @@ from __future__ import annotations
 
 import http.client
 import json
-import threading
-import time
 
-from e2e_support import wait_until
-
-CLIENTS = 8
-MAX_REQUESTS = 20000          # per client: the load is bounded in count...
-MAX_SECONDS = 20              # ...and in time
-
-
-class Hammer:
-    """Keep-alive clients asking /pid in a loop until stopped."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.stop = threading.Event()
-        self.results: list[list[tuple[int, int]]] = [[] for _ in range(CLIENTS)]
-        self.errors: list[str] = []
-        self.threads = [threading.Thread(target=self.run, args=(i,)) for i in range(CLIENTS)]
-
-    def run(self, i: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        deadline = time.monotonic() + MAX_SECONDS
-        try:
-            for _ in range(MAX_REQUESTS):
-                if self.stop.is_set() or time.monotonic() > deadline:
-                    break
-                conn.request("GET", "/pid")
-                resp = conn.getresponse()
-                body = resp.read()
-                pid = json.loads(body)["pid"] if resp.status == 200 else -1
-                self.results[i].append((resp.status, pid))
-                if resp.will_close:
-                    conn.close()
-                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        except Exception as exc:      # any failure is what the test is about
-            self.errors.append(f"client {i}: {exc!r}")
-        finally:
-            conn.close()
-
-    def __enter__(self) -> "Hammer":
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(60)
-
-    def count(self) -> int:
-        return sum(len(r) for r in self.results)
+from e2e_support import Hammer, wait_until
 
 
 def test_new_generation_takes_over_under_load_without_errors(make_stack):
