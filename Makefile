@@ -15,7 +15,7 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 DEB_PACKAGES := gcc make pkg-config libuv1-dev libmsgpack-dev libcmocka-dev node-llhttp \
                 python3 python3-uvloop python3-msgpack python3-pytest python3-jinja2 \
-                python3-setuptools python3-pip python3-venv
+                python3-setuptools python3-pip python3-venv python3-yaml
 
 CPPFLAGS_ALL := -Iprotocol -Ifrontend/src -I$(LLHTTP_INC) -D_GNU_SOURCE
 LIBS         := -luv -lmsgpackc

@@ -19,6 +19,9 @@ What it does, in order (each step is one check; a failed step stops the run):
    clients; `--scale backend=3` and see all three serve; swap the three for the
    Flask example (examples/docker-flask) under load; `down`, every container
    exiting 0 on SIGTERM.
+4. The two images run as deploy/kubernetes/deployment.yaml runs them (its
+   environment and user, read-only root, no capabilities, an emptyDir-like
+   socket directory), its readiness probes, a request, SIGTERM and exit 0.
 
 Loads go to 127.0.0.1 only, from a few threads, bounded in time and count. The
 run ends with the line "N passed, M failed" and exits 0 only when every step ran
@@ -486,6 +489,87 @@ def swap_under_load(stack: Stack, compose_args: list[str], old: str, new: str, b
            f"old backends must exit 0 on SIGTERM or when superseded: {died}")
 
 
+# --- the Kubernetes pod, approximated with docker run ------------------------------------
+
+
+def load_pod_spec() -> dict[str, Any]:
+    try:
+        import yaml
+    except ImportError:
+        apt_install(["python3-yaml"])
+        import yaml
+    with open(os.path.join(ROOT, "deploy", "kubernetes", "deployment.yaml")) as f:
+        deployment = yaml.safe_load(f)
+    return deployment["spec"]["template"]["spec"]
+
+
+def run_pod(stack: Stack, workdir: str, static_body: bytes) -> None:
+    """Runs the frontend and backend images as deploy/kubernetes/deployment.yaml
+    does: its environment, user, read-only root file system, no capabilities, no
+    privilege escalation, the socket directory an empty world-writable directory
+    like an emptyDir, /tmp writable for the backend; then the readiness probes,
+    a request through both, and SIGTERM with exit 0."""
+    spec = load_pod_spec()
+    ctx = spec["securityContext"]
+    sockets = os.path.join(workdir, "pod-sockets")
+    os.makedirs(sockets)
+    os.chmod(sockets, 0o777)           # an emptyDir is 0777
+    port = free_port()
+    names = {}
+    try:
+        for c in spec["containers"]:
+            name = f"{PROJECT}-pod-{c['name']}"
+            names[c["name"]] = name
+            run(["docker", "rm", "-f", name], check=False, quiet=True)
+            image = f"{c['image'].split(':')[0]}:{IMAGE_TAG}"
+            argv = ["docker", "run", "-d", "--name", name,
+                    "--user", f"{ctx['runAsUser']}:{ctx['runAsGroup']}", "--group-add", str(ctx["fsGroup"])]
+            sc = c.get("securityContext", {})
+            if sc.get("readOnlyRootFilesystem"):
+                argv.append("--read-only")
+            if sc.get("capabilities", {}).get("drop") == ["ALL"]:
+                argv += ["--cap-drop", "ALL"]
+            if sc.get("allowPrivilegeEscalation") is False:
+                argv += ["--security-opt", "no-new-privileges"]
+            for mount in c["volumeMounts"]:
+                if mount["name"] == "sockets":
+                    argv += ["-v", f"{sockets}:{mount['mountPath']}"]
+                else:
+                    argv += ["--tmpfs", mount["mountPath"]]
+            for e in c["env"]:
+                argv += ["-e", f"{e['name']}={e.get('value', '')}"]
+            for p in c.get("ports", []):
+                argv += ["-p", f"127.0.0.1:{port}:{p['containerPort']}"]
+            run(argv + [image])
+        deadline = time.monotonic() + 60
+        while True:
+            states = {n: stack.inspect(cid, "{{.State.Status}} {{.State.Health.Status}}") for n, cid in names.items()}
+            if all(st == "running healthy" for st in states.values()):
+                break
+            expect(time.monotonic() < deadline, f"the pod's containers did not become healthy: {states}")
+            time.sleep(1)
+        for c in spec["containers"]:
+            run(["docker", "exec", names[c["name"]]] + c["readinessProbe"]["exec"]["command"], quiet=True)
+            stop_cmd = c["lifecycle"]["preStop"]["exec"]["command"]
+            run(["docker", "exec", names[c["name"]], "sh", "-c", f"command -v {shlex.quote(stop_cmd[0])}"],
+                quiet=True)
+        status, _, body = fetch(port, "GET", "/users/5?q=pod")
+        expect(status == 200 and json.loads(body) == {"id": 5, "q": "pod"}, f"GET /users/5 -> {status} {body!r}")
+        status, _, body = fetch(port, "GET", "/static/hello.txt")
+        expect(status == 200 and body == static_body, f"GET /static/hello.txt -> {status}")
+        mode = run(["docker", "exec", names["frontend"], "stat", "-c", "%a %u", "/run/tandem/backend.sock"],
+                   quiet=True).stdout.strip()
+        expect(mode == f"600 {ctx['runAsUser']}", f"socket in the emptyDir: {mode}")
+        for role in ("frontend", "backend"):
+            run(["docker", "stop", "-t", "30", names[role]], quiet=True)
+            code = stack.inspect(names[role], "{{.State.ExitCode}}")
+            expect(code == "0", f"{role} exited {code} on SIGTERM")
+        log(f"  both containers ran read-only as {ctx['runAsUser']} without capabilities and exited 0")
+    finally:
+        for name in names.values():
+            run(["docker", "rm", "-f", name], check=False, quiet=True)
+
+
 # --- the steps ----------------------------------------------------------------------
 
 
@@ -605,6 +689,10 @@ def main() -> int:
         expect(signals <= {"15"}, f"down must stop with SIGTERM only, saw signals {signals}")
         expect(not stack.container_ids("backend") and not stack.container_ids("frontend"), "containers left")
 
+    def step_pod() -> None:
+        assert stack
+        run_pod(stack, workdir, static_body)
+
     steps: list[tuple[str, Callable[[], None]]] = [
         ("tools: Docker engine and Compose", step_tools),
         (f"base image {BASE_IMAGE}", step_base_image),
@@ -616,6 +704,7 @@ def main() -> int:
         ("--scale backend=3: three backends serve", step_scale),
         ("swap three backends for the Flask example under load", step_swap_flask),
         ("compose down: SIGTERM, every container exits 0", step_down),
+        ("the Kubernetes pod's containers on Docker: read-only, no capabilities, emptyDir", step_pod),
     ]
     t_all = time.monotonic()
     try:
