@@ -1,19 +1,21 @@
 #!/usr/bin/python3
-"""Exit 0 when the tandem backend process is attached to its frontend, else 1.
+"""Exit 0 when the tandem backend is attached to its frontend, else 1.
 
     tandem-backend-healthcheck [PID]        (default: 1, the container's main process)
 
-"Attached" means the process holds a connected stream Unix socket whose peer is
-not one of its own sockets: the connection to the frontend's backend socket.
-(The event loop's socketpairs are connected too, but both of their ends belong
-to the process.)  A backend that is still waiting for the socket to appear, was
-refused by the frontend's peer-credential check, or lost its frontend holds no
-such socket, and one whose frontend has shut the connection shows it shut down.
+"Attached" means that the process or one of its descendants (the workers of a
+`--workers` parent) holds a connected stream Unix socket whose peer is outside
+that process tree: the connection to the frontend's backend socket.  The event
+loop's socketpairs and a parent's pipes to its workers are connected too, but
+both of their ends are inside the tree.  A backend that is still waiting for the
+socket to appear, was refused by the frontend's peer-credential check, or lost
+its frontend holds no such socket, and one whose frontend has shut the
+connection shows it shut down.
 
 The peers come from the kernel's sock_diag netlink interface (what `ss -x` reads),
 which needs no privileges and no package beyond python3; /proc/net/unix does not
 show them.  The check runs as the same user as the backend (docker exec and
-Kubernetes exec probes do), so the backend's /proc/PID/fd is readable.
+Kubernetes exec probes do), so the processes' /proc/PID/fd are readable.
 """
 
 from __future__ import annotations
@@ -35,11 +37,37 @@ UNIX_DIAG_PEER = 2
 UNIX_DIAG_SHUTDOWN = 7
 
 
+def process_tree(root: int) -> list[int]:
+    """root and every process descending from it."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue  # gone meanwhile
+        # The command name, in parentheses, may hold spaces: the ppid follows the last ")".
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
 def process_socket_inodes(pid: int) -> set[int]:
     """The inodes of every socket the process has open."""
     inodes = set()
     fd_dir = f"/proc/{pid}/fd"
-    for fd in os.listdir(fd_dir):
+    try:
+        fds = os.listdir(fd_dir)
+    except FileNotFoundError:
+        return inodes  # gone meanwhile
+    for fd in fds:
         try:
             target = os.readlink(os.path.join(fd_dir, fd))
         except OSError:
@@ -89,23 +117,29 @@ def connected_unix_streams() -> dict[int, tuple[int, int]]:
                 return found
 
 
-def attached(pid: int) -> bool:
-    mine = process_socket_inodes(pid)
+def attached(pid: int) -> int:
+    """How many connections to a frontend the process tree of pid holds."""
+    if not os.path.isdir(f"/proc/{pid}"):
+        raise OSError(f"no process {pid}")
+    ours: set[int] = set()
+    for p in process_tree(pid):
+        ours |= process_socket_inodes(p)
     streams = connected_unix_streams()
-    return any(peer != 0 and peer not in mine and shutdown == 0
-               for ino, (peer, shutdown) in streams.items() if ino in mine)
+    return sum(1 for ino, (peer, shutdown) in streams.items()
+               if ino in ours and peer != 0 and peer not in ours and shutdown == 0)
 
 
 def main(argv: list[str]) -> int:
     pid = int(argv[1]) if len(argv) > 1 else 1
     try:
-        ok = attached(pid)
+        count = attached(pid)
     except OSError as exc:
         print(f"tandem-backend-healthcheck: {exc}", file=sys.stderr)
         return 1
-    if not ok:
+    if count == 0:
         print(f"tandem-backend-healthcheck: process {pid} is not attached to a frontend", file=sys.stderr)
-    return 0 if ok else 1
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

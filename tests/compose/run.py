@@ -507,8 +507,9 @@ def run_pod(stack: Stack, workdir: str, static_body: bytes) -> None:
     """Runs the frontend and backend images as deploy/kubernetes/deployment.yaml
     does: its environment, user, read-only root file system, no capabilities, no
     privilege escalation, the socket directory an empty world-writable directory
-    like an emptyDir, /tmp writable for the backend; then the readiness probes,
-    a request through both, and SIGTERM with exit 0."""
+    like an emptyDir, /tmp writable for the backend; TANDEM_WORKERS=2 for the
+    backend (N backends in one pod); then the readiness probes, requests through
+    both answered by both workers, and SIGTERM with exit 0."""
     spec = load_pod_spec()
     ctx = spec["securityContext"]
     sockets = os.path.join(workdir, "pod-sockets")
@@ -536,8 +537,11 @@ def run_pod(stack: Stack, workdir: str, static_body: bytes) -> None:
                     argv += ["-v", f"{sockets}:{mount['mountPath']}"]
                 else:
                     argv += ["--tmpfs", mount["mountPath"]]
-            for e in c["env"]:
-                argv += ["-e", f"{e['name']}={e.get('value', '')}"]
+            env = {e["name"]: e.get("value", "") for e in c["env"]}
+            if c["name"] == "backend":
+                env["TANDEM_WORKERS"] = "2"
+            for key, value in env.items():
+                argv += ["-e", f"{key}={value}"]
             for p in c.get("ports", []):
                 argv += ["-p", f"127.0.0.1:{port}:{p['containerPort']}"]
             run(argv + [image])
@@ -557,6 +561,19 @@ def run_pod(stack: Stack, workdir: str, static_body: bytes) -> None:
         expect(status == 200 and json.loads(body) == {"id": 5, "q": "pod"}, f"GET /users/5 -> {status} {body!r}")
         status, _, body = fetch(port, "GET", "/static/hello.txt")
         expect(status == 200 and body == static_body, f"GET /static/hello.txt -> {status}")
+        pids: set[int] = set()
+        for _ in range(15):
+            answers: list[dict[str, Any]] = []
+            threads = [threading.Thread(target=lambda: answers.append(deployment(port, sleep_ms=300)))
+                       for _ in range(6)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            pids.update(a["pid"] for a in answers)
+            if len(pids) >= 2:
+                break
+        expect(len(pids) == 2, f"TANDEM_WORKERS=2: wanted 2 worker pids answering, got {pids}")
         mode = run(["docker", "exec", names["frontend"], "stat", "-c", "%a %u", "/run/tandem/backend.sock"],
                    quiet=True).stdout.strip()
         expect(mode == f"600 {ctx['runAsUser']}", f"socket in the emptyDir: {mode}")
@@ -564,7 +581,8 @@ def run_pod(stack: Stack, workdir: str, static_body: bytes) -> None:
             run(["docker", "stop", "-t", "30", names[role]], quiet=True)
             code = stack.inspect(names[role], "{{.State.ExitCode}}")
             expect(code == "0", f"{role} exited {code} on SIGTERM")
-        log(f"  both containers ran read-only as {ctx['runAsUser']} without capabilities and exited 0")
+        log(f"  both containers ran read-only as {ctx['runAsUser']} without capabilities, two workers "
+            f"(pids {sorted(pids)}) answered, and both exited 0")
     finally:
         for name in names.values():
             run(["docker", "rm", "-f", name], check=False, quiet=True)
