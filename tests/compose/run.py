@@ -761,6 +761,11 @@ def main() -> int:
                 stale = sorted(stack.images_seen - current)
                 if stale:
                     run(["docker", "image", "rm"] + stale, check=False, quiet=True)
+                # Build stages left untagged by earlier builds: all but the newest (the cache) go.
+                out = run(["docker", "images", "-q", "--no-trunc", "--filter", "dangling=true",
+                           "--filter", "label=tandem.stage=build"], check=False, quiet=True).stdout.split()
+                if len(out) > 1:
+                    run(["docker", "image", "rm"] + out[1:], check=False, quiet=True)
             except Exception as exc:  # noqa: BLE001
                 log(f"cleanup: {exc}")
         engine.stop_dockerd()
