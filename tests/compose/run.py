@@ -139,12 +139,18 @@ def sudo() -> list[str]:
 # --- 1. tools and engine ------------------------------------------------------------
 
 
+_apt_updated = False
+
+
 def apt_install(packages: list[str]) -> None:
+    global _apt_updated
     if not shutil.which("apt-get"):
         raise Skip(f"{' '.join(packages)} missing and no apt-get to install them with")
     log(f"  installing from Debian: {' '.join(packages)}")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    run(sudo() + ["apt-get", "update", "-qq"], env=env, timeout=600)
+    if not _apt_updated:
+        run(sudo() + ["apt-get", "update", "-qq"], env=env, timeout=600)
+        _apt_updated = True
     run(sudo() + ["apt-get", "install", "-y", "-qq", "--no-install-recommends"] + packages, env=env, timeout=900)
 
 
