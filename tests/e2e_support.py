@@ -551,6 +551,15 @@ class Hammer:
         before = self.count()
         wait_until(lambda: self.count() >= before + n or self.errors, timeout, f"{n} more responses")
 
+    def wait_all_reach(self, pids: set[int], timeout: float = 20.0) -> None:
+        """Wait until every client has been answered by one of pids."""
+        wait_until(lambda: all(any(p in pids for _, p in r) for r in self.results) or self.errors, timeout,
+                   f"every client to be answered by one of {sorted(pids)}")
+
+    def wait_ended(self, timeout: float = 30.0) -> None:
+        """Wait until every client has ended by itself (refused, with ``frontend_stops``)."""
+        wait_until(lambda: not any(t.is_alive() for t in self.threads), timeout, "every client to end")
+
     def statuses(self) -> set[int]:
         return {s for r in self.results for s, _ in r}
 

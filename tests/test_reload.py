@@ -40,6 +40,7 @@ def test_sighup_swaps_a_single_backend_under_load(make_stack, copies):
         wait_until(lambda: newer_than(st, generation), 20, "the copy to attach")
         copies.append(newer_than(st, generation)[0][0])
         assert old.popen.wait(30) == 0
+        load.wait_all_reach({copies[0]})
         load.wait_for_more()
     assert not load.errors, load.errors
     assert load.statuses() == {200}

@@ -78,7 +78,7 @@ def test_three_workers_share_the_load_and_a_killed_one_is_replaced(make_stack):
     generation = workers[0][1]
 
     # Requests in flight at once are spread over the three.
-    slow = open_slow(st.port, 12, "spread")
+    slow = open_slow(st.port, 12, "spread", ms=3000)
     wait_until(lambda: st.in_flight("spread") == 12, 20, "12 requests in the workers")
     assert set(holders(st, "spread")) == pids
     assert statuses(slow) == [200] * 12
@@ -107,12 +107,13 @@ def test_sighup_reloads_all_workers_under_load(make_stack):
         load.wait_for_more()
         parent.popen.send_signal(signal.SIGHUP)
         wait_until(lambda: len(st.attached()) == 6, 20, "three new workers to attach")
+        new_workers = st.attached()[3:]
+        new = {p for p, _ in new_workers}
         wait_until(lambda: all(pid_gone(p) for p in old), 20, "the old workers to exit")
+        load.wait_all_reach(new)
         load.wait_for_more()
     assert not load.errors, load.errors
     assert load.statuses() == {200}
-    new_workers = st.attached()[3:]
-    new = {p for p, _ in new_workers}
     assert not new & old
     assert len({g for _, g in new_workers}) == 1 and new_workers[0][1] > workers[0][1]
     load.check_swap(old, new)
@@ -140,7 +141,7 @@ def test_a_reload_whose_lifespan_startup_fails_leaves_the_old_workers_serving(ma
         load.wait_for_more()
     assert not load.errors, load.errors
     assert load.statuses() == {200}
-    assert load.pids() == old
+    assert load.pids() <= old
     log = parent.log(1_000_000)
     assert "broken on purpose" in log
     assert "cannot start: every worker exited before attaching to the frontend" in log
@@ -184,7 +185,7 @@ def test_sigterm_to_the_parent_drains_every_worker(make_stack):
     assert "all workers have exited" in log
     assert all(pid_gone(p) for p, _ in workers)
     # Each worker told the frontend it was going (GOAWAY), and was not just cut off.
-    assert st.frontend.log().count(" is draining") == 3
+    assert st.frontend.log(1_000_000).count(" is draining") == 3
 
 
 def test_workers_leave_when_the_parent_is_killed(make_stack):
