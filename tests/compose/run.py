@@ -280,6 +280,22 @@ class Stack:
         self.files: list[str] = []
         self.images_seen: set[str] = set()
 
+    def new_port(self) -> None:
+        """A free loopback port to publish the frontend on (other programs may take it meanwhile)."""
+        self.port = free_port()
+        self.env["TANDEM_PUBLISH"] = f"127.0.0.1:{self.port}"
+
+    def up_publishing(self, *args: str) -> None:
+        """`up -d ARGS` on a port found free just now, again on another one if it was taken since."""
+        for attempt in range(5):
+            self.new_port()
+            proc = self.compose("up", "-d", *args, check=False)
+            if proc.returncode == 0:
+                return
+            if "address already in use" not in proc.stdout or attempt == 4:
+                raise StepFailed(f"exit status {proc.returncode} from up -d:\n{proc.stdout[-4000:]}")
+            log(f"  port {self.port} was taken meanwhile: again on another")
+
     def compose(self, *args: str, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess[str]:
         files = [a for f in self.files for a in ("-f", f)]
         return run(self.engine.compose + files + list(args), cwd=self.dir, env=self.env, timeout=timeout,
@@ -521,7 +537,7 @@ def run_pod(stack: Stack, workdir: str, static_body: bytes) -> None:
     sockets = os.path.join(workdir, "pod-sockets")
     os.makedirs(sockets)
     os.chmod(sockets, 0o777)           # an emptyDir is 0777
-    port = free_port()
+    port = 0
     names = {}
     try:
         for c in spec["containers"]:
@@ -548,9 +564,19 @@ def run_pod(stack: Stack, workdir: str, static_body: bytes) -> None:
                 env["TANDEM_WORKERS"] = "2"
             for key, value in env.items():
                 argv += ["-e", f"{key}={value}"]
-            for p in c.get("ports", []):
-                argv += ["-p", f"127.0.0.1:{port}:{p['containerPort']}"]
-            run(argv + [image])
+            if not c.get("ports"):
+                run(argv + [image])
+                continue
+            # A port found free just now, again on another if it was taken since.
+            for attempt in range(5):
+                port = free_port()
+                publish = [a for p in c["ports"] for a in ("-p", f"127.0.0.1:{port}:{p['containerPort']}")]
+                proc = run(argv + publish + [image], check=False)
+                if proc.returncode == 0:
+                    break
+                run(["docker", "rm", "-f", name], check=False, quiet=True)
+                if "address already in use" not in proc.stdout or attempt == 4:
+                    raise StepFailed(f"docker run {c['name']}: {proc.stdout[-2000:]}")
         deadline = time.monotonic() + 60
         while True:
             states = {n: stack.inspect(cid, "{{.State.Status}} {{.State.Health.Status}}") for n, cid in names.items()}
@@ -629,7 +655,7 @@ def main() -> int:
     def step_up() -> None:
         assert stack
         t0 = time.monotonic()
-        stack.compose("up", "-d")
+        stack.up_publishing()
         stack.wait_healthy("frontend", 1)
         stack.wait_healthy("backend", 1)
         log(f"  both services healthy {time.monotonic() - t0:.1f} s after `up -d`")
