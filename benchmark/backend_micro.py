@@ -31,7 +31,8 @@ the runs repeat to within a few instructions per request.
 it starts build/tandem-frontend and one backend (benchmark/apps.py, from
 ``--backend``), runs wrk on ``/`` and ``/json`` (2 threads, 64 connections,
 loopback), and divides the CPU time each process used (utime + stime from
-/proc) by the requests served.
+/proc) by the requests served.  With ``--uvicorn`` it does the same for
+uvicorn running the raw ASGI app of apps.py, 1 worker.
 """
 
 from __future__ import annotations
@@ -217,11 +218,32 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def under_load(backend: Path, seconds: int, connections: int) -> None:
-    """req/s and CPU microseconds per request of the frontend and the backend under wrk."""
-    import run  # benchmark/run.py: free_port, wait_http, wrk, stop
+def _cpu_per_request(procs: list[subprocess.Popen], port: int, seconds: int,
+                     connections: int) -> list[tuple[str, float, list[float]]]:
+    """For / and /json: req/s under wrk and each process's CPU microseconds per request."""
+    import run  # benchmark/run.py: wait_http, wrk, stop
+
+    rows = []
+    try:
+        run.wait_http(port)
+        time.sleep(0.5)
+        for path in ("/", "/json"):
+            before = [_cpu_seconds(p.pid) for p in procs]
+            rps = run.wrk(port, path, seconds, connections)
+            after = [_cpu_seconds(p.pid) for p in procs]
+            served = rps * seconds
+            rows.append((path, rps, [(b - a) / served * 1e6 for a, b in zip(before, after)]))
+    finally:
+        run.stop(procs)
+    return rows
+
+
+def under_load(backend: Path, seconds: int, connections: int, uvicorn: bool) -> None:
+    """req/s and CPU microseconds per request of the frontend and the backend (and uvicorn) under wrk."""
+    import run  # benchmark/run.py: free_port, FRONTEND
 
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(backend), str(ROOT / "benchmark")]))
+    print(f"{'server':34} {'path':6} {'req/s':>8}  CPU us per request")
     with tempfile.TemporaryDirectory(prefix="tandem-load-") as tmp:
         port = run.free_port()
         sock = f"{tmp}/backend.sock"
@@ -229,19 +251,16 @@ def under_load(backend: Path, seconds: int, connections: int) -> None:
                                    "--log-level", "warn"], env=env),
                  subprocess.Popen([sys.executable, "-m", "tandem", "apps:app", "--connect", sock,
                                    "--log-level", "warning"], env=env, cwd=ROOT / "benchmark")]
-        try:
-            run.wait_http(port)
-            time.sleep(0.5)
-            print(f"{'path':8} {'req/s':>9} {'frontend us/req':>16} {'backend us/req':>15}")
-            for path in ("/", "/json"):
-                before = [_cpu_seconds(p.pid) for p in procs]
-                rps = run.wrk(port, path, seconds, connections)
-                after = [_cpu_seconds(p.pid) for p in procs]
-                served = rps * seconds
-                fe, be = ((b - a) / served * 1e6 for a, b in zip(before, after))
-                print(f"{path:8} {rps:9,.0f} {fe:16.2f} {be:15.2f}", flush=True)
-        finally:
-            run.stop(procs)
+        for path, rps, (fe, be) in _cpu_per_request(procs, port, seconds, connections):
+            print(f"{'tandem, 1 backend':34} {path:6} {rps:8,.0f}  frontend {fe:5.2f} + backend {be:5.2f}"
+                  f" = {fe + be:5.2f}", flush=True)
+    if uvicorn:
+        port = run.free_port()
+        procs = [subprocess.Popen([sys.executable, "-m", "uvicorn", "apps:asgi", "--port", str(port), "--loop",
+                                   "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log",
+                                   "--workers", "1"], env=env, cwd=ROOT / "benchmark")]
+        for path, rps, (uv,) in _cpu_per_request(procs, port, seconds, connections):
+            print(f"{'uvicorn (uvloop, httptools), 1 wkr':34} {path:6} {rps:8,.0f}  {uv:5.2f}", flush=True)
 
 
 def main() -> int:
@@ -262,6 +281,8 @@ def main() -> int:
     ap.add_argument("--under-load", type=int, metavar="SECONDS",
                     help="run the real frontend and backend under wrk for SECONDS per path instead")
     ap.add_argument("--connections", type=int, default=64, help="wrk connections for --under-load (default 64)")
+    ap.add_argument("--uvicorn", action="store_true",
+                    help="with --under-load: also uvicorn running apps:asgi (1 worker), for comparison")
     ap.add_argument("--feed-only", nargs=2, metavar=("SCENARIO", "COUNT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if (args.instructions or args.feed_only) and any(n % args.batch for n in (WARM_UP, *COUNTS)):
@@ -269,7 +290,7 @@ def main() -> int:
 
     _setup_path(args.backend)
     if args.under_load:
-        under_load(args.backend.resolve(), args.under_load, args.connections)
+        under_load(args.backend.resolve(), args.under_load, args.connections, args.uvicorn)
         return 0
     import asyncio
 
