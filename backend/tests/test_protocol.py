@@ -317,3 +317,13 @@ def test_encode_every_frame_type_round_trips() -> None:
 def test_bin_header_size_matches_msgpack() -> None:
     for n in (0, 255, 256, 65535, 65536):
         assert protocol.bin_header_size(n) == len(msgpack.packb(b"x" * n, use_bin_type=True)) - n
+
+
+def test_map_with_an_array_key_in_an_ignored_element_is_not_a_crash():
+    # Valid MessagePack that is not a Python dict: [99, 5, {[1, 2]: 3}] and a
+    # WINDOW with such a map as an extra element.  The C codec takes both; so
+    # must this one (an unknown frame, and a WINDOW with its extra ignored).
+    unknown = protocol.decode_payload(b"\x93\x63\x05\x81\x92\x01\x02\x03")
+    assert isinstance(unknown, protocol.Unknown) and unknown.type == 99 and unknown.stream_id == 5
+    window = protocol.decode_payload(b"\x94\x07\x05\x64\x81\x92\x01\x02\x03")
+    assert window == protocol.Window(5, 100)
