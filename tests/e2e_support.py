@@ -574,3 +574,22 @@ class Hammer:
             first_new = next((k for k, p in enumerate(pids) if p in new), None)
             assert first_new is not None, "a client never reached the new processes"
             assert not set(pids[first_new:]) & old, "an old process answered after a new one"
+
+
+def marks_by_pid(st: "Stack", tag: str) -> dict[int, int]:
+    """How many TAG handlers (/delay, /slow) run in each backend process, by pid."""
+    counts: dict[int, int] = {}
+    for name in os.listdir(st.mark_dir):
+        t, pid, _ = name.split(".")
+        if t == tag:
+            counts[int(pid)] = counts.get(int(pid), 0) + 1
+    return counts
+
+
+def read_statuses(socks: list[socket.socket]) -> list[int]:
+    """The status of the one response each socket gets; the sockets are closed."""
+    out = []
+    for s in socks:
+        out.append(ResponseReader(s).read().status)
+        s.close()
+    return out

@@ -16,19 +16,9 @@ import signal
 import socket
 import time
 
-from e2e_support import ResponseReader, build_request, connect, request, wait_until
+from e2e_support import build_request, connect, marks_by_pid, read_statuses, request, wait_until
 
 N = 50        # of each kind: 2 * N = 100 requests in flight
-
-
-def marks(st, tag: str) -> dict[int, int]:
-    """How many TAG handlers run in each backend process, by pid."""
-    counts: dict[int, int] = {}
-    for name in os.listdir(st.mark_dir):
-        t, pid, _ = name.split(".")
-        if t == tag:
-            counts[int(pid)] = counts.get(int(pid), 0) + 1
-    return counts
 
 
 def wait_attached(st, n: int) -> None:
@@ -48,14 +38,6 @@ def send_all(port: int) -> tuple[list[socket.socket], list[socket.socket]]:
     return gets, posts
 
 
-def outcomes(socks: list[socket.socket]) -> list[int]:
-    statuses = []
-    for s in socks:
-        statuses.append(ResponseReader(s).read().status)
-        s.close()
-    return statuses
-
-
 def test_sigkill_with_a_second_backend_resends_idempotent_requests(make_stack):
     st = make_stack()
     st.start_frontend()
@@ -64,18 +46,18 @@ def test_sigkill_with_a_second_backend_resends_idempotent_requests(make_stack):
     survivor = st.start_backend("--generation", "1")
     wait_attached(st, 2)
     gets, posts = send_all(st.port)
-    wait_until(lambda: sum(marks(st, "get").values()) == N and sum(marks(st, "post").values()) == N,
+    wait_until(lambda: sum(marks_by_pid(st, "get").values()) == N and sum(marks_by_pid(st, "post").values()) == N,
                20, "all 100 requests in the backends")
-    lost_posts = marks(st, "post").get(victim.pid, 0)
-    lost_gets = marks(st, "get").get(victim.pid, 0)
+    lost_posts = marks_by_pid(st, "post").get(victim.pid, 0)
+    lost_gets = marks_by_pid(st, "get").get(victim.pid, 0)
     assert lost_gets > 0 and lost_posts > 0, "both backends should have had requests"
     os.kill(victim.pid, signal.SIGKILL)
     victim.popen.wait(10)
 
     # Every GET is answered: those of the dead backend by the survivor.
-    assert outcomes(gets) == [200] * N
+    assert read_statuses(gets) == [200] * N
     # POSTs are never sent twice: those the dead backend had get 502.
-    post_statuses = outcomes(posts)
+    post_statuses = read_statuses(posts)
     assert post_statuses.count(502) == lost_posts
     assert post_statuses.count(200) == N - lost_posts
     assert f"sent again to backend pid {survivor.pid}" in st.frontend.log()
@@ -88,13 +70,13 @@ def test_sigkill_without_a_second_backend_gives_502(make_stack):
     st.start_frontend()
     victim = st.start_backend()
     gets, posts = send_all(st.port)
-    wait_until(lambda: sum(marks(st, "get").values()) == N and sum(marks(st, "post").values()) == N,
+    wait_until(lambda: sum(marks_by_pid(st, "get").values()) == N and sum(marks_by_pid(st, "post").values()) == N,
                20, "all 100 requests in the backend")
     os.kill(victim.pid, signal.SIGKILL)
     victim.popen.wait(10)
     # No other backend is connected: nothing can be sent again.
-    assert outcomes(gets) == [502] * N
-    assert outcomes(posts) == [502] * N
+    assert read_statuses(gets) == [502] * N
+    assert read_statuses(posts) == [502] * N
     assert st.frontend.alive()
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 
-from e2e_support import Hammer, ResponseReader, build_request, connect, pid_gone, wait_until
+from e2e_support import Hammer, build_request, connect, marks_by_pid, pid_gone, read_statuses, wait_until
 
 # An ASGI application whose lifespan startup fails while the file $BREAK_FILE exists.
 LIFESPAN_APP = '''
@@ -53,23 +53,6 @@ def open_slow(port: int, n: int, tag: str, ms: int = 1500) -> list:
     return socks
 
 
-def holders(st, tag: str) -> dict[int, int]:
-    counts: dict[int, int] = {}
-    for name in os.listdir(st.mark_dir):
-        t, pid, _ = name.split(".")
-        if t == tag:
-            counts[int(pid)] = counts.get(int(pid), 0) + 1
-    return counts
-
-
-def statuses(socks: list) -> list[int]:
-    out = []
-    for s in socks:
-        out.append(ResponseReader(s).read().status)
-        s.close()
-    return out
-
-
 def test_three_workers_share_the_load_and_a_killed_one_is_replaced(make_stack):
     st = make_stack()
     st.start_frontend()
@@ -80,8 +63,8 @@ def test_three_workers_share_the_load_and_a_killed_one_is_replaced(make_stack):
     # Requests in flight at once are spread over the three.
     slow = open_slow(st.port, 12, "spread", ms=3000)
     wait_until(lambda: st.in_flight("spread") == 12, 20, "12 requests in the workers")
-    assert set(holders(st, "spread")) == pids
-    assert statuses(slow) == [200] * 12
+    assert set(marks_by_pid(st, "spread")) == pids
+    assert read_statuses(slow) == [200] * 12
 
     victim = workers[0][0]
     with Hammer(st.port) as load:
@@ -178,7 +161,7 @@ def test_sigterm_to_the_parent_drains_every_worker(make_stack):
     slow = open_slow(st.port, 9, "wterm")
     wait_until(lambda: st.in_flight("wterm") == 9, 20, "9 requests in the workers")
     parent.popen.send_signal(signal.SIGTERM)
-    assert statuses(slow) == [200] * 9
+    assert read_statuses(slow) == [200] * 9
     assert parent.popen.wait(30) == 0
     log = parent.log(1_000_000)
     assert log.count("exited with status 0") == 3
