@@ -24,13 +24,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmark"))
+from run import free_port, wait_http  # noqa: E402  (the same helpers as make bench)
 FRONTEND = ROOT / "build" / "tandem-frontend"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def requests(port: int, path: str, n: int) -> None:
@@ -54,20 +50,6 @@ def requests(port: int, path: str, n: int) -> None:
                 buf += data
 
 
-def wait_ok(port: int, path: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-                s.sendall(f"GET {path} HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n".encode())
-                if s.recv(32).startswith(b"HTTP/1.1 200"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("the frontend under valgrind did not come up")
-
-
 def measure(path: str, n: int, tmp: Path) -> int:
     port = free_port()
     sock = tmp / "backend.sock"
@@ -87,7 +69,7 @@ def measure(path: str, n: int, tmp: Path) -> int:
             time.sleep(0.1)
         be = subprocess.Popen([sys.executable, "-m", "tandem", "apps:app", "--connect", str(sock),
                                "--log-level", "warning"], env=env, cwd=ROOT / "benchmark")
-        wait_ok(port, path)
+        wait_http(port, path, timeout=60)   # valgrind starts slowly
         requests(port, path, 200)                       # warm up
         subprocess.run(["callgrind_control", "--zero", str(fe.pid)], check=True, capture_output=True)
         requests(port, path, n)
