@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,6 +52,7 @@ struct static_file {
   unsigned busy : 1;             /* a thread-pool job or fs request is in flight */
   unsigned waiting : 1;          /* waiting for the connection to drain */
   unsigned polling : 1;          /* poll is initialized */
+  unsigned in_poll : 1;          /* waiting in poll (busy, but nothing in the thread pool) */
   unsigned redirect : 1;         /* a directory asked for without its slash */
   unsigned whole : 1;            /* the worker read the whole file into buf */
   int status;                    /* error status found by the worker, 0 if none */
@@ -60,6 +62,7 @@ struct static_file {
   int sock;                      /* dup of the client socket for sendfile; -1 if none */
   uint64_t size;
   uint64_t offset;
+  ssize_t sent;                  /* the last sendfile's result, or -errno */
   time_t mtime;
   /* A backend's file response: its status and header lines (owner: sf). */
   int resp_status;
@@ -292,11 +295,28 @@ static void static_release(static_file *sf) {
 static void static_pump(static_file *sf);
 static void static_poll_cb(uv_poll_t *p, int status, int events);
 
-static void static_sendfile_cb(uv_fs_t *fs) {
-  static_file *sf = fs->data;
-  ssize_t n = fs->result;
+/* On a thread-pool thread: one sendfile(2) of up to STATIC_SENDFILE bytes.
+ * Called directly, not through uv_fs_sendfile: libuv 1.44 falls back to a
+ * read/write loop that blocks in poll() on a full socket when
+ * copy_file_range refuses a socket (EINVAL), which would hold a thread-pool
+ * thread for as long as a client does not read.  The socket is non-blocking,
+ * so this returns EAGAIN instead. */
+static void static_sendfile_work(uv_work_t *w) {
+  static_file *sf = w->data;
+  uint64_t left = sf->size - sf->offset;
+  off_t off = (off_t) sf->offset;
+  ssize_t n;
 
-  uv_fs_req_cleanup(fs);
+  do
+    n = sendfile(sf->sock, sf->fd, &off, left < STATIC_SENDFILE ? (size_t) left : STATIC_SENDFILE);
+  while (n < 0 && errno == EINTR);
+  sf->sent = n < 0 ? -errno : n;
+}
+
+static void static_sendfile_cb(uv_work_t *w, int status) {
+  static_file *sf = w->data;
+  ssize_t n = status < 0 ? status : sf->sent;
+
   sf->busy = 0;
   if (sf->req == NULL) {
     static_release(sf);
@@ -306,6 +326,8 @@ static void static_sendfile_cb(uv_fs_t *fs) {
     /* The client's socket is full: wait until it takes more. */
     if (uv_poll_start(&sf->poll, UV_WRITABLE, static_poll_cb) == 0) {
       sf->busy = 1;           /* the poll callback clears it */
+      sf->in_poll = 1;
+      http_req_wait_client(sf->req);
       return;
     }
     n = UV_EIO;
@@ -330,6 +352,7 @@ static void static_poll_cb(uv_poll_t *p, int status, int events) {
   (void) events;
   uv_poll_stop(p);
   sf->busy = 0;
+  sf->in_poll = 0;
   if (sf->req == NULL) {
     static_release(sf);
     return;
@@ -368,9 +391,8 @@ static void static_pump(static_file *sf) {
     sf->polling = 1;
   }
   sf->busy = 1;
-  sf->fs.data = sf;
-  rc = uv_fs_sendfile(srv->loop, &sf->fs, sf->sock, sf->fd, (int64_t) sf->offset,
-                      left < STATIC_SENDFILE ? (size_t) left : STATIC_SENDFILE, static_sendfile_cb);
+  sf->work.data = sf;
+  rc = uv_queue_work(srv->loop, &sf->work, static_sendfile_work, static_sendfile_cb);
   if (rc != 0) {
     sf->busy = 0;
     http_req_abort(sf->req);
@@ -548,6 +570,12 @@ void static_on_writable(static_file *sf) {
 
 void static_abort(static_file *sf) {
   sf->req = NULL;
+  /* Waiting on a client that does not read: nothing else will end the wait. */
+  if (sf->in_poll) {
+    uv_poll_stop(&sf->poll);
+    sf->in_poll = 0;
+    sf->busy = 0;
+  }
   if (!sf->busy)
     static_release(sf);
 }
