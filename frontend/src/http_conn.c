@@ -127,6 +127,8 @@ struct http_conn {
   unsigned bad_header : 1;       /* a header value held CR, LF or NUL */
   unsigned in_body : 1;          /* the request being parsed is past its head */
   unsigned waiting : 1;          /* the parsing request is in the wait queue */
+  size_t trailer_bytes;          /* trailer fields of the body being parsed */
+  unsigned send_stalled : 1;     /* sendfile waits for the client's socket to take more */
   int pending_closes;
   tdm_buf in;                    /* unparsed input kept while paused; owner: conn */
   tdm_buf head_buf;              /* url and headers of the request being parsed; owner: conn */
@@ -157,6 +159,7 @@ static void conn_close(http_conn *c);
 static void conn_parse(http_conn *c, const char *data, size_t len);
 static void conn_maybe_resume(http_conn *c);
 static void conn_arm_timer(http_conn *c);
+static int conn_sending(const http_conn *c);
 static void req_finish_if_done(http_req *req);
 static void req_forward_body(http_req *req);
 static void req_emit(http_req *req, const char *data, size_t len);
@@ -213,6 +216,11 @@ static size_t conn_unwritten(const http_conn *c) {
   return outbuf_pending(&c->ob);
 }
 
+/* Output waits for the client to take it. */
+static int conn_sending(const http_conn *c) {
+  return conn_unwritten(c) > 0 || c->send_stalled;
+}
+
 int http_req_writable(const http_req *req) {
   if (http_req_is_head(req))
     return conn_unwritten(req->conn) < HTTP_OUT_HIGH;
@@ -248,6 +256,7 @@ static void conn_write_cb(uv_write_t *wr, int status) {
   outbuf_written(&c->ob);
   if (c->closing)
     return;
+  conn_arm_timer(c);          /* progress: the send timeout starts again */
   if (status < 0) {
     log_debug("client %s:%u: write failed: %s", c->peer_host, (unsigned) c->peer_port,
               uv_strerror(status));
@@ -496,6 +505,13 @@ void http_req_sent(http_req *req, size_t n) {
   if (req->remaining >= 0)
     req->remaining -= (int64_t) n < req->remaining ? (int64_t) n : req->remaining;
   req->body_bytes += n;
+  req->conn->send_stalled = 0;
+  conn_arm_timer(req->conn);
+}
+
+void http_req_wait_client(http_req *req) {
+  req->conn->send_stalled = 1;
+  conn_arm_timer(req->conn);
 }
 
 /* The response is complete (aborted: it cannot be completed, and the
@@ -680,6 +696,7 @@ static void req_release_stream(http_req *req, uint32_t code) {
 /* A response produced by the frontend itself in place of whatever req was
  * going to get (its stream, if any, is cancelled). */
 static void req_local(http_req *req, int status, const char *extra, const char *body, int close) {
+  list_unlink(req);
   if (req->kind == REQ_STATIC && req->sf != NULL) {
     static_abort(req->sf);
     req->sf = NULL;
@@ -877,8 +894,15 @@ static void req_file_response(http_req *req, const tdm_response *resp, int statu
   req->resp_end = 1;
   if (conn_close_hdr)
     req->close_after = 1;
+  /* The backend is done with this stream: from here on the response is the
+   * frontend's, and must not depend on the backend staying connected (it may
+   * exit right after, as a drained one does).  A request body still coming
+   * is not wanted any more: the stream is cancelled, and the connection
+   * closes after the response (req_finish_if_done). */
+  req_release_stream(req, TDM_CANCEL_NO_ERROR);
   req->kind = REQ_STATIC;
-  static_send_file(req, resp->body.ptr, resp->body.len, req->method == HTTP_HEAD, status,
+  static_send_file(req, resp->body.ptr, resp->body.len,
+                   req->method == HTTP_HEAD || status == 204 || status == 304, status,
                    lines.base != NULL ? lines.base : "", lines.len, content_length, have_date,
                    have_server, &req->sf);
   tdm_buf_free(&lines);
@@ -1124,6 +1148,12 @@ static void req_forward_body(http_req *req) {
     f.stream_id = req->sid;
     f.u.request = c->rq;
     f.u.request.body.len = 0;
+    if (!upstream_frame_fits(req->up, tdm_encoded_size(&f))) {
+      /* The head alone is more than this backend takes in one frame. */
+      req_release_stream(req, TDM_CANCEL_NO_ERROR);
+      req_local(req, 431, NULL, "Request Header Fields Too Large\n", 1);
+      return;
+    }
     n = upstream_max_body(req->up, tdm_encoded_size(&f));
     if (n > c->body.len)
       n = c->body.len;
@@ -1229,6 +1259,7 @@ static int on_message_begin(llhttp_t *p) {
   c->bad_header = 0;
   c->body_received = 0;
   c->in_body = 0;
+  c->trailer_bytes = 0;
   c->body.len = 0;
   c->body_req = NULL;
   conn_arm_timer(c);
@@ -1249,12 +1280,26 @@ static int on_url(llhttp_t *p, const char *at, size_t len) {
   return head_append(c, at, len);
 }
 
+/* Trailer fields of a chunked body come through the header callbacks too.
+ * They are not forwarded (the head has been sent, or is about to be, from
+ * head_buf, which must not move), only counted against the head's limit. */
+static int on_trailer(http_conn *c, llhttp_t *p, size_t len) {
+  c->trailer_bytes += len;
+  if (c->trailer_bytes > srv->cfg->max_header_size) {
+    llhttp_set_error_reason(p, "request head too large");
+    return HPE_USER;
+  }
+  return 0;
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t len) {
   http_conn *c = parser_conn(p);
   struct hdr_span *h;
 
   if (c->read_done || c->closing)
     return HPE_PAUSED;
+  if (c->in_body)
+    return on_trailer(c, p, len);
 
   if (c->nhdrs == 0 || c->header_value) {
     if (c->nhdrs == HTTP_MAX_HEADERS) {
@@ -1278,6 +1323,8 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len) {
 
   if (c->read_done || c->closing)
     return HPE_PAUSED;
+  if (c->in_body)
+    return on_trailer(c, p, len);
   h = &c->hdrs[c->nhdrs - 1];
 
   if (!c->header_value)
@@ -1638,6 +1685,7 @@ static void conn_stop_reading(http_conn *c) {
   if (c->reading) {
     uv_read_stop(&c->h.stream);
     c->reading = 0;
+    conn_arm_timer(c);
   }
 }
 
@@ -1651,6 +1699,18 @@ static void conn_parse(http_conn *c, const char *data, size_t len) {
   err = llhttp_execute(&c->parser, data, len);
   if (c->closing)
     return;
+  if (err == HPE_PAUSED_UPGRADE) {
+    /* A request asking to upgrade (Upgrade: websocket, h2c) went to the
+     * backend as an ordinary request; no protocol switch is offered, so the
+     * connection goes on as HTTP/1.1 with what follows it. */
+    size_t used = (size_t) (llhttp_get_error_pos(&c->parser) - data);
+    llhttp_resume_after_upgrade(&c->parser);
+    if (used < len) {
+      conn_parse(c, data + used, len - used);
+      return;
+    }
+    err = HPE_OK;
+  }
   if (err == HPE_PAUSED) {
     size_t used = (size_t) (llhttp_get_error_pos(&c->parser) - data);
     llhttp_resume(&c->parser);
@@ -1772,8 +1832,10 @@ static void conn_maybe_resume(http_conn *c) {
     if (c->closing || c->paused || c->read_done || c->body.len > 0)
       return;
   }
-  if (!c->reading && uv_read_start(&c->h.stream, conn_alloc_cb, conn_read_cb) == 0)
+  if (!c->reading && uv_read_start(&c->h.stream, conn_alloc_cb, conn_read_cb) == 0) {
     c->reading = 1;
+    conn_arm_timer(c);
+  }
 }
 
 /* ---- timers and lifetime -------------------------------------------------- */
@@ -1781,6 +1843,12 @@ static void conn_maybe_resume(http_conn *c) {
 static void conn_on_timeout(uv_timer_t *t) {
   http_conn *c = t->data;
 
+  if (conn_sending(c)) {
+    log_info("client %s:%u: took no response bytes for %u s; closing", c->peer_host,
+             (unsigned) c->peer_port, srv->cfg->header_timeout_ms / 1000);
+    conn_close(c);
+    return;
+  }
   if (c->count == 0) {
     log_debug("client %s:%u: idle timeout", c->peer_host, (unsigned) c->peer_port);
     conn_close(c);
@@ -1797,17 +1865,22 @@ static void conn_on_timeout(uv_timer_t *t) {
   }
 }
 
-/* The timer runs while we wait for the client: idle between requests
- * (keep-alive timeout) or in the middle of one (header timeout); not while
- * only the backend is working. */
+/* The timer runs only while we wait for the client: to take response bytes
+ * (send timeout, restarted by each write that completes), to send the next
+ * request (keep-alive timeout), or to send the rest of the one it began
+ * (header timeout, restarted by each read of its body).  Not while only the
+ * backend is working, nor while the frontend itself has stopped reading
+ * because a backend's window is closed or the request waits for a backend. */
 static void conn_arm_timer(http_conn *c) {
   const config *cfg = srv->cfg;
 
   if (c->closing || c->lingering)
     return;
-  if (c->count == 0)
+  if (conn_sending(c))
+    uv_timer_start(&c->timer, conn_on_timeout, cfg->header_timeout_ms, 0);
+  else if (c->count == 0)
     uv_timer_start(&c->timer, conn_on_timeout, cfg->keepalive_timeout_ms, 0);
-  else if (c->parsing)
+  else if (c->parsing && c->reading)
     uv_timer_start(&c->timer, conn_on_timeout, cfg->header_timeout_ms, 0);
   else
     uv_timer_stop(&c->timer);
@@ -1865,8 +1938,14 @@ void http_conn_stop_all(void) {
 
   for (c = all_conns; c != NULL; c = next) {
     next = c->next;
-    if (c->count == 0) {
+    if (c->count == 0 && !conn_sending(c)) {
       conn_close(c);
+    } else if (c->count == 0) {
+      /* Its last response is still being written: close after it. */
+      c->read_done = 1;
+      conn_stop_reading(c);
+      c->close_when_flushed = 1;
+      server_schedule_flush(&c->fl);
     } else if (!c->parsing) {
       /* Answer what was asked; read nothing more (a request in the middle of
        * its head or body is read to its end, then on_message_begin stops). */

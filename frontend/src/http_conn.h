@@ -58,6 +58,9 @@ int http_req_idle_head(const http_req *req);
 int http_req_socket(const http_req *req);
 /* n body bytes went to the socket directly (sendfile). */
 void http_req_sent(http_req *req, size_t n);
+/* The client's socket is full and sendfile waits for it: the send timeout
+ * runs until http_req_sent(). */
+void http_req_wait_client(http_req *req);
 /* The response cannot be completed: close the connection after what was sent. */
 void http_req_abort(http_req *req);
 /* A whole short response with a text/plain body. */

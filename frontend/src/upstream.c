@@ -251,6 +251,10 @@ int64_t upstream_open_stream(upstream_conn *up, struct http_req *req) {
   return sid;
 }
 
+int upstream_frame_fits(const upstream_conn *up, size_t size) {
+  return size + 16 < up->max_frame;
+}
+
 size_t upstream_max_body(const upstream_conn *up, size_t head_size) {
   /* The bin header of the body takes at most 5 bytes, the length prefix 4. */
   size_t room = up->max_frame;

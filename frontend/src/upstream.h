@@ -34,6 +34,8 @@ int upstream_connected(void);
 /* Opens a stream for req; returns its id (> 0) or a negative error. */
 int64_t upstream_open_stream(upstream_conn *up, struct http_req *req);
 
+/* Whether a frame of size bytes (with an empty body) fits the backend's limit. */
+int upstream_frame_fits(const upstream_conn *up, size_t size);
 /* The largest body chunk that fits one frame after a head of head_size bytes. */
 size_t upstream_max_body(const upstream_conn *up, size_t head_size);
 uint32_t upstream_peer_window(const upstream_conn *up);

@@ -1582,6 +1582,112 @@ static void test_file_response_errors(void **state) {
   free(path);
 }
 
+/* ---- regressions found in review ----------------------------------------- */
+
+/* Trailer fields of a chunked body used to be appended to the head buffer,
+ * moving it under the head the REQUEST frame was about to be built from. */
+static void test_trailers_leave_the_head_intact(void **state) {
+  peer *b = be_default(), *c = cl_connect();
+  char *req = NULL;
+  char big[20001];
+  tdm_frame f;
+  (void) state;
+
+  memset(big, 'a', sizeof(big) - 1);
+  big[sizeof(big) - 1] = '\0';
+  assert_true(asprintf(&req, "POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                             "5\r\nhello\r\n0\r\nX-T: %s\r\n\r\n", big) > 0);
+  cl_send(c, req);
+  free(req);
+  be_expect_request(b, 1, "POST", "/upload", &f);
+  assert_int_equal(f.u.request.nheaders, 2);
+  str_equal(f.u.request.headers[0].name, "host");
+  str_equal(f.u.request.headers[1].value, "chunked");
+  str_equal(f.u.request.body, "hello");
+  assert_int_equal(f.u.request.flags, TDM_FLAG_END);
+  be_respond_text(b, 1, "ok");
+  cl_expect_response(c, 0, "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nserver: tandem\r\n"
+                           "content-length: 2\r\n\r\nok");
+}
+
+/* A 304 (or 204) FILE response sends no body, however large the file. */
+static void test_file_response_304_sends_no_body(void **state) {
+  char *large = make_file("large304.bin", 300 * 1024);
+  peer *b = be_default(), *c = cl_connect();
+  http_resp r;
+  tdm_frame f;
+  (void) state;
+
+  cl_send(c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+  be_expect_request(b, 1, "GET", "/a", &f);
+  be_expect_request(b, 2, "GET", "/b", &f);
+  be_respond(b, 1, TDM_FLAG_END | TDM_FLAG_FILE, 304, NULL, 0, large, strlen(large));
+  be_respond_text(b, 2, "next");
+  free(large);
+  cl_wait_response(c, 1, &r);                     /* 304: a head only */
+  resp_free(&r);
+  cl_expect_response(c, 0, "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nserver: tandem\r\n"
+                           "content-length: 4\r\n\r\nnext");
+}
+
+/* Once a FILE response is accepted, the backend may go (a drained one
+ * exits): the file is still sent whole. */
+static void test_file_response_outlives_its_backend(void **state) {
+  char *large = make_file("outlive.bin", 2 * 1024 * 1024 + 3);
+  peer *b = be_default(), *c = cl_connect();
+  http_resp r;
+  tdm_frame f;
+  (void) state;
+
+  c->read_paused = 1;
+  cl_send(c, "GET /f HTTP/1.1\r\nHost: x\r\n\r\n");
+  be_expect_request(b, 1, "GET", "/f", &f);
+  file_response(b, 1, large, NULL, 0, TDM_FLAG_END | TDM_FLAG_FILE);
+  spin_n(QUIET_SPINS);
+  peer_close(b);
+  c->read_paused = 0;
+  cl_wait_response(c, 0, &r);
+  assert_int_equal(r.status, 200);
+  assert_int_equal(r.body_len, 2 * 1024 * 1024 + 3);
+  resp_free(&r);
+  free(large);
+  cl_expect_open(c);
+}
+
+/* A head larger than the backend takes in one frame is refused here (431)
+ * instead of costing the backend's whole connection. */
+static void test_head_larger_than_the_backends_frames(void **state) {
+  peer *b = be_connect(), *c;
+  char *req = NULL, *value = malloc(66 * 1024);
+  tdm_frame f;
+  (void) state;
+
+  memset(&f, 0, sizeof(f));
+  f.type = TDM_HELLO;
+  f.u.hello.version = TDM_PROTO_VERSION;
+  f.u.hello.role = S("backend");
+  f.u.hello.app = S("tests:small-frames");
+  f.u.hello.pid = 4243;
+  f.u.hello.generation = 1;
+  f.u.hello.max_frame_size = TDM_MIN_MAX_FRAME;
+  f.u.hello.max_streams = 16;
+  f.u.hello.initial_window = TDM_DEFAULT_WINDOW;
+  be_send(b, &f);
+  be_expect(b, TDM_HELLO, 0, &f);
+  c = cl_connect();
+  /* Under --max-header-size, over what a 65536-byte frame holds. */
+  H->cfg.max_header_size = 128 * 1024;
+  memset(value, 'v', 64 * 1024 + 200);
+  value[64 * 1024 + 200] = '\0';
+  assert_true(asprintf(&req, "GET /big HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n", value) > 0);
+  cl_send(c, req);
+  free(req);
+  free(value);
+  cl_expect_local(c, 431, "Request Header Fields Too Large", NULL,
+                  "Request Header Fields Too Large\n", 1);
+  be_expect_silence(b);
+}
+
 /* ---- connection-level frames --------------------------------------------- */
 
 static void test_ping_answered_unknown_type_ignored(void **state) {
@@ -1714,6 +1820,10 @@ int main(void) {
     T(test_static_and_backend_pipelined),
     T(test_file_response_sent_by_frontend),
     T(test_file_response_errors),
+    T(test_trailers_leave_the_head_intact),
+    T(test_file_response_304_sends_no_body),
+    T(test_file_response_outlives_its_backend),
+    T(test_head_larger_than_the_backends_frames),
     T(test_ping_answered_unknown_type_ignored),
     T(test_version_mismatch_refused),
     T(test_hello_refusals),
