@@ -54,10 +54,11 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -MMD -MP -c $< -o $@
 
-# llhttp's generated sources are third-party: compiled from where Debian puts them, without our warning flags.
+# llhttp's generated sources are third-party: compiled from where Debian puts them, without our warning flags,
+# in strict mode (without it, llhttp 8 takes any two bytes after a chunk's data as its CRLF).
 $(BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -I$(LLHTTP_INC) -c $< -o $@
+	$(CC) $(CFLAGS) -DLLHTTP_STRICT_MODE=1 -I$(LLHTTP_INC) -c $< -o $@
 
 $(BUILD)/tandem-frontend: $(FRONT_OBJ) $(LLHTTP_OBJ) $(BUILD)/obj/frontend/src/main.o
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)

@@ -21,6 +21,10 @@ BAD_REQUESTS = {
                        b"zz\r\nhello\r\n0\r\n\r\n"),
     "bad chunk size after a good chunk": (b"POST /echo HTTP/1.1\r\nHost: e2e.test\r\n"
                                           b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nxyz\r\n"),
+    # Not CRLF after a chunk's data: llhttp 8 outside strict mode takes any two bytes.
+    "two bytes other than CRLF after chunk data": (b"POST /echo HTTP/1.1\r\nHost: e2e.test\r\n"
+                                                   b"Transfer-Encoding: chunked\r\n\r\n"
+                                                   b"5\r\nhelloAB1\r\nZ\r\n0\r\n\r\n"),
     "non-numeric content-length": b"POST /echo HTTP/1.1\r\nHost: e2e.test\r\nContent-Length: abc\r\n\r\n",
     "conflicting content-lengths": (b"POST /echo HTTP/1.1\r\nHost: e2e.test\r\nContent-Length: 5\r\n"
                                     b"Content-Length: 6\r\n\r\nhello!"),
