@@ -1115,6 +1115,10 @@ static int req_resend(http_req *req) {
   return 0;
 }
 
+int http_req_stream_of(const http_req *req, const upstream_conn *up, uint32_t sid) {
+  return req->up == up && req->sid == sid;
+}
+
 void http_req_on_upstream_lost(http_req *req) {
   req->up = NULL;
   if (req->conn->body_req == req)

@@ -39,6 +39,8 @@ int http_req_on_data(http_req *req, const tdm_data *data);
 void http_req_on_window(http_req *req, uint32_t increment);
 void http_req_on_cancel(http_req *req, uint32_t code);
 void http_req_on_upstream_lost(http_req *req);
+/* Whether req's stream is still stream sid of up. */
+int http_req_stream_of(const http_req *req, const struct upstream_conn *up, uint32_t sid);
 
 /* Used by static.c: start a response with status and extra header lines
  * ("name: value\r\n" each, may be empty), content_length bytes to follow

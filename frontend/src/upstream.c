@@ -575,14 +575,27 @@ static void up_close(upstream_conn *up, uint32_t code, const char *why) {
     backends = up->next;
   if (up->next != NULL)
     up->next->prev = up->prev;
-  /* Every stream still open gets its answer now. */
-  for (i = 0; i < up->nslots && up->nstreams > 0; i++) {
-    if (up->slots[i].sid != 0) {
-      struct http_req *req = up->slots[i].req;
+  /* Every stream still open gets its answer now.  Answering one may retire
+   * others (of the same client connection) and reuse their request slots, so
+   * the table is emptied first, into a copy, and a request is answered only
+   * if it still belongs to this stream. */
+  if (up->nstreams > 0) {
+    struct stream_slot *open = malloc(up->nstreams * sizeof(*open));   /* owner: here */
+    uint32_t n = 0;
+    for (i = 0; i < up->nslots; i++) {
+      if (up->slots[i].sid == 0)
+        continue;
+      if (open != NULL)
+        open[n++] = up->slots[i];
+      else
+        http_req_on_upstream_lost(up->slots[i].req);   /* out of memory: as before */
       up->slots[i].sid = 0;
-      up->nstreams--;
-      http_req_on_upstream_lost(req);
     }
+    up->nstreams = 0;
+    for (i = 0; i < n; i++)
+      if (http_req_stream_of(open[i].req, up, open[i].sid))
+        http_req_on_upstream_lost(open[i].req);
+    free(open);
   }
   uv_close((uv_handle_t *) &up->pipe, up_on_close);
 }
