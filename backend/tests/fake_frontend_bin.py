@@ -26,10 +26,13 @@ def main() -> None:
     parser.add_argument("--backend-socket", required=True)
     parser.add_argument("--static", action="append", default=[])
     args = parser.parse_args()
-    report = open(os.environ["FAKE_FRONTEND_REPORT"], "a", buffering=1)
+    # One os.write per line on an O_APPEND descriptor: the signal handler may
+    # note while the main code is in the middle of noting (a buffered file
+    # would raise "reentrant call" then, and lose the line).
+    report = os.open(os.environ["FAKE_FRONTEND_REPORT"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def note(**fields: object) -> None:
-        report.write(json.dumps(fields) + "\n")
+        os.write(report, (json.dumps(fields) + "\n").encode())
 
     def stop(sig: int, _frame: object) -> None:
         note(event="signal", signal=signal.Signals(sig).name)
@@ -70,9 +73,11 @@ def main() -> None:
     while True:
         try:
             frame = recv_frame()
-        except EOFError:
+        except (EOFError, ConnectionResetError):
+            # The backend closed (a reset if it closed with bytes unread).
             note(event="eof")
-            signal.pause()
+            while True:
+                signal.pause()
         else:
             note(event="frame", type=type(frame).__name__)
 

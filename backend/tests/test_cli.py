@@ -298,7 +298,7 @@ def test_serve_starts_the_frontend_and_stops_cleanly(tmp_path: Path, sig: int, g
         assert proc.returncode == 0, stderr.decode()
         assert not socket_dir.exists()
         events = [json.loads(line) for line in report.read_text().splitlines()]
-        assert any(e["event"] == "signal" for e in events)
+        assert any(e["event"] == "signal" for e in events), events
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
