@@ -12,24 +12,24 @@ import json
 import threading
 import time
 
+from e2e_support import Hammer
+
 CLIENTS = 6
 ROUNDS = 3
 MAX_SECONDS = 30              # the load is bounded in time...
 MAX_REQUESTS = 200_000        # ...and in count
 
 
-class Load:
-    """Keep-alive clients on 127.0.0.1: GET /pid, and every third request a POST /echo."""
+class Load(Hammer):
+    """Keep-alive clients on 127.0.0.1: GET /pid, and every third request a POST /echo
+    (Hammer's threads and stopping; its own requests and counts)."""
 
     def __init__(self, port: int) -> None:
-        self.port = port
-        self.stop = threading.Event()
+        super().__init__(port, clients=CLIENTS, max_seconds=MAX_SECONDS)
         self.lock = threading.Lock()
         self.sent = 0
         self.ok = 0
         self.pids: set[int] = set()
-        self.errors: list[str] = []
-        self.threads = [threading.Thread(target=self.run, args=(i,)) for i in range(CLIENTS)]
 
     def run(self, i: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=40)
@@ -65,16 +65,6 @@ class Load:
             self.errors.append(f"client {i}: {exc!r}")
         finally:
             conn.close()
-
-    def __enter__(self) -> "Load":
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(60)
 
     def wait_for_more(self, count: int = 300, timeout: float = 20) -> None:
         with self.lock:
