@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from e2e_support import (BLOB_SIZE, ResponseReader, blob_bytes, build_request, connect, raw_exchange, recv_all,
-                         request)
+from e2e_support import (BLOB_SIZE, ResponseReader, blob_bytes, build_request, connect, is_closed, raw_exchange,
+                         recv_all, request)
 
 
 def test_text_file_with_type_length_and_bytes(port):
@@ -185,3 +185,21 @@ def test_many_traversals_on_one_connection_leave_it_usable_or_closed(port, site)
     assert site["secret"].encode() not in raw
     assert raw.count(b"HTTP/1.1 404 ") == 3
     assert raw.endswith(b"hello static\n")
+
+
+@pytest.mark.parametrize("method, path, status", [
+    ("POST", "/static/hello.txt", 405),
+    ("GET", "/static/hello.txt", 200),
+])
+def test_answered_request_whose_body_then_fails_closes(port, method, path, status):
+    # The frontend answers this request itself before its body has arrived; the
+    # body then turns out malformed.  The connection used to stay open for ever
+    # (reading nothing, no timer), so a few hundred of these used up
+    # --max-connections for everyone.
+    with connect(port) as s:
+        s.sendall(build_request(method, path, [("Transfer-Encoding", "chunked")]) + b"5\r\nhello\r\n")
+        reader = ResponseReader(s)
+        assert reader.read(method).status == status
+        s.sendall(b"not a chunk size\r\n")
+        assert is_closed(s)
+    assert request(port, "GET", "/static/hello.txt").status == 200

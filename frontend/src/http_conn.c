@@ -163,6 +163,7 @@ static int conn_sending(const http_conn *c);
 static void req_finish_if_done(http_req *req);
 static void req_forward_body(http_req *req);
 static void req_emit(http_req *req, const char *data, size_t len);
+static void req_response_too_late(http_req *req);
 static void conn_stop_reading(http_conn *c);
 
 static const char *status_reason(int status) {
@@ -549,7 +550,18 @@ void http_req_simple(http_req *req, int status, const char *extra_headers, const
   req_end_response(req, 0);
 }
 
-/* Drops the request's stream, telling the backend if it is still open. */
+/* An error found after req's response began (in its body, or a timeout)
+ * cannot be answered: the connection closes after that response.  One that
+ * is complete is retired now if it is at the head; it may have been waiting
+ * only for the rest of its body, which will never be read. */
+static void req_response_too_late(http_req *req) {
+  req->close_after = 1;
+  if (req->resp_done)
+    req_finish_if_done(req);
+  else
+    req_end_response(req, 1);
+}
+
 /* ---- the wait queue and the request timeout ------------------------------- */
 
 static void list_unlink(http_req *req) {
@@ -706,7 +718,7 @@ static void req_local(http_req *req, int status, const char *extra, const char *
   if (close)
     req->close_after = 1;
   if (req->resp_started) {
-    req_end_response(req, 1);
+    req_response_too_late(req);
     return;
   }
   http_req_simple(req, status, extra, body);
@@ -1651,6 +1663,10 @@ static int on_body(llhttp_t *p, const char *at, size_t len) {
   if (srv->cfg->max_body_size > 0 && c->body_received > srv->cfg->max_body_size) {
     if (!req->resp_started)
       req_local(req, 413, NULL, "Content Too Large\n", 1);
+    else if (req->resp_done)
+      req_response_too_late(req);
+    else
+      req->close_after = 1;       /* the response in progress is the last */
     return HPE_PAUSED;    /* nothing more of this connection is read */
   }
   if (c->body_req == req && req->up != NULL) {

@@ -138,6 +138,38 @@ static void spin_n(int n) {
       fail_msg("still not true after %d loop iterations: %s", MAX_SPINS, #cond); \
   } while (0)
 
+/* Like WAIT_UNTIL, for what only one of the frontend's timers brings about:
+ * the loop blocks until its next event.  A guard timer bounds the wait, so a
+ * timer the frontend never armed fails the test instead of hanging it. */
+#define GUARD_MS 10000
+
+static void guard_on_timeout(uv_timer_t *t) {
+  *(int *) t->data = 1;
+}
+
+static void guard_on_close(uv_handle_t *h) {
+  (void) h;
+}
+
+#define WAIT_FOR_TIMER(cond)                                                  \
+  do {                                                                        \
+    uv_timer_t guard_;                                                        \
+    int fired_ = 0, ok_;                                                      \
+    uv_timer_init(&H->loop, &guard_);                                         \
+    guard_.data = &fired_;                                                    \
+    uv_timer_start(&guard_, guard_on_timeout, GUARD_MS, 0);                   \
+    spin();                                                                   \
+    while (!(ok_ = !!(cond)) && !fired_) {                                    \
+      uv_run(&H->loop, UV_RUN_ONCE);                                          \
+      for (int i_ = 0; i_ < H->npeers; i_++)                                  \
+        peer_pump(H->peers[i_]);                                              \
+    }                                                                         \
+    uv_close((uv_handle_t *) &guard_, guard_on_close);                        \
+    spin();                                                                   \
+    if (!ok_)                                                                 \
+      fail_msg("still not true after %d ms: %s", GUARD_MS, #cond);            \
+  } while (0)
+
 static peer *peer_new(int fd, int is_backend) {
   peer *p = calloc(1, sizeof(*p));
 
@@ -1751,6 +1783,89 @@ static void test_version_mismatch_refused(void **state) {
                   "Service Unavailable: no backend is connected\n", 0);
 }
 
+/* ---- a request answered by the frontend while its body still arrives ----- */
+
+/* A request the frontend answers itself (a 405 under a static mount, a static
+ * file) before its body has arrived waits at the head of the pipeline until
+ * the body has been read and dropped.  When that body then fails, the
+ * connection must still close after the answer: it used to stay open for
+ * ever, reading nothing, with no timer running. */
+static void body_fails_after_local_answer(const char *head, const char *rest, const char *want) {
+  peer *c = cl_connect();
+  http_resp r;
+
+  cl_send(c, head);
+  cl_wait_response(c, strncmp(head, "HEAD ", 5) == 0, &r);
+  if (strstr(r.raw, want) != r.raw)
+    fail_msg("expected a response starting \"%s\", got: %s", want, r.raw);
+  resp_free(&r);
+  if (rest != NULL)
+    cl_send(c, rest);
+  WAIT_FOR_TIMER(c->eof);
+  cl_expect_eof(c);
+}
+
+static void test_local_answer_then_invalid_chunk(void **state) {
+  (void) state;
+  add_static_mount("/static", "hello.txt", "hello file!\n");
+  body_fails_after_local_answer("POST /static/x HTTP/1.1\r\nHost: x\r\n"
+                                "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+                                "zz\r\nhello\r\n", "HTTP/1.1 405 ");
+  body_fails_after_local_answer("GET /static/hello.txt HTTP/1.1\r\nHost: x\r\n"
+                                "Transfer-Encoding: chunked\r\n\r\n",
+                                "5\r\nhelloXX", "HTTP/1.1 200 ");
+}
+
+static void test_local_answer_then_body_too_large(void **state) {
+  (void) state;
+  H->cfg.max_body_size = 10;
+  add_static_mount("/static", "hello.txt", "hello file!\n");
+  body_fails_after_local_answer("POST /static/x HTTP/1.1\r\nHost: x\r\n"
+                                "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+                                "6\r\n world\r\n0\r\n\r\n", "HTTP/1.1 405 ");
+  body_fails_after_local_answer("HEAD /static/hello.txt HTTP/1.1\r\nHost: x\r\n"
+                                "Transfer-Encoding: chunked\r\n\r\n",
+                                "b\r\nhello world\r\n", "HTTP/1.1 200 ");
+}
+
+static void test_local_answer_then_body_times_out(void **state) {
+  (void) state;
+  H->cfg.header_timeout_ms = 50;
+  add_static_mount("/static", "hello.txt", "hello file!\n");
+  body_fails_after_local_answer("POST /static/x HTTP/1.1\r\nHost: x\r\n"
+                                "Content-Length: 100\r\n\r\nonly some", NULL, "HTTP/1.1 405 ");
+  body_fails_after_local_answer("GET /static/hello.txt HTTP/1.1\r\nHost: x\r\n"
+                                "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n", NULL,
+                                "HTTP/1.1 200 ");
+}
+
+/* The same behind a request still at the backend: the local answer is held
+ * until the backend's has gone out, then the body fails. */
+static void test_local_answer_behind_backend_then_body_fails(void **state) {
+  peer *b = be_default(), *c;
+  tdm_frame f;
+  http_resp r;
+  (void) state;
+
+  add_static_mount("/static", "hello.txt", "hello file!\n");
+  c = cl_connect();
+  cl_send(c, "GET /api HTTP/1.1\r\nHost: x\r\n\r\n"
+             "POST /static/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "5\r\nhello\r\n");
+  be_expect_request(b, 1, "GET", "/api", &f);
+  cl_expect_open(c);
+  be_respond_text(b, 1, "from the app");
+  cl_expect_response(c, 0, "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nserver: tandem\r\n"
+                           "content-length: 12\r\n\r\nfrom the app");
+  cl_wait_response(c, 0, &r);
+  assert_int_equal(r.status, 405);
+  resp_free(&r);
+  cl_send(c, "not a size\r\n");
+  WAIT_FOR_TIMER(c->eof);
+  cl_expect_eof(c);
+  be_expect_silence(b);
+}
+
 static void test_hello_refusals(void **state) {
   peer *b;
   tdm_frame f;
@@ -1827,6 +1942,10 @@ int main(void) {
     T(test_ping_answered_unknown_type_ignored),
     T(test_version_mismatch_refused),
     T(test_hello_refusals),
+    T(test_local_answer_then_invalid_chunk),
+    T(test_local_answer_then_body_too_large),
+    T(test_local_answer_then_body_times_out),
+    T(test_local_answer_behind_backend_then_body_fails),
 #undef T
   };
 
