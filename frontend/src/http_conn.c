@@ -64,6 +64,7 @@ struct http_req {
   unsigned end_sent : 1;         /* request body END sent */
   unsigned resp_end : 1;         /* response END received */
   unsigned expect_continue : 1;  /* the client waits for 100 Continue */
+  unsigned has_body : 1;         /* the request's head announces a body */
   int status;
   int64_t remaining;             /* Content-Length bytes still due, -1 if none */
   tdm_buf resp;                  /* output held while not at the head; owner: req */
@@ -679,6 +680,10 @@ static void dispatcher_on_flush(flushable *f) {
     list_unlink(req);
     if (req_dispatch(req, up) != 0)
       return;
+    /* Its REQUEST goes out now, in the order of stream ids, even if its
+     * connection cannot read on yet (its pipeline is full): a stream opened
+     * later for another client must not reach the backend first. */
+    req_forward_body(req);
     conn_maybe_resume(req->conn);
   }
 }
@@ -1175,7 +1180,7 @@ static void req_forward_body(http_req *req) {
       n = c->body.len;
     if ((int64_t) n > req->send_window)
       n = req->send_window > 0 ? (size_t) req->send_window : 0;
-    end = req->body_done && n == c->body.len;
+    end = (req->body_done || !req->has_body) && n == c->body.len;
     f.u.request.flags = end ? TDM_FLAG_END : 0;
     f.u.request.body.ptr = c->body.base;
     f.u.request.body.len = (uint32_t) n;
@@ -1467,6 +1472,7 @@ static int on_headers_complete(llhttp_t *p) {
   req->method = (uint8_t) llhttp_get_method(p);
   req->http10 = p->http_major == 1 && p->http_minor == 0;
   req->keep_alive = llhttp_should_keep_alive(p);
+  req->has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
   req->remaining = -1;
 
   /* Decoded path and its normalized copy go after the head bytes; reserve

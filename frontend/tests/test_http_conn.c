@@ -1866,6 +1866,79 @@ static void test_local_answer_behind_backend_then_body_fails(void **state) {
   be_expect_silence(b);
 }
 
+/* ---- stream ids go out in order ------------------------------------------ */
+
+/* A request that waited for a backend is given a stream when one frees up;
+ * its REQUEST frame used to wait until its connection's parser resumed, which
+ * waits while that connection's pipeline is full, so streams opened for other
+ * clients meanwhile reached the backend first with higher ids: a connection
+ * error for the backend (PROTOCOL.md section 5).  Here backend a takes seven
+ * streams, a client pipelines eight requests (the pipeline's size), the
+ * eighth waits, backend b attaches and takes it, and a second client's
+ * request goes to b too: b must see the eighth's stream first.  If the
+ * eighth has a body, its head goes out when it gets its stream and the body
+ * follows once its connection reads again. */
+static void waiting_request_order(const char *eighth, const char *body) {
+  peer *a = be_ready(7, TDM_DEFAULT_WINDOW), *b, *c1, *c2;
+  const char *ok = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nserver: tandem\r\n"
+                   "content-length: 1\r\n\r\n";
+  char want[256];
+  tdm_frame f;
+
+  H->cfg.backend_wait_ms = 60000;
+  H->cfg.backend_queue = 100;
+  c1 = cl_connect();
+  for (int i = 1; i <= 7; i++) {
+    snprintf(want, sizeof(want), "GET /%d HTTP/1.1\r\nHost: x\r\n\r\n", i);
+    cl_send(c1, want);
+  }
+  cl_send(c1, eighth);
+  for (uint32_t sid = 1; sid <= 7; sid++) {
+    snprintf(want, sizeof(want), "/%u", (unsigned) sid);
+    be_expect_request(a, sid, "GET", want, &f);
+  }
+  be_expect_silence(a);
+  b = be_ready(100, TDM_DEFAULT_WINDOW);
+  c2 = cl_connect();
+  cl_send(c2, "GET /other HTTP/1.1\r\nHost: x\r\n\r\n");
+  be_expect_request(b, 1, body != NULL ? "POST" : "GET", "/8", &f);
+  assert_int_equal(f.u.request.flags, body != NULL ? 0 : TDM_FLAG_END);
+  assert_int_equal(f.u.request.body.len, 0);
+  be_expect_request(b, 2, "GET", "/other", &f);
+  be_expect_silence(b);
+  be_respond_text(b, 2, "o");
+  for (uint32_t sid = 1; sid <= 7; sid++)
+    be_respond_text(a, sid, "a");
+  if (body != NULL) {
+    be_expect(b, TDM_DATA, 1, &f);
+    str_equal(f.u.data.data, body);
+    assert_int_equal(f.u.data.flags, TDM_FLAG_END);
+  }
+  be_respond_text(b, 1, "8");
+  for (int i = 1; i <= 7; i++) {
+    snprintf(want, sizeof(want), "%sa", ok);
+    cl_expect_response(c1, 0, want);
+  }
+  snprintf(want, sizeof(want), "%s8", ok);
+  cl_expect_response(c1, 0, want);
+  snprintf(want, sizeof(want), "%so", ok);
+  cl_expect_response(c2, 0, want);
+  be_expect_silence(a);
+  be_expect_silence(b);
+  cl_expect_open(c1);
+  cl_expect_open(c2);
+}
+
+static void test_waiting_request_keeps_stream_order(void **state) {
+  (void) state;
+  waiting_request_order("GET /8 HTTP/1.1\r\nHost: x\r\n\r\n", NULL);
+}
+
+static void test_waiting_request_with_body_keeps_stream_order(void **state) {
+  (void) state;
+  waiting_request_order("POST /8 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", "hello");
+}
+
 static void test_hello_refusals(void **state) {
   peer *b;
   tdm_frame f;
@@ -1946,6 +2019,8 @@ int main(void) {
     T(test_local_answer_then_body_too_large),
     T(test_local_answer_then_body_times_out),
     T(test_local_answer_behind_backend_then_body_fails),
+    T(test_waiting_request_keeps_stream_order),
+    T(test_waiting_request_with_body_keeps_stream_order),
 #undef T
   };
 
