@@ -4,6 +4,7 @@ Unlike requests per second, this number does not depend on what else the
 machine is doing, so it shows the effect of a change to the C code reliably:
 
     make build && /usr/bin/python3 benchmark/callgrind.py [--requests 2000]
+    /usr/bin/python3 benchmark/callgrind.py --frontend /tmp/old/tandem-frontend   # another build
 
 It runs the frontend under valgrind with one backend (benchmark/apps.py),
 warms up, zeroes the counters, sends N keep-alive requests one at a time
@@ -50,14 +51,14 @@ def requests(port: int, path: str, n: int) -> None:
                 buf += data
 
 
-def measure(path: str, n: int, tmp: Path) -> int:
+def measure(frontend: Path, path: str, n: int, tmp: Path) -> int:
     port = free_port()
     sock = tmp / "backend.sock"
     out = tmp / "cg.out"
     for f in glob.glob(f"{out}*"):
         os.unlink(f)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "backend"), str(ROOT / "benchmark")]))
-    fe = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", str(FRONTEND),
+    fe = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", str(frontend),
                            "--listen", f"127.0.0.1:{port}", "--backend-socket", str(sock),
                            "--static", f"/static={tmp}", "--log-level", "error"],
                           stderr=subprocess.DEVNULL)
@@ -91,12 +92,13 @@ def measure(path: str, n: int, tmp: Path) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--frontend", type=Path, default=FRONTEND, help="the frontend binary to measure")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="tandem-cg-") as name:
         tmp = Path(name)
         (tmp / "hello.txt").write_bytes(b"Hello, World!")
         for path in ("/", "/json", "/static/hello.txt"):
-            print(f"{path:20} {measure(path, args.requests, tmp):8,} instructions/request", flush=True)
+            print(f"{path:20} {measure(args.frontend, path, args.requests, tmp):8,} instructions/request", flush=True)
     return 0
 
 
