@@ -15,6 +15,10 @@
  * up to STATIC_SENDFILE bytes go out; when the socket is full (EAGAIN), a
  * uv_poll on a duplicate of the socket's descriptor waits until it is
  * writable again, so a slow client holds no thread.
+ *
+ * Calls: http_conn (the request and its response), ctx, config and log; it
+ * is told that its request can take more, or has gone, through its
+ * http_handler.
  */
 #include "static.h"
 
@@ -31,22 +35,24 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <llhttp.h>
 #include <uv.h>
 
-#include "http_conn.h"
 #include "log.h"
-#include "server.h"
 
 #define STATIC_CHUNK (64 * 1024)
 #define STATIC_SENDFILE (1024 * 1024)    /* bytes per sendfile call */
 #define STATIC_POOL_MAX 32               /* idle static_file structs kept for reuse */
+
+typedef struct static_file static_file;
 
 struct static_file {
   struct static_file *next_free;
   uv_work_t work;
   uv_fs_t fs;
   uv_poll_t poll;
-  struct http_req *req;          /* NULL once aborted */
+  http_req *req;                 /* NULL once aborted */
+  uv_loop_t *loop;
   const static_mount *mount;     /* NULL for a backend's file response */
   unsigned head : 1;             /* HEAD: headers only */
   unsigned busy : 1;             /* a thread-pool job or fs request is in flight */
@@ -284,7 +290,7 @@ static void static_release(static_file *sf) {
   }
   if (sf->fd >= 0) {
     sf->fs.data = sf;
-    if (uv_fs_close(srv->loop, &sf->fs, sf->fd, static_free_cb) == 0) {
+    if (uv_fs_close(sf->loop, &sf->fs, sf->fd, static_free_cb) == 0) {
       sf->fd = -1;
       return;
     }
@@ -382,7 +388,7 @@ static void static_pump(static_file *sf) {
   if (sf->sock < 0) {
     sf->sock = dup(http_req_socket(sf->req));
     if (sf->sock < 0 ||
-        uv_poll_init_socket(srv->loop, &sf->poll, sf->sock) != 0) {
+        uv_poll_init_socket(sf->loop, &sf->poll, sf->sock) != 0) {
       log_error("file %s: cannot watch the client socket: %s", sf->rel, strerror(errno));
       http_req_abort(sf->req);
       return;
@@ -392,12 +398,49 @@ static void static_pump(static_file *sf) {
   }
   sf->busy = 1;
   sf->work.data = sf;
-  rc = uv_queue_work(srv->loop, &sf->work, static_sendfile_work, static_sendfile_cb);
+  rc = uv_queue_work(sf->loop, &sf->work, static_sendfile_work, static_sendfile_cb);
   if (rc != 0) {
     sf->busy = 0;
     http_req_abort(sf->req);
   }
 }
+
+/* ---- the request's handler ------------------------------------------------ */
+
+/* req can take more bytes (it became the head of its connection's pipeline
+ * or its connection's output drained). */
+static void static_on_writable(http_req *req) {
+  static_file *sf = http_req_handler_data(req);
+
+  if (sf->waiting && !sf->busy && sf->req != NULL) {
+    sf->waiting = 0;
+    static_pump(sf);
+  }
+}
+
+/* req is going away: stop and release everything (the file is closed
+ * asynchronously). */
+static void static_on_release(http_req *req, uint32_t code) {
+  static_file *sf = http_req_handler_data(req);
+
+  (void) code;
+  sf->req = NULL;
+  /* Waiting on a client that does not read: nothing else will end the wait. */
+  if (sf->in_poll) {
+    uv_poll_stop(&sf->poll);
+    sf->in_poll = 0;
+    sf->busy = 0;
+  }
+  if (!sf->busy)
+    static_release(sf);
+}
+
+static const http_handler static_handler = {
+  .on_writable = static_on_writable,
+  .release = static_on_release,
+};
+
+/* ---- starting ------------------------------------------------------------ */
 
 static void percent_encode_path(const char *src, size_t len, char *dst, size_t cap) {
   static const char hex[] = "0123456789ABCDEF";
@@ -425,8 +468,9 @@ static int static_backend_head(static_file *sf) {
     http_req_simple(sf->req, 500, NULL, "Internal Server Error\n");
     return -1;
   }
-  http_req_start_file(sf->req, sf->resp_status, sf->resp_headers, sf->resp_headers_len,
-                      (int64_t) sf->size, sf->have_date, sf->have_server);
+  http_resp_begin(sf->req, sf->resp_status, (int64_t) sf->size);
+  http_resp_header_lines(sf->req, sf->resp_headers, sf->resp_headers_len);
+  http_resp_end_head(sf->req, sf->have_date, sf->have_server);
   return 0;
 }
 
@@ -482,8 +526,8 @@ static void static_after_work(uv_work_t *w, int status) {
     static_pump(sf);
 }
 
-static static_file *static_start(struct http_req *req, const char *rel, size_t rel_len, int head) {
-  static_file *sf = sf_get();    /* owner: static.c; back to the pool after static_abort() */
+static static_file *static_start(http_req *req, const char *rel, size_t rel_len, int head) {
+  static_file *sf = sf_get();    /* owner: static.c; back to the pool after its release */
 
   if (sf == NULL) {
     http_req_simple(req, 503, NULL, "Service Unavailable\n");
@@ -492,6 +536,7 @@ static static_file *static_start(struct http_req *req, const char *rel, size_t r
   /* Every field but the buffers, which are written before they are read. */
   memset(sf, 0, offsetof(static_file, rel));
   sf->req = req;
+  sf->loop = http_req_ctx(req)->loop;
   sf->head = head;
   sf->fd = -1;
   sf->sock = -1;
@@ -504,39 +549,37 @@ static static_file *static_start(struct http_req *req, const char *rel, size_t r
 }
 
 static int static_queue(static_file *sf) {
-  if (uv_queue_work(srv->loop, &sf->work, static_work, static_after_work) != 0) {
-    struct http_req *req = sf->req;
+  if (uv_queue_work(sf->loop, &sf->work, static_work, static_after_work) != 0) {
+    http_req *req = sf->req;
     sf_put(sf);
     http_req_simple(req, 503, NULL, "Service Unavailable\n");
     return -1;
   }
   sf->busy = 1;
+  http_req_set_handler(sf->req, &static_handler, sf);
   return 0;
 }
 
-void static_serve(struct http_req *req, const static_mount *m, const char *rel, size_t rel_len,
-                  int head, static_file **handle) {
+void static_serve(http_req *req, const static_mount *m, const char *rel, size_t rel_len) {
   static_file *sf;
 
-  *handle = NULL;
   if (rel_len >= PATH_MAX) {
     http_req_simple(req, 414, NULL, "URI Too Long\n");
     return;
   }
-  sf = static_start(req, rel, rel_len, head);
+  sf = static_start(req, rel, rel_len, http_req_method(req) == HTTP_HEAD);
   if (sf == NULL)
     return;
   sf->mount = m;
-  if (static_queue(sf) == 0)
-    *handle = sf;
+  static_queue(sf);
 }
 
-void static_send_file(struct http_req *req, const char *path, size_t path_len, int head,
-                      int status, const char *headers, size_t headers_len, int64_t content_length,
-                      int have_date, int have_server, static_file **handle) {
+void static_send_file(http_req *req, const char *path, size_t path_len, const char *headers,
+                      size_t headers_len, int status, int64_t content_length, int have_date,
+                      int have_server) {
+  int head = http_req_method(req) == HTTP_HEAD || status == 204 || status == 304;
   static_file *sf;
 
-  *handle = NULL;
   if (path_len == 0 || path_len >= PATH_MAX || path[0] != '/' || memchr(path, '\0', path_len)) {
     log_warn("file response: the backend sent an unusable path (%zu bytes)", path_len);
     http_req_simple(req, 500, NULL, "Internal Server Error\n");
@@ -557,25 +600,5 @@ void static_send_file(struct http_req *req, const char *path, size_t path_len, i
   }
   memcpy(sf->resp_headers, headers, headers_len);
   sf->resp_headers_len = headers_len;
-  if (static_queue(sf) == 0)
-    *handle = sf;
-}
-
-void static_on_writable(static_file *sf) {
-  if (sf->waiting && !sf->busy && sf->req != NULL) {
-    sf->waiting = 0;
-    static_pump(sf);
-  }
-}
-
-void static_abort(static_file *sf) {
-  sf->req = NULL;
-  /* Waiting on a client that does not read: nothing else will end the wait. */
-  if (sf->in_poll) {
-    uv_poll_stop(&sf->poll);
-    sf->in_poll = 0;
-    sf->busy = 0;
-  }
-  if (!sf->busy)
-    static_release(sf);
+  static_queue(sf);
 }

@@ -2,10 +2,13 @@
  *
  * Each backend connection goes HANDSHAKE -> READY -> (DRAINING) -> closed.
  * Frames for it are gathered in `out` during a loop iteration and written
- * with one uv_write from the server's flush; while a write is in progress
+ * with one uv_write from the loop's flush; while a write is in progress
  * new frames gather in the other buffer.  Every open stream is in the
- * connection's table (stream id -> http_req); a connection that closes
- * answers each of its streams with http_req_on_upstream_lost().
+ * connection's table (stream id -> its owner and the owner's callbacks); a
+ * connection that closes tells each of its streams' owners (on_lost).
+ *
+ * Calls: ctx, outbuf, config, log and the codec; stream owners and the
+ * module's user only through the callbacks they registered.
  */
 #include "upstream.h"
 
@@ -18,9 +21,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "http_conn.h"
 #include "log.h"
-#include "server.h"
+#include "outbuf.h"
 
 #define UPSTREAM_OUT_CAP (64u * 1024 * 1024)   /* frames waiting for one backend */
 /* A backend that is not reading (stopped, or overloaded) gets no new streams
@@ -35,7 +37,8 @@ enum upstream_state { UP_HANDSHAKE, UP_READY, UP_DRAINING, UP_CLOSING };
 
 struct stream_slot {
   uint32_t sid;                  /* 0: empty */
-  struct http_req *req;
+  const upstream_stream_cb *cb;
+  void *owner;
 };
 
 struct upstream_conn {
@@ -63,6 +66,9 @@ struct upstream_conn {
   upstream_conn *prev, *next;
 };
 
+static tdm_ctx *ctx;                     /* given by upstream_init(); not owned */
+static void (*capacity_cb)(void *arg);
+static void *capacity_arg;
 static uv_pipe_t listener;
 static int listening;
 static char *socket_path;        /* owner: this module */
@@ -87,13 +93,14 @@ static struct stream_slot *table_find(upstream_conn *up, uint32_t sid) {
   return NULL;
 }
 
-static void table_insert(upstream_conn *up, uint32_t sid, struct http_req *req) {
+static void table_insert(upstream_conn *up, uint32_t sid, const upstream_stream_cb *cb, void *owner) {
   uint32_t i = slot_of(up, sid);
 
   while (up->slots[i].sid != 0)
     i = (i + 1) & (up->nslots - 1);
   up->slots[i].sid = sid;
-  up->slots[i].req = req;
+  up->slots[i].cb = cb;
+  up->slots[i].owner = owner;
   up->nstreams++;
 }
 
@@ -103,7 +110,7 @@ static void table_remove(upstream_conn *up, struct stream_slot *s) {
 
   up->nstreams--;
   if (up->state == UP_READY)
-    http_conn_backend_capacity();
+    capacity_cb(capacity_arg);
   for (;;) {
     uint32_t home;
     j = (j + 1) & mask;
@@ -117,14 +124,15 @@ static void table_remove(upstream_conn *up, struct stream_slot *s) {
     i = j;
   }
   up->slots[i].sid = 0;
-  up->slots[i].req = NULL;
+  up->slots[i].cb = NULL;
+  up->slots[i].owner = NULL;
 }
 
 /* ---- output -------------------------------------------------------------- */
 
 static int up_congested(const upstream_conn *up) {
   return outbuf_pending(&up->ob) > UPSTREAM_CONGESTED ||
-         (up->ob.writing && uv_now(srv->loop) - up->write_since > UPSTREAM_STALL_MS);
+         (up->ob.writing && uv_now(ctx->loop) - up->write_since > UPSTREAM_STALL_MS);
 }
 
 static void up_write_cb(uv_write_t *wr, int status) {
@@ -134,7 +142,7 @@ static void up_write_cb(uv_write_t *wr, int status) {
   outbuf_written(&up->ob);
   if (was_congested && !up_congested(up) && up->state == UP_READY) {
     log_info("backend %s[%llu] is reading again", up->app, (unsigned long long) up->pid);
-    http_conn_backend_capacity();
+    capacity_cb(capacity_arg);
   }
   if (up->state == UP_CLOSING)
     return;
@@ -143,7 +151,7 @@ static void up_write_cb(uv_write_t *wr, int status) {
     return;
   }
   if (up->ob.out.len > 0)
-    server_schedule_flush(&up->fl);
+    ctx_schedule_flush(ctx, &up->fl);
 }
 
 static void up_on_flush(flushable *f) {
@@ -151,7 +159,7 @@ static void up_on_flush(flushable *f) {
   if (up->state == UP_CLOSING)
     return;
   if (!up->ob.writing)
-    up->write_since = uv_now(srv->loop);
+    up->write_since = uv_now(ctx->loop);
   if (outbuf_write(&up->ob, (uv_stream_t *) &up->pipe, up_write_cb, up) != 0)
     up_close(up, TDM_GOAWAY_INTERNAL_ERROR, "write failed");
 }
@@ -172,7 +180,7 @@ int upstream_send_copy(upstream_conn *up, const tdm_frame *f, tdm_buf *copy) {
     if (tdm_buf_append(copy, up->ob.out.base + up->ob.out.len - n, (size_t) n) != 0)
       copy->len = 0;          /* too large to keep: the request will not be re-sent */
   }
-  server_schedule_flush(&up->fl);
+  ctx_schedule_flush(ctx, &up->fl);
   return 0;
 }
 
@@ -234,13 +242,13 @@ upstream_conn *upstream_pick(void) {
   return best;
 }
 
-int64_t upstream_open_stream(upstream_conn *up, struct http_req *req) {
+int64_t upstream_open_stream(upstream_conn *up, const upstream_stream_cb *cb, void *owner) {
   uint32_t sid;
 
   if (up->state != UP_READY || up->nstreams >= up->max_streams)
     return TDM_EINVAL;
   sid = ++up->last_sid;
-  table_insert(up, sid, req);
+  table_insert(up, sid, cb, owner);
   if (up->last_sid == TDM_MAX_STREAM_ID) {
     /* Ids are never reused: this connection drains, the backend reconnects. */
     log_info("backend %s[%llu]: stream ids exhausted, draining", up->app,
@@ -400,14 +408,14 @@ static int on_hello(upstream_conn *up, const tdm_hello *h) {
            (unsigned long long) up->pid, (unsigned long long) up->generation,
            (unsigned) up->max_streams);
   up_apply_generations(up);
-  http_conn_backend_capacity();
+  capacity_cb(capacity_arg);
   return up->state == UP_CLOSING ? -1 : 0;
 }
 
 /* Handles one decoded frame; returns -1 if the connection was closed. */
 static int on_frame(upstream_conn *up, const tdm_frame *f) {
   struct stream_slot *s;
-  struct http_req *req;
+  void *owner;
   char msg[96];
 
   if (up->state == UP_HANDSHAKE) {
@@ -463,24 +471,26 @@ static int on_frame(upstream_conn *up, const tdm_frame *f) {
     }
     return 0;      /* a closed stream: the frame crossed our CANCEL */
   }
-  req = s->req;
+  owner = s->owner;
   switch (f->type) {
   case TDM_RESPONSE:
-    if (http_req_on_response(req, &f->u.response) != 0)
+    if (s->cb->on_response(owner, &f->u.response) != 0)
       goto flow_error;
     break;
   case TDM_DATA:
-    if (http_req_on_data(req, &f->u.data) != 0)
+    if (s->cb->on_data(owner, &f->u.data) != 0)
       goto flow_error;
     break;
   case TDM_WINDOW:
-    http_req_on_window(req, f->u.window_increment);
+    s->cb->on_window(owner, f->u.window_increment);
     break;
-  case TDM_CANCEL:
+  case TDM_CANCEL: {
+    const upstream_stream_cb *cb = s->cb;
     table_remove(up, s);
-    http_req_on_cancel(req, f->u.cancel_code);
+    cb->on_cancel(owner, f->u.cancel_code);
     up_maybe_finish_drain(up);
     break;
+  }
   }
   return up->state == UP_CLOSING ? -1 : 0;
 
@@ -541,7 +551,7 @@ static void up_on_close(uv_handle_t *h) {
   upstream_conn *up = h->data;
 
   /* up_close() may have queued a GOAWAY in this very iteration. */
-  server_cancel_flush(&up->fl);
+  ctx_cancel_flush(ctx, &up->fl);
   tdm_decoder_free(&up->dec);
   outbuf_free(&up->ob);
   free(up->rbuf);
@@ -576,9 +586,8 @@ static void up_close(upstream_conn *up, uint32_t code, const char *why) {
   if (up->next != NULL)
     up->next->prev = up->prev;
   /* Every stream still open gets its answer now.  Answering one may retire
-   * others (of the same client connection) and reuse their request slots, so
-   * the table is emptied first, into a copy, and a request is answered only
-   * if it still belongs to this stream. */
+   * others (of the same client connection), so the table is emptied first,
+   * into a copy, and each owner acts only if the stream is still its own. */
   if (up->nstreams > 0) {
     struct stream_slot *open = malloc(up->nstreams * sizeof(*open));   /* owner: here */
     uint32_t n = 0;
@@ -588,13 +597,12 @@ static void up_close(upstream_conn *up, uint32_t code, const char *why) {
       if (open != NULL)
         open[n++] = up->slots[i];
       else
-        http_req_on_upstream_lost(up->slots[i].req);   /* out of memory: as before */
+        up->slots[i].cb->on_lost(up->slots[i].owner, up, up->slots[i].sid);   /* out of memory */
       up->slots[i].sid = 0;
     }
     up->nstreams = 0;
     for (i = 0; i < n; i++)
-      if (http_req_stream_of(open[i].req, up, open[i].sid))
-        http_req_on_upstream_lost(open[i].req);
+      open[i].cb->on_lost(open[i].owner, up, open[i].sid);
     free(open);
   }
   uv_close((uv_handle_t *) &up->pipe, up_on_close);
@@ -617,12 +625,12 @@ void upstream_close_all(void) {
   upstream_stop_listening();
 }
 
-static upstream_conn *up_new(uv_loop_t *loop) {
+static upstream_conn *up_new(void) {
   upstream_conn *up = calloc(1, sizeof(*up));    /* owner: itself, freed in up_on_close */
 
   if (up == NULL)
     return NULL;
-  uv_pipe_init(loop, &up->pipe, 0);
+  uv_pipe_init(ctx->loop, &up->pipe, 0);
   up->pipe.data = up;
   up->fl.flush = up_on_flush;
   up->rcap = TDM_PRE_HELLO_MAX_FRAME + TDM_FRAME_HEADER_SIZE;
@@ -651,7 +659,7 @@ static void up_start(upstream_conn *up) {
  * kernel reports the peer's credentials as they were at connect(2). */
 static int peer_allowed(int fd, struct ucred *cred) {
   socklen_t len = sizeof(*cred);
-  const config *cfg = srv->cfg;
+  const config *cfg = ctx->cfg;
   int i;
 
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &len) != 0)
@@ -676,7 +684,7 @@ static void listener_on_connection(uv_stream_t *server, int status) {
     log_warn("backend socket: accept: %s", uv_strerror(status));
     return;
   }
-  up = up_new(server->loop);
+  up = up_new();
   if (up == NULL) {
     log_error("out of memory accepting a backend");
     return;
@@ -697,8 +705,8 @@ static void listener_on_connection(uv_stream_t *server, int status) {
   up_start(up);
 }
 
-int upstream_open_fd(uv_loop_t *loop, int fd) {
-  upstream_conn *up = up_new(loop);
+int upstream_open_fd(int fd) {
+  upstream_conn *up = up_new();
   int rc;
 
   if (up == NULL)
@@ -742,7 +750,14 @@ static int clear_stale_socket(const char *path) {
   return 0;
 }
 
-int upstream_listen(uv_loop_t *loop, const config *cfg) {
+void upstream_init(tdm_ctx *x, void (*on_capacity)(void *arg), void *arg) {
+  ctx = x;
+  capacity_cb = on_capacity;
+  capacity_arg = arg;
+}
+
+int upstream_listen(void) {
+  const config *cfg = ctx->cfg;
   const char *path = cfg->backend_socket;
   mode_t mode = cfg->backend_socket_mode;
   mode_t old_umask;
@@ -765,7 +780,7 @@ int upstream_listen(uv_loop_t *loop, const config *cfg) {
   rc = clear_stale_socket(path);
   if (rc != 0)
     return rc;
-  uv_pipe_init(loop, &listener, 0);
+  uv_pipe_init(ctx->loop, &listener, 0);
   /* The umask is set before bind so that the socket file never exists with
    * wider permissions than asked for, not even for an instant. */
   old_umask = umask(~mode & 0777);

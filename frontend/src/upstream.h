@@ -1,5 +1,10 @@
 /* upstream: the backends connected on the Unix socket, their handshake, the
- * stream table of each, and frames gathered for one write per iteration. */
+ * stream table of each, and frames gathered for one write per iteration.
+ *
+ * A stream's owner is told what arrives on it through the callbacks it gives
+ * when it opens the stream, and the module's user is told when a backend has
+ * room through the hook given to upstream_init(): this module names none of
+ * its users.  It may call ctx, outbuf, config, log and the codec. */
 #ifndef TDM_UPSTREAM_H
 #define TDM_UPSTREAM_H
 
@@ -7,20 +12,39 @@
 
 #include <uv.h>
 
-#include "config.h"
+#include "ctx.h"
 #include "tdm_proto.h"
 
 typedef struct upstream_conn upstream_conn;
-struct http_req;
 
 #define UPSTREAM_WINDOW (256 * 1024)     /* what we let a backend send per stream */
 
+/* What a stream's owner is told; each gets the owner pointer it opened the
+ * stream with. */
+typedef struct upstream_stream_cb {
+  /* These two return -1 (and do nothing) if the body exceeds the stream's
+   * window: a connection error FLOW_CONTROL_ERROR. */
+  int (*on_response)(void *owner, const tdm_response *resp);
+  int (*on_data)(void *owner, const tdm_data *data);
+  void (*on_window)(void *owner, uint32_t increment);
+  /* The backend cancelled the stream; it is forgotten already. */
+  void (*on_cancel)(void *owner, uint32_t code);
+  /* The backend connection closed with the stream open (forgotten already).
+   * Answering one owner may retire others, so each is told which stream was
+   * lost and acts only if that is still its stream. */
+  void (*on_lost)(void *owner, upstream_conn *up, uint32_t sid);
+} upstream_stream_cb;
+
+/* Sets up the module; on_capacity(arg) runs whenever a backend may take more
+ * streams.  ctx must outlive the module's use. */
+void upstream_init(tdm_ctx *ctx, void (*on_capacity)(void *arg), void *arg);
+
 /* Creates the backend socket (mode from config, no window in which others can
  * connect) and listens.  Returns 0 or a negative libuv error. */
-int upstream_listen(uv_loop_t *loop, const config *cfg);
+int upstream_listen(void);
 
 /* Serves an already connected backend on fd (tests). */
-int upstream_open_fd(uv_loop_t *loop, int fd);
+int upstream_open_fd(int fd);
 
 /* Closes the backend socket (no new backends); connected ones stay. */
 void upstream_stop_listening(void);
@@ -31,8 +55,9 @@ upstream_conn *upstream_pick(void);
 /* Whether any backend is attached and not draining. */
 int upstream_connected(void);
 
-/* Opens a stream for req; returns its id (> 0) or a negative error. */
-int64_t upstream_open_stream(upstream_conn *up, struct http_req *req);
+/* Opens a stream whose frames go to cb with owner; returns its id (> 0) or
+ * a negative TDM_E* error.  cb must outlive the stream. */
+int64_t upstream_open_stream(upstream_conn *up, const upstream_stream_cb *cb, void *owner);
 
 /* Whether a frame of size bytes (with an empty body) fits the backend's limit. */
 int upstream_frame_fits(const upstream_conn *up, size_t size);
@@ -41,7 +66,8 @@ size_t upstream_max_body(const upstream_conn *up, size_t head_size);
 uint32_t upstream_peer_window(const upstream_conn *up);
 int upstream_pid(const upstream_conn *up);
 
-/* Frame senders; each appends to the gathered output. 0 or negative error. */
+/* Frame senders; each appends to the gathered output. 0 or a negative
+ * TDM_E* error. */
 int upstream_send(upstream_conn *up, const tdm_frame *f);
 /* The same, and the encoded frame's bytes are also put in copy (replacing
  * what it held; left empty if they do not fit its cap). */

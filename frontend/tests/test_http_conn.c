@@ -202,7 +202,7 @@ static peer *be_connect(void) {
   int sv[2];
 
   assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-  assert_int_equal(upstream_open_fd(&H->loop, sv[0]), 0);
+  assert_int_equal(upstream_open_fd(sv[0]), 0);
   return peer_new(sv[1], 1);
 }
 

@@ -1,0 +1,80 @@
+/* ctx: the loop-wide state every module is handed (see ctx.h).  Calls only
+ * libuv and the C library. */
+#include "ctx.h"
+
+#include <string.h>
+#include <time.h>
+
+static void ctx_on_prepare(uv_prepare_t *h) {
+  ctx_flush_now(h->data);
+}
+
+int ctx_init(tdm_ctx *x, uv_loop_t *loop, const config *cfg) {
+  int rc;
+
+  memset(x, 0, sizeof(*x));
+  x->loop = loop;
+  x->cfg = cfg;
+  rc = uv_prepare_init(loop, &x->flusher);
+  if (rc != 0)
+    return rc;
+  x->flusher.data = x;
+  return uv_prepare_start(&x->flusher, ctx_on_prepare);
+}
+
+void ctx_close(tdm_ctx *x) {
+  ctx_flush_now(x);
+  uv_close((uv_handle_t *) &x->flusher, NULL);
+}
+
+void ctx_schedule_flush(tdm_ctx *x, flushable *f) {
+  if (f->queued)
+    return;
+  f->queued = 1;
+  f->next = x->flush_head;
+  x->flush_head = f;
+}
+
+void ctx_cancel_flush(tdm_ctx *x, flushable *f) {
+  flushable **p;
+
+  if (!f->queued)
+    return;
+  for (p = &x->flush_head; *p != NULL; p = &(*p)->next) {
+    if (*p == f) {
+      *p = f->next;
+      break;
+    }
+  }
+  f->next = NULL;
+  f->queued = 0;
+}
+
+/* Runs just before the loop waits for I/O: every socket that gathered output
+ * in this iteration writes it now, in one write each.  A flush may queue
+ * more (a write that completes at once does not call back synchronously in
+ * libuv, so this terminates). */
+void ctx_flush_now(tdm_ctx *x) {
+  while (x->flush_head != NULL) {
+    flushable *f = x->flush_head;
+    x->flush_head = f->next;
+    f->next = NULL;
+    f->queued = 0;
+    f->flush(f);
+  }
+}
+
+const char *ctx_date_line(tdm_ctx *x, size_t *len) {
+  uint64_t now = uv_now(x->loop) / 1000;
+
+  if (now != x->date_stamp || x->date_len == 0) {
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    x->date_len = strftime(x->date_line, sizeof(x->date_line),
+                           "date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    x->date_stamp = now;
+  }
+  *len = x->date_len;
+  return x->date_line;
+}

@@ -1,0 +1,55 @@
+/* ctx: what every part of the frontend is handed when it starts: the loop,
+ * the settings, whether the server is stopping, the flush that runs once per
+ * loop iteration (so each socket's output of an iteration goes out in one
+ * write), and the cached date header.  Ground level: it names no other
+ * module of the frontend. */
+#ifndef TDM_CTX_H
+#define TDM_CTX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "config.h"
+
+/* Anything with bytes gathered for one write per loop iteration.  Owner:
+ * whoever embeds it, who must call ctx_cancel_flush() before freeing it. */
+typedef struct flushable {
+  struct flushable *next;
+  void (*flush)(struct flushable *f);
+  int queued;
+} flushable;
+
+typedef struct tdm_ctx {
+  uv_loop_t *loop;
+  const config *cfg;
+  int stopping;                  /* SIGTERM: finishing what is in flight */
+  uv_prepare_t flusher;
+  flushable *flush_head;
+  /* "date: <IMF-fixdate>\r\n", rebuilt when the second changes. */
+  char date_line[48];
+  size_t date_len;
+  uint64_t date_stamp;
+} tdm_ctx;
+
+/* Starts the per-iteration flush on loop.  Returns 0 or a negative libuv
+ * error. */
+int ctx_init(tdm_ctx *x, uv_loop_t *loop, const config *cfg);
+
+/* Runs every queued flush now, then closes the flush handle. */
+void ctx_close(tdm_ctx *x);
+
+/* Queues f to be flushed before the loop next waits for I/O.  Idempotent. */
+void ctx_schedule_flush(tdm_ctx *x, flushable *f);
+
+/* Takes f off the queue.  Idempotent. */
+void ctx_cancel_flush(tdm_ctx *x, flushable *f);
+
+/* Runs every queued flush now (a flush may queue more; they run too). */
+void ctx_flush_now(tdm_ctx *x);
+
+/* The current "date: ...\r\n" header line; len gets its length. */
+const char *ctx_date_line(tdm_ctx *x, size_t *len);
+
+#endif /* TDM_CTX_H */

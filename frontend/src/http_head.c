@@ -1,0 +1,229 @@
+/* http_head: pure request-head functions (see http_head.h).  Calls only the
+ * C library. */
+#include "http_head.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+const char *http_status_reason(int status) {
+  switch (status) {
+  case 100: return "Continue";
+  case 200: return "OK";
+  case 201: return "Created";
+  case 202: return "Accepted";
+  case 204: return "No Content";
+  case 206: return "Partial Content";
+  case 301: return "Moved Permanently";
+  case 302: return "Found";
+  case 303: return "See Other";
+  case 304: return "Not Modified";
+  case 307: return "Temporary Redirect";
+  case 308: return "Permanent Redirect";
+  case 400: return "Bad Request";
+  case 401: return "Unauthorized";
+  case 403: return "Forbidden";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 408: return "Request Timeout";
+  case 409: return "Conflict";
+  case 410: return "Gone";
+  case 411: return "Length Required";
+  case 413: return "Content Too Large";
+  case 414: return "URI Too Long";
+  case 415: return "Unsupported Media Type";
+  case 422: return "Unprocessable Content";
+  case 429: return "Too Many Requests";
+  case 431: return "Request Header Fields Too Large";
+  case 500: return "Internal Server Error";
+  case 501: return "Not Implemented";
+  case 502: return "Bad Gateway";
+  case 503: return "Service Unavailable";
+  case 504: return "Gateway Timeout";
+  case 505: return "HTTP Version Not Supported";
+  }
+  return "";
+}
+
+static int is_tchar(unsigned char ch) {
+  return isalnum(ch) || (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+int http_is_token(const char *s, size_t len) {
+  if (len == 0)
+    return 0;
+  for (size_t i = 0; i < len; i++)
+    if (!is_tchar((unsigned char) s[i]))
+      return 0;
+  return 1;
+}
+
+void http_split_target(const char *url, size_t len, http_target *t) {
+  const char *start = url, *end = url + len, *q, *hash;
+
+  if (len > 0 && url[0] != '/' && url[0] != '*') {
+    /* absolute-form: skip "scheme://authority". */
+    const char *s = memchr(url, ':', len);
+    if (s != NULL && s + 2 < end && s[1] == '/' && s[2] == '/') {
+      start = memchr(s + 3, '/', (size_t) (end - (s + 3)));
+      if (start == NULL)
+        start = end;
+    }
+  }
+  q = memchr(start, '?', (size_t) (end - start));
+  t->path = start;
+  t->path_len = (size_t) ((q != NULL ? q : end) - start);
+  hash = memchr(start, '#', t->path_len);
+  if (hash != NULL)
+    t->path_len = (size_t) (hash - start);
+  t->query = NULL;
+  t->query_len = 0;
+  if (q != NULL) {
+    t->query = q + 1;
+    hash = memchr(q, '#', (size_t) (end - q));
+    t->query_len = (size_t) ((hash != NULL ? hash : end) - (q + 1));
+  }
+}
+
+static int hex_value(char ch) {
+  if (ch >= '0' && ch <= '9')
+    return ch - '0';
+  ch |= 0x20;
+  if (ch >= 'a' && ch <= 'f')
+    return ch - 'a' + 10;
+  return -1;
+}
+
+ssize_t http_percent_decode(const char *src, size_t len, char *dst) {
+  size_t i, o = 0;
+
+  for (i = 0; i < len; i++) {
+    char ch = src[i];
+    if (ch == '%') {
+      int hi, lo;
+      if (i + 2 >= len)
+        return -1;
+      hi = hex_value(src[i + 1]);
+      lo = hex_value(src[i + 2]);
+      if (hi < 0 || lo < 0)
+        return -1;
+      ch = (char) (hi << 4 | lo);
+      i += 2;
+    }
+    if (ch == '\0')
+      return -1;
+    dst[o++] = ch;
+  }
+  return (ssize_t) o;
+}
+
+ssize_t http_normalize_path(char *p, size_t len) {
+  size_t i = 0, o = 0;
+
+  while (i < len) {
+    size_t start, seg;
+    while (i < len && p[i] == '/')
+      i++;
+    start = i;
+    while (i < len && p[i] != '/')
+      i++;
+    seg = i - start;
+    if (seg == 0)
+      break;
+    if (seg == 1 && p[start] == '.')
+      continue;
+    if (seg == 2 && p[start] == '.' && p[start + 1] == '.') {
+      if (o == 0)
+        return -1;
+      while (o > 0 && p[o - 1] != '/')
+        o--;
+      if (o > 0)
+        o--;
+      continue;
+    }
+    p[o++] = '/';
+    memmove(p + o, p + start, seg);
+    o += seg;
+  }
+  if (o == 0 || (len > 0 && p[len - 1] == '/' && p[o - 1] != '/'))
+    p[o++] = '/';
+  return (ssize_t) o;
+}
+
+static int contains_ci(const char *s, size_t len, const char *needle) {
+  size_t n = strlen(needle);
+
+  for (size_t i = 0; i + n <= len; i++)
+    if (strncasecmp(s + i, needle, n) == 0)
+      return 1;
+  return 0;
+}
+
+int http_path_has_encoded_slash(const char *path, size_t len) {
+  return contains_ci(path, len, "%2f") || contains_ci(path, len, "%5c");
+}
+
+/* Whether chunked is the final coding of a Transfer-Encoding value. */
+static int te_chunked_last(const char *v, size_t len) {
+  while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+    len--;
+  return len >= 7 && strncasecmp(v + len - 7, "chunked", 7) == 0 &&
+         (len == 7 || v[len - 8] == ',' || v[len - 8] == ' ' || v[len - 8] == '\t');
+}
+
+int http_scan_headers(tdm_header *h, uint32_t n, http_head_info *info) {
+  int status = 0;
+
+  memset(info, 0, sizeof(*info));
+  for (uint32_t i = 0; i < n; i++) {
+    char *name = (char *) h[i].name.ptr;
+    uint32_t nlen = h[i].name.len;
+    const char *v = h[i].value.ptr;
+    uint32_t vlen = h[i].value.len;
+
+    if (!http_is_token(name, nlen))
+      status = 400;
+    for (uint32_t j = 0; j < nlen; j++)
+      name[j] = (char) tolower((unsigned char) name[j]);
+    if (nlen == 4 && memcmp(name, "host", 4) == 0)
+      info->hosts++;
+    else if (nlen == 6 && memcmp(name, "expect", 6) == 0 && vlen == 12 &&
+             strncasecmp(v, "100-continue", 12) == 0)
+      info->expect_continue = 1;
+    else if (nlen == 17 && memcmp(name, "transfer-encoding", 17) == 0) {
+      /* Only "chunked" as the final coding frames a request (RFC 9112 6.1). */
+      info->has_te = 1;
+      info->te_chunked_last = te_chunked_last(v, vlen);
+    }
+  }
+  return status;
+}
+
+int http_check_framing(const http_head_info *info, int http10, const char **why) {
+  if (!http10 && info->hosts != 1) {
+    *why = "exactly one Host header is required";
+    return 400;
+  }
+  if (info->has_te && http10) {
+    *why = "transfer-encoding in an HTTP/1.0 request";
+    return 400;
+  }
+  if (info->has_te && !info->te_chunked_last) {
+    *why = "unsupported transfer-encoding";
+    return 501;
+  }
+  return 0;
+}
+
+int64_t http_parse_length(const char *v, size_t len) {
+  int64_t n = 0;
+
+  if (len == 0 || len > 18)
+    return -1;
+  for (size_t i = 0; i < len; i++) {
+    if (v[i] < '0' || v[i] > '9')
+      return -1;
+    n = n * 10 + (v[i] - '0');
+  }
+  return n;
+}

@@ -1,0 +1,70 @@
+/* http_head: pure functions over a request's head.  They split the target,
+ * percent-decode and normalise its path, read the headers that frame or
+ * route the request, and make the checks that llhttp 8 does not.  No I/O and
+ * no allocation: each works on the bytes it is given, and each check returns
+ * 0 or the HTTP status to answer with.  Ground level: it names no other
+ * module of the frontend. */
+#ifndef TDM_HTTP_HEAD_H
+#define TDM_HTTP_HEAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "tdm_proto.h"
+
+/* The parts of a request target (origin or absolute form), pointing into it. */
+typedef struct http_target {
+  const char *path;              /* up to '?' or '#', still percent-encoded */
+  size_t path_len;
+  const char *query;             /* after '?', up to '#'; NULL if there is no '?' */
+  size_t query_len;
+} http_target;
+
+/* What the headers say about framing and routing. */
+typedef struct http_head_info {
+  unsigned hosts;                /* Host headers seen */
+  unsigned expect_continue : 1;  /* Expect: 100-continue */
+  unsigned has_te : 1;           /* a Transfer-Encoding header */
+  unsigned te_chunked_last : 1;  /* chunked is the final coding of the last one */
+} http_head_info;
+
+/* The reason phrase of status ("" for one without). */
+const char *http_status_reason(int status);
+
+/* Whether s[0..len) is a token (RFC 9110 section 5.6.2), not empty. */
+int http_is_token(const char *s, size_t len);
+
+/* Splits url[0..len); an absolute-form target ("http://host/p") has its
+ * scheme and authority skipped. */
+void http_split_target(const char *url, size_t len, http_target *t);
+
+/* Percent-decodes src[0..len) into dst (room for len bytes).  Returns the
+ * decoded length, or -1 for a malformed escape or a NUL. */
+ssize_t http_percent_decode(const char *src, size_t len, char *dst);
+
+/* Resolves "." and ".." segments of an absolute path in place and merges
+ * repeated slashes.  Returns the new length, or -1 if ".." climbs above the
+ * root. */
+ssize_t http_normalize_path(char *p, size_t len);
+
+/* Whether a raw (still encoded) path holds an encoded slash or backslash,
+ * which a static mount refuses. */
+int http_path_has_encoded_slash(const char *path, size_t len);
+
+/* Lowercases every header name in place and reads the framing and routing
+ * headers into info.  Returns 0, or 400 for an empty name or one that is not
+ * a token. */
+int http_scan_headers(tdm_header *h, uint32_t n, http_head_info *info);
+
+/* The head's framing rules (RFC 9112 sections 3.2 and 6.1): 0, or the
+ * status for a request without exactly one Host in HTTP/1.1 (400), a
+ * Transfer-Encoding in HTTP/1.0 (400), or one whose final coding is not
+ * chunked (501).  *why gets a short reason for the body. */
+int http_check_framing(const http_head_info *info, int http10, const char **why);
+
+/* Parses a content-length value: digits only, at most 18 of them.  Returns
+ * the value, or -1. */
+int64_t http_parse_length(const char *v, size_t len);
+
+#endif /* TDM_HTTP_HEAD_H */

@@ -1,0 +1,23 @@
+/* proxy: the handler that sends a request to a backend and its response to
+ * the client.  It owns a request's stream: the wait for a backend with room,
+ * the REQUEST and the body forwarded within the backend's window, the
+ * response, the windows granted back, cancel, the re-send of an idempotent
+ * request whose backend died, and the request timeout.  It may call
+ * http_conn (below it), upstream and static (a backend's FILE response). */
+#ifndef TDM_PROXY_H
+#define TDM_PROXY_H
+
+#include "ctx.h"
+#include "http_conn.h"
+
+/* Sets up the module (and upstream's capacity hook): ctx must outlive it. */
+void proxy_init(tdm_ctx *ctx);
+
+/* Sends req to a backend with room now, or makes it wait for one (up to
+ * --backend-wait), or answers 503.  Called while routing. */
+void proxy_request(http_req *req);
+
+/* Closes the module's timers and frees its pools (shutdown). */
+void proxy_close(void);
+
+#endif /* TDM_PROXY_H */

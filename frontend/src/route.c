@@ -1,0 +1,61 @@
+/* route: static mounts first, then the backends (see route.h). */
+#include "route.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <llhttp.h>
+
+#include "http_head.h"
+#include "proxy.h"
+#include "static.h"
+
+#define ROUTE_MAX_LOCATION 8192
+
+/* Whether the normalised path p[0..len) is m's prefix or lies under it. */
+static int mount_matches(const static_mount *m, const char *p, size_t len) {
+  if (len < m->prefix_len || memcmp(p, m->prefix, m->prefix_len) != 0)
+    return 0;
+  return len == m->prefix_len || p[m->prefix_len] == '/' || m->prefix_len == 0;
+}
+
+/* req's path is under mount m. */
+static void route_static(http_req *req, const static_mount *m, const char *path, size_t len) {
+  int method = http_req_method(req);
+  const char *raw;
+  size_t raw_len;
+
+  if (len == m->prefix_len && m->prefix_len > 0) {
+    /* "/static" itself: the directory, with a slash. */
+    char loc[ROUTE_MAX_LOCATION + 32];
+    snprintf(loc, sizeof(loc), "location: %.*s/\r\n", (int) m->prefix_len, m->prefix);
+    http_req_local(req, 301, loc, "Moved Permanently\n", 0);
+    return;
+  }
+  if (method != HTTP_GET && method != HTTP_HEAD) {
+    http_req_local(req, 405, "allow: GET, HEAD\r\n", "Method Not Allowed\n", 0);
+    return;
+  }
+  raw = http_req_raw_path(req, &raw_len);
+  if (http_path_has_encoded_slash(raw, raw_len) || memchr(path, '\\', len) != NULL) {
+    http_req_local(req, 404, NULL, "Not Found\n", 0);
+    return;
+  }
+  static_serve(req, m, path + m->prefix_len, len - m->prefix_len);
+}
+
+void route_request(http_req *req) {
+  const config *cfg = http_req_ctx(req)->cfg;
+  size_t len;
+  const char *path = http_req_path(req, &len);
+
+  if (path != NULL) {
+    for (int i = 0; i < cfg->nstatics; i++) {
+      if (mount_matches(&cfg->statics[i], path, len)) {
+        route_static(req, &cfg->statics[i], path, len);
+        return;
+      }
+    }
+  }
+  proxy_request(req);
+}
