@@ -34,17 +34,16 @@
 
 #include <llhttp.h>
 
+#include "http_framing.h"
 #include "http_head.h"
+#include "http_parse.h"
 #include "log.h"
-#include "outbuf.h"
+#include "sock.h"
 
 #define HTTP_PIPELINE_MAX 8
 #define HTTP_READ_SIZE (64 * 1024)
 #define HTTP_OUT_HIGH (256 * 1024)          /* stop producing above this much unwritten output */
 #define HTTP_OUT_CAP (64 * 1024 * 1024)     /* hard cap of any one output buffer */
-#define HTTP_MAX_HEADERS 128
-#define HTTP_MAX_URL 8192
-#define HTTP_LINGER_MS 2000
 
 struct http_req {
   http_conn *conn;
@@ -60,70 +59,31 @@ struct http_req {
   unsigned resp_started : 1;     /* the status line has been produced */
   unsigned resp_done : 1;        /* the whole response has been produced */
   unsigned close_after : 1;      /* close the connection after this response */
-  unsigned no_body : 1;          /* HEAD, 204, 304: framing headers only */
-  unsigned chunked : 1;
   unsigned expect_continue : 1;  /* the client waits for 100 Continue */
   int status;
-  int64_t remaining;             /* Content-Length bytes still due, -1 if none */
+  http_framing framing;          /* how the response's body is delimited */
   tdm_buf resp;                  /* output held while not at the head; owner: req */
   uint64_t body_bytes;           /* response body bytes, for the access log */
   uint64_t started;
 };
 
-struct hdr_span {
-  uint32_t name_off, name_len, value_off, value_len;
-};
-
 struct http_conn {
-  union {
-    uv_handle_t handle;
-    uv_stream_t stream;
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-  } h;
+  sock sock;                     /* the client's socket and output; owner: conn */
   tdm_ctx *ctx;
-  uv_timer_t timer;
-  uv_shutdown_t sreq;
-  flushable fl;
-  llhttp_t parser;
+  http_parser parser;            /* owner: conn */
   http_req reqs[HTTP_PIPELINE_MAX];
   unsigned head;                 /* index of the oldest request */
   unsigned count;                /* requests in the ring */
   unsigned parsing : 1;          /* a message has begun and is not complete */
-  unsigned reading : 1;
-  unsigned paused : 1;           /* llhttp paused; unparsed bytes in `in` */
+  unsigned paused : 1;           /* the parser paused; unparsed bytes in `in` */
   unsigned read_done : 1;        /* no more requests will be read */
-  unsigned close_when_flushed : 1;
-  unsigned lingering : 1;
   unsigned closing : 1;
-  unsigned header_value : 1;     /* the last header callback was a value */
-  unsigned value_at_end : 1;     /* the last value span ended at the end of the input */
-  unsigned bad_header : 1;       /* a header value held CR, LF or NUL, or was folded */
-  unsigned in_body : 1;          /* the request being parsed is past its head */
   unsigned send_stalled : 1;     /* sendfile waits for the client's socket to take more */
-  int parse_status;              /* the status for a head our callbacks refused (HPE_USER) */
-  const char *exec_start;        /* the input llhttp is working on */
-  const char *exec_end;
-  size_t trailer_bytes;          /* trailer fields of the body being parsed */
-  int pending_closes;
   tdm_buf in;                    /* unparsed input kept while paused; owner: conn */
-  tdm_buf head_buf;              /* url and headers of the request being parsed; owner: conn */
-  uint32_t url_off, url_len;
-  struct hdr_span hdrs[HTTP_MAX_HEADERS];
-  unsigned nhdrs;
-  tdm_header hdr_out[HTTP_MAX_HEADERS];
-  tdm_request rq;                /* head of the request being parsed, points into head_buf */
-  http_target target;            /* its raw path and query, pointing into head_buf */
-  const char *norm;              /* its normalised path in head_buf, NULL if not a path */
-  size_t norm_len;
   uint64_t body_received;
   http_req *body_req;            /* the request whose body sits in `body` */
   tdm_buf body;                  /* request body not yet forwarded; owner: conn */
-  outbuf ob;                     /* output to the client; owner: conn */
   char peer[INET6_ADDRSTRLEN + 16];     /* "host:port", for the log */
-  char peer_host[INET6_ADDRSTRLEN];
-  char local_host[INET6_ADDRSTRLEN];
-  uint32_t peer_port, local_port;
   struct http_conn *prev, *next; /* all connections, for shutdown */
 };
 
@@ -131,9 +91,6 @@ static tdm_ctx *ctx;                     /* given by http_conn_init(); not owned
 static const http_hooks *hooks;
 static http_conn *all_conns;
 static int nconns;
-static llhttp_settings_t parser_settings;
-static char read_buffer[HTTP_READ_SIZE];      /* reads are handled before the next one */
-static int read_buffer_busy;
 
 static void conn_close(http_conn *c);
 static void conn_parse(http_conn *c, const char *data, size_t len);
@@ -153,7 +110,7 @@ static http_req *parsing_req(http_conn *c) {
 
 /* Output waits for the client to take it. */
 static int conn_sending(const http_conn *c) {
-  return outbuf_pending(&c->ob) > 0 || c->send_stalled;
+  return sock_pending(&c->sock) > 0 || c->send_stalled;
 }
 
 /* Tells req's handler, if it has one, to let go of it; then it has none. */
@@ -188,17 +145,21 @@ tdm_ctx *http_req_ctx(const http_req *req) {
 }
 
 const tdm_request *http_req_head(const http_req *req) {
-  return &req->conn->rq;
+  return &http_parse_head_of(&req->conn->parser)->rq;
 }
 
 const char *http_req_path(const http_req *req, size_t *len) {
-  *len = req->conn->norm_len;
-  return req->conn->norm;
+  const http_parse_head *hd = http_parse_head_of(&req->conn->parser);
+
+  *len = hd->norm_len;
+  return hd->norm;
 }
 
 const char *http_req_raw_path(const http_req *req, size_t *len) {
-  *len = req->conn->target.path_len;
-  return req->conn->target.path;
+  const http_parse_head *hd = http_parse_head_of(&req->conn->parser);
+
+  *len = hd->target.path_len;
+  return hd->target.path;
 }
 
 int http_req_method(const http_req *req) {
@@ -255,7 +216,7 @@ void http_req_read_on(http_req *req) {
 
 static void req_emit(http_req *req, const char *data, size_t len) {
   http_conn *c = req->conn;
-  tdm_buf *dst = http_req_is_head(req) ? &c->ob.out : &req->resp;
+  tdm_buf *dst = http_req_is_head(req) ? sock_out(&c->sock) : &req->resp;
 
   if (len == 0 || c->closing)
     return;
@@ -266,18 +227,18 @@ static void req_emit(http_req *req, const char *data, size_t len) {
     conn_close(c);
     return;
   }
-  if (dst == &c->ob.out)
-    ctx_schedule_flush(ctx, &c->fl);
+  if (dst != &req->resp)
+    sock_flush_soon(&c->sock);
 }
 
 int http_req_writable(const http_req *req) {
   if (http_req_is_head(req))
-    return outbuf_pending(&req->conn->ob) < HTTP_OUT_HIGH;
+    return sock_pending(&req->conn->sock) < HTTP_OUT_HIGH;
   return req->resp.len < HTTP_OUT_HIGH;
 }
 
 size_t http_req_unsent(const http_req *req) {
-  return http_req_is_head(req) ? req->conn->ob.out.len : req->resp.len;
+  return http_req_is_head(req) ? sock_unwritten(&req->conn->sock) : req->resp.len;
 }
 
 /* The head request's handler may go on producing. */
@@ -291,82 +252,19 @@ static void conn_head_writable(http_conn *c) {
     head->handler->on_writable(head);
 }
 
-static void conn_write_cb(uv_write_t *wr, int status) {
-  http_conn *c = wr->data;
+/* A write completed: the send timeout starts again, and the head request
+ * may produce more once the client has taken enough. */
+static void conn_on_written(void *owner, int status) {
+  http_conn *c = owner;
 
-  outbuf_written(&c->ob);
-  if (c->closing)
-    return;
-  conn_arm_timer(c);          /* progress: the send timeout starts again */
+  conn_arm_timer(c);
   if (status < 0) {
     log_debug("client %s: write failed: %s", c->peer, uv_strerror(status));
     conn_close(c);
     return;
   }
-  /* The client took the bytes: let the head request produce more. */
-  if (c->ob.out.len < HTTP_OUT_HIGH / 2) {
+  if (sock_unwritten(&c->sock) < HTTP_OUT_HIGH / 2)
     conn_head_writable(c);
-    if (c->closing)
-      return;
-  }
-  if (c->ob.out.len > 0 || c->close_when_flushed)
-    ctx_schedule_flush(ctx, &c->fl);
-}
-
-static void conn_linger_timeout(uv_timer_t *t) {
-  conn_close(t->data);
-}
-
-static void conn_linger_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  (void) h;
-  (void) suggested;
-  *buf = uv_buf_init(read_buffer, sizeof(read_buffer));
-}
-
-static void conn_linger_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  (void) buf;
-  if (nread < 0)
-    conn_close(s->data);
-}
-
-/* After the last response of a connection we close: send FIN, then read and
- * drop whatever the client still sends for a short while, so that unread
- * input does not make the kernel answer with RST and destroy the response
- * before the client reads it (what nginx calls lingering close). */
-static void conn_shutdown_cb(uv_shutdown_t *req, int status) {
-  http_conn *c = req->data;
-
-  if (c->closing)
-    return;
-  if (status < 0) {
-    conn_close(c);
-    return;
-  }
-  c->lingering = 1;
-  uv_read_stop(&c->h.stream);
-  if (uv_read_start(&c->h.stream, conn_linger_alloc, conn_linger_read) != 0) {
-    conn_close(c);
-    return;
-  }
-  uv_timer_start(&c->timer, conn_linger_timeout, HTTP_LINGER_MS, 0);
-}
-
-static void conn_on_flush(flushable *f) {
-  http_conn *c = (http_conn *) ((char *) f - offsetof(http_conn, fl));
-
-  if (c->closing || c->ob.writing || c->lingering)
-    return;
-  if (c->ob.out.len == 0) {
-    if (c->close_when_flushed && c->count == 0) {
-      c->lingering = 1;       /* no more output; one shutdown */
-      c->sreq.data = c;
-      if (uv_shutdown(&c->sreq, &c->h.stream, conn_shutdown_cb) != 0)
-        conn_close(c);
-    }
-    return;
-  }
-  if (outbuf_write(&c->ob, &c->h.stream, conn_write_cb, c) != 0)
-    conn_close(c);
 }
 
 /* ---- response framing ----------------------------------------------------- */
@@ -381,59 +279,18 @@ static void access_log(http_req *req) {
 
 #define LIT(s) s, sizeof(s) - 1
 
-/* Writes v in decimal at dst; returns the length. */
-static size_t fmt_u64(char *dst, uint64_t v) {
-  char tmp[20];
-  size_t n = 0, i;
-
-  do {
-    tmp[n++] = (char) ('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  for (i = 0; i < n; i++)
-    dst[i] = tmp[n - 1 - i];
-  return n;
-}
-
-/* How the body will be framed: content-length, chunked, until the close
- * (HTTP/1.0 without a length), or none at all. */
-static void req_set_framing(http_req *req, int status, int64_t content_length) {
-  req->no_body = req->method == HTTP_HEAD || status == 204 || status == 304 ||
-                 (status >= 100 && status < 200);
-  req->chunked = 0;
-  req->remaining = -1;
-  if (status == 204 || status == 304)
-    return;
-  if (content_length >= 0)
-    req->remaining = content_length;
-  else if (!req->http10)
-    req->chunked = !req->no_body;
-  else if (!req->no_body)
-    req->close_after = 1;
-}
-
 /* A header block is written in three steps: http_resp_begin() (the status
  * line), the header lines, and http_resp_end_head() (the headers every
- * response gets and the blank line).  No formatting through printf: this
- * runs for every response. */
+ * response gets and the blank line). */
 void http_resp_begin(http_req *req, int status, int64_t content_length) {
-  char line[64];
-  const char *reason = http_status_reason(status);
-  size_t rlen = strlen(reason), len;
+  char line[HTTP_STATUS_LINE_MAX];
 
-  req_set_framing(req, status, content_length);
+  http_framing_start(&req->framing, req->method == HTTP_HEAD, req->http10, status, content_length);
+  if (req->framing.until_close || !req->keep_alive || req->conn->read_done)
+    req->close_after = 1;
   req->status = status;
   req->resp_started = 1;
-  if (!req->keep_alive || req->conn->read_done)
-    req->close_after = 1;
-  memcpy(line, "HTTP/1.1 ", 9);
-  len = 9 + fmt_u64(line + 9, (uint64_t) status);
-  line[len++] = ' ';
-  memcpy(line + len, reason, rlen);
-  len += rlen;
-  line[len++] = '\r';
-  line[len++] = '\n';
-  req_emit(req, line, len);
+  req_emit(req, line, http_framing_status_line(line, status));
 }
 
 void http_resp_header(http_req *req, const char *name, size_t nlen, const char *value, size_t vlen) {
@@ -448,35 +305,12 @@ void http_resp_header_lines(http_req *req, const char *lines, size_t len) {
 }
 
 void http_resp_end_head(http_req *req, int have_date, int have_server) {
-  char line[256];
-  size_t len = 0, date_len;
-  const char *date;
+  char line[HTTP_FRAMING_HEAD_MAX];
+  size_t date_len = 0;
+  const char *date = have_date ? NULL : ctx_date_line(ctx, &date_len);
 
-#define PUT(str, n) (memcpy(line + len, str, n), len += (n))
-#define PUTS(lit) PUT(lit, sizeof(lit) - 1)
-  if (!have_server)
-    PUTS("server: tandem\r\n");
-  if (!have_date) {
-    date = ctx_date_line(ctx, &date_len);
-    PUT(date, date_len);
-  }
-  if (req->chunked) {
-    PUTS("transfer-encoding: chunked\r\n");
-  } else if (req->remaining >= 0) {
-    PUTS("content-length: ");
-    len += fmt_u64(line + len, (uint64_t) req->remaining);
-    PUTS("\r\n");
-  }
-  if (req->close_after)
-    PUTS("connection: close\r\n");
-  else if (req->http10)
-    PUTS("connection: keep-alive\r\n");
-  PUTS("\r\n");
-#undef PUTS
-#undef PUT
-  req_emit(req, line, len);
-  if (req->method == HTTP_HEAD || req->status == 204 || req->status == 304)
-    req->remaining = 0;
+  req_emit(req, line, http_framing_head_end(line, &req->framing, have_server, date, date_len,
+                                            req->close_after, req->http10));
 }
 
 void http_req_start(http_req *req, int status, const char *headers, size_t headers_len,
@@ -487,48 +321,40 @@ void http_req_start(http_req *req, int status, const char *headers, size_t heade
 }
 
 void http_req_write(http_req *req, const char *data, size_t len) {
-  char hex[24];
-  int n;
+  char chunk[HTTP_CHUNK_HEAD_MAX];
+  size_t chunk_len;
+  int over;
 
-  if (len == 0 || req->no_body || req->resp_done)
+  if (len == 0 || req->resp_done)
     return;
-  if (req->remaining >= 0) {
-    if ((int64_t) len > req->remaining) {
-      log_warn("response %d: more body than its content-length; truncated", req->status);
-      len = (size_t) req->remaining;
-      req->close_after = 1;
-    }
-    req->remaining -= len;
+  len = http_framing_body(&req->framing, len, &over, chunk, &chunk_len);
+  if (over) {
+    log_warn("response %d: more body than its content-length; truncated", req->status);
+    req->close_after = 1;
   }
+  if (len == 0)
+    return;
   req->body_bytes += len;
-  if (req->chunked) {
-    n = snprintf(hex, sizeof(hex), "%zx\r\n", len);
-    req_emit(req, hex, n);
-    req_emit(req, data, len);
+  req_emit(req, chunk, chunk_len);
+  req_emit(req, data, len);
+  if (chunk_len > 0)
     req_emit(req, "\r\n", 2);
-  } else {
-    req_emit(req, data, len);
-  }
 }
 
 int http_req_no_body(const http_req *req) {
-  return req->no_body;
+  return req->framing.no_body;
 }
 
 int http_req_idle_head(const http_req *req) {
-  return http_req_is_head(req) && outbuf_pending(&req->conn->ob) == 0 && !req->conn->closing;
+  return http_req_is_head(req) && sock_pending(&req->conn->sock) == 0 && !req->conn->closing;
 }
 
 int http_req_socket(const http_req *req) {
-  uv_os_fd_t fd = -1;
-
-  uv_fileno((const uv_handle_t *) &req->conn->h.handle, &fd);
-  return fd;
+  return sock_fd(&req->conn->sock);
 }
 
 void http_req_sent(http_req *req, size_t n) {
-  if (req->remaining >= 0)
-    req->remaining -= (int64_t) n < req->remaining ? (int64_t) n : req->remaining;
+  http_framing_sent(&req->framing, n);
   req->body_bytes += n;
   req->conn->send_stalled = 0;
   conn_arm_timer(req->conn);
@@ -544,9 +370,9 @@ void http_req_wait_client(http_req *req) {
 static void req_end_response(http_req *req, int aborted) {
   if (req->resp_done)
     return;
-  if (!aborted && req->chunked)
+  if (!aborted && req->framing.chunked)
     req_emit(req, "0\r\n\r\n", 5);
-  if (aborted || (req->remaining > 0 && !req->no_body))
+  if (aborted || !http_framing_complete(&req->framing))
     req->close_after = 1;
   req->resp_done = 1;
   access_log(req);
@@ -622,7 +448,7 @@ static void req_reset(http_req *req) {
   memset(req, 0, sizeof(*req));
   req->conn = c;
   req->resp = keep;
-  req->remaining = -1;
+  req->framing.remaining = -1;
 }
 
 /* Takes the head request out of the ring. */
@@ -665,28 +491,28 @@ static int conn_retire_head(http_conn *c) {
   int last = head->close_after;
 
   if (last) {
-    c->close_when_flushed = 1;
     conn_stop_reading(c);
     c->read_done = 1;
     c->parsing = 0;
   }
   conn_pop(c, TDM_CANCEL_NO_ERROR);
-  if (c->close_when_flushed) {
+  if (last) {
     while (c->count > 0)
       conn_pop(c, TDM_CANCEL_CLIENT_GONE);
+    sock_end(&c->sock);
     return 0;
   }
   if (c->count == 0)
     return 0;
   head = conn_req(c, 0);
   if (head->resp.len > 0) {
-    if (tdm_buf_append(&c->ob.out, head->resp.base, head->resp.len) != 0) {
+    if (tdm_buf_append(sock_out(&c->sock), head->resp.base, head->resp.len) != 0) {
       conn_close(c);
       return -1;
     }
     head->resp.len = 0;
   }
-  if (outbuf_pending(&c->ob) < HTTP_OUT_HIGH)
+  if (sock_pending(&c->sock) < HTTP_OUT_HIGH)
     conn_head_writable(c);
   return c->closing ? -1 : 0;
 }
@@ -699,282 +525,82 @@ static void conn_retire(http_conn *c) {
     if (conn_retire_head(c) != 0)
       return;
   if (c->read_done && c->count == 0)
-    c->close_when_flushed = 1;
-  ctx_schedule_flush(ctx, &c->fl);
+    sock_end(&c->sock);
+  sock_flush_soon(&c->sock);
   conn_arm_timer(c);
   conn_maybe_resume(c);
 }
 
-/* ---- parsing ------------------------------------------------------------- */
+/* ---- parsing: the parser's callbacks -------------------------------------- */
 
-/* Our callbacks refuse a head with HPE_USER and say which status to answer. */
-static int parse_refuse(http_conn *c, int status, const char *reason) {
-  c->parse_status = status;
-  llhttp_set_error_reason(&c->parser, reason);
-  return HPE_USER;
+/* After an answer that closes the connection: read nothing more. */
+static int stop_parsing(http_conn *c) {
+  c->read_done = 1;
+  conn_stop_reading(c);
+  return HTTP_PARSE_PAUSED;
 }
 
-static int head_append(http_conn *c, const char *at, size_t len) {
-  if (c->head_buf.len + len > ctx->cfg->max_header_size)
-    return parse_refuse(c, 431, "request head too large");
-  if (tdm_buf_append(&c->head_buf, at, len) != 0)
-    return parse_refuse(c, 431, "request head too large");
-  return 0;
-}
-
-static int on_message_begin(llhttp_t *p) {
-  http_conn *c = p->data;
+static int conn_on_begin(void *owner) {
+  http_conn *c = owner;
   http_req *req;
 
   if (c->read_done || c->closing)
-    return HPE_PAUSED;
+    return HTTP_PARSE_PAUSED;
   if (ctx->stopping) {
     /* Shutting down: no new request; the connection closes after the last
      * response (conn_retire). */
     c->read_done = 1;
     conn_stop_reading(c);
     if (c->count == 0)
-      c->close_when_flushed = 1;
-    ctx_schedule_flush(ctx, &c->fl);
-    return HPE_PAUSED;
+      sock_end(&c->sock);
+    return HTTP_PARSE_PAUSED;
   }
-
-  /* The ring has room: on_message_complete pauses when it is full. */
+  /* The ring has room: conn_on_complete pauses when it is full. */
   c->count++;
   req = parsing_req(c);
   req_reset(req);
   req->started = uv_now(ctx->loop);
   c->parsing = 1;
-  c->head_buf.len = 0;
-  c->url_off = c->url_len = 0;
-  c->nhdrs = 0;
-  c->header_value = 0;
-  c->bad_header = 0;
   c->body_received = 0;
-  c->in_body = 0;
-  c->trailer_bytes = 0;
   c->body.len = 0;
   c->body_req = NULL;
   conn_arm_timer(c);
-  return 0;
+  return HTTP_PARSE_OK;
 }
 
-static int on_url(llhttp_t *p, const char *at, size_t len) {
-  http_conn *c = p->data;
-
-  if (c->read_done || c->closing)
-    return HPE_PAUSED;
-  if (c->url_len + len > HTTP_MAX_URL)
-    return parse_refuse(c, 414, "URI too long");
-  c->url_len += len;
-  return head_append(c, at, len);
-}
-
-/* Trailer fields of a chunked body come through the header callbacks too.
- * They are not forwarded (the head has been sent, or is about to be, from
- * head_buf, which must not move), only counted against the head's limit. */
-static int on_trailer(http_conn *c, size_t len) {
-  c->trailer_bytes += len;
-  if (c->trailer_bytes > ctx->cfg->max_header_size)
-    return parse_refuse(c, 431, "request head too large");
-  return 0;
-}
-
-static int on_header_field(llhttp_t *p, const char *at, size_t len) {
-  http_conn *c = p->data;
-  struct hdr_span *h;
-
-  if (c->read_done || c->closing)
-    return HPE_PAUSED;
-  if (c->in_body)
-    return on_trailer(c, len);
-
-  if (c->nhdrs == 0 || c->header_value) {
-    if (c->nhdrs == HTTP_MAX_HEADERS)
-      return parse_refuse(c, 431, "too many headers");
-    h = &c->hdrs[c->nhdrs++];
-    h->name_off = c->head_buf.len;
-    h->name_len = 0;
-    h->value_off = 0;
-    h->value_len = 0;
-    c->header_value = 0;
-  }
-  c->hdrs[c->nhdrs - 1].name_len += len;
-  return head_append(c, at, len);
-}
-
-static int on_header_value(llhttp_t *p, const char *at, size_t len) {
-  http_conn *c = p->data;
-  struct hdr_span *h;
-
-  if (c->read_done || c->closing)
-    return HPE_PAUSED;
-  if (c->in_body)
-    return on_trailer(c, len);
-  h = &c->hdrs[c->nhdrs - 1];
-
-  if (!c->header_value)
-    h->value_off = c->head_buf.len;
-  /* llhttp 8 accepts obs-fold (a value continued on the next line) and
-   * reports the continuation as another span of the same value.  A second
-   * span is legitimate only when the first ended with the input and this one
-   * starts the next input; RFC 9112 section 5.2 lets a server reject obs-fold,
-   * and we do, as h11 and nginx do. */
-  if (c->header_value && !(c->value_at_end && at == c->exec_start))
-    c->bad_header = 1;
-  c->value_at_end = at + len == c->exec_end;
-  c->header_value = 1;
-  h->value_len += len;
-  /* llhttp 8 passes an obs-fold line break inside the value. */
-  if (memchr(at, '\r', len) != NULL || memchr(at, '\n', len) != NULL || memchr(at, '\0', len) != NULL)
-    c->bad_header = 1;
-  return head_append(c, at, len);
-}
-
-/* After an answer that closes the connection: read nothing more. */
-static int stop_parsing(http_conn *c) {
-  c->read_done = 1;
-  conn_stop_reading(c);
-  return HPE_PAUSED;
-}
-
-/* Fills c->rq, the head as the codec sends it, from the parsed spans. */
-static void head_build(http_conn *c, const http_req *req, const char *decoded, size_t dlen) {
-  tdm_request *rq = &c->rq;
-
-  rq->flags = 0;
-  rq->method.ptr = llhttp_method_name((llhttp_method_t) req->method);
-  rq->method.len = (uint32_t) strlen(rq->method.ptr);
-  rq->target.ptr = c->head_buf.base + c->url_off;
-  rq->target.len = c->url_len;
-  rq->path.ptr = decoded;
-  rq->path.len = (uint32_t) dlen;
-  rq->query.ptr = c->target.query != NULL ? c->target.query : "";
-  rq->query.len = (uint32_t) c->target.query_len;
-  rq->http_version.ptr = req->http10 ? "1.0" : "1.1";
-  rq->http_version.len = 3;
-  rq->headers = c->hdr_out;
-  rq->nheaders = c->nhdrs;
-  rq->client.present = c->peer_host[0] != '\0';
-  rq->client.host.ptr = c->peer_host;
-  rq->client.host.len = (uint32_t) strlen(c->peer_host);
-  rq->client.port = c->peer_port;
-  rq->server.present = c->local_host[0] != '\0';
-  rq->server.host.ptr = c->local_host;
-  rq->server.host.len = (uint32_t) strlen(c->local_host);
-  rq->server.port = c->local_port;
-  rq->scheme.ptr = "http";
-  rq->scheme.len = 4;
-  rq->body.ptr = NULL;
-  rq->body.len = 0;
-}
-
-/* Checks the head's headers and framing.  Returns 0, or the status with
- * which the request was refused. */
-static int head_check(http_conn *c, http_req *req, llhttp_t *p) {
-  http_head_info info;
-  const char *why = NULL;
-  int status;
-
-  for (unsigned i = 0; i < c->nhdrs; i++) {
-    c->hdr_out[i].name.ptr = c->head_buf.base + c->hdrs[i].name_off;
-    c->hdr_out[i].name.len = c->hdrs[i].name_len;
-    c->hdr_out[i].value.ptr = c->head_buf.base + c->hdrs[i].value_off;
-    c->hdr_out[i].value.len = c->hdrs[i].value_len;
-  }
-  if (http_scan_headers(c->hdr_out, c->nhdrs, &info) != 0 || c->bad_header) {
-    http_req_local(req, 400, NULL, "Bad Request: invalid header value\n", 1);
-    return 400;
-  }
-  status = http_check_framing(&info, req->http10, &why);
-  if (status != 0) {
-    char body[96];
-    snprintf(body, sizeof(body), "%s: %s\n", http_status_reason(status), why);
-    http_req_local(req, status, NULL, body, 1);
-    return status;
-  }
-  if (ctx->cfg->max_body_size > 0 && (p->flags & F_CONTENT_LENGTH) &&
-      p->content_length > ctx->cfg->max_body_size) {
-    http_req_local(req, 413, NULL, "Content Too Large\n", 1);
-    return 413;
-  }
-  req->expect_continue = info.expect_continue && !req->http10 && req->has_body;
-  return 0;
-}
-
-/* Splits the target, decodes and normalises its path into head_buf (room
- * reserved by the caller).  Returns 0, or the status it was refused with. */
-static int head_path(http_conn *c, http_req *req) {
-  char *decoded, *norm;
-  ssize_t dlen, nlen;
-
-  http_split_target(c->head_buf.base + c->url_off, c->url_len, &c->target);
-  decoded = c->head_buf.base + c->head_buf.len;
-  dlen = http_percent_decode(c->target.path, c->target.path_len, decoded);
-  if (dlen < 0) {
-    http_req_local(req, 400, NULL, "Bad Request: invalid percent-encoding in the path\n", 1);
-    return 400;
-  }
-  if (dlen == 0)
-    decoded[dlen++] = '/';
-  c->head_buf.len += dlen;
-  head_build(c, req, decoded, (size_t) dlen);
-
-  /* A path that climbs above the root is refused whatever serves it (as
-   * nginx does); static mounts match on the normalized path.  This holds for
-   * the origin form ("/a/b") and the absolute form ("http://h/a/b") alike. */
-  c->norm = NULL;
-  c->norm_len = 0;
-  if (decoded[0] != '/')
-    return 0;
-  norm = c->head_buf.base + c->head_buf.len;
-  memcpy(norm, decoded, (size_t) dlen);
-  nlen = http_normalize_path(norm, (size_t) dlen);
-  if (nlen < 0) {
-    http_req_local(req, 400, NULL, "Bad Request: the path climbs above the root\n", 1);
-    return 400;
-  }
-  c->norm = norm;
-  c->norm_len = (size_t) nlen;
-  return 0;
-}
-
-/* The request head is complete: check it, then hand it to the route hook,
- * which gives it a handler or answers it. */
-static int on_headers_complete(llhttp_t *p) {
-  http_conn *c = p->data;
+/* The request head is complete: a refused one is answered here, a valid one
+ * goes to the route hook, which gives it a handler or answers it. */
+static int conn_on_head(void *owner, int status, const char *body) {
+  http_conn *c = owner;
+  const http_parse_head *hd = http_parse_head_of(&c->parser);
   http_req *req;
 
   if (c->read_done || c->closing || !c->parsing)
-    return HPE_PAUSED;
-  c->in_body = 1;
+    return HTTP_PARSE_PAUSED;
   req = parsing_req(c);
-  req->method = (uint8_t) llhttp_get_method(p);
-  req->http10 = p->http_major == 1 && p->http_minor == 0;
-  req->keep_alive = llhttp_should_keep_alive(p);
-  req->has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
-  req->remaining = -1;
-
-  /* The decoded path and its normalized copy go after the head bytes;
-   * reserve first so the pointers taken below stay valid. */
-  if (tdm_buf_reserve(&c->head_buf, 2 * (size_t) c->url_len + 2) != 0)
-    return parse_refuse(c, 431, "request head too large");
-  if (head_check(c, req, p) != 0 || head_path(c, req) != 0)
+  req->method = hd->method;
+  req->http10 = hd->http10;
+  req->keep_alive = hd->keep_alive;
+  req->has_body = hd->has_body;
+  req->expect_continue = hd->expect_continue;
+  if (status != 0) {
+    http_req_local(req, status, NULL, body, 1);
     return stop_parsing(c);
+  }
   hooks->route(req);
   if (c->closing)
-    return HPE_PAUSED;
+    return HTTP_PARSE_PAUSED;
   /* A held request pauses its connection's parser right after its head, so
    * its head stays where it is and its body stays unread. */
-  return req->held ? HPE_PAUSED : 0;
+  return req->held ? HTTP_PARSE_PAUSED : HTTP_PARSE_OK;
 }
 
-static int on_body(llhttp_t *p, const char *at, size_t len) {
-  http_conn *c = p->data;
+static int conn_on_body(void *owner, const char *at, size_t len) {
+  http_conn *c = owner;
   http_req *req;
 
   if (c->read_done || c->closing || !c->parsing)
-    return HPE_PAUSED;
+    return HTTP_PARSE_PAUSED;
   req = parsing_req(c);
 
   c->body_received += len;
@@ -985,11 +611,13 @@ static int on_body(llhttp_t *p, const char *at, size_t len) {
       req_response_too_late(req);
     else
       req->close_after = 1;       /* the response in progress is the last */
-    return HPE_PAUSED;    /* nothing more of this connection is read */
+    return HTTP_PARSE_PAUSED;     /* nothing more of this connection is read */
   }
-  if (c->body_req == req && tdm_buf_append(&c->body, at, len) != 0)
-    return parse_refuse(c, 413, "request body buffer full");
-  return 0;
+  if (c->body_req == req && tdm_buf_append(&c->body, at, len) != 0) {
+    conn_close(c);                /* only a handler ignoring its bound gets here */
+    return HTTP_PARSE_PAUSED;
+  }
+  return HTTP_PARSE_OK;
 }
 
 static void req_on_body(http_req *req) {
@@ -997,34 +625,40 @@ static void req_on_body(http_req *req) {
     req->handler->on_body(req);
 }
 
-static int on_message_complete(llhttp_t *p) {
-  http_conn *c = p->data;
+static int conn_on_complete(void *owner) {
+  http_conn *c = owner;
   http_req *req;
 
   if (c->read_done || c->closing || !c->parsing)
-    return HPE_PAUSED;
+    return HTTP_PARSE_PAUSED;
   req = parsing_req(c);
 
   c->parsing = 0;
   req->body_done = 1;
   req_on_body(req);
   if (c->closing)
-    return HPE_PAUSED;
+    return HTTP_PARSE_PAUSED;
   conn_retire(c);
   if (c->closing)
-    return HPE_PAUSED;
+    return HTTP_PARSE_PAUSED;
   /* Pause before the next request if there is no slot for it, or if this
    * one's body still waits to be passed on (conn->body must be free first). */
   if (c->count == HTTP_PIPELINE_MAX || c->body.len > 0 || c->read_done)
-    return HPE_PAUSED;
+    return HTTP_PARSE_PAUSED;
   conn_arm_timer(c);
-  return 0;
+  return HTTP_PARSE_OK;
 }
 
+static const http_parse_cb parse_cb = {
+  .on_begin = conn_on_begin,
+  .on_head = conn_on_head,
+  .on_body = conn_on_body,
+  .on_complete = conn_on_complete,
+};
+
 static void conn_stop_reading(http_conn *c) {
-  if (c->reading) {
-    uv_read_stop(&c->h.stream);
-    c->reading = 0;
+  if (c->sock.reading) {
+    sock_read_stop(&c->sock);
     conn_arm_timer(c);
   }
 }
@@ -1048,14 +682,12 @@ static void conn_keep_input(http_conn *c, const char *data, size_t len, size_t u
   }
 }
 
-/* llhttp refused the input (or one of our callbacks did): answer and read
+/* The input was malformed (status > 0 says how to answer): answer and read
  * nothing more. */
-static void conn_parse_error(http_conn *c, llhttp_errno_t err) {
-  const char *reason = llhttp_get_error_reason(&c->parser);
-  int status = err == HPE_USER && c->parse_status != 0 ? c->parse_status : 400;
+static void conn_parse_error(http_conn *c, int status) {
   http_req *req;
 
-  log_debug("client %s: bad request: %s (%s)", c->peer, llhttp_errno_name(err), reason ? reason : "");
+  log_debug("client %s: bad request: %s", c->peer, c->parser.error);
   c->read_done = 1;
   conn_stop_reading(c);
   if (c->parsing) {
@@ -1078,34 +710,18 @@ static void conn_parse_error(http_conn *c, llhttp_errno_t err) {
 
 /* Feeds data to the parser; keeps what it does not take while paused. */
 static void conn_parse(http_conn *c, const char *data, size_t len) {
-  llhttp_errno_t err;
+  size_t used = 0;
+  int rc = http_parse_feed(&c->parser, data, len, &used);
 
-  c->exec_start = data;
-  c->exec_end = data + len;
-  c->parse_status = 0;
-  err = llhttp_execute(&c->parser, data, len);
   if (c->closing)
     return;
-  if (err == HPE_PAUSED_UPGRADE) {
-    /* A request asking to upgrade (Upgrade: websocket, h2c) went to its
-     * handler as an ordinary request; no protocol switch is offered, so the
-     * connection goes on as HTTP/1.1 with what follows it. */
-    size_t used = (size_t) (llhttp_get_error_pos(&c->parser) - data);
-    llhttp_resume_after_upgrade(&c->parser);
-    if (used < len) {
-      conn_parse(c, data + used, len - used);
-      return;
-    }
-    err = HPE_OK;
-  }
-  if (err == HPE_PAUSED) {
-    llhttp_resume(&c->parser);
+  if (rc == HTTP_PARSE_PAUSED) {
     if (!c->read_done)
-      conn_keep_input(c, data, len, (size_t) (llhttp_get_error_pos(&c->parser) - data));
+      conn_keep_input(c, data, len, used);
     return;
   }
-  if (err != HPE_OK) {
-    conn_parse_error(c, err);
+  if (rc != HTTP_PARSE_OK) {
+    conn_parse_error(c, rc);
     return;
   }
   c->in.len = 0;
@@ -1123,46 +739,33 @@ static void conn_parse(http_conn *c, const char *data, size_t len) {
 
 /* ---- reading ------------------------------------------------------------- */
 
-static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  (void) h;
-  (void) suggested;
-  if (read_buffer_busy) {
-    buf->base = NULL;
-    buf->len = 0;
-    return;
-  }
-  read_buffer_busy = 1;
-  *buf = uv_buf_init(read_buffer, sizeof(read_buffer));
-}
+static void conn_on_read(void *owner, const char *data, size_t len) {
+  http_conn *c = owner;
 
-static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  http_conn *c = s->data;
-
-  read_buffer_busy = 0;
-  (void) buf;
-  if (nread == 0)
-    return;
-  if (nread < 0) {
-    if (nread != UV_EOF)
-      log_debug("client %s: read: %s", c->peer, uv_strerror((int) nread));
-    /* End of input is taken as the client leaving, as nginx and Go's
-     * net/http take it: close() and shutdown(SHUT_WR) look the same from
-     * here, clients that half-close are rare, and a client that has gone
-     * must not keep backends working for it (its streams are cancelled). */
-    conn_close(c);
-    return;
-  }
   /* The header timeout bounds the whole head; for a body it bounds the gap
    * between two reads, so a long upload that keeps moving is not cut. */
-  if (c->parsing && c->in_body)
+  if (c->parsing && http_parse_in_body(&c->parser))
     conn_arm_timer(c);
-  conn_parse(c, read_buffer, (size_t) nread);
+  conn_parse(c, data, len);
+}
+
+/* End of input is taken as the client leaving, as nginx and Go's net/http
+ * take it: close() and shutdown(SHUT_WR) look the same from here, clients
+ * that half-close are rare, and a client that has gone must not keep
+ * backends working for it (its streams are cancelled).  The graceful end of
+ * a connection ends here too. */
+static void conn_on_end(void *owner, int err) {
+  http_conn *c = owner;
+
+  if (err < 0 && err != UV_EOF)
+    log_debug("client %s: read: %s", c->peer, uv_strerror(err));
+  conn_close(c);
 }
 
 static void conn_maybe_resume(http_conn *c) {
   if (c->count > 0 && parsing_req(c)->held)
     return;
-  if (c->closing || c->read_done || c->lingering)
+  if (c->closing || c->read_done || c->sock.lingering)
     return;
   if (c->body.len > 0 || c->count == HTTP_PIPELINE_MAX)
     return;
@@ -1175,10 +778,8 @@ static void conn_maybe_resume(http_conn *c) {
     if (c->closing || c->paused || c->read_done || c->body.len > 0)
       return;
   }
-  if (!c->reading && uv_read_start(&c->h.stream, conn_alloc_cb, conn_read_cb) == 0) {
-    c->reading = 1;
+  if (!c->sock.reading && sock_read_start(&c->sock) == 0)
     conn_arm_timer(c);
-  }
 }
 
 /* ---- timers and lifetime -------------------------------------------------- */
@@ -1217,31 +818,30 @@ static void conn_on_timeout(uv_timer_t *t) {
 static void conn_arm_timer(http_conn *c) {
   const config *cfg = ctx->cfg;
 
-  if (c->closing || c->lingering)
+  uv_timer_t *t = &c->sock.timer;
+
+  if (c->closing || c->sock.lingering)
     return;
+  t->data = c;
   if (conn_sending(c))
-    uv_timer_start(&c->timer, conn_on_timeout, cfg->header_timeout_ms, 0);
+    uv_timer_start(t, conn_on_timeout, cfg->header_timeout_ms, 0);
   else if (c->count == 0)
-    uv_timer_start(&c->timer, conn_on_timeout, cfg->keepalive_timeout_ms, 0);
-  else if (c->parsing && c->reading)
-    uv_timer_start(&c->timer, conn_on_timeout, cfg->header_timeout_ms, 0);
+    uv_timer_start(t, conn_on_timeout, cfg->keepalive_timeout_ms, 0);
+  else if (c->parsing && c->sock.reading)
+    uv_timer_start(t, conn_on_timeout, cfg->header_timeout_ms, 0);
   else
-    uv_timer_stop(&c->timer);
+    uv_timer_stop(t);
 }
 
-static void conn_on_close(uv_handle_t *h) {
-  http_conn *c = h->data;
+/* The socket's handles are closed: the connection is freed. */
+static void conn_on_closed(void *owner) {
+  http_conn *c = owner;
 
-  if (--c->pending_closes > 0)
-    return;
-  /* Output may have been queued in the iteration the connection closed in. */
-  ctx_cancel_flush(ctx, &c->fl);
   for (unsigned i = 0; i < HTTP_PIPELINE_MAX; i++)
     tdm_buf_free(&c->reqs[i].resp);
   tdm_buf_free(&c->in);
-  tdm_buf_free(&c->head_buf);
+  http_parse_free(&c->parser);
   tdm_buf_free(&c->body);
-  outbuf_free(&c->ob);
   free(c);
 }
 
@@ -1262,9 +862,7 @@ static void conn_close(http_conn *c) {
   if (c->next != NULL)
     c->next->prev = c->prev;
   nconns--;
-  c->pending_closes = 2;
-  uv_close(&c->h.handle, conn_on_close);
-  uv_close((uv_handle_t *) &c->timer, conn_on_close);
+  sock_close(&c->sock);
   hooks->conn_gone(hooks->arg);
 }
 
@@ -1283,8 +881,7 @@ void http_conn_stop_all(void) {
       /* Its last response is still being written: close after it. */
       c->read_done = 1;
       conn_stop_reading(c);
-      c->close_when_flushed = 1;
-      ctx_schedule_flush(ctx, &c->fl);
+      sock_end(&c->sock);
     } else if (!c->parsing) {
       /* Answer what was asked; read nothing more (a request in the middle of
        * its head or body is read to its end, then on_message_begin stops). */
@@ -1299,105 +896,66 @@ void http_conn_close_all(void) {
     conn_close(all_conns);
 }
 
-static void addr_to_str(const struct sockaddr_storage *ss, char *host, size_t hostlen,
-                        uint32_t *port) {
-  host[0] = '\0';
-  *port = 0;
-  if (ss->ss_family == AF_INET) {
-    const struct sockaddr_in *a = (const struct sockaddr_in *) ss;
-    uv_ip4_name(a, host, hostlen);
-    *port = ntohs(a->sin_port);
-  } else if (ss->ss_family == AF_INET6) {
-    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *) ss;
-    uv_ip6_name(a, host, hostlen);
-    *port = ntohs(a->sin6_port);
-  }
-}
+static const sock_cb conn_sock_cb = {
+  .on_read = conn_on_read,
+  .on_end = conn_on_end,
+  .on_written = conn_on_written,
+  .on_closed = conn_on_closed,
+};
 
 static http_conn *conn_new(void) {
-  http_conn *c = calloc(1, sizeof(*c));   /* owner: itself, freed in conn_on_close */
+  http_conn *c = calloc(1, sizeof(*c));   /* owner: itself, freed in conn_on_closed */
 
   if (c == NULL)
     return NULL;
   c->ctx = ctx;
-  llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
-  c->parser.data = c;
-  c->fl.flush = conn_on_flush;
+  sock_init(&c->sock, ctx, &conn_sock_cb, c, HTTP_OUT_CAP);
+  http_parse_init(&c->parser, &parse_cb, c, ctx->cfg->max_header_size, ctx->cfg->max_body_size);
   for (unsigned i = 0; i < HTTP_PIPELINE_MAX; i++) {
     c->reqs[i].conn = c;
     tdm_buf_init(&c->reqs[i].resp, HTTP_OUT_CAP);
-    c->reqs[i].remaining = -1;
+    c->reqs[i].framing.remaining = -1;
   }
   tdm_buf_init(&c->in, HTTP_READ_SIZE * 2);
-  tdm_buf_init(&c->head_buf, 3 * (1 << 20));
   tdm_buf_init(&c->body, 4 * HTTP_READ_SIZE);
-  outbuf_init(&c->ob, HTTP_OUT_CAP);
   return c;
-}
-
-/* A connection that never started: only its stream handle to close. */
-static void conn_discard(http_conn *c) {
-  c->pending_closes = 1;
-  c->h.handle.data = c;
-  c->closing = 1;
-  uv_close(&c->h.handle, conn_on_close);
 }
 
 void http_conn_init(tdm_ctx *x, const http_hooks *h) {
   ctx = x;
   hooks = h;
-  llhttp_settings_init(&parser_settings);
-  parser_settings.on_message_begin = on_message_begin;
-  parser_settings.on_url = on_url;
-  parser_settings.on_header_field = on_header_field;
-  parser_settings.on_header_value = on_header_value;
-  parser_settings.on_headers_complete = on_headers_complete;
-  parser_settings.on_body = on_body;
-  parser_settings.on_message_complete = on_message_complete;
 }
 
 static void conn_start(http_conn *c) {
-  snprintf(c->peer, sizeof(c->peer), "%s:%u", c->peer_host, (unsigned) c->peer_port);
-  c->h.handle.data = c;
-  c->timer.data = c;
-  uv_timer_init(ctx->loop, &c->timer);
+  sock *sk = &c->sock;
+
+  snprintf(c->peer, sizeof(c->peer), "%s:%u", sk->peer_host, (unsigned) sk->peer_port);
+  http_parse_set_addrs(&c->parser, sk->peer_host, sk->peer_port, sk->local_host, sk->local_port);
   c->next = all_conns;
   if (all_conns != NULL)
     all_conns->prev = c;
   all_conns = c;
   nconns++;
   conn_arm_timer(c);
-  if (uv_read_start(&c->h.stream, conn_alloc_cb, conn_read_cb) == 0)
-    c->reading = 1;
-  else
+  if (sock_read_start(sk) != 0)
     conn_close(c);
 }
 
 void http_conn_accept(uv_stream_t *listener) {
   http_conn *c = conn_new();
-  struct sockaddr_storage ss;
-  int len;
 
   if (c == NULL) {
     log_error("out of memory accepting a client");
     return;
   }
-  uv_tcp_init(ctx->loop, &c->h.tcp);
-  if (uv_accept(listener, &c->h.stream) != 0) {
-    conn_discard(c);
+  if (sock_accept(&c->sock, listener) != 0) {
+    sock_close(&c->sock);
     return;
   }
-  uv_tcp_nodelay(&c->h.tcp, 1);
-  len = sizeof(ss);
-  if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *) &ss, &len) == 0)
-    addr_to_str(&ss, c->peer_host, sizeof(c->peer_host), &c->peer_port);
-  len = sizeof(ss);
-  if (uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *) &ss, &len) == 0)
-    addr_to_str(&ss, c->local_host, sizeof(c->local_host), &c->local_port);
   if (nconns >= ctx->cfg->max_connections) {
-    log_warn("refusing client %s:%u: --max-connections (%d) reached", c->peer_host,
-             (unsigned) c->peer_port, ctx->cfg->max_connections);
-    conn_discard(c);
+    log_warn("refusing client %s:%u: --max-connections (%d) reached", c->sock.peer_host,
+             (unsigned) c->sock.peer_port, ctx->cfg->max_connections);
+    sock_close(&c->sock);
     return;
   }
   conn_start(c);
@@ -1409,14 +967,11 @@ int http_conn_open_fd(int fd) {
 
   if (c == NULL)
     return UV_ENOMEM;
-  uv_pipe_init(ctx->loop, &c->h.pipe, 0);
-  rc = uv_pipe_open(&c->h.pipe, fd);
+  rc = sock_open_fd(&c->sock, fd);
   if (rc != 0) {
-    conn_discard(c);
+    sock_close(&c->sock);
     return rc;
   }
-  strcpy(c->peer_host, "127.0.0.1");
-  c->peer_port = 1;
   conn_start(c);
   return 0;
 }

@@ -1,0 +1,105 @@
+/* http_parse: the request reader of one client connection, without I/O.
+ * Bytes go in through http_parse_feed(); what they hold comes out through
+ * the callbacks given at init: a request begins, its head is complete
+ * (checked, its path decoded and normalised, ready to send as a REQUEST), a
+ * piece of its body, its end.  Like llhttp under it, it stops where a
+ * callback asks it to and goes on from there on the next feed.
+ *
+ * It owns the head's bytes until the next request begins, and adds the
+ * checks llhttp 8 does not make (obs-fold, header names, Host, framing).
+ * It may call http_head, log, llhttp and the codec. */
+#ifndef TDM_HTTP_PARSE_H
+#define TDM_HTTP_PARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <llhttp.h>
+
+#include "http_head.h"
+#include "tdm_proto.h"
+
+#define HTTP_MAX_HEADERS 128
+#define HTTP_MAX_URL 8192
+
+/* What a callback returns: go on, or stop here (the feed returns
+ * HTTP_PARSE_PAUSED with what it did not take). */
+enum { HTTP_PARSE_OK = 0, HTTP_PARSE_PAUSED = -1 };
+
+typedef struct http_parse_cb {
+  /* A request begins. */
+  int (*on_begin)(void *owner);
+  /* Its head is complete.  status 0: it is valid and http_parse_head() has
+   * it; otherwise it is refused with status and a text/plain body saying
+   * why. */
+  int (*on_head)(void *owner, int status, const char *body);
+  int (*on_body)(void *owner, const char *at, size_t len);
+  int (*on_complete)(void *owner);
+} http_parse_cb;
+
+/* The head of the request being read; the pointers point into the parser. */
+typedef struct http_parse_head {
+  tdm_request rq;                /* as the codec sends it */
+  http_target target;            /* the raw path and query */
+  const char *norm;              /* the normalised path, NULL if the target is not a path */
+  size_t norm_len;
+  uint8_t method;                /* an llhttp_method_t */
+  unsigned http10 : 1;
+  unsigned keep_alive : 1;
+  unsigned has_body : 1;         /* the head announces a body */
+  unsigned expect_continue : 1;  /* and the client waits for 100 Continue before sending it */
+} http_parse_head;
+
+struct hdr_span {
+  uint32_t name_off, name_len, value_off, value_len;
+};
+
+typedef struct http_parser {
+  llhttp_t ll;
+  const http_parse_cb *cb;
+  void *owner;
+  size_t max_head;               /* --max-header-size */
+  uint64_t max_body;             /* --max-body-size, 0 for none */
+  int error_status;              /* the status for a head our callbacks refused */
+  unsigned header_value : 1;     /* the last header callback was a value */
+  unsigned value_at_end : 1;     /* the last value span ended at the end of the input */
+  unsigned bad_header : 1;       /* a header value held CR, LF or NUL, or was folded */
+  unsigned in_body : 1;          /* the request being read is past its head */
+  const char *exec_start;        /* the input llhttp is working on */
+  const char *exec_end;
+  size_t trailer_bytes;          /* trailer fields of the body being read */
+  tdm_buf head_buf;              /* url and headers of the request; owner: the parser */
+  uint32_t url_off, url_len;
+  struct hdr_span hdrs[HTTP_MAX_HEADERS];
+  unsigned nhdrs;
+  tdm_header hdr_out[HTTP_MAX_HEADERS];
+  http_parse_head head;
+  tdm_addr client, server;
+  char why[96];                  /* the body of a refusal */
+  char error[128];               /* what llhttp said of the last malformed input, for the log */
+} http_parser;
+
+/* Sets p up to call cb with owner.  The head buffer holds at most max_head
+ * bytes; a head that announces more than max_body bytes of body (0: no
+ * limit) is refused with 413. */
+void http_parse_init(http_parser *p, const http_parse_cb *cb, void *owner, size_t max_head,
+                     uint64_t max_body);
+/* The connection's addresses, as the REQUEST carries them (host "" for
+ * none); the strings must outlive p. */
+void http_parse_set_addrs(http_parser *p, const char *client, uint32_t client_port,
+                          const char *server, uint32_t server_port);
+void http_parse_free(http_parser *p);
+
+/* Feeds data[0..len).  Returns HTTP_PARSE_OK (all taken), HTTP_PARSE_PAUSED
+ * (a callback stopped it: *used bytes were taken), or the status (> 0) to
+ * answer a malformed request with. */
+int http_parse_feed(http_parser *p, const char *data, size_t len, size_t *used);
+
+/* The head of the request being read (valid from its on_head until the next
+ * request begins). */
+const http_parse_head *http_parse_head_of(const http_parser *p);
+
+/* Whether the request being read is past its head. */
+int http_parse_in_body(const http_parser *p);
+
+#endif /* TDM_HTTP_PARSE_H */

@@ -1,0 +1,241 @@
+/* sock: a client's stream socket (see sock.h).  Calls libuv, ctx, outbuf
+ * and log; its owner only through its callbacks. */
+#include "sock.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+
+#define SOCK_READ_SIZE (64 * 1024)
+
+static char read_buffer[SOCK_READ_SIZE];      /* a read is handled before the next one */
+static int read_buffer_busy;
+
+static void sock_on_flush(flushable *f);
+
+void sock_init(sock *s, tdm_ctx *ctx, const sock_cb *cb, void *owner, size_t out_cap) {
+  s->ctx = ctx;
+  s->cb = cb;
+  s->owner = owner;
+  s->fl.flush = sock_on_flush;
+  outbuf_init(&s->ob, out_cap);
+  uv_timer_init(ctx->loop, &s->timer);
+  s->timer.data = s;
+}
+
+static void addr_to_str(const struct sockaddr_storage *ss, char *host, size_t hostlen,
+                        uint32_t *port) {
+  host[0] = '\0';
+  *port = 0;
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *) ss;
+    uv_ip4_name(a, host, hostlen);
+    *port = ntohs(a->sin_port);
+  } else if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *) ss;
+    uv_ip6_name(a, host, hostlen);
+    *port = ntohs(a->sin6_port);
+  }
+}
+
+int sock_accept(sock *s, uv_stream_t *listener) {
+  struct sockaddr_storage ss;
+  int len, rc;
+
+  uv_tcp_init(s->ctx->loop, &s->h.tcp);
+  s->h.handle.data = s;
+  rc = uv_accept(listener, &s->h.stream);
+  if (rc != 0)
+    return rc;
+  uv_tcp_nodelay(&s->h.tcp, 1);
+  len = sizeof(ss);
+  if (uv_tcp_getpeername(&s->h.tcp, (struct sockaddr *) &ss, &len) == 0)
+    addr_to_str(&ss, s->peer_host, sizeof(s->peer_host), &s->peer_port);
+  len = sizeof(ss);
+  if (uv_tcp_getsockname(&s->h.tcp, (struct sockaddr *) &ss, &len) == 0)
+    addr_to_str(&ss, s->local_host, sizeof(s->local_host), &s->local_port);
+  return 0;
+}
+
+int sock_open_fd(sock *s, int fd) {
+  uv_pipe_init(s->ctx->loop, &s->h.pipe, 0);
+  s->h.handle.data = s;
+  strcpy(s->peer_host, "127.0.0.1");
+  s->peer_port = 1;
+  return uv_pipe_open(&s->h.pipe, fd);
+}
+
+/* ---- reading ------------------------------------------------------------- */
+
+static void sock_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void) h;
+  (void) suggested;
+  if (read_buffer_busy) {
+    buf->base = NULL;
+    buf->len = 0;
+    return;
+  }
+  read_buffer_busy = 1;
+  *buf = uv_buf_init(read_buffer, sizeof(read_buffer));
+}
+
+static void sock_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+  sock *s = stream->data;
+
+  read_buffer_busy = 0;
+  (void) buf;
+  if (nread == 0)
+    return;
+  if (nread < 0) {
+    s->cb->on_end(s->owner, (int) nread);
+    return;
+  }
+  s->cb->on_read(s->owner, read_buffer, (size_t) nread);
+}
+
+int sock_read_start(sock *s) {
+  int rc;
+
+  if (s->reading || s->closing || s->lingering)
+    return 0;
+  rc = uv_read_start(&s->h.stream, sock_alloc_cb, sock_read_cb);
+  if (rc == 0)
+    s->reading = 1;
+  return rc;
+}
+
+void sock_read_stop(sock *s) {
+  if (s->reading) {
+    uv_read_stop(&s->h.stream);
+    s->reading = 0;
+  }
+}
+
+/* ---- writing ------------------------------------------------------------- */
+
+tdm_buf *sock_out(sock *s) {
+  return &s->ob.out;
+}
+
+void sock_flush_soon(sock *s) {
+  ctx_schedule_flush(s->ctx, &s->fl);
+}
+
+size_t sock_pending(const sock *s) {
+  return outbuf_pending(&s->ob);
+}
+
+size_t sock_unwritten(const sock *s) {
+  return s->ob.out.len;
+}
+
+int sock_fd(const sock *s) {
+  uv_os_fd_t fd = -1;
+
+  uv_fileno(&s->h.handle, &fd);
+  return fd;
+}
+
+static void sock_write_cb(uv_write_t *wr, int status) {
+  sock *s = wr->data;
+
+  outbuf_written(&s->ob);
+  if (s->closing)
+    return;
+  s->cb->on_written(s->owner, status);
+  if (s->closing)
+    return;
+  if (s->ob.out.len > 0 || s->ending)
+    sock_flush_soon(s);
+}
+
+/* ---- the graceful end ------------------------------------------------------ */
+
+static void sock_linger_timeout(uv_timer_t *t) {
+  sock *s = t->data;
+
+  s->cb->on_end(s->owner, 0);
+}
+
+static void sock_linger_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void) h;
+  (void) suggested;
+  *buf = uv_buf_init(read_buffer, sizeof(read_buffer));
+}
+
+static void sock_linger_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+  sock *s = stream->data;
+
+  (void) buf;
+  if (nread < 0)
+    s->cb->on_end(s->owner, 0);
+}
+
+/* After the last response: FIN is sent; now read and drop whatever the
+ * client still sends for a short while, so that unread input does not make
+ * the kernel answer with RST and destroy the response before the client
+ * reads it (what nginx calls lingering close). */
+static void sock_shutdown_cb(uv_shutdown_t *req, int status) {
+  sock *s = req->data;
+
+  if (s->closing)
+    return;
+  if (status < 0) {
+    s->cb->on_end(s->owner, status);
+    return;
+  }
+  uv_read_stop(&s->h.stream);
+  s->reading = 0;
+  if (uv_read_start(&s->h.stream, sock_linger_alloc, sock_linger_read) != 0) {
+    s->cb->on_end(s->owner, UV_EIO);
+    return;
+  }
+  s->timer.data = s;            /* the owner's timeouts are over */
+  uv_timer_start(&s->timer, sock_linger_timeout, SOCK_LINGER_MS, 0);
+}
+
+static void sock_on_flush(flushable *f) {
+  sock *s = (sock *) ((char *) f - offsetof(sock, fl));
+
+  if (s->closing || s->ob.writing || s->lingering)
+    return;
+  if (s->ob.out.len == 0) {
+    if (s->ending) {
+      s->lingering = 1;       /* no more output; one shutdown */
+      s->sreq.data = s;
+      if (uv_shutdown(&s->sreq, &s->h.stream, sock_shutdown_cb) != 0)
+        s->cb->on_end(s->owner, UV_EIO);
+    }
+    return;
+  }
+  if (outbuf_write(&s->ob, &s->h.stream, sock_write_cb, s) != 0)
+    s->cb->on_end(s->owner, UV_EIO);
+}
+
+void sock_end(sock *s) {
+  s->ending = 1;
+  sock_flush_soon(s);
+}
+
+/* ---- closing ------------------------------------------------------------- */
+
+static void sock_on_close(uv_handle_t *h) {
+  sock *s = h->data;
+
+  if (--s->pending_closes > 0)
+    return;
+  /* Output may have been queued in the iteration the socket closed in. */
+  ctx_cancel_flush(s->ctx, &s->fl);
+  outbuf_free(&s->ob);
+  s->cb->on_closed(s->owner);
+}
+
+void sock_close(sock *s) {
+  if (s->closing)
+    return;
+  s->closing = 1;
+  s->pending_closes = 2;
+  s->h.handle.data = s;
+  s->timer.data = s;
+  uv_close(&s->h.handle, sock_on_close);
+  uv_close((uv_handle_t *) &s->timer, sock_on_close);
+}

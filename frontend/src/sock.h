@@ -1,0 +1,89 @@
+/* sock: a client's stream socket as an HTTP connection uses it.  It reads
+ * into one buffer shared by every socket (a read is handled before the next
+ * one), gathers output during a loop iteration and writes it once, ends a
+ * connection gracefully (FIN, then a lingering read that drops what the
+ * client still sends, so that unread input does not make the kernel reset
+ * the connection before the client has read the last response), and closes
+ * its handles.  It tells its owner what happens through the callbacks given
+ * to sock_init().  It may call ctx, outbuf and log. */
+#ifndef TDM_SOCK_H
+#define TDM_SOCK_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "ctx.h"
+#include "outbuf.h"
+
+#define SOCK_LINGER_MS 2000
+
+typedef struct sock_cb {
+  /* Bytes arrived; data is valid during the call only. */
+  void (*on_read)(void *owner, const char *data, size_t len);
+  /* Reading is over: the client closed (err UV_EOF), a read failed (err <
+   * 0), or the graceful end is done (err 0).  The owner closes the sock. */
+  void (*on_end)(void *owner, int err);
+  /* A write completed (status 0) or failed; the owner may produce more. */
+  void (*on_written)(void *owner, int status);
+  /* Every handle is closed: the owner may free the memory the sock is in. */
+  void (*on_closed)(void *owner);
+} sock_cb;
+
+typedef struct sock {
+  union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } h;
+  uv_timer_t timer;              /* the owner's timeouts, then the lingering end's */
+  uv_shutdown_t sreq;
+  flushable fl;
+  outbuf ob;                     /* output; owner: the sock */
+  tdm_ctx *ctx;
+  const sock_cb *cb;
+  void *owner;
+  unsigned reading : 1;
+  unsigned ending : 1;           /* end gracefully once the output is written */
+  unsigned lingering : 1;
+  unsigned closing : 1;
+  int pending_closes;
+  char peer_host[INET6_ADDRSTRLEN];
+  char local_host[INET6_ADDRSTRLEN];
+  uint32_t peer_port, local_port;
+} sock;
+
+/* Sets s up (its timer too) to tell owner through cb; its output holds at
+ * most out_cap bytes.  Then one of sock_accept() and sock_open_fd(); if that
+ * fails, sock_close(). */
+void sock_init(sock *s, tdm_ctx *ctx, const sock_cb *cb, void *owner, size_t out_cap);
+/* Accepts a TCP client from listener, with its addresses.  Returns 0 or a
+ * negative libuv error. */
+int sock_accept(sock *s, uv_stream_t *listener);
+/* Takes an already connected stream socket (tests use a socketpair). */
+int sock_open_fd(sock *s, int fd);
+
+/* Reading on (idempotent; 0 or a negative libuv error) and off. */
+int sock_read_start(sock *s);
+void sock_read_stop(sock *s);
+
+/* The buffer output gathers in, and the flush that writes it. */
+tdm_buf *sock_out(sock *s);
+void sock_flush_soon(sock *s);
+/* Output bytes not yet handed to the kernel; those not yet in a write. */
+size_t sock_pending(const sock *s);
+size_t sock_unwritten(const sock *s);
+
+/* Ends the connection gracefully once every output byte is written; the
+ * owner hears on_end(0) when it is over. */
+void sock_end(sock *s);
+/* Closes the handles now; on_closed follows. */
+void sock_close(sock *s);
+
+/* The socket's descriptor, for sendfile. */
+int sock_fd(const sock *s);
+
+#endif /* TDM_SOCK_H */
