@@ -60,6 +60,8 @@ def test_version():
 
 @pytest.mark.parametrize("args, flag", [
     (["--max-connections", "abc"], "--max-connections"),
+    (["--max-connections", "0"], "--max-connections"),
+    (["--header-timeout", "0"], "--header-timeout"),
     (["--listen", "nonsense"], "--listen"),
     (["--listen", "127.0.0.1:99999"], "--listen"),
     (["--log-level", "loud"], "--log-level"),

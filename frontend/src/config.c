@@ -104,6 +104,13 @@ static int parse_uint(const char *flag, const char *s, uint64_t max, uint64_t *o
   return 0;
 }
 
+static int at_least_one(const char *flag, uint64_t v) {
+  if (v > 0)
+    return 0;
+  fprintf(stderr, "tandem-frontend: --%s: must be at least 1\n", flag);
+  return -1;
+}
+
 static int parse_listen(config *c, const char *s) {
   const char *colon = strrchr(s, ':');
   const char *host = s;
@@ -199,57 +206,15 @@ static int parse_id_list(const char *flag, const char *value, int users, long *o
   return rc;
 }
 
-static int set_option(config *c, int id, const char *value, int from_user) {
+/* The settings that are numbers (and the log level).  Returns 0, -1 if
+ * value is not one in range (after saying so), or 1 if id is not such a
+ * setting. */
+static int set_number(config *c, int id, const char *value) {
   uint64_t v;
 
   switch (id) {
-  case OPT_LISTEN:
-    return parse_listen(c, value);
-  case OPT_BACKEND_SOCKET:
-    if (value[0] == '\0' || strlen(value) >= 108) {
-      fprintf(stderr, "tandem-frontend: --backend-socket: a path of 1 to 107 bytes is needed\n");
-      return -1;
-    }
-    free(c->backend_socket);
-    c->backend_socket = strdup(value);
-    return 0;
-  case OPT_BACKEND_SOCKET_MODE: {
-    char *end;
-    unsigned long mode = strtoul(value, &end, 8);
-    if (end == value || *end != '\0' || mode > 0777) {
-      fprintf(stderr, "tandem-frontend: --backend-socket-mode: expected octal bits like 0600, "
-                      "got '%s'\n", value);
-      return -1;
-    }
-    c->backend_socket_mode = (mode_t) mode;
-    c->backend_socket_mode_set = from_user;
-    return 0;
-  }
-  case OPT_BACKEND_SOCKET_GROUP:
-    c->backend_socket_gid = -1;
-    if (value[0] == '\0')
-      return 0;
-    return parse_id_list("backend-socket-group", value, 0, &c->backend_socket_gid, 1, NULL);
-  case OPT_BACKEND_ALLOW_UID:
-    c->nallow_uids = 0;
-    return parse_id_list("backend-allow-uid", value, 1, c->allow_uids, CONFIG_MAX_IDS,
-                         &c->nallow_uids);
-  case OPT_BACKEND_ALLOW_GID:
-    c->nallow_gids = 0;
-    return parse_id_list("backend-allow-gid", value, 0, c->allow_gids, CONFIG_MAX_IDS,
-                         &c->nallow_gids);
-  case OPT_STATIC: {
-    /* The environment form is a comma-separated list; a flag is one mount. */
-    char *copy = strdup(value), *save = NULL, *tok;
-    int rc = 0;
-    for (tok = strtok_r(copy, ",", &save); tok != NULL && rc == 0; tok = strtok_r(NULL, ",", &save))
-      if (tok[0] != '\0')
-        rc = add_static(c, tok);
-    free(copy);
-    return rc;
-  }
   case OPT_MAX_CONNECTIONS:
-    if (parse_uint("max-connections", value, 1000000, &v) != 0 || v == 0)
+    if (parse_uint("max-connections", value, 1000000, &v) != 0 || at_least_one("max-connections", v) != 0)
       return -1;
     c->max_connections = (int) v;
     return 0;
@@ -259,7 +224,7 @@ static int set_option(config *c, int id, const char *value, int from_user) {
     c->keepalive_timeout_ms = (unsigned) v * 1000;
     return 0;
   case OPT_HEADER_TIMEOUT:
-    if (parse_uint("header-timeout", value, 86400, &v) != 0 || v == 0)
+    if (parse_uint("header-timeout", value, 86400, &v) != 0 || at_least_one("header-timeout", v) != 0)
       return -1;
     c->header_timeout_ms = (unsigned) v * 1000;
     return 0;
@@ -308,6 +273,63 @@ static int set_option(config *c, int id, const char *value, int from_user) {
       return -1;
     }
     return 0;
+  }
+  return 1;
+}
+
+/* Sets one setting from value; from_user: given as a flag or variable, not
+ * the default.  Returns 0, or -1 after saying what is wrong. */
+static int set_option(config *c, int id, const char *value, int from_user) {
+  int rc = set_number(c, id, value);
+
+  if (rc <= 0)
+    return rc;
+  switch (id) {
+  case OPT_LISTEN:
+    return parse_listen(c, value);
+  case OPT_BACKEND_SOCKET:
+    if (value[0] == '\0' || strlen(value) >= 108) {
+      fprintf(stderr, "tandem-frontend: --backend-socket: a path of 1 to 107 bytes is needed\n");
+      return -1;
+    }
+    free(c->backend_socket);
+    c->backend_socket = strdup(value);
+    return 0;
+  case OPT_BACKEND_SOCKET_MODE: {
+    char *end;
+    unsigned long mode = strtoul(value, &end, 8);
+    if (end == value || *end != '\0' || mode > 0777) {
+      fprintf(stderr, "tandem-frontend: --backend-socket-mode: expected octal bits like 0600, "
+                      "got '%s'\n", value);
+      return -1;
+    }
+    c->backend_socket_mode = (mode_t) mode;
+    c->backend_socket_mode_set = from_user;
+    return 0;
+  }
+  case OPT_BACKEND_SOCKET_GROUP:
+    c->backend_socket_gid = -1;
+    if (value[0] == '\0')
+      return 0;
+    return parse_id_list("backend-socket-group", value, 0, &c->backend_socket_gid, 1, NULL);
+  case OPT_BACKEND_ALLOW_UID:
+    c->nallow_uids = 0;
+    return parse_id_list("backend-allow-uid", value, 1, c->allow_uids, CONFIG_MAX_IDS,
+                         &c->nallow_uids);
+  case OPT_BACKEND_ALLOW_GID:
+    c->nallow_gids = 0;
+    return parse_id_list("backend-allow-gid", value, 0, c->allow_gids, CONFIG_MAX_IDS,
+                         &c->nallow_gids);
+  case OPT_STATIC: {
+    /* The environment form is a comma-separated list; a flag is one mount. */
+    char *copy = strdup(value), *save = NULL, *tok;
+    int rc = 0;
+    for (tok = strtok_r(copy, ",", &save); tok != NULL && rc == 0; tok = strtok_r(NULL, ",", &save))
+      if (tok[0] != '\0')
+        rc = add_static(c, tok);
+    free(copy);
+    return rc;
+  }
   }
   return -1;
 }
