@@ -10,6 +10,7 @@
 #ifndef TDM_PROTO_H
 #define TDM_PROTO_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -71,13 +72,15 @@ enum tdm_cancel_code {
 #undef XX
 };
 
-/* Codec results: a byte count >= 0, or one of these. */
+/* Codec results: a byte count >= 0, or one of these.  They are negative
+ * errno values, the same numbers libuv's UV_E* are on Unix, so that a
+ * program using both has one kind of error number. */
 #define TDM_ERRNO_MAP(XX)                                                     \
-  XX(EAGAIN, -1, "incomplete frame, need more bytes")                         \
-  XX(EPROTO, -2, "malformed frame")                                           \
-  XX(E2BIG, -3, "frame larger than the maximum frame size")                   \
-  XX(ENOMEM, -4, "out of memory")                                             \
-  XX(EINVAL, -5, "invalid argument")
+  XX(EAGAIN, -EAGAIN, "incomplete frame, need more bytes")                    \
+  XX(EPROTO, -EPROTO, "malformed frame")                                      \
+  XX(E2BIG, -E2BIG, "frame larger than the maximum frame size")               \
+  XX(ENOMEM, -ENOMEM, "out of memory")                                        \
+  XX(EINVAL, -EINVAL, "invalid argument")
 
 enum tdm_errno {
 #define XX(name, value, _) TDM_##name = value,

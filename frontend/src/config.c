@@ -98,7 +98,7 @@ static int parse_uint(const char *flag, const char *s, uint64_t max, uint64_t *o
   if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v > max) {
     fprintf(stderr, "tandem-frontend: --%s: expected a number up to %llu, got '%s'\n", flag,
             (unsigned long long) max, s);
-    return -1;
+    return -EINVAL;
   }
   *out = v;
   return 0;
@@ -108,7 +108,7 @@ static int at_least_one(const char *flag, uint64_t v) {
   if (v > 0)
     return 0;
   fprintf(stderr, "tandem-frontend: --%s: must be at least 1\n", flag);
-  return -1;
+  return -EINVAL;
 }
 
 static int parse_listen(config *c, const char *s) {
@@ -119,7 +119,7 @@ static int parse_listen(config *c, const char *s) {
 
   if (colon == NULL) {
     fprintf(stderr, "tandem-frontend: --listen: expected HOST:PORT, got '%s'\n", s);
-    return -1;
+    return -EINVAL;
   }
   hlen = colon - s;
   if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
@@ -127,7 +127,7 @@ static int parse_listen(config *c, const char *s) {
     hlen -= 2;
   }
   if (parse_uint("listen", colon + 1, 65535, &port) != 0)
-    return -1;
+    return -EINVAL;
   free(c->listen_host);
   c->listen_host = strndup(host, hlen);
   if (c->listen_host[0] == '\0') {
@@ -149,16 +149,16 @@ static int add_static(config *c, const char *spec) {
   if (eq == NULL || spec[0] != '/' || eq[1] == '\0') {
     fprintf(stderr, "tandem-frontend: --static: expected PREFIX=DIR with PREFIX starting with '/', "
                     "got '%s'\n", spec);
-    return -1;
+    return -EINVAL;
   }
   if (c->nstatics == CONFIG_MAX_STATIC) {
     fprintf(stderr, "tandem-frontend: --static: at most %d mounts\n", CONFIG_MAX_STATIC);
-    return -1;
+    return -EINVAL;
   }
   /* Startup, before the loop runs: blocking file system calls are fine here. */
   if (realpath(eq + 1, resolved) == NULL || stat(resolved, &st) != 0 || !S_ISDIR(st.st_mode)) {
     fprintf(stderr, "tandem-frontend: --static: '%s' is not a directory\n", eq + 1);
-    return -1;
+    return -EINVAL;
   }
   plen = eq - spec;
   while (plen > 0 && spec[plen - 1] == '/')
@@ -188,14 +188,14 @@ static int parse_id_list(const char *flag, const char *value, int users, long *o
       struct group *gr = users ? NULL : getgrnam(tok);
       if (pw == NULL && gr == NULL) {
         fprintf(stderr, "tandem-frontend: --%s: no such %s '%s'\n", flag, users ? "user" : "group", tok);
-        rc = -1;
+        rc = -EINVAL;
         break;
       }
       id = pw != NULL ? (long) pw->pw_uid : (long) gr->gr_gid;
     }
     if (n == max) {
       fprintf(stderr, "tandem-frontend: --%s: at most %d entries\n", flag, max);
-      rc = -1;
+      rc = -EINVAL;
       break;
     }
     out[n++] = id;
@@ -206,7 +206,7 @@ static int parse_id_list(const char *flag, const char *value, int users, long *o
   return rc;
 }
 
-/* The settings that are numbers (and the log level).  Returns 0, -1 if
+/* The settings that are numbers (and the log level).  Returns 0, -EINVAL if
  * value is not one in range (after saying so), or 1 if id is not such a
  * setting. */
 static int set_number(config *c, int id, const char *value) {
@@ -215,54 +215,54 @@ static int set_number(config *c, int id, const char *value) {
   switch (id) {
   case OPT_MAX_CONNECTIONS:
     if (parse_uint("max-connections", value, 1000000, &v) != 0 || at_least_one("max-connections", v) != 0)
-      return -1;
+      return -EINVAL;
     c->max_connections = (int) v;
     return 0;
   case OPT_KEEPALIVE_TIMEOUT:
     if (parse_uint("keepalive-timeout", value, 86400, &v) != 0)
-      return -1;
+      return -EINVAL;
     c->keepalive_timeout_ms = (unsigned) v * 1000;
     return 0;
   case OPT_HEADER_TIMEOUT:
     if (parse_uint("header-timeout", value, 86400, &v) != 0 || at_least_one("header-timeout", v) != 0)
-      return -1;
+      return -EINVAL;
     c->header_timeout_ms = (unsigned) v * 1000;
     return 0;
   case OPT_REQUEST_TIMEOUT:
     if (parse_uint("request-timeout", value, 86400, &v) != 0)
-      return -1;
+      return -EINVAL;
     c->request_timeout_ms = (unsigned) v * 1000;
     return 0;
   case OPT_BACKEND_WAIT:
     if (parse_uint("backend-wait", value, 3600, &v) != 0)
-      return -1;
+      return -EINVAL;
     c->backend_wait_ms = (unsigned) v * 1000;
     return 0;
   case OPT_BACKEND_QUEUE:
     if (parse_uint("backend-queue", value, 1000000, &v) != 0)
-      return -1;
+      return -EINVAL;
     c->backend_queue = (unsigned) v;
     return 0;
   case OPT_SHUTDOWN_TIMEOUT:
     if (parse_uint("shutdown-timeout", value, 86400, &v) != 0)
-      return -1;
+      return -EINVAL;
     c->shutdown_timeout_ms = (unsigned) v * 1000;
     return 0;
   case OPT_MAX_HEADER_SIZE:
     if (parse_uint("max-header-size", value, 1 << 20, &v) != 0 || v < 1024) {
       fprintf(stderr, "tandem-frontend: --max-header-size: between 1024 and 1048576\n");
-      return -1;
+      return -EINVAL;
     }
     c->max_header_size = v;
     return 0;
   case OPT_MAX_BODY_SIZE:
     if (parse_uint("max-body-size", value, UINT64_MAX, &v) != 0)
-      return -1;
+      return -EINVAL;
     c->max_body_size = v;
     return 0;
   case OPT_ACCESS_LOG:
     if (parse_uint("access-log", value, 1, &v) != 0)
-      return -1;
+      return -EINVAL;
     c->access_log = (int) v;
     return 0;
   case OPT_LOG_LEVEL:
@@ -270,7 +270,7 @@ static int set_number(config *c, int id, const char *value) {
     if (c->log_level < 0) {
       fprintf(stderr, "tandem-frontend: --log-level: expected error, warn, info or debug, "
                       "got '%s'\n", value);
-      return -1;
+      return -EINVAL;
     }
     return 0;
   }
@@ -278,7 +278,7 @@ static int set_number(config *c, int id, const char *value) {
 }
 
 /* Sets one setting from value; from_user: given as a flag or variable, not
- * the default.  Returns 0, or -1 after saying what is wrong. */
+ * the default.  Returns 0, or -EINVAL after saying what is wrong. */
 static int set_option(config *c, int id, const char *value, int from_user) {
   int rc = set_number(c, id, value);
 
@@ -290,7 +290,7 @@ static int set_option(config *c, int id, const char *value, int from_user) {
   case OPT_BACKEND_SOCKET:
     if (value[0] == '\0' || strlen(value) >= 108) {
       fprintf(stderr, "tandem-frontend: --backend-socket: a path of 1 to 107 bytes is needed\n");
-      return -1;
+      return -EINVAL;
     }
     free(c->backend_socket);
     c->backend_socket = strdup(value);
@@ -301,7 +301,7 @@ static int set_option(config *c, int id, const char *value, int from_user) {
     if (end == value || *end != '\0' || mode > 0777) {
       fprintf(stderr, "tandem-frontend: --backend-socket-mode: expected octal bits like 0600, "
                       "got '%s'\n", value);
-      return -1;
+      return -EINVAL;
     }
     c->backend_socket_mode = (mode_t) mode;
     c->backend_socket_mode_set = from_user;
@@ -331,7 +331,7 @@ static int set_option(config *c, int id, const char *value, int from_user) {
     return rc;
   }
   }
-  return -1;
+  return -EINVAL;
 }
 
 int config_load(config *c, int argc, char **argv) {
@@ -348,7 +348,7 @@ int config_load(config *c, int argc, char **argv) {
     if (set_option(c, i, value, env != NULL) != 0) {
       if (env != NULL)
         fprintf(stderr, "tandem-frontend: (the value came from %s)\n", options[i].env);
-      return -1;
+      return -EINVAL;
     }
   }
 
@@ -372,7 +372,7 @@ int config_load(config *c, int argc, char **argv) {
     if (ch == '?' || ch == ':') {
       fprintf(stderr, "tandem-frontend: unknown option or missing value: '%s' (see --help)\n",
               argv[optind - 1]);
-      return -1;
+      return -EINVAL;
     }
     /* Flags replace the environment's mounts rather than adding to them. */
     if (ch == OPT_STATIC && !seen_static_flag) {
@@ -384,11 +384,11 @@ int config_load(config *c, int argc, char **argv) {
       c->nstatics = 0;
     }
     if (set_option(c, ch, optarg, 1) != 0)
-      return -1;
+      return -EINVAL;
   }
   if (optind < argc) {
     fprintf(stderr, "tandem-frontend: unexpected argument '%s' (see --help)\n", argv[optind]);
-    return -1;
+    return -EINVAL;
   }
   /* A group that owns the socket is there to let its members in. */
   if (c->backend_socket_gid >= 0 && !c->backend_socket_mode_set)

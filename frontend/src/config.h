@@ -43,7 +43,7 @@ typedef struct config {
 } config;
 
 /* Fills c from the environment, then argv.  On a bad value it prints a
- * message naming the flag and returns -1; for --help/--version it prints
+ * message naming the flag and returns -EINVAL; for --help/--version it prints
  * and returns 1; 0 means run. */
 int config_load(config *c, int argc, char **argv);
 void config_free(config *c);

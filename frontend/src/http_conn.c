@@ -485,7 +485,7 @@ static int conn_head_done(http_conn *c) {
 /* The head request's response is out: if it was the last one, the requests
  * after it are dropped and the connection closes once its output is
  * written; otherwise the next request becomes the head, its held output
- * moves into the connection's.  Returns -1 if the connection closed. */
+ * moves into the connection's.  Returns UV_ECANCELED if the connection closed. */
 static int conn_retire_head(http_conn *c) {
   http_req *head = conn_req(c, 0);
   int last = head->close_after;
@@ -508,13 +508,13 @@ static int conn_retire_head(http_conn *c) {
   if (head->resp.len > 0) {
     if (tdm_buf_append(sock_out(&c->sock), head->resp.base, head->resp.len) != 0) {
       conn_close(c);
-      return -1;
+      return UV_ECANCELED;
     }
     head->resp.len = 0;
   }
   if (sock_pending(&c->sock) < HTTP_OUT_HIGH)
     conn_head_writable(c);
-  return c->closing ? -1 : 0;
+  return c->closing ? UV_ECANCELED : 0;
 }
 
 /* Retires finished requests from the head of the pipeline. */

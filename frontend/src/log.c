@@ -1,5 +1,6 @@
 #include "log.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,7 +17,7 @@ int log_parse_level(const char *name) {
       return i;
   if (strcmp(name, "warning") == 0)
     return LOG_WARN;
-  return -1;
+  return -EINVAL;
 }
 
 void log_msg(enum log_level level, const char *fmt, ...) {

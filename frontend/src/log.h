@@ -6,7 +6,7 @@ enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 extern enum log_level log_threshold;
 
-/* Parses "error", "warn", "info" or "debug"; returns -1 for anything else. */
+/* Parses "error", "warn", "info" or "debug"; returns -EINVAL for anything else. */
 int log_parse_level(const char *name);
 
 void log_msg(enum log_level level, const char *fmt, ...)

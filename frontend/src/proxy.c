@@ -114,13 +114,13 @@ static const upstream_stream_cb stream_cb;
 
 static void ps_forward_body(proxy_stream *ps);
 
-/* Moves ps to the state event leads to.  Returns -1, changing nothing, if
- * the table does not allow event in ps's state. */
+/* Moves ps to the state event leads to.  Returns UV_EPROTO, changing
+ * nothing, if the table does not allow event in ps's state. */
 static int ps_step(proxy_stream *ps, enum ps_event event) {
   uint8_t next = ps_next[ps->state][event];
 
   if (next == BAD)
-    return -1;
+    return UV_EPROTO;
   ps->state = (enum ps_state) next;
   return 0;
 }
@@ -274,7 +274,7 @@ static int ps_dispatch(proxy_stream *ps, upstream_conn *up) {
   int64_t sid = upstream_open_stream(up, &stream_cb, ps);
 
   if (sid < 0)
-    return -1;
+    return (int) sid;
   ps_step(ps, PE_DISPATCH);
   ps->up = up;
   ps->sid = (uint32_t) sid;
@@ -406,7 +406,7 @@ static int req_replayable(const http_req *req) {
 
 /* Sends the REQUEST frame, with as much of the body as the frame and the
  * window take (the whole body when it fits: the fast path).  Returns the
- * body bytes it took, or -1 if the request was answered instead. */
+ * body bytes it took, or UV_ECANCELED if the request was answered instead. */
 static ssize_t ps_send_head(proxy_stream *ps, tdm_buf *body) {
   http_req *req = ps->req;
   size_t n, avail = body != NULL ? body->len : 0;
@@ -422,7 +422,7 @@ static ssize_t ps_send_head(proxy_stream *ps, tdm_buf *body) {
     /* The head alone is more than this backend takes in one frame. */
     ps_release_stream(ps, TDM_CANCEL_NO_ERROR);
     http_req_local(req, 431, NULL, "Request Header Fields Too Large\n", 1);
-    return -1;
+    return UV_ECANCELED;
   }
   n = upstream_max_body(ps->up, tdm_encoded_size(&f));
   if (n > avail)
@@ -437,7 +437,7 @@ static ssize_t ps_send_head(proxy_stream *ps, tdm_buf *body) {
    * this frame, is kept until its response starts. */
   if (upstream_send_copy(ps->up, &f, end && req_replayable(req) ? &ps->replay : NULL) != 0) {
     http_req_local(req, 503, "retry-after: 1\r\n", "Service Unavailable: the backend is overloaded\n", 0);
-    return -1;
+    return UV_ECANCELED;
   }
   ps_step(ps, PE_SEND_HEAD);
   if (end)
@@ -447,7 +447,7 @@ static ssize_t ps_send_head(proxy_stream *ps, tdm_buf *body) {
 }
 
 /* Sends DATA frames of body from off on, as the window allows.  Returns the
- * new offset, or -1 if the request was answered instead. */
+ * new offset, or UV_ECANCELED if the request was answered instead. */
 static ssize_t ps_send_data(proxy_stream *ps, tdm_buf *body, size_t off) {
   size_t avail = body != NULL ? body->len : 0;
   tdm_frame f;
@@ -470,7 +470,7 @@ static ssize_t ps_send_data(proxy_stream *ps, tdm_buf *body, size_t off) {
     f.u.data.data.len = (uint32_t) n;
     if (upstream_send(ps->up, &f) != 0) {
       http_req_local(ps->req, 502, NULL, "Bad Gateway\n", 1);
-      return -1;
+      return UV_ECANCELED;
     }
     ps->send_window -= n;
     off += n;
@@ -629,7 +629,7 @@ static void ps_file_response(proxy_stream *ps, const tdm_response *resp, const s
 }
 
 /* Checks a RESPONSE against the stream's state and its own rules.  Returns
- * 0, or -1 if it was refused (and answered for). */
+ * 0, or UV_EPROTO if it was refused (and answered for). */
 static int ps_check_response(proxy_stream *ps, const tdm_response *resp, struct resp_info *ri) {
   int status = (int) resp->status;
   const char *why;
@@ -637,14 +637,14 @@ static int ps_check_response(proxy_stream *ps, const tdm_response *resp, struct 
   if (http_req_responded(ps->req) || ps_response_ended(ps)) {
     log_warn("backend sent a second RESPONSE on stream %u", (unsigned) ps->sid);
     ps_stream_error(ps, 502, "Bad Gateway: the backend answered twice\n", 1);
-    return -1;
+    return UV_EPROTO;
   }
   /* A rejected RESPONSE is a stream error (PROTOCOL.md section 5): its END
    * does not count, and the stream is cancelled even if the request ended. */
   if (status < 200 || status > 599) {
     log_warn("backend sent status %d on stream %u; answering 500", status, (unsigned) ps->sid);
     ps_stream_error(ps, 500, "Internal Server Error: the application sent an invalid status\n", 0);
-    return -1;
+    return UV_EPROTO;
   }
   why = resp_check_headers(resp, ri);
   if (why != NULL) {
@@ -652,7 +652,7 @@ static int ps_check_response(proxy_stream *ps, const tdm_response *resp, struct 
     ps_stream_error(ps, 500, !strcmp(why, "invalid content-length") ?
                     "Internal Server Error: invalid content-length\n" :
                     "Internal Server Error: invalid response header\n", 0);
-    return -1;
+    return UV_EPROTO;
   }
   if (resp->flags & TDM_FLAG_FILE)
     return 0;
@@ -663,7 +663,7 @@ static int ps_check_response(proxy_stream *ps, const tdm_response *resp, struct 
     log_warn("backend response on stream %u: content-length %" PRId64 " but %u body bytes",
              (unsigned) ps->sid, ri->content_length, (unsigned) resp->body.len);
     ps_stream_error(ps, 500, "Internal Server Error: body does not match content-length\n", 0);
-    return -1;
+    return UV_EPROTO;
   }
   return 0;
 }
@@ -674,7 +674,7 @@ static int ps_on_response(void *owner, const tdm_response *resp) {
   struct resp_info ri;
 
   if (ps->unacked + (uint64_t) resp->body.len > UPSTREAM_WINDOW)
-    return -1;
+    return UV_ENOBUFS;
   ps_touch(ps);
   ps->replay.len = 0;           /* answered: never to be re-sent */
   /* A file response's body is a path, not body bytes: it uses no window. */
@@ -710,7 +710,7 @@ static int ps_on_data(void *owner, const tdm_data *d) {
   http_req *req = ps->req;
 
   if (ps->unacked + (uint64_t) d->data.len > UPSTREAM_WINDOW)
-    return -1;
+    return UV_ENOBUFS;
   if (!http_req_responded(req) || ps_response_ended(ps)) {
     log_warn("backend sent DATA %s on stream %u", ps_response_ended(ps) ? "after END" : "before RESPONSE",
              (unsigned) ps->sid);
@@ -763,7 +763,8 @@ static void ps_on_cancel(void *owner, uint32_t code) {
 }
 
 /* The backend of ps died before answering: send the same REQUEST frame,
- * kept in ps->replay, to another backend with room now.  0 if sent. */
+ * kept in ps->replay, to another backend with room now.  Returns 0 if sent,
+ * or a negative error. */
 static int ps_resend(proxy_stream *ps) {
   upstream_conn *up;
   tdm_frame f;
@@ -771,21 +772,21 @@ static int ps_resend(proxy_stream *ps) {
 
   if (!replay_ready) {
     if (tdm_decoder_init(&replay_dec, TDM_MAX_MAX_FRAME) != 0)
-      return -1;
+      return UV_ENOMEM;
     tdm_buf_init(&replay_scratch, PROXY_REPLAY_MAX);
     replay_ready = 1;
   }
   up = upstream_pick();
   if (up == NULL || tdm_decode(&replay_dec, ps->replay.base, ps->replay.len, &f) <= 0)
-    return -1;
+    return UV_EAGAIN;
   sid = upstream_open_stream(up, &stream_cb, ps);
   if (sid < 0)
-    return -1;
+    return (int) sid;
   f.stream_id = (uint32_t) sid;
   /* f points into ps->replay: the new copy goes elsewhere, then swaps in. */
   if (upstream_send_copy(up, &f, &replay_scratch) != 0) {
     upstream_stream_done(up, (uint32_t) sid);
-    return -1;
+    return UV_ENOBUFS;
   }
   {
     tdm_buf t = ps->replay;

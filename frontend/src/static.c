@@ -466,7 +466,7 @@ static int static_backend_head(static_file *sf) {
     log_warn("file response %s: the backend's content-length %lld differs from the file's "
              "size %llu", sf->rel, (long long) sf->resp_length, (unsigned long long) sf->size);
     http_req_simple(sf->req, 500, NULL, "Internal Server Error\n");
-    return -1;
+    return UV_EINVAL;
   }
   http_resp_begin(sf->req, sf->resp_status, (int64_t) sf->size);
   http_resp_header_lines(sf->req, sf->resp_headers, sf->resp_headers_len);
@@ -553,7 +553,7 @@ static int static_queue(static_file *sf) {
     http_req *req = sf->req;
     sf_put(sf);
     http_req_simple(req, 503, NULL, "Service Unavailable\n");
-    return -1;
+    return UV_EAGAIN;
   }
   sf->busy = 1;
   http_req_set_handler(sf->req, &static_handler, sf);

@@ -353,17 +353,17 @@ static int on_hello(upstream_conn *up, const tdm_hello *h) {
     snprintf(msg, sizeof(msg), "frontend speaks protocol version %d, backend sent %u",
              TDM_PROTO_VERSION, (unsigned) h->version);
     up_close(up, TDM_GOAWAY_VERSION_MISMATCH, msg);
-    return -1;
+    return UV_EPROTO;
   }
   if (h->role.len != 7 || memcmp(h->role.ptr, "backend", 7) != 0) {
     up_close(up, TDM_GOAWAY_PROTOCOL_ERROR, "expected role \"backend\"");
-    return -1;
+    return UV_EPROTO;
   }
   if (h->max_frame_size < TDM_MIN_MAX_FRAME || h->max_frame_size > TDM_MAX_MAX_FRAME ||
       h->max_streams < 1 || h->max_streams > 65535 || h->initial_window < TDM_MIN_WINDOW ||
       h->initial_window > 0x7fffffffu) {
     up_close(up, TDM_GOAWAY_PROTOCOL_ERROR, "HELLO limits out of range");
-    return -1;
+    return UV_EPROTO;
   }
   n = h->app.len < sizeof(up->app) - 1 ? h->app.len : (uint32_t) sizeof(up->app) - 1;
   memcpy(up->app, h->app.ptr, n);
@@ -383,7 +383,7 @@ static int on_hello(upstream_conn *up, const tdm_hello *h) {
       if (bigger != NULL)
         up->rbuf = bigger;
       up_close(up, TDM_GOAWAY_INTERNAL_ERROR, "out of memory");
-      return -1;
+      return UV_ENOMEM;
     }
     up->rbuf = bigger;
     up->rcap = UPSTREAM_MAX_FRAME + TDM_FRAME_HEADER_SIZE;
@@ -409,10 +409,10 @@ static int on_hello(upstream_conn *up, const tdm_hello *h) {
            (unsigned) up->max_streams);
   up_apply_generations(up);
   capacity_cb(capacity_arg);
-  return up->state == UP_CLOSING ? -1 : 0;
+  return up->state == UP_CLOSING ? UV_ECANCELED : 0;
 }
 
-/* Handles one decoded frame; returns -1 if the connection was closed. */
+/* Handles one decoded frame; returns UV_ECANCELED if the connection was closed. */
 static int on_frame(upstream_conn *up, const tdm_frame *f) {
   struct stream_slot *s;
   void *owner;
@@ -422,29 +422,29 @@ static int on_frame(upstream_conn *up, const tdm_frame *f) {
     if (f->type != TDM_HELLO) {
       snprintf(msg, sizeof(msg), "%s before HELLO", tdm_frame_type_name(f->type));
       up_close(up, TDM_GOAWAY_PROTOCOL_ERROR, msg);
-      return -1;
+      return UV_EPROTO;
     }
     return on_hello(up, &f->u.hello);
   }
   switch (f->type) {
   case TDM_HELLO:
     up_close(up, TDM_GOAWAY_PROTOCOL_ERROR, "second HELLO");
-    return -1;
+    return UV_EPROTO;
   case TDM_REQUEST:
     up_close(up, TDM_GOAWAY_PROTOCOL_ERROR, "REQUEST from a backend");
-    return -1;
+    return UV_EPROTO;
   case TDM_GOAWAY:
     if (f->u.goaway.code != TDM_GOAWAY_NO_ERROR) {
       log_warn("backend %s[%llu] reports %s: %.*s", up->app, (unsigned long long) up->pid,
                tdm_goaway_name(f->u.goaway.code), (int) f->u.goaway.message.len,
                f->u.goaway.message.ptr);
       up_close(up, TDM_GOAWAY_NO_ERROR, NULL);
-      return -1;
+      return UV_ECONNRESET;
     }
     log_info("backend %s[%llu] is draining", up->app, (unsigned long long) up->pid);
     up->state = UP_DRAINING;
     up_maybe_finish_drain(up);
-    return up->state == UP_CLOSING ? -1 : 0;
+    return up->state == UP_CLOSING ? UV_ECANCELED : 0;
   case TDM_PING:
     if (!f->u.ping.ack) {
       tdm_frame pong = *f;
@@ -467,7 +467,7 @@ static int on_frame(upstream_conn *up, const tdm_frame *f) {
       snprintf(msg, sizeof(msg), "%s on stream %u, which was never opened",
                tdm_frame_type_name(f->type), (unsigned) f->stream_id);
       up_close(up, TDM_GOAWAY_PROTOCOL_ERROR, msg);
-      return -1;
+      return UV_EPROTO;
     }
     return 0;      /* a closed stream: the frame crossed our CANCEL */
   }
@@ -492,11 +492,11 @@ static int on_frame(upstream_conn *up, const tdm_frame *f) {
     break;
   }
   }
-  return up->state == UP_CLOSING ? -1 : 0;
+  return up->state == UP_CLOSING ? UV_ECANCELED : 0;
 
 flow_error:
   up_close(up, TDM_GOAWAY_FLOW_CONTROL_ERROR, "body beyond the stream's window");
-  return -1;
+  return UV_ENOBUFS;
 }
 
 static void up_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {

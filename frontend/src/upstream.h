@@ -22,8 +22,8 @@ typedef struct upstream_conn upstream_conn;
 /* What a stream's owner is told; each gets the owner pointer it opened the
  * stream with. */
 typedef struct upstream_stream_cb {
-  /* These two return -1 (and do nothing) if the body exceeds the stream's
-   * window: a connection error FLOW_CONTROL_ERROR. */
+  /* These two return UV_ENOBUFS (and do nothing) if the body exceeds the
+   * stream's window: a connection error FLOW_CONTROL_ERROR. */
   int (*on_response)(void *owner, const tdm_response *resp);
   int (*on_data)(void *owner, const tdm_data *data);
   void (*on_window)(void *owner, uint32_t increment);
@@ -56,7 +56,7 @@ upstream_conn *upstream_pick(void);
 int upstream_connected(void);
 
 /* Opens a stream whose frames go to cb with owner; returns its id (> 0) or
- * a negative TDM_E* error.  cb must outlive the stream. */
+ * a negative error.  cb must outlive the stream. */
 int64_t upstream_open_stream(upstream_conn *up, const upstream_stream_cb *cb, void *owner);
 
 /* Whether a frame of size bytes (with an empty body) fits the backend's limit. */
@@ -67,7 +67,7 @@ uint32_t upstream_peer_window(const upstream_conn *up);
 int upstream_pid(const upstream_conn *up);
 
 /* Frame senders; each appends to the gathered output. 0 or a negative
- * TDM_E* error. */
+ * error. */
 int upstream_send(upstream_conn *up, const tdm_frame *f);
 /* The same, and the encoded frame's bytes are also put in copy (replacing
  * what it held; left empty if they do not fit its cap). */
