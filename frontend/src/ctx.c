@@ -27,14 +27,6 @@ void ctx_close(tdm_ctx *x) {
   uv_close((uv_handle_t *) &x->flusher, NULL);
 }
 
-void ctx_schedule_flush(tdm_ctx *x, flushable *f) {
-  if (f->queued)
-    return;
-  f->queued = 1;
-  f->next = x->flush_head;
-  x->flush_head = f;
-}
-
 void ctx_cancel_flush(tdm_ctx *x, flushable *f) {
   flushable **p;
 

@@ -40,8 +40,15 @@ int ctx_init(tdm_ctx *x, uv_loop_t *loop, const config *cfg);
 /* Runs every queued flush now, then closes the flush handle. */
 void ctx_close(tdm_ctx *x);
 
-/* Queues f to be flushed before the loop next waits for I/O.  Idempotent. */
-void ctx_schedule_flush(tdm_ctx *x, flushable *f);
+/* Queues f to be flushed before the loop next waits for I/O.  Idempotent;
+ * inline, since every write of every socket passes here. */
+static inline void ctx_schedule_flush(tdm_ctx *x, flushable *f) {
+  if (f->queued)
+    return;
+  f->queued = 1;
+  f->next = x->flush_head;
+  x->flush_head = f;
+}
 
 /* Takes f off the queue.  Idempotent. */
 void ctx_cancel_flush(tdm_ctx *x, flushable *f);

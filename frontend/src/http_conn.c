@@ -294,6 +294,19 @@ void http_resp_begin(http_req *req, int status, int64_t content_length) {
 }
 
 void http_resp_header(http_req *req, const char *name, size_t nlen, const char *value, size_t vlen) {
+  char line[256];
+
+  /* Most header lines are short: one append each. */
+  if (nlen + vlen + 4 <= sizeof(line)) {
+    memcpy(line, name, nlen);
+    line[nlen] = ':';
+    line[nlen + 1] = ' ';
+    memcpy(line + nlen + 2, value, vlen);
+    line[nlen + 2 + vlen] = '\r';
+    line[nlen + 3 + vlen] = '\n';
+    req_emit(req, line, nlen + vlen + 4);
+    return;
+  }
   req_emit(req, name, nlen);
   req_emit(req, ": ", 2);
   req_emit(req, value, vlen);

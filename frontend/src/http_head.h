@@ -35,6 +35,9 @@ const char *http_status_reason(int status);
 /* Whether s[0..len) is a token (RFC 9110 section 5.6.2), not empty. */
 int http_is_token(const char *s, size_t len);
 
+/* Whether a header value v[0..len) holds no CR, LF or NUL. */
+int http_value_ok(const char *v, size_t len);
+
 /* Splits url[0..len); an absolute-form target ("http://host/p") has its
  * scheme and authority skipped. */
 void http_split_target(const char *url, size_t len, http_target *t);

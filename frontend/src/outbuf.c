@@ -36,7 +36,3 @@ void outbuf_written(outbuf *o) {
   o->writing = 0;
   o->wbuf.len = 0;
 }
-
-size_t outbuf_pending(const outbuf *o) {
-  return o->out.len + o->wbuf.len;
-}

@@ -29,6 +29,8 @@ void outbuf_free(outbuf *o);
 int outbuf_write(outbuf *o, uv_stream_t *s, uv_write_cb cb, void *data);
 void outbuf_written(outbuf *o);
 /* Bytes not yet handed to the kernel. */
-size_t outbuf_pending(const outbuf *o);
+static inline size_t outbuf_pending(const outbuf *o) {
+  return o->out.len + o->wbuf.len;
+}
 
 #endif /* TDM_OUTBUF_H */

@@ -559,8 +559,7 @@ static const char *resp_check_headers(const tdm_response *resp, struct resp_info
   for (uint32_t i = 0; i < resp->nheaders; i++) {
     const tdm_header *h = &resp->headers[i];
     int64_t v;
-    if (!http_is_token(h->name.ptr, h->name.len) || memchr(h->value.ptr, '\r', h->value.len) != NULL ||
-        memchr(h->value.ptr, '\n', h->value.len) != NULL || memchr(h->value.ptr, '\0', h->value.len) != NULL)
+    if (!http_is_token(h->name.ptr, h->name.len) || !http_value_ok(h->value.ptr, h->value.len))
       return "invalid response header";
     switch (header_kind(&h->name)) {
     case HDR_CONTENT_LENGTH:

@@ -112,22 +112,6 @@ void sock_read_stop(sock *s) {
 
 /* ---- writing ------------------------------------------------------------- */
 
-tdm_buf *sock_out(sock *s) {
-  return &s->ob.out;
-}
-
-void sock_flush_soon(sock *s) {
-  ctx_schedule_flush(s->ctx, &s->fl);
-}
-
-size_t sock_pending(const sock *s) {
-  return outbuf_pending(&s->ob);
-}
-
-size_t sock_unwritten(const sock *s) {
-  return s->ob.out.len;
-}
-
 int sock_fd(const sock *s) {
   uv_os_fd_t fd = -1;
 

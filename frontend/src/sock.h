@@ -70,12 +70,24 @@ int sock_open_fd(sock *s, int fd);
 int sock_read_start(sock *s);
 void sock_read_stop(sock *s);
 
-/* The buffer output gathers in, and the flush that writes it. */
-tdm_buf *sock_out(sock *s);
-void sock_flush_soon(sock *s);
+/* The buffer output gathers in, and the flush that writes it (inline: every
+ * response passes through them). */
+static inline tdm_buf *sock_out(sock *s) {
+  return &s->ob.out;
+}
+
+static inline void sock_flush_soon(sock *s) {
+  ctx_schedule_flush(s->ctx, &s->fl);
+}
+
 /* Output bytes not yet handed to the kernel; those not yet in a write. */
-size_t sock_pending(const sock *s);
-size_t sock_unwritten(const sock *s);
+static inline size_t sock_pending(const sock *s) {
+  return outbuf_pending(&s->ob);
+}
+
+static inline size_t sock_unwritten(const sock *s) {
+  return s->ob.out.len;
+}
 
 /* Ends the connection gracefully once every output byte is written; the
  * owner hears on_end(0) when it is over. */
