@@ -135,10 +135,16 @@ clean:
 # Debian if they are missing, starts dockerd if no engine runs, builds
 # debian:bookworm-slim with debootstrap where it cannot be pulled, then builds,
 # checks, scales, swaps under load and stops the stack. Fails if Docker cannot run.
-.PHONY: test-compose compose-base-image
+.PHONY: test-compose test-bare compose-base-image
 
 test-compose:
 	$(PYTHON) tests/compose/run.py
+
+# The README's first command on a bare Debian 12 (tests/bare/run.py): in a
+# container of debian:bookworm-slim with only make, git and curl added, `make run`
+# from a copy of this checkout must serve the example app on its first try.
+test-bare:
+	$(PYTHON) tests/bare/run.py
 
 # Just the base image: kept, pulled, or built from apt's mirror with debootstrap.
 compose-base-image:
