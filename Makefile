@@ -48,7 +48,13 @@ deps:
 	@$(PYTHON) -c 'import uvloop, msgpack' 2>/dev/null || { \
 	  echo "make: $(PYTHON) cannot import uvloop and msgpack; set PYTHON= to an interpreter that can" >&2; exit 1; }
 
-build: deps $(BUILD)/tandem-frontend
+# `make deps` installs files that the rules below name (llhttp's sources in
+# /usr/share/llhttp), but a make started before they existed keeps its first look
+# at their directory and finds no rule for the llhttp objects. So the targets that
+# need the packages run deps first and then build in a second make, which looks
+# afresh (and, under -j, starts nothing before deps is done).
+build: deps
+	@$(MAKE) --no-print-directory $(BUILD)/tandem-frontend
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -74,7 +80,8 @@ $(BUILD)/frontend/tests/%: frontend/tests/%.c $(FRONT_OBJ) $(LLHTTP_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $^ $(LIBS) -lcmocka
 
-test-c: deps $(C_TESTS)
+test-c: deps
+	@$(MAKE) --no-print-directory $(C_TESTS)
 	@set -e; for t in $(C_TESTS); do echo "== $$t"; $$t; done
 
 test-python: deps
@@ -128,10 +135,16 @@ clean:
 # Debian if they are missing, starts dockerd if no engine runs, builds
 # debian:bookworm-slim with debootstrap where it cannot be pulled, then builds,
 # checks, scales, swaps under load and stops the stack. Fails if Docker cannot run.
-.PHONY: test-compose compose-base-image
+.PHONY: test-compose test-bare compose-base-image
 
 test-compose:
 	$(PYTHON) tests/compose/run.py
+
+# The README's first command on a bare Debian 12 (tests/bare/run.py): in a
+# container of debian:bookworm-slim with only make, git and curl added, `make run`
+# from a copy of this checkout must serve the example app on its first try.
+test-bare:
+	$(PYTHON) tests/bare/run.py
 
 # Just the base image: kept, pulled, or built from apt's mirror with debootstrap.
 compose-base-image:

@@ -169,6 +169,10 @@ class Engine:
         self.compose: list[str] = []
 
     def ensure(self) -> None:
+        self.ensure_engine()
+        self.ensure_compose()
+
+    def ensure_engine(self) -> None:
         if not works(["docker", "info"]):
             if not (shutil.which("docker") and shutil.which("dockerd")):
                 # docker.io conflicts with Docker's own docker-ce packages: never replace those.
@@ -180,6 +184,7 @@ class Engine:
         version = run(["docker", "version", "-f", "{{.Server.Version}}"], quiet=True).stdout.strip()
         log(f"  Docker engine {version}")
 
+    def ensure_compose(self) -> None:
         wanted = os.environ.get("TANDEM_COMPOSE")
         if wanted:
             self.compose = wanted.split()
