@@ -188,17 +188,15 @@ ssize_t http_normalize_path(char *p, size_t len) {
   return (ssize_t) o;
 }
 
-static int contains_ci(const char *s, size_t len, const char *needle) {
-  size_t n = strlen(needle);
-
-  for (size_t i = 0; i + n <= len; i++)
-    if (strncasecmp(s + i, needle, n) == 0)
-      return 1;
-  return 0;
-}
-
 int http_path_has_encoded_slash(const char *path, size_t len) {
-  return contains_ci(path, len, "%2f") || contains_ci(path, len, "%5c");
+  const char *p = path, *end = path + len;
+
+  while ((p = memchr(p, '%', (size_t) (end - p))) != NULL) {
+    if (end - p >= 3 && ((p[1] == '2' && (p[2] | 0x20) == 'f') || (p[1] == '5' && (p[2] | 0x20) == 'c')))
+      return 1;
+    p++;
+  }
+  return 0;
 }
 
 /* Whether chunked is the final coding of a Transfer-Encoding value. */
