@@ -348,7 +348,8 @@ void http_req_write(http_req *req, const char *data, size_t len) {
   if (len == 0)
     return;
   req->body_bytes += len;
-  req_emit(req, chunk, chunk_len);
+  if (chunk_len > 0)
+    req_emit(req, chunk, chunk_len);
   req_emit(req, data, len);
   if (chunk_len > 0)
     req_emit(req, "\r\n", 2);

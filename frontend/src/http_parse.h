@@ -29,7 +29,7 @@ enum { HTTP_PARSE_OK = 0, HTTP_PARSE_PAUSED = -1 };
 typedef struct http_parse_cb {
   /* A request begins. */
   int (*on_begin)(void *owner);
-  /* Its head is complete.  status 0: it is valid and http_parse_head() has
+  /* Its head is complete.  status 0: it is valid and http_parse_head_of() has
    * it; otherwise it is refused with status and a text/plain body saying
    * why. */
   int (*on_head)(void *owner, int status, const char *body);
