@@ -4,7 +4,9 @@
 PREFIX      ?= /usr/local
 BUILD       ?= build
 CC          ?= cc
-CFLAGS      ?= -O2 -g
+# Link-time optimisation lets the compiler inline the small calls between the
+# frontend's files (benchmark/README.md: about 5% fewer instructions a request).
+CFLAGS      ?= -O2 -g -flto=auto
 WARN        := -Wall -Wextra
 LLHTTP_DIR  ?= /usr/share/llhttp
 LLHTTP_INC  ?= /usr/share/include/llhttp
