@@ -1,3 +1,6 @@
+/* config: the frontend's settings, one row per setting in CONFIG_OPTIONS
+ * (flag, environment variable, default, help), read from the environment
+ * and then the command line.  Ground level: it calls log and the C library. */
 #include "config.h"
 
 #include <errno.h>

@@ -1,4 +1,5 @@
-/* config: the frontend's settings, from flags and TANDEM_* environment variables. */
+/* config: the frontend's settings, from flags and TANDEM_* environment
+ * variables.  Ground level: config.c calls only log. */
 #ifndef TDM_CONFIG_H
 #define TDM_CONFIG_H
 

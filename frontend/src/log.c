@@ -1,3 +1,5 @@
+/* log: leveled log lines on stderr (see log.h).  Ground level: it calls
+ * only the C library. */
 #include "log.h"
 
 #include <errno.h>

@@ -1,4 +1,5 @@
-/* log: leveled log lines on stderr, one write per line. */
+/* log: leveled log lines on stderr, one write per line.  Ground level: it
+ * names no other module. */
 #ifndef TDM_LOG_H
 #define TDM_LOG_H
 

@@ -1,4 +1,5 @@
-/* tandem-frontend: parse the configuration, listen, run the loop. */
+/* tandem-frontend: parse the configuration, listen, run the loop.  It calls
+ * config, log, server and static (to free its pool at exit). */
 #include <stdio.h>
 #include <stdlib.h>
 
