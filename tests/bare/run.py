@@ -103,9 +103,6 @@ def main() -> int:
     workdir = tempfile.mkdtemp(prefix="tandem-bare-")
     engine = compose.Engine(workdir)
     container_made = False
-    passed: list[str] = []
-    failed: list[str] = []
-    not_run: list[str] = []
     with open(os.path.join(ROOT, "examples", "public", "hello.txt")) as f:
         static_text = f.read()
 
@@ -174,37 +171,16 @@ def main() -> int:
         ("make run, on its first try: the example app and a static file answer", step_make_run),
         ("Ctrl-C stops make run", step_stop),
     ]
-    t_all = time.monotonic()
+    run_all = compose.Steps("make test-bare", steps)
     try:
-        for i, (name, fn) in enumerate(steps):
-            log(f"== {name}")
-            t0 = time.monotonic()
-            try:
-                fn()
-            except Skip as exc:
-                log(f"DOCKER CANNOT RUN HERE: {exc}")
-                log("make test-bare needs a Docker engine (dockerd) that can start containers; nothing was tested")
-                failed.append(name)
-                not_run = [n for n, _ in steps[i + 1:]]
-                break
-            except Exception as exc:  # noqa: BLE001 - any failure ends the run
-                log(f"FAIL {name}: {exc}")
-                failed.append(name)
-                not_run = [n for n, _ in steps[i + 1:]]
-                break
-            log(f"ok   {name} ({time.monotonic() - t0:.1f} s)")
-            passed.append(name)
+        run_all.run()
     finally:
         if container_made:
             run(["docker", "rm", "-f", CONTAINER], check=False, quiet=True, timeout=120)
         engine.stop_dockerd()
         shutil.rmtree(workdir, ignore_errors=True)
 
-    for name in not_run:
-        log(f"not run: {name}")
-    log(f"make test-bare: {time.monotonic() - t_all:.0f} s")
-    log(f"{len(passed)} passed, {len(failed) + len(not_run)} failed")
-    return 0 if not failed and not not_run else 1
+    return run_all.summary()
 
 
 if __name__ == "__main__":

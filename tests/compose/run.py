@@ -628,13 +628,56 @@ def run_pod(stack: Stack, workdir: str, static_body: bytes) -> None:
 # --- the steps ----------------------------------------------------------------------
 
 
+class Steps:
+    """Runs a test's steps in order; the first that fails (or finds that Docker cannot run) stops the run.
+
+    ``what`` names the test in the summary; ``on_failure(i)`` may log more after step i failed.
+    """
+
+    def __init__(self, what: str, steps: list[tuple[str, Callable[[], None]]],
+                 on_failure: Callable[[int], None] = lambda i: None) -> None:
+        self.what, self.steps, self.on_failure = what, steps, on_failure
+        self.passed: list[str] = []
+        self.failed: list[str] = []
+        self.not_run: list[str] = []
+        self.t0 = time.monotonic()
+
+    def run(self) -> None:
+        for i, (name, fn) in enumerate(self.steps):
+            log(f"== {name}")
+            t0 = time.monotonic()
+            try:
+                fn()
+            except Skip as exc:
+                log(f"DOCKER CANNOT RUN HERE: {exc}")
+                log(f"{self.what} needs a Docker engine (dockerd) that can start containers; nothing was tested")
+                self._stop(i)
+                return
+            except Exception as exc:  # noqa: BLE001 - any failure ends the run
+                log(f"FAIL {name}: {exc}")
+                self.on_failure(i)
+                self._stop(i)
+                return
+            log(f"ok   {name} ({time.monotonic() - t0:.1f} s)")
+            self.passed.append(name)
+
+    def _stop(self, i: int) -> None:
+        self.failed.append(self.steps[i][0])
+        self.not_run = [n for n, _ in self.steps[i + 1:]]
+
+    def summary(self) -> int:
+        """Logs what did not run and the counts; the exit status."""
+        for name in self.not_run:
+            log(f"not run: {name}")
+        log(f"{self.what}: {time.monotonic() - self.t0:.0f} s")
+        log(f"{len(self.passed)} passed, {len(self.failed) + len(self.not_run)} failed")
+        return 0 if not self.failed and not self.not_run else 1
+
+
 def main() -> int:
     workdir = tempfile.mkdtemp(prefix="tandem-compose-")
     engine = Engine(workdir)
     stack: Optional[Stack] = None
-    passed: list[str] = []
-    failed: list[str] = []
-    not_run: list[str] = []
     static_body = open(os.path.join(ROOT, "examples", "public", "hello.txt"), "rb").read()
 
     def step_tools() -> None:
@@ -761,29 +804,13 @@ def main() -> int:
         ("compose down: SIGTERM, every container exits 0", step_down),
         ("the Kubernetes pod's containers on Docker: read-only, no capabilities, emptyDir", step_pod),
     ]
-    t_all = time.monotonic()
+    def on_failure(i: int) -> None:
+        if stack is not None and i >= 3:
+            log("--- logs of the services ---\n" + stack.logs()[-12000:])
+
+    run_all = Steps("make test-compose", steps, on_failure)
     try:
-        for i, (name, fn) in enumerate(steps):
-            log(f"== {name}")
-            t0 = time.monotonic()
-            try:
-                fn()
-            except Skip as exc:
-                log(f"DOCKER CANNOT RUN HERE: {exc}")
-                log("make test-compose needs a Docker engine (dockerd) that can start containers; "
-                    "nothing was tested")
-                failed.append(name)
-                not_run = [n for n, _ in steps[i + 1:]]
-                break
-            except Exception as exc:  # noqa: BLE001 - any failure ends the run
-                log(f"FAIL {name}: {exc}")
-                if stack is not None and i >= 3:
-                    log("--- logs of the services ---\n" + stack.logs()[-12000:])
-                failed.append(name)
-                not_run = [n for n, _ in steps[i + 1:]]
-                break
-            log(f"ok   {name} ({time.monotonic() - t0:.1f} s)")
-            passed.append(name)
+        run_all.run()
     finally:
         if stack is not None:
             stack.files = ["docker-compose.yml", FLASK_OVERRIDE]
@@ -808,11 +835,7 @@ def main() -> int:
         engine.stop_dockerd()
         shutil.rmtree(workdir, ignore_errors=True)
 
-    for name in not_run:
-        log(f"not run: {name}")
-    log(f"make test-compose: {time.monotonic() - t_all:.0f} s")
-    log(f"{len(passed)} passed, {len(failed) + len(not_run)} failed")
-    return 0 if not failed and not not_run else 1
+    return run_all.summary()
 
 
 if __name__ == "__main__":
