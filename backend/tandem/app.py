@@ -127,7 +127,7 @@ class App:
             else:
                 prepared = to_response(result)
         except HTTPException as exc:
-            prepared = plain(exc.detail, exc.status, _encode(exc.headers))
+            prepared = _http_error(exc, route, head.method, path)
         except StreamCancelled:
             return
         except Exception:
@@ -142,6 +142,23 @@ class App:
                 await prepared.send(stream)
         except StreamCancelled:
             return
+        except Exception:
+            # A Response is checked as it is made; one changed afterwards (its
+            # raw_headers edited) fails here, before anything was sent, and is
+            # logged with its route like any failure of the handler.
+            if stream.response_started or stream.cancelled:
+                raise
+            logger.exception("invalid response from handler %s for %s %s", route.name, head.method, path)
+            await plain("Internal Server Error", 500).send(stream)
+
+
+def _http_error(exc: HTTPException, route: Route, method: str, path: str) -> Response:
+    """The response for an HTTPException, or a 500 if its status or headers cannot be sent."""
+    try:
+        return plain(exc.detail, exc.status, _encode(exc.headers))
+    except Exception:
+        logger.exception("invalid HTTPException from handler %s for %s %s", route.name, method, path)
+        return plain("Internal Server Error", 500)
 
 
 def _encode(headers: Optional[Any]) -> Optional[list[tuple[bytes, bytes]]]:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from . import protocol
 from .protocol import END, FILE, RESPONSE, pack
 from .types import PreparedHeaders, RawHeaders, StreamCancelled
+from .validation import flatten
 
 if TYPE_CHECKING:
     from .channel import Channel
@@ -167,12 +168,13 @@ class ChannelStream:
         if self.response_started:
             raise RuntimeError(f"stream {self.id}: response already started")
         # A wrongly typed element would make the frame malformed and cost the
-        # whole connection, so it is refused here, for this stream only.
+        # whole connection, so it is refused here, for this stream only.  What
+        # HTTP allows is checked above, by the interface (validation.py).
         if type(status) is not int:
             raise TypeError(f"status must be an int, not {type(status).__name__}")
         if type(body) is not bytes:
             _check_body(body)
-        flat = headers.flat if type(headers) is PreparedHeaders else _flat_headers(headers)
+        flat = headers.flat if type(headers) is PreparedHeaders else flatten(headers)
         self.response_started = True
         channel = self._channel
         n = len(body)
@@ -214,7 +216,7 @@ class ChannelStream:
             raise TypeError(f"status must be an int, not {type(status).__name__}")
         if type(path) is not bytes or not path.startswith(b"/"):
             raise ValueError(f"send_file() needs an absolute path as bytes, not {path!r}")
-        flat = headers.flat if type(headers) is PreparedHeaders else _flat_headers(headers)
+        flat = headers.flat if type(headers) is PreparedHeaders else flatten(headers)
         payload = pack([RESPONSE, self.id, END | FILE, status, flat, path])
         if len(payload) > self._channel.peer_max_frame:
             raise ValueError(f"file response head ({len(payload)} bytes) does not fit in one frame")
@@ -307,14 +309,3 @@ def _wake(waiter: Optional[asyncio.Future[None]]) -> None:
 def _check_body(body: Any) -> None:
     if type(body) is not bytes and not isinstance(body, (bytearray, memoryview)):
         raise TypeError(f"a body must be bytes, not {type(body).__name__}")
-
-
-def _flat_headers(headers: RawHeaders) -> list[bytes]:
-    """Headers as the wire wants them, ``[name, value, ...]``, all bytes."""
-    flat: list[bytes] = []
-    for name, value in headers:
-        if type(name) is not bytes or type(value) is not bytes:
-            raise TypeError(f"header names and values must be bytes: {name!r}: {value!r}")
-        flat.append(name)
-        flat.append(value)
-    return flat
