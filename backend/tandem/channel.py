@@ -37,13 +37,12 @@ from types import CoroutineType
 from typing import Any, Generator, Optional
 
 from . import protocol
-from .protocol import END, Decoder, ProtocolError, pack
+from .protocol import END, Decoder, ProtocolError, cancel_frame, data_frame, goaway_frame, ping_frame, response_frame
 from .stream import CLOSED, CONNECTION_LOST, REQ_BODY_STATES, RESP_BODY_STATES, RESP_END, ChannelStream
 from .types import AppCallable, StreamCancelled
 
 logger = logging.getLogger("tandem.channel")
 
-_LENGTH_PACK = protocol._LENGTH.pack
 _Request = protocol.Request
 
 # Seconds a backend that sent its own GOAWAY waits, once its last stream has
@@ -73,9 +72,9 @@ class HelloConfig:
         self.max_streams = max_streams
         self.initial_window = initial_window
 
-    def frame(self) -> protocol.Hello:
-        return protocol.Hello(0, protocol.VERSION, "backend", self.app_name, self.pid, self.generation,
-                              self.max_frame_size, self.max_streams, self.initial_window)
+    def frame(self) -> bytes:
+        return protocol.hello_frame(0, protocol.VERSION, "backend", self.app_name, self.pid, self.generation,
+                                    self.max_frame_size, self.max_streams, self.initial_window)
 
 
 _NOTHING: Any = object()
@@ -167,17 +166,12 @@ class Channel(asyncio.Protocol):
 
     # --- output ---------------------------------------------------------------
 
-    def write_payload(self, payload: bytes) -> None:
-        """Queue one frame (its packed payload) for the next flush."""
-        out = self._out
-        out += _LENGTH_PACK(len(payload))
-        out += payload
+    def write_frame(self, frame: bytes) -> None:
+        """Queue one frame (its bytes, from a protocol.*_frame function) for the next flush."""
+        self._out += frame
         if not self._in_receive and not self._flush_scheduled:
             self._flush_scheduled = True
             self.loop.call_soon(self._flush)
-
-    def write_frame(self, frame: protocol.Frame) -> None:
-        self.write_payload(pack(protocol.payload_of(frame)))
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -276,7 +270,7 @@ class Channel(asyncio.Protocol):
         """A connection error we detected: GOAWAY, close."""
         logger.error("protocol error (%s): %s; closing the connection", protocol.GOAWAY_NAMES.get(code, code), message)
         self.error = message
-        self.write_frame(protocol.GoAway(0, code, message))
+        self.write_frame(goaway_frame(0, code, message))
         self._close(Outcome.FAILED)
 
     def drain(self, message: str = "backend shutting down") -> None:
@@ -294,7 +288,7 @@ class Channel(asyncio.Protocol):
         if not self.draining:
             self.draining = True
             self.goaway_sent = True
-            self.write_frame(protocol.GoAway(0, protocol.NO_ERROR, message))
+            self.write_frame(goaway_frame(0, protocol.NO_ERROR, message))
         self._maybe_finish_drain()
 
     def abort(self) -> None:
@@ -345,7 +339,7 @@ class Channel(asyncio.Protocol):
             return self._on_cancel(stream, frame)  # type: ignore[arg-type]
         if cls is protocol.Ping:
             if not frame.ack:  # type: ignore[union-attr]
-                self.write_frame(protocol.Ping(0, True, frame.opaque))  # type: ignore[union-attr]
+                self.write_frame(ping_frame(0, True, frame.opaque))  # type: ignore[union-attr]
             return None
         if cls is protocol.GoAway:
             return self._on_goaway(frame)  # type: ignore[arg-type]
@@ -409,7 +403,7 @@ class Channel(asyncio.Protocol):
         # After the frontend's GOAWAY no REQUEST comes; after our own, one that
         # crossed it is served (drain()).
         if (self.draining and not self.goaway_sent) or len(self.streams) >= self.max_streams:
-            self.write_payload(pack([protocol.CANCEL, sid, protocol.CANCEL_REFUSED]))
+            self.write_frame(cancel_frame(sid, protocol.CANCEL_REFUSED))
             return
         stream = ChannelStream(self, head)
         self.streams[sid] = stream
@@ -480,7 +474,7 @@ class Channel(asyncio.Protocol):
 
     def _stream_error(self, stream: ChannelStream, message: str) -> None:
         logger.warning("stream %d: %s; cancelling it", stream.id, message)
-        self.write_payload(pack([protocol.CANCEL, stream.id, protocol.CANCEL_INTERNAL]))
+        self.write_frame(cancel_frame(stream.id, protocol.CANCEL_INTERNAL))
         stream.cancel(protocol.CANCEL_INTERNAL)
         self._forget(stream)
 
@@ -500,7 +494,7 @@ class Channel(asyncio.Protocol):
                 self._write_500(stream)
             elif stream.state in RESP_BODY_STATES:
                 stream.event(RESP_END)
-                self.write_payload(pack([protocol.DATA, stream.id, END, b""]))
+                self.write_frame(data_frame(stream.id, END, b""))
         else:
             if isinstance(exc, asyncio.CancelledError):
                 logger.error("stream %d: the app was cancelled", stream.id)
@@ -509,7 +503,7 @@ class Channel(asyncio.Protocol):
             if not stream.response_started:
                 self._write_500(stream)
             elif stream.state in RESP_BODY_STATES:
-                self.write_payload(pack([protocol.CANCEL, stream.id, protocol.CANCEL_INTERNAL]))
+                self.write_frame(cancel_frame(stream.id, protocol.CANCEL_INTERNAL))
                 stream.cancel(protocol.CANCEL_INTERNAL)
         # If the request body is unfinished, the frontend stops sending it once the
         # response has ended (section 3); whatever still arrives is ignored.
@@ -518,8 +512,8 @@ class Channel(asyncio.Protocol):
     def _write_500(self, stream: ChannelStream) -> None:
         stream.response_started = True
         stream.event(RESP_END)
-        self.write_payload(pack([protocol.RESPONSE, stream.id, END, 500,
-                                 [b"content-type", b"text/plain; charset=utf-8"], b"Internal Server Error"]))
+        self.write_frame(response_frame(stream.id, END, 500, [b"content-type", b"text/plain; charset=utf-8"],
+                                        b"Internal Server Error"))
 
     def _forget(self, stream: ChannelStream) -> None:
         if stream.finished or stream.cancelled:

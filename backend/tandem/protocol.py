@@ -16,8 +16,9 @@ stream 0.  Stream states and flow control belong to the channel (``channel.py``)
 
 from __future__ import annotations
 
+import itertools
 import struct
-from typing import Any, Callable, NamedTuple, Optional, Union
+from typing import Any, Callable, Iterable, NamedTuple, Optional, Sequence, Union
 
 import msgpack  # type: ignore[import]
 
@@ -183,54 +184,106 @@ FRAME_TYPES: dict[type, int] = {
 }
 
 # --- encoding -----------------------------------------------------------------
+#
+# Every frame is built by one function of its type below, which returns the
+# frame's exact bytes: length prefix and payload.  The arguments are the
+# frame's elements after the type, in wire order (the fields of its NamedTuple),
+# with headers already flat, ``[name, value, ...]``; a body may be any bytes-like
+# object.  The functions check nothing: what goes in is what the caller vouches
+# for (the connection keeps to the peer's limits, validation.py to the
+# frontend's rules).  encode() builds a frame given as its NamedTuple with the
+# same functions.
 
 _LENGTH = struct.Struct(">I")
+_pack_length = _LENGTH.pack
 _unpack_length = _LENGTH.unpack_from
 _unpackb = msgpack.unpackb
 _join_bytes = b"".join
 _tuple_new = tuple.__new__
 _packer = msgpack.Packer(use_bin_type=True, autoreset=True)
 pack: Callable[[Any], bytes] = _packer.pack
+_chain = itertools.chain.from_iterable
 
-
-def flatten_headers(headers: Any) -> list[bytes]:
-    """``[(name, value), ...]`` -> ``[name, value, ...]`` as the wire wants it."""
-    flat: list[bytes] = []
-    for name, value in headers:
-        flat.append(name)
-        flat.append(value)
-    return flat
-
-
-def _address(addr: Address) -> Optional[list[Any]]:
-    return None if addr is None else [addr[0], addr[1]]
-
-
-def payload_of(frame: Frame) -> list[Any]:
-    """The MessagePack array a frame travels as."""
-    cls = type(frame)
-    if cls is Request:
-        f: Any = frame
-        return [REQUEST, f.stream_id, f.flags, f.method, f.target, f.path, f.query, f.http_version,
-                flatten_headers(f.headers), _address(f.client), _address(f.server), f.scheme, f.body]
-    if cls is Response:
-        f = frame
-        return [RESPONSE, f.stream_id, f.flags, f.status, flatten_headers(f.headers), f.body]
-    if cls is Unknown:
-        f = frame
-        return [f.type, f.stream_id, *f.elements]
-    return [FRAME_TYPES[cls], *frame]
+Body = Union[bytes, bytearray, memoryview]
+FlatHeaders = Sequence[bytes]
 
 
 def frame_bytes(payload: bytes) -> bytes:
     """Prefix an already packed payload with its length."""
-    return _LENGTH.pack(len(payload)) + payload
+    return _pack_length(len(payload)) + payload
+
+
+def hello_frame(stream_id: int, version: int, role: str, app: str, pid: int, generation: int,
+                max_frame_size: int, max_streams: int, initial_window: int) -> bytes:
+    return frame_bytes(pack([HELLO, stream_id, version, role, app, pid, generation, max_frame_size, max_streams,
+                             initial_window]))
+
+
+def goaway_frame(stream_id: int, code: int, message: str) -> bytes:
+    return frame_bytes(pack([GOAWAY, stream_id, code, message]))
+
+
+def ping_frame(stream_id: int, ack: bool, opaque: int) -> bytes:
+    return frame_bytes(pack([PING, stream_id, ack, opaque]))
+
+
+def request_frame(stream_id: int, flags: int, method: str, target: bytes, path: bytes, query: bytes,
+                  http_version: str, headers: FlatHeaders, client: Address, server: Address, scheme: str,
+                  body: Body) -> bytes:
+    return frame_bytes(pack([REQUEST, stream_id, flags, method, target, path, query, http_version, headers,
+                             None if client is None else [client[0], client[1]],
+                             None if server is None else [server[0], server[1]], scheme, body]))
+
+
+def response_frame(stream_id: int, flags: int, status: int, headers: FlatHeaders, body: Body) -> bytes:
+    payload = pack([RESPONSE, stream_id, flags, status, headers, body])
+    return _pack_length(len(payload)) + payload
+
+
+def data_frame(stream_id: int, flags: int, data: Body) -> bytes:
+    payload = pack([DATA, stream_id, flags, data])
+    return _pack_length(len(payload)) + payload
+
+
+def window_frame(stream_id: int, increment: int) -> bytes:
+    return frame_bytes(pack([WINDOW, stream_id, increment]))
+
+
+def cancel_frame(stream_id: int, code: int) -> bytes:
+    return frame_bytes(pack([CANCEL, stream_id, code]))
+
+
+def unknown_frame(type: int, stream_id: int, elements: list[Any]) -> bytes:
+    return frame_bytes(pack([type, stream_id, *elements]))
+
+
+def flatten_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[bytes]:
+    """``[(name, value), ...]`` -> ``[name, value, ...]``, as they are: no check (see validation.py)."""
+    return list(_chain(headers))
+
+
+_BUILDERS: dict[type, Callable[..., bytes]] = {
+    Hello: hello_frame,
+    GoAway: goaway_frame,
+    Ping: ping_frame,
+    Data: data_frame,
+    Window: window_frame,
+    Cancel: cancel_frame,
+    Unknown: unknown_frame,
+}
 
 
 def encode(frame: Frame) -> bytes:
-    """The exact bytes of one frame: length prefix and payload."""
-    payload = pack(payload_of(frame))
-    return _LENGTH.pack(len(payload)) + payload
+    """The exact bytes of one frame given as its NamedTuple."""
+    cls = type(frame)
+    if cls is Request:
+        f: Any = frame
+        return request_frame(f.stream_id, f.flags, f.method, f.target, f.path, f.query, f.http_version,
+                             flatten_headers(f.headers), f.client, f.server, f.scheme, f.body)
+    if cls is Response:
+        f = frame
+        return response_frame(f.stream_id, f.flags, f.status, flatten_headers(f.headers), f.body)
+    return _BUILDERS[cls](*frame)
 
 
 def bin_header_size(n: int) -> int:

@@ -34,7 +34,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Optional
 
 from . import protocol
-from .protocol import END, FILE, RESPONSE, pack
+from .protocol import END, FILE, HEADER_SIZE, data_frame, response_frame, window_frame
 from .types import PreparedHeaders, RawHeaders, StreamCancelled
 from .validation import flatten
 
@@ -145,7 +145,7 @@ class ChannelStream:
         self._unacked += n
         if self._unacked >= self._channel.grant_threshold and self.state in REQ_BODY_STATES:
             self.recv_window += self._unacked
-            self._channel.write_payload(pack([protocol.WINDOW, self.id, self._unacked]))
+            self._channel.write_frame(window_frame(self.id, self._unacked))
             self._unacked = 0
 
     def feed_data(self, frame: protocol.Data) -> None:
@@ -180,25 +180,25 @@ class ChannelStream:
         n = len(body)
         if n <= self.send_window and n < channel.peer_max_frame:
             # The common case: the whole response in one frame, no await.
-            payload = pack([RESPONSE, self.id, END if end else 0, status, flat, body])
-            if len(payload) <= channel.peer_max_frame:
+            frame = response_frame(self.id, END if end else 0, status, flat, body)
+            if len(frame) - HEADER_SIZE <= channel.peer_max_frame:
                 self.send_window -= n
                 if end:
                     self.state = TRANSITIONS[(self.state, RESP_END)]
-                channel.write_payload(payload)
+                channel.write_frame(frame)
                 return
-        head = pack([protocol.RESPONSE, self.id, 0, status, flat, b""])
-        room = channel.peer_max_frame - len(head) - BIN_GROWTH
+        head = len(response_frame(self.id, 0, status, flat, b"")) - HEADER_SIZE
+        room = channel.peer_max_frame - head - BIN_GROWTH
         if room < 0:
-            raise ValueError(f"response headers ({len(head)} bytes) do not fit in one frame")
+            raise ValueError(f"response headers ({head} bytes) do not fit in one frame")
         first = min(n, room, self.send_window)
         if end and first == n:
             self.event(RESP_END)
-            channel.write_payload(pack([protocol.RESPONSE, self.id, END, status, flat, body]))
+            channel.write_frame(response_frame(self.id, END, status, flat, body))
             self.send_window -= n
             return
         view = memoryview(body)
-        channel.write_payload(pack([protocol.RESPONSE, self.id, 0, status, flat, view[:first]]))
+        channel.write_frame(response_frame(self.id, 0, status, flat, view[:first]))
         self.send_window -= first
         await self._send_body(view[first:], end)
 
@@ -217,12 +217,12 @@ class ChannelStream:
         if type(path) is not bytes or not path.startswith(b"/"):
             raise ValueError(f"send_file() needs an absolute path as bytes, not {path!r}")
         flat = headers.flat if type(headers) is PreparedHeaders else flatten(headers)
-        payload = pack([RESPONSE, self.id, END | FILE, status, flat, path])
-        if len(payload) > self._channel.peer_max_frame:
-            raise ValueError(f"file response head ({len(payload)} bytes) does not fit in one frame")
+        frame = response_frame(self.id, END | FILE, status, flat, path)
+        if len(frame) - HEADER_SIZE > self._channel.peer_max_frame:
+            raise ValueError(f"file response head ({len(frame) - HEADER_SIZE} bytes) does not fit in one frame")
         self.response_started = True
         self.event(RESP_END)
-        self._channel.write_payload(payload)
+        self._channel.write_frame(frame)
 
     async def send_data(self, data: bytes, end: bool = False) -> None:
         if self.cancelled:
@@ -235,7 +235,7 @@ class ChannelStream:
         if end and len(data) <= self.send_window and len(data) <= self._channel.peer_max_frame - DATA_OVERHEAD:
             self.send_window -= len(data)
             self.event(RESP_END)
-            self._channel.write_payload(pack([protocol.DATA, self.id, END, data]))
+            self._channel.write_frame(data_frame(self.id, END, data))
             return
         await self._send_body(memoryview(data), end)
 
@@ -263,12 +263,12 @@ class ChannelStream:
             self.send_window = window - k
             if last:
                 self.event(RESP_END)
-            channel.write_payload(pack([protocol.DATA, self.id, END if last else 0, view[pos:pos + k]]))
+            channel.write_frame(data_frame(self.id, END if last else 0, view[pos:pos + k]))
             pos += k
         if end and self.state in RESP_BODY_STATES:
             # Only reached for an empty body: END goes in an empty DATA frame.
             self.event(RESP_END)
-            channel.write_payload(pack([protocol.DATA, self.id, END, b""]))
+            channel.write_frame(data_frame(self.id, END, b""))
 
     def add_window(self, increment: int) -> None:
         """WINDOW from the frontend."""
