@@ -384,36 +384,6 @@ def _ping(sid: int, e: list[Any]) -> Ping:
 
 
 def _request(sid: int, e: list[Any]) -> Request:
-    # The hot frame: one combined check of every element first, so a valid
-    # REQUEST costs no function call besides the tuple's construction;
-    # _request_checked() runs the field by field checks only when something is
-    # wrong, to say what.
-    if len(e) >= 13 and sid:
-        flags, method, target, path, query, version, headers, client, server, scheme, body = e[2:13]
-        if (type(flags) is int and flags >= 0 and type(method) is str and type(target) is bytes
-                and type(path) is bytes and type(query) is bytes and type(version) is str
-                and type(scheme) is str and type(body) is bytes
-                and type(headers) is list and not len(headers) & 1
-                and (client is None or (type(client) is list and len(client) == 2 and type(client[0]) is str
-                                        and type(client[1]) is int and 0 <= client[1] <= U32_MAX))
-                and (server is None or (type(server) is list and len(server) == 2 and type(server[0]) is str
-                                        and type(server[1]) is int and 0 <= server[1] <= U32_MAX))):
-            try:
-                # Of the types MessagePack decodes to, only bytes has the buffer
-                # interface join() needs, so this succeeds exactly when every
-                # header name and value is a bin, in one C call.
-                _join_bytes(headers)
-            except TypeError:
-                pass
-            else:
-                pairs = iter(headers)
-                return _tuple_new(Request, (sid, flags, method, target, path, query, version, list(zip(pairs, pairs)),
-                                            None if client is None else (client[0], client[1]),
-                                            None if server is None else (server[0], server[1]), scheme, body))
-    return _request_checked(sid, e)
-
-
-def _request_checked(sid: int, e: list[Any]) -> Request:
     _need(e, 13, "REQUEST")
     _on_stream(sid, "REQUEST")
     return Request(sid, _u64(e[2], "REQUEST flags"), _str(e[3], "REQUEST method"),
@@ -486,8 +456,35 @@ def decode_payload(payload: Any) -> Frame:
         ftype = items[0]
         sid = items[1]
         if type(ftype) is int and type(sid) is int and 0 <= sid <= MAX_STREAM_ID:
-            if ftype == REQUEST:
-                return _request(sid, items)
+            if ftype == REQUEST and len(items) >= 13 and sid:
+                # The hot frame: one combined check of every element, here, so
+                # a valid REQUEST costs no function call besides the tuple's
+                # construction; _request() runs the field by field checks only
+                # when something is wrong, to say what.
+                flags, method, target, path, query, version, headers, client, server, scheme, body = items[2:13]
+                if (type(flags) is int and flags >= 0 and type(method) is str and type(target) is bytes
+                        and type(path) is bytes and type(query) is bytes and type(version) is str
+                        and type(scheme) is str and type(body) is bytes
+                        and type(headers) is list and not len(headers) & 1
+                        and (client is None or (type(client) is list and len(client) == 2
+                                                and type(client[0]) is str and type(client[1]) is int
+                                                and 0 <= client[1] <= U32_MAX))
+                        and (server is None or (type(server) is list and len(server) == 2
+                                                and type(server[0]) is str and type(server[1]) is int
+                                                and 0 <= server[1] <= U32_MAX))):
+                    try:
+                        # Of the types MessagePack decodes to, only bytes has the
+                        # buffer interface join() needs, so this succeeds exactly
+                        # when every header name and value is a bin, in one C call.
+                        _join_bytes(headers)
+                    except TypeError:
+                        pass
+                    else:
+                        pairs = iter(headers)
+                        return _tuple_new(Request, (
+                            sid, flags, method, target, path, query, version, list(zip(pairs, pairs)),
+                            None if client is None else (client[0], client[1]),
+                            None if server is None else (server[0], server[1]), scheme, body))
             decoder = _DECODERS.get(ftype)
             if decoder is not None:
                 return decoder(sid, items)
