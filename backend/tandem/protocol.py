@@ -11,7 +11,11 @@ that headers are a list of ``(name, value)`` pairs rather than the flat array.
 
 The decoder checks what needs no connection state (sections 1, 2 and 5 of the
 spec): lengths, element count and MessagePack types, and which frame types live on
-stream 0.  Stream states and flow control belong to the channel (``channel.py``).
+stream 0.  Stream states and flow control belong to the connection
+(``connection.py``).  Every frame is built by this module's ``*_frame``
+functions.
+
+Calls nothing else of tandem (msgpack only).
 """
 
 from __future__ import annotations

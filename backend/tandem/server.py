@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Optional
 
 from . import protocol
-from .channel import Channel, HelloConfig, Outcome
+from .channel import Channel
+from .connection import HelloConfig, Outcome
 from .types import AppCallable
 
 if TYPE_CHECKING:
