@@ -19,6 +19,9 @@ with ``template="name.html"`` a returned dict is rendered with Jinja2 instead.
 (``types.AppCallable``).  Unknown paths get 404, known paths with another method
 405 with an ``allow`` header, and an exception in a handler 500 (the traceback
 goes to the log; other requests are unaffected).
+
+Calls ``routing``, ``request``, ``response``, ``templating``, ``exceptions`` and
+``types``; the channel calls it, through ``types.AppCallable``, never by name.
 """
 
 from __future__ import annotations

@@ -36,6 +36,9 @@ frontend closes the client connection).  The channel does both and logs why.
 ASGI applications need a real Task from their first line (anyio and starlette
 call ``asyncio.current_task()``), so the adapter turns the channel's inline fast
 path off (``tandem_fast_path = False``).
+
+Calls ``validation`` (the status and header rules of every interface),
+``request`` (``decode_path``), ``types`` and ``asgi_types``.
 """
 
 from __future__ import annotations

@@ -9,6 +9,10 @@ and one backend (``devserver.py``); otherwise this process is the backend,
 and SIGHUP reloads it in place (``reload.py``).  ``--worker-fd`` and
 ``--ready-fd`` are internal: the line from a backend to the tandem process
 that started it.
+
+Calls ``importer``, ``lifespan``, ``asgi``, ``server``, ``devserver``,
+``arbiter`` and ``reload``, most of them only once it knows what runs, so that
+``--help`` and a ``--workers`` parent import little.
 """
 
 from __future__ import annotations

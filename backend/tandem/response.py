@@ -17,6 +17,9 @@ Header names are sent lowercase.  The frontend does the message framing (it adds
 A ``Response`` checks its status and headers as it is made (``validation.py``,
 the rules of every interface), so a bad one raises ValueError or TypeError in
 the handler that builds it, and the App logs it with the route.
+
+Calls ``validation`` (the checks a Response makes as it is made),
+``datastructures`` and ``types``.
 """
 
 from __future__ import annotations

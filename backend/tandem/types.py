@@ -31,6 +31,9 @@ worker thread goes through ``asyncio.run_coroutine_threadsafe``).
 An app callable may set the attribute ``tandem_fast_path = False`` to always run
 in a Task; by default its first step runs inline (``asyncio.current_task()`` is
 None until it first suspends; see ``channel.py``).
+
+Calls ``validation`` (PreparedHeaders checks its headers), and ``protocol``
+for types only; every other module may call it.
 """
 
 from __future__ import annotations

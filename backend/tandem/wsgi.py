@@ -42,6 +42,9 @@ travel (the frontend writes its own).  Status and headers are checked by
 ``validation.py``, the same rules as for every interface (statuses outside
 200..599 and control characters in values are refused), in ``start_response()``,
 so that the application sees the error.
+
+Calls ``validation`` (the status and header rules of every interface),
+``types`` and ``protocol`` (the END flag).
 """
 
 from __future__ import annotations
