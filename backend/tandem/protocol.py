@@ -15,16 +15,18 @@ stream 0.  Stream states and flow control belong to the connection
 (``connection.py``).  Every frame is built by this module's ``*_frame``
 functions.
 
-Calls nothing else of tandem (msgpack only).
+Calls msgpack, and of tandem only ``validation.flatten``, the one way a
+``[(name, value), ...]`` header list becomes its wire form.
 """
 
 from __future__ import annotations
 
-import itertools
 import struct
-from typing import Any, Callable, Iterable, NamedTuple, Optional, Sequence, Union
+from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 import msgpack  # type: ignore[import]
+
+from .validation import flatten
 
 VERSION = 1
 
@@ -196,7 +198,7 @@ FRAME_TYPES: dict[type, int] = {
 # object.  The functions check nothing: what goes in is what the caller vouches
 # for (the connection keeps to the peer's limits, validation.py to the
 # frontend's rules).  encode() builds a frame given as its NamedTuple with the
-# same functions.
+# same functions, its headers flattened by validation.flatten().
 
 _LENGTH = struct.Struct(">I")
 _pack_length = _LENGTH.pack
@@ -206,7 +208,6 @@ _join_bytes = b"".join
 _tuple_new = tuple.__new__
 _packer = msgpack.Packer(use_bin_type=True, autoreset=True)
 pack: Callable[[Any], bytes] = _packer.pack
-_chain = itertools.chain.from_iterable
 
 Body = Union[bytes, bytearray, memoryview]
 FlatHeaders = Sequence[bytes]
@@ -261,11 +262,6 @@ def unknown_frame(type: int, stream_id: int, elements: list[Any]) -> bytes:
     return frame_bytes(pack([type, stream_id, *elements]))
 
 
-def flatten_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[bytes]:
-    """``[(name, value), ...]`` -> ``[name, value, ...]``, as they are: no check (see validation.py)."""
-    return list(_chain(headers))
-
-
 _BUILDERS: dict[type, Callable[..., bytes]] = {
     Hello: hello_frame,
     GoAway: goaway_frame,
@@ -283,10 +279,10 @@ def encode(frame: Frame) -> bytes:
     if cls is Request:
         f: Any = frame
         return request_frame(f.stream_id, f.flags, f.method, f.target, f.path, f.query, f.http_version,
-                             flatten_headers(f.headers), f.client, f.server, f.scheme, f.body)
+                             flatten(f.headers), f.client, f.server, f.scheme, f.body)
     if cls is Response:
         f = frame
-        return response_frame(f.stream_id, f.flags, f.status, flatten_headers(f.headers), f.body)
+        return response_frame(f.stream_id, f.flags, f.status, flatten(f.headers), f.body)
     return _BUILDERS[cls](*frame)
 
 

@@ -3,7 +3,8 @@
 Owns the checks of a response's status and headers: a status the frontend
 accepts (200..599), header names that are RFC 9110 tokens, header values
 without control characters, and the syntax of ``content-length``; and the wire
-form of headers, ``flatten()``.  The native ``Response``, the ASGI and WSGI
+form of headers, ``flatten()``, the package's one header flattening (the
+codec's ``encode()`` uses it too).  The native ``Response``, the ASGI and WSGI
 adapters and ``PreparedHeaders`` check with these functions where the
 application hands its status and headers over, so a bad one raises in the
 application's own call, where the log can name the handler.  The stream

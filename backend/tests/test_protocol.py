@@ -11,7 +11,8 @@ import msgpack  # type: ignore[import]
 import pytest
 
 from tandem import protocol
-from tandem.protocol import Decoder, ProtocolError
+from tandem.protocol import END, Decoder, ProtocolError
+from tandem.validation import flatten
 
 VECTORS = Path(__file__).resolve().parents[2] / "protocol" / "vectors"
 
@@ -351,7 +352,7 @@ def test_builders_make_the_golden_vectors(name: str) -> None:
     else:
         elements: list[Any] = list(frame)
         if isinstance(frame, (protocol.Request, protocol.Response)):
-            elements[frame._fields.index("headers")] = protocol.flatten_headers(frame.headers)
+            elements[frame._fields.index("headers")] = flatten(frame.headers)
         built = BUILDERS[fields["type"]](*elements)
     assert built == (VECTORS / f"{name}.bin").read_bytes()
 
@@ -372,8 +373,11 @@ def test_a_built_frame_carries_its_payload_length() -> None:
         assert protocol.encode(decode_all(frame, protocol.MAX_MAX_FRAME)[0]) == frame
 
 
-def test_flatten_headers_keeps_what_it_is_given() -> None:
-    # The codec's own flattening checks nothing: a REQUEST carries what the client sent.
-    pairs = [(b"x", b"a\r\nb"), (b"X Y", b"\x00")]
-    assert protocol.flatten_headers(pairs) == [b"x", b"a\r\nb", b"X Y", b"\x00"]
-    assert protocol.flatten_headers([]) == []
+def test_encode_keeps_the_header_bytes_it_is_given_but_not_other_types() -> None:
+    # The codec checks no HTTP rule: a REQUEST carries what the client sent.
+    frame = protocol.Request(1, END, "GET", b"/", b"/", b"", "1.1", [(b"x", b"a\r\nb"), (b"X Y", b"\x00")],
+                             None, None, "http", b"")
+    assert decode_all(protocol.encode(frame)) == [frame]
+    # But a header that is not bytes would make the frame malformed.
+    with pytest.raises(TypeError):
+        protocol.encode(frame._replace(headers=[("x", b"1")]))
