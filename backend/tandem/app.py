@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable, Optional, TypeVar
 
 from .exceptions import HTTPException
 from .request import Request
-from .response import JSON_HEADERS, TEXT_HEADERS, Response, html, json_encode, plain, to_response
+from .response import JSON_HEADERS, OCTET_HEADERS, TEXT_HEADERS, Response, html, json_encode, plain, to_response
 from .routing import FOUND, NOT_FOUND, Route, Router
 from .templating import Templates, templates_dir_for
 from .types import Stream, StreamCancelled
@@ -109,7 +109,7 @@ class App:
             return
         params = match.params
         request = Request(stream, path, params)
-        # The plain return values (str, dict, list) of a route without a template
+        # The plain return values (str, bytes, dict, list) of a route without a template
         # are sent straight from here, without a Response object: to_response()
         # would make the same status, headers and body.
         prepared: Optional[Response] = None
@@ -127,6 +127,8 @@ class App:
                 headers, body = TEXT_HEADERS, result.encode("utf-8")
             elif rtype is dict or rtype is list:
                 headers, body = JSON_HEADERS, json_encode(result).encode("utf-8")
+            elif rtype is bytes:
+                headers, body = OCTET_HEADERS, result
             else:
                 prepared = to_response(result)
         except HTTPException as exc:
