@@ -323,6 +323,9 @@ class Connection:
         next_frame = self._decoder.next_frame
         streams = self.streams
         on_stream = self._on_stream
+        new_stream = self._new_stream
+        initial_window = self.initial_window
+        max_streams = self.max_streams
         self._receiving = True
         try:
             while not self._closed:
@@ -336,17 +339,18 @@ class Connection:
                         raise ProtocolError(PROTOCOL_ERROR,
                                             f"REQUEST on stream {sid}, not above the highest used ({self.last_id})")
                     self.last_id = sid
-                    if len(frame.body) > self.initial_window:
+                    body = len(frame.body)
+                    if body > initial_window:
                         raise ProtocolError(protocol.FLOW_CONTROL_ERROR,
                                             f"stream {sid}: request body beyond the window")
-                    if not self._accepting or len(streams) >= self.max_streams:
+                    if not self._accepting or len(streams) >= max_streams:
                         self._queue(cancel_frame(sid, protocol.CANCEL_REFUSED))
                         continue
-                    stream = self._new_stream(self, frame)
+                    stream = new_stream(self, frame)
                     stream.state = HALF_CLOSED_REQ if frame.flags & END else OPEN
                     stream.response_started = False
                     stream.send_window = self.peer_window
-                    stream.recv_window = self.initial_window - len(frame.body)
+                    stream.recv_window = initial_window - body
                     stream.unacked = 0
                     streams[sid] = stream
                     if on_stream(stream):

@@ -9,8 +9,9 @@ goes when) are the connection's: a ``ChannelStream`` is its stream's
 connection for frames only through ``StreamLink``.  Its owner tells it what
 arrived with ``feed()``, ``window_opened()`` and ``cancel()``.
 
-Calls ``connection`` (the record it extends and the state names), ``types`` and
-``validation`` (the wire form of headers); never the channel.
+Calls ``connection`` (the record it extends and the state names), ``types``,
+``validation`` (the wire form of headers) and ``protocol`` for types only;
+never the channel.
 """
 
 from __future__ import annotations
