@@ -175,9 +175,13 @@ class Channel(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         try:
-            self.conn.receive_data(data)  # calls _on_request and _on_event back
-        finally:
+            out = self.conn.receive_data(data)  # calls _on_request and _on_event back
+        except BaseException:
             self._flush()
+            raise
+        # The transport may keep a view of the buffer: receive_data() hands it over.
+        if out and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(out)
 
     def eof_received(self) -> Optional[bool]:
         return False  # close our side too

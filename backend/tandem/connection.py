@@ -4,10 +4,11 @@ Owns what PROTOCOL.md sections 2 to 5 ask of a backend: the HELLO exchange and
 its bounds, stream ids (each REQUEST above the last one), refusals (beyond
 max_streams, or while draining), each stream's state and both its windows,
 GOAWAY and draining, PING answers, and which faults are connection errors.
-Bytes in (``receive_data()``), events out to the owner's callbacks; calls in
-(``send_response()``, ``send_data()``, ``drain()`` ...), bytes out
-(``data_to_send()``).  Nothing here touches a socket, an event loop or a
-clock, so a test drives it with byte strings, as h11's ``Connection`` is driven.
+Bytes in, events out to the owner's callbacks and the bytes to write in
+answer back (``receive_data()``); calls in (``send_response()``,
+``send_data()``, ``drain()`` ...), bytes out (``data_to_send()``).  Nothing
+here touches a socket, an event loop or a clock, so a test drives it with
+byte strings, as h11's ``Connection`` is driven.
 
 Calls only the codec, ``protocol``, and the callbacks its owner hands it.  Its
 owner (``channel.py``) does the I/O and runs the application; the streams
@@ -239,7 +240,7 @@ Event = Union[Attached, BodyReceived, WindowOpened, StreamReset, DrainAsked, Con
 # done with the stream already (the whole exchange happened inside the call),
 # and the stream then leaves the table.  on_output comes when frames are queued
 # into an empty buffer outside receive_data(), for the owner to plan a write;
-# after receive_data() the owner takes what was queued anyway.
+# what is queued inside receive_data() is what it returns.
 OnStream = Callable[[StreamState], bool]
 OnEvent = Callable[[Event], None]
 OnOutput = Callable[[], None]
@@ -286,7 +287,7 @@ class Connection:
         self.draining = False
         self._accepting = True
         self._closed = False      # a connection error, or the owner's close(): nothing more is read
-        self._receiving = False   # inside receive_data(): the owner writes when it returns
+        self._receiving = False   # inside receive_data(): what is queued is its answer
         self._decoder = Decoder(protocol.PRE_HELLO_MAX_FRAME)
         self._out = bytearray()
 
@@ -313,11 +314,13 @@ class Connection:
 
     # --- input ----------------------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> None:
+    def receive_data(self, data: bytes) -> bytearray:
         """Take bytes from the frontend and tell the owner about each frame they complete, in order.
 
         A connection error ends the reading with on_event(ConnectionFailed), its
-        GOAWAY queued; so does the owner's close(), without an event.
+        GOAWAY queued; so does the owner's close(), without an event.  Returns what
+        is queued to send by then, as data_to_send() would: the answers to the
+        whole batch, for one write.
         """
         self._decoder.feed(data)
         next_frame = self._decoder.next_frame
@@ -331,7 +334,7 @@ class Connection:
             while not self._closed:
                 frame = next_frame()
                 if frame is None:
-                    return
+                    break
                 if type(frame) is Request and self.peer_hello is not None:
                     # Nearly every frame is a REQUEST: it is opened here, inline.
                     sid = frame.stream_id
@@ -363,6 +366,9 @@ class Connection:
             self._on_event(self._fail(exc.code, exc.message))
         finally:
             self._receiving = False
+        out = self._out
+        self._out = bytearray()
+        return out
 
     def _dispatch(self, frame: protocol.Frame) -> Optional[Event]:
         cls = type(frame)
