@@ -2,6 +2,9 @@
 
 This module imports neither uvloop nor msgpack, so an app module can
 ``from tandem import App`` anywhere; the server side needs both.
+
+Re-exports the public names of ``app``, ``datastructures``, ``exceptions``,
+``request`` and ``response``, and imports nothing else of tandem.
 """
 
 from .app import App

@@ -1,4 +1,4 @@
-"""``python3 -m tandem``: see ``cli.py``."""
+"""``python3 -m tandem``: see ``cli.py``, the only module this one calls."""
 
 from __future__ import annotations
 

@@ -19,6 +19,9 @@ with ``template="name.html"`` a returned dict is rendered with Jinja2 instead.
 (``types.AppCallable``).  Unknown paths get 404, known paths with another method
 405 with an ``allow`` header, and an exception in a handler 500 (the traceback
 goes to the log; other requests are unaffected).
+
+Calls ``routing``, ``request``, ``response``, ``templating``, ``exceptions`` and
+``types``; the channel calls it, through ``types.AppCallable``, never by name.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any, Callable, Iterable, Optional, TypeVar
 
 from .exceptions import HTTPException
 from .request import Request
-from .response import JSON_HEADERS, TEXT_HEADERS, Response, html, json_encode, plain, to_response
+from .response import JSON_HEADERS, OCTET_HEADERS, TEXT_HEADERS, Response, html, json_encode, plain, to_response
 from .routing import FOUND, NOT_FOUND, Route, Router
 from .templating import Templates, templates_dir_for
 from .types import Stream, StreamCancelled
@@ -106,7 +109,7 @@ class App:
             return
         params = match.params
         request = Request(stream, path, params)
-        # The plain return values (str, dict, list) of a route without a template
+        # The plain return values (str, bytes, dict, list) of a route without a template
         # are sent straight from here, without a Response object: to_response()
         # would make the same status, headers and body.
         prepared: Optional[Response] = None
@@ -124,10 +127,12 @@ class App:
                 headers, body = TEXT_HEADERS, result.encode("utf-8")
             elif rtype is dict or rtype is list:
                 headers, body = JSON_HEADERS, json_encode(result).encode("utf-8")
+            elif rtype is bytes:
+                headers, body = OCTET_HEADERS, result
             else:
                 prepared = to_response(result)
         except HTTPException as exc:
-            prepared = plain(exc.detail, exc.status, _encode(exc.headers))
+            prepared = _http_error(exc, route, head.method, path)
         except StreamCancelled:
             return
         except Exception:
@@ -142,6 +147,23 @@ class App:
                 await prepared.send(stream)
         except StreamCancelled:
             return
+        except Exception:
+            # A Response is checked as it is made; one changed afterwards (its
+            # raw_headers edited) fails here, before anything was sent, and is
+            # logged with its route like any failure of the handler.
+            if stream.response_started or stream.cancelled:
+                raise
+            logger.exception("invalid response from handler %s for %s %s", route.name, head.method, path)
+            await plain("Internal Server Error", 500).send(stream)
+
+
+def _http_error(exc: HTTPException, route: Route, method: str, path: str) -> Response:
+    """The response for an HTTPException, or a 500 if its status or headers cannot be sent."""
+    try:
+        return plain(exc.detail, exc.status, _encode(exc.headers))
+    except Exception:
+        logger.exception("invalid HTTPException from handler %s for %s %s", route.name, method, path)
+        return plain("Internal Server Error", 500)
 
 
 def _encode(headers: Optional[Any]) -> Optional[list[tuple[bytes, bytes]]]:

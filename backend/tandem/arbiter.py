@@ -39,6 +39,9 @@ closes and the workers drain and exit.
 The loop waits with a selector on the signal wakeup pipe (signal numbers, from
 ``signal.set_wakeup_fd``) and the workers' sockets, with a timeout for the
 next restart: no threads and no asyncio.
+
+Calls ``reload`` (a worker's command line and its messages) and ``devserver``
+(``describe_exit``); it never imports the application, the server or the codec.
 """
 
 from __future__ import annotations

@@ -17,8 +17,9 @@ from the REQUEST head and calls the application with a ``receive`` and a
     ``asyncio.CancelledError`` (a tandem stream's usual way to stop work).
 
 ``send()``
-    ``http.response.start`` is checked (status an int in 200..599, header names
-    HTTP tokens, values without CR, LF or NUL; names lowercased) and held back
+    ``http.response.start`` is checked (``validation.py``: status an int in
+    200..599, header names HTTP tokens, values without control characters but
+    HTAB; names lowercased) and held back
     until the first body message, so a response given as one start and one
     final body leaves as ONE RESPONSE frame with END.  Later bodies are DATA
     frames; every send waits while the frontend's window is closed.
@@ -35,6 +36,9 @@ frontend closes the client connection).  The channel does both and logs why.
 ASGI applications need a real Task from their first line (anyio and starlette
 call ``asyncio.current_task()``), so the adapter turns the channel's inline fast
 path off (``tandem_fast_path = False``).
+
+Calls ``validation`` (the status and header rules of every interface),
+``request`` (``decode_path``), ``types`` and ``asgi_types``.
 """
 
 from __future__ import annotations
@@ -42,23 +46,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 from typing import Any, Optional
 
+from . import validation
 from .asgi_types import ASGI2Application, ASGIApplication, Message, Receive, Scope, Send
 from .request import decode_path
-from .types import Header, StreamCancelled, Stream
+from .types import Header, PreparedHeaders, RawHeaders, StreamCancelled, Stream
 
 logger = logging.getLogger("tandem.asgi")
 
 ASGI_VERSION = "3.0"
 HTTP_SPEC_VERSION = "2.3"
 PATHSEND = "http.response.pathsend"
-
-# RFC 9110 token characters, for header names; CR, LF and NUL are what the
-# frontend refuses in values (PROTOCOL.md, RESPONSE).
-_NOT_TOKEN = re.compile(rb"[^!#$%&'*+\-.^_`|~0-9A-Za-z]")
-_BAD_VALUE = re.compile(rb"[\r\n\x00]")
 
 
 class ASGI2Middleware:
@@ -142,7 +141,7 @@ class RequestResponseCycle:
         # The Task the channel runs the application in: the one it cancels.
         self.task = asyncio.current_task()
         self.status: Optional[int] = None  # set by http.response.start
-        self.headers: list[Header] = []
+        self.headers: RawHeaders = ()
         self.sent = False       # RESPONSE has gone to the stream
         self.complete = False   # the response has ended
         self.body_done = False  # receive() has returned the last body chunk
@@ -286,28 +285,32 @@ def raw_path(target: bytes) -> bytes:
     return target if i < 0 else target[:i]
 
 
+# A misused ASGI send() raises RuntimeError, as uvicorn's does; the checks
+# themselves are validation.py's, the same for every interface.
+
+
 def check_status(status: Any) -> int:
-    if not isinstance(status, int) or isinstance(status, bool):
-        raise TypeError(f"http.response.start: status must be an int, not {type(status).__name__}")
-    if not 200 <= status <= 599:
-        raise RuntimeError(f"http.response.start: status {status} is not a final status (200..599)")
-    return int(status)
+    try:
+        return validation.check_status(status)
+    except TypeError as exc:
+        raise TypeError(f"http.response.start: {exc}") from None
+    except ValueError as exc:
+        raise RuntimeError(f"http.response.start: {exc}") from None
 
 
-def check_headers(headers: Any) -> list[Header]:
-    """ASGI response headers -> ``[(lowercase name, value), ...]``; raises on anything invalid."""
-    checked: list[Header] = []
+def check_headers(headers: Any) -> PreparedHeaders:
+    """ASGI response headers -> ``[(lowercase name, value), ...]`` in wire form; raises on anything invalid."""
+    pairs: list[Header] = []
     for name, value in headers:
         if type(name) is not bytes:
             name = _as_bytes(name, "header name")
         if type(value) is not bytes:
             value = _as_bytes(value, "header value")
-        if not name or _NOT_TOKEN.search(name):
-            raise RuntimeError(f"http.response.start: invalid header name {name!r}")
-        if _BAD_VALUE.search(value):
-            raise RuntimeError(f"http.response.start: invalid value for header {name!r}: {value!r}")
-        checked.append((name.lower(), value))
-    return checked
+        pairs.append((name.lower(), value))
+    try:
+        return PreparedHeaders(pairs)
+    except ValueError as exc:
+        raise RuntimeError(f"http.response.start: {exc}") from None
 
 
 def check_body(body: Any) -> bytes:

@@ -9,6 +9,10 @@ and one backend (``devserver.py``); otherwise this process is the backend,
 and SIGHUP reloads it in place (``reload.py``).  ``--worker-fd`` and
 ``--ready-fd`` are internal: the line from a backend to the tandem process
 that started it.
+
+Calls ``importer``, ``lifespan``, ``asgi``, ``server``, ``devserver``,
+``arbiter`` and ``reload``, most of them only once it knows what runs, so that
+``--help`` and a ``--workers`` parent import little.
 """
 
 from __future__ import annotations
@@ -20,11 +24,16 @@ import os
 import signal
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
 
 from . import __version__
 from .importer import INTERFACES
 from .lifespan import MODES as LIFESPAN_MODES
+
+if TYPE_CHECKING:
+    from .lifespan import Lifespan
+    from .reload import ParentLink
+    from .server import ServerConfig
 
 DEPS_MESSAGE = (
     "tandem: this Python ({exe}) cannot import {missing}.\n"
@@ -191,32 +200,47 @@ def parse_options(argv: Sequence[str], env: Mapping[str, str]) -> Options:
     if not app:
         raise UsageError("missing the application: python3 -m tandem MODULE:ATTR ...")
     opts = Options(app=app)
-
-    # --connect and --serve: a flag wins over both variables.
-    if ns.connect is not None and ns.serve is not None:
-        raise UsageError("--connect and --serve exclude each other")
-    if ns.connect is not None:
-        opts.connect = ns.connect
-    elif ns.serve is not None:
-        opts.serve = parse_listen(ns.serve)
-    else:
-        # The frontend reads the same two variables, so an environment shared
-        # with a separately run frontend has both: then the socket is what the
-        # backend needs.
-        sock, listen = env.get("TANDEM_BACKEND_SOCKET"), env.get("TANDEM_LISTEN")
-        if sock:
-            opts.connect = sock
-        elif listen:
-            opts.serve = parse_listen(listen)
-        else:
-            raise UsageError("say where the frontend is: --connect SOCK (or TANDEM_BACKEND_SOCKET), "
-                             "or start one with --serve HOST:PORT (or TANDEM_LISTEN)")
-
+    opts.connect, opts.serve = _frontend_address(ns, env)
     if ns.static is not None:
         opts.static = [parse_static(v) for v in ns.static]
     elif env.get("TANDEM_STATIC"):
         opts.static = [parse_static(v.strip()) for v in env["TANDEM_STATIC"].split(",") if v.strip()]
+    _backend_options(opts, pick)
+    _application_options(opts, pick, ns.factory if ns.factory is not None else env.get("TANDEM_FACTORY", ""))
+    if ns.worker_fd is not None and ns.ready_fd is not None:
+        raise UsageError("--worker-fd and --ready-fd exclude each other")
+    opts.worker_fd, opts.ready_fd = ns.worker_fd, ns.ready_fd
+    if opts.worker_fd is not None:
+        opts.workers = 1  # a worker never starts workers of its own
+    if opts.workers > 1 and opts.serve is not None:
+        raise UsageError("--workers starts backends that connect to a running frontend: use it with --connect "
+                         "(--serve runs one backend)")
+    return opts
 
+
+def _frontend_address(ns: argparse.Namespace,
+                      env: Mapping[str, str]) -> tuple[Optional[str], Optional[tuple[str, int]]]:
+    """``(connect, serve)``, one of them set: a flag wins over both variables."""
+    if ns.connect is not None and ns.serve is not None:
+        raise UsageError("--connect and --serve exclude each other")
+    if ns.connect is not None:
+        return ns.connect, None
+    if ns.serve is not None:
+        return None, parse_listen(ns.serve)
+    # The frontend reads the same two variables, so an environment shared
+    # with a separately run frontend has both: then the socket is what the
+    # backend needs.
+    sock, listen = env.get("TANDEM_BACKEND_SOCKET"), env.get("TANDEM_LISTEN")
+    if sock:
+        return sock, None
+    if listen:
+        return None, parse_listen(listen)
+    raise UsageError("say where the frontend is: --connect SOCK (or TANDEM_BACKEND_SOCKET), "
+                     "or start one with --serve HOST:PORT (or TANDEM_LISTEN)")
+
+
+def _backend_options(opts: Options, pick: Callable[[str, str], Optional[str]]) -> None:
+    """The options of the backend process: where from, its name and limits, logging, workers."""
     opts.app_dir = pick("app_dir", "TANDEM_APP_DIR") or "."
     opts.app_name = pick("app_name", "TANDEM_APP_NAME")
     generation = pick("generation", "TANDEM_GENERATION")
@@ -237,9 +261,16 @@ def parse_options(argv: Sequence[str], env: Mapping[str, str]) -> Options:
             opts.connect_timeout = float(timeout)
         except ValueError:
             raise UsageError(f"--connect-timeout must be a number of seconds, not {timeout!r}") from None
+    workers = pick("workers", "TANDEM_WORKERS")
+    if workers is not None:
+        opts.workers = _int(workers, "--workers", 1, 1024)
+
+
+def _application_options(opts: Options, pick: Callable[[str, str], Optional[str]], factory: str) -> None:
+    """The options of how the application is loaded and called."""
     opts.interface = _choice(pick("interface", "TANDEM_INTERFACE") or "auto", "--interface", INTERFACES)
     opts.lifespan = _choice(pick("lifespan", "TANDEM_LIFESPAN") or "auto", "--lifespan", LIFESPAN_MODES)
-    factory = (ns.factory if ns.factory is not None else env.get("TANDEM_FACTORY", "")).strip().lower()
+    factory = factory.strip().lower()
     if factory not in TRUE_WORDS + FALSE_WORDS:
         raise UsageError(f"TANDEM_FACTORY must be 1 or 0, not {factory!r}")
     opts.factory = factory in TRUE_WORDS
@@ -250,18 +281,6 @@ def parse_options(argv: Sequence[str], env: Mapping[str, str]) -> Options:
     threads = pick("threads", "TANDEM_THREADS")
     if threads is not None:
         opts.threads = _int(threads, "--threads", 1, 1024)
-    workers = pick("workers", "TANDEM_WORKERS")
-    if workers is not None:
-        opts.workers = _int(workers, "--workers", 1, 1024)
-    if ns.worker_fd is not None and ns.ready_fd is not None:
-        raise UsageError("--worker-fd and --ready-fd exclude each other")
-    opts.worker_fd, opts.ready_fd = ns.worker_fd, ns.ready_fd
-    if opts.worker_fd is not None:
-        opts.workers = 1  # a worker never starts workers of its own
-    if opts.workers > 1 and opts.serve is not None:
-        raise UsageError("--workers starts backends that connect to a running frontend: use it with --connect "
-                         "(--serve runs one backend)")
-    return opts
 
 
 def _choice(value: str, what: str, choices: Sequence[str]) -> str:
@@ -353,24 +372,14 @@ def _backend(opts: Options, argv: Sequence[str], log: logging.Logger, start_cwd:
             except OSError as exc:
                 log.error("file descriptor %d from the parent process: %s", fd, exc)
                 return 2
-
-    from .importer import ImportFromStringError, import_from_string, load_app
-
-    try:
-        app = load_app(import_from_string(opts.app, opts.app_dir), interface=opts.interface,
-                       factory=opts.factory, root_path=opts.root_path, threads=opts.threads, name=opts.app)
-    except ImportFromStringError as exc:
-        log.error("%s", exc)
-        return 1
-    except Exception:
-        # One log record, traceback included: the workers of --workers share stderr.
-        log.exception("the application %s failed to load", opts.app)
+    app = _load_app(opts, log)
+    if app is None:
         return 1
     lifespan = make_lifespan(app, opts.lifespan, log)
 
     import uvloop
 
-    from .server import Server, ServerConfig, start_time_ms
+    from .server import ServerConfig, start_time_ms
 
     def config(socket_path: str) -> ServerConfig:
         return ServerConfig(
@@ -397,33 +406,54 @@ def _backend(opts: Options, argv: Sequence[str], log: logging.Logger, start_cwd:
             log.warning("--static is served by the frontend: pass it to tandem-frontend; ignored here")
         assert opts.connect is not None
         server_config = config(opts.connect)
-
-        async def run_connect() -> int:
-            loop = asyncio.get_running_loop()
-            server = Server(app, server_config, lifespan, on_attached=link.attached if link else None)
-            server.install_signal_handlers(loop)
-            reloader = None
-            if link is not None and link.worker:
-                link.watch(loop, lambda: _parent_gone(server, log))
-                loop.add_signal_handler(signal.SIGHUP, _worker_sighup, log)
-            else:
-                from .reload import Reloader
-
-                reloader = Reloader(server, argv, start_cwd, start_environ, loop)
-                server.on_shutdown = reloader.on_shutdown
-                loop.add_signal_handler(signal.SIGHUP, reloader.on_sighup)
-            try:
-                return await server.run()
-            finally:
-                if link is not None:
-                    link.exiting(server.superseded)
-                if reloader is not None:
-                    reloader.close()
-
-        run = run_connect
+        run = lambda: _serve_connected(app, server_config, lifespan, link, argv, start_cwd,  # noqa: E731
+                                       start_environ, log)
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return int(runner.run(run()))
+
+
+def _load_app(opts: Options, log: logging.Logger) -> Any:
+    """The application wrapped to the one app shape, or None if it failed to load (logged)."""
+    from .importer import ImportFromStringError, import_from_string, load_app
+
+    try:
+        return load_app(import_from_string(opts.app, opts.app_dir), interface=opts.interface,
+                        factory=opts.factory, root_path=opts.root_path, threads=opts.threads, name=opts.app)
+    except ImportFromStringError as exc:
+        log.error("%s", exc)
+    except Exception:
+        # One log record, traceback included: the workers of --workers share stderr.
+        log.exception("the application %s failed to load", opts.app)
+    return None
+
+
+async def _serve_connected(app: Any, server_config: "ServerConfig", lifespan: Optional["Lifespan"],
+                           link: Optional["ParentLink"], argv: Sequence[str], start_cwd: str,
+                           start_environ: Mapping[str, str], log: logging.Logger) -> int:
+    """--connect: serve until stopped, reloading on SIGHUP (or, as a worker, watching the parent)."""
+    from .server import Server
+
+    loop = asyncio.get_running_loop()
+    server = Server(app, server_config, lifespan, on_attached=link.attached if link else None)
+    server.install_signal_handlers(loop)
+    reloader = None
+    if link is not None and link.worker:
+        link.watch(loop, lambda: _parent_gone(server, log))
+        loop.add_signal_handler(signal.SIGHUP, _worker_sighup, log)
+    else:
+        from .reload import Reloader
+
+        reloader = Reloader(server, argv, start_cwd, start_environ, loop)
+        server.on_shutdown = reloader.on_shutdown
+        loop.add_signal_handler(signal.SIGHUP, reloader.on_sighup)
+    try:
+        return await server.run()
+    finally:
+        if link is not None:
+            link.exiting(server.superseded)
+        if reloader is not None:
+            reloader.close()
 
 
 def _parent_gone(server: Any, log: logging.Logger) -> None:

@@ -2,6 +2,8 @@
 
 Both keep every (key, value) pair in arrival order, like starlette's: ``[key]``
 and ``get()`` give the first value, ``getlist()`` all of them.
+
+Calls nothing of tandem.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ cleanly: the backend drains, the frontend child gets SIGTERM if it is still
 alive and is waited for, the directory is removed, and the exit status is 0.
 If the frontend dies on its own, the backend stops with status 1 and says how
 the frontend ended.
+
+Calls ``server`` (the backend it runs) and ``types``; ``lifespan`` for types
+only.
 """
 
 from __future__ import annotations

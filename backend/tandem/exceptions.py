@@ -1,4 +1,7 @@
-"""Exceptions a handler may raise to answer with an error status."""
+"""Exceptions a handler may raise to answer with an error status.
+
+Calls nothing of tandem; ``app.py`` turns them into responses.
+"""
 
 from __future__ import annotations
 

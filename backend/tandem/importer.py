@@ -44,6 +44,9 @@ With ``factory=True`` the object is first called with no arguments and what it
 returns is the application.  Without it, an object that can be called with no
 arguments at all (and is no ``tandem.App``) is taken as a factory too, with a
 warning, as uvicorn does.
+
+Calls ``app`` (to recognise a tandem App), ``asgi`` and ``wsgi`` (the
+adapters), each when it is needed.
 """
 
 from __future__ import annotations

@@ -27,6 +27,8 @@ When the application's lifespan call ends by itself:
   (logged), serving goes on.
 * ending while serving (after startup): logged; no shutdown is sent.
 * raising during shutdown: logged with its traceback.
+
+Calls ``asgi_types`` only; ``server.py`` runs it.
 """
 
 from __future__ import annotations

@@ -11,15 +11,22 @@ that headers are a list of ``(name, value)`` pairs rather than the flat array.
 
 The decoder checks what needs no connection state (sections 1, 2 and 5 of the
 spec): lengths, element count and MessagePack types, and which frame types live on
-stream 0.  Stream states and flow control belong to the channel (``channel.py``).
+stream 0.  Stream states and flow control belong to the connection
+(``connection.py``).  Every frame is built by this module's ``*_frame``
+functions.
+
+Calls msgpack, and of tandem only ``validation.flatten``, the one way a
+``[(name, value), ...]`` header list becomes its wire form.
 """
 
 from __future__ import annotations
 
 import struct
-from typing import Any, Callable, NamedTuple, Optional, Union
+from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 import msgpack  # type: ignore[import]
+
+from .validation import flatten
 
 VERSION = 1
 
@@ -183,8 +190,18 @@ FRAME_TYPES: dict[type, int] = {
 }
 
 # --- encoding -----------------------------------------------------------------
+#
+# Every frame is built by one function of its type below, which returns the
+# frame's exact bytes: length prefix and payload.  The arguments are the
+# frame's elements after the type, in wire order (the fields of its NamedTuple),
+# with headers already flat, ``[name, value, ...]``; a body may be any bytes-like
+# object.  The functions check nothing: what goes in is what the caller vouches
+# for (the connection keeps to the peer's limits, validation.py to the
+# frontend's rules).  encode() builds a frame given as its NamedTuple with the
+# same functions, its headers flattened by validation.flatten().
 
 _LENGTH = struct.Struct(">I")
+_pack_length = _LENGTH.pack
 _unpack_length = _LENGTH.unpack_from
 _unpackb = msgpack.unpackb
 _join_bytes = b"".join
@@ -192,45 +209,81 @@ _tuple_new = tuple.__new__
 _packer = msgpack.Packer(use_bin_type=True, autoreset=True)
 pack: Callable[[Any], bytes] = _packer.pack
 
-
-def flatten_headers(headers: Any) -> list[bytes]:
-    """``[(name, value), ...]`` -> ``[name, value, ...]`` as the wire wants it."""
-    flat: list[bytes] = []
-    for name, value in headers:
-        flat.append(name)
-        flat.append(value)
-    return flat
-
-
-def _address(addr: Address) -> Optional[list[Any]]:
-    return None if addr is None else [addr[0], addr[1]]
-
-
-def payload_of(frame: Frame) -> list[Any]:
-    """The MessagePack array a frame travels as."""
-    cls = type(frame)
-    if cls is Request:
-        f: Any = frame
-        return [REQUEST, f.stream_id, f.flags, f.method, f.target, f.path, f.query, f.http_version,
-                flatten_headers(f.headers), _address(f.client), _address(f.server), f.scheme, f.body]
-    if cls is Response:
-        f = frame
-        return [RESPONSE, f.stream_id, f.flags, f.status, flatten_headers(f.headers), f.body]
-    if cls is Unknown:
-        f = frame
-        return [f.type, f.stream_id, *f.elements]
-    return [FRAME_TYPES[cls], *frame]
+Body = Union[bytes, bytearray, memoryview]
+FlatHeaders = Sequence[bytes]
 
 
 def frame_bytes(payload: bytes) -> bytes:
     """Prefix an already packed payload with its length."""
-    return _LENGTH.pack(len(payload)) + payload
+    return _pack_length(len(payload)) + payload
+
+
+def hello_frame(stream_id: int, version: int, role: str, app: str, pid: int, generation: int,
+                max_frame_size: int, max_streams: int, initial_window: int) -> bytes:
+    return frame_bytes(pack([HELLO, stream_id, version, role, app, pid, generation, max_frame_size, max_streams,
+                             initial_window]))
+
+
+def goaway_frame(stream_id: int, code: int, message: str) -> bytes:
+    return frame_bytes(pack([GOAWAY, stream_id, code, message]))
+
+
+def ping_frame(stream_id: int, ack: bool, opaque: int) -> bytes:
+    return frame_bytes(pack([PING, stream_id, ack, opaque]))
+
+
+def request_frame(stream_id: int, flags: int, method: str, target: bytes, path: bytes, query: bytes,
+                  http_version: str, headers: FlatHeaders, client: Address, server: Address, scheme: str,
+                  body: Body) -> bytes:
+    return frame_bytes(pack([REQUEST, stream_id, flags, method, target, path, query, http_version, headers,
+                             None if client is None else [client[0], client[1]],
+                             None if server is None else [server[0], server[1]], scheme, body]))
+
+
+def response_frame(stream_id: int, flags: int, status: int, headers: FlatHeaders, body: Body) -> bytes:
+    payload = pack([RESPONSE, stream_id, flags, status, headers, body])
+    return _pack_length(len(payload)) + payload
+
+
+def data_frame(stream_id: int, flags: int, data: Body) -> bytes:
+    payload = pack([DATA, stream_id, flags, data])
+    return _pack_length(len(payload)) + payload
+
+
+def window_frame(stream_id: int, increment: int) -> bytes:
+    return frame_bytes(pack([WINDOW, stream_id, increment]))
+
+
+def cancel_frame(stream_id: int, code: int) -> bytes:
+    return frame_bytes(pack([CANCEL, stream_id, code]))
+
+
+def unknown_frame(type: int, stream_id: int, elements: list[Any]) -> bytes:
+    return frame_bytes(pack([type, stream_id, *elements]))
+
+
+_BUILDERS: dict[type, Callable[..., bytes]] = {
+    Hello: hello_frame,
+    GoAway: goaway_frame,
+    Ping: ping_frame,
+    Data: data_frame,
+    Window: window_frame,
+    Cancel: cancel_frame,
+    Unknown: unknown_frame,
+}
 
 
 def encode(frame: Frame) -> bytes:
-    """The exact bytes of one frame: length prefix and payload."""
-    payload = pack(payload_of(frame))
-    return _LENGTH.pack(len(payload)) + payload
+    """The exact bytes of one frame given as its NamedTuple."""
+    cls = type(frame)
+    if cls is Request:
+        f: Any = frame
+        return request_frame(f.stream_id, f.flags, f.method, f.target, f.path, f.query, f.http_version,
+                             flatten(f.headers), f.client, f.server, f.scheme, f.body)
+    if cls is Response:
+        f = frame
+        return response_frame(f.stream_id, f.flags, f.status, flatten(f.headers), f.body)
+    return _BUILDERS[cls](*frame)
 
 
 def bin_header_size(n: int) -> int:
@@ -331,36 +384,6 @@ def _ping(sid: int, e: list[Any]) -> Ping:
 
 
 def _request(sid: int, e: list[Any]) -> Request:
-    # The hot frame: one combined check of every element first, so a valid
-    # REQUEST costs no function call besides the tuple's construction;
-    # _request_checked() runs the field by field checks only when something is
-    # wrong, to say what.
-    if len(e) >= 13 and sid:
-        flags, method, target, path, query, version, headers, client, server, scheme, body = e[2:13]
-        if (type(flags) is int and flags >= 0 and type(method) is str and type(target) is bytes
-                and type(path) is bytes and type(query) is bytes and type(version) is str
-                and type(scheme) is str and type(body) is bytes
-                and type(headers) is list and not len(headers) & 1
-                and (client is None or (type(client) is list and len(client) == 2 and type(client[0]) is str
-                                        and type(client[1]) is int and 0 <= client[1] <= U32_MAX))
-                and (server is None or (type(server) is list and len(server) == 2 and type(server[0]) is str
-                                        and type(server[1]) is int and 0 <= server[1] <= U32_MAX))):
-            try:
-                # Of the types MessagePack decodes to, only bytes has the buffer
-                # interface join() needs, so this succeeds exactly when every
-                # header name and value is a bin, in one C call.
-                _join_bytes(headers)
-            except TypeError:
-                pass
-            else:
-                pairs = iter(headers)
-                return _tuple_new(Request, (sid, flags, method, target, path, query, version, list(zip(pairs, pairs)),
-                                            None if client is None else (client[0], client[1]),
-                                            None if server is None else (server[0], server[1]), scheme, body))
-    return _request_checked(sid, e)
-
-
-def _request_checked(sid: int, e: list[Any]) -> Request:
     _need(e, 13, "REQUEST")
     _on_stream(sid, "REQUEST")
     return Request(sid, _u64(e[2], "REQUEST flags"), _str(e[3], "REQUEST method"),
@@ -433,8 +456,35 @@ def decode_payload(payload: Any) -> Frame:
         ftype = items[0]
         sid = items[1]
         if type(ftype) is int and type(sid) is int and 0 <= sid <= MAX_STREAM_ID:
-            if ftype == REQUEST:
-                return _request(sid, items)
+            if ftype == REQUEST and len(items) >= 13 and sid:
+                # The hot frame: one combined check of every element, here, so
+                # a valid REQUEST costs no function call besides the tuple's
+                # construction; _request() runs the field by field checks only
+                # when something is wrong, to say what.
+                flags, method, target, path, query, version, headers, client, server, scheme, body = items[2:13]
+                if (type(flags) is int and flags >= 0 and type(method) is str and type(target) is bytes
+                        and type(path) is bytes and type(query) is bytes and type(version) is str
+                        and type(scheme) is str and type(body) is bytes
+                        and type(headers) is list and not len(headers) & 1
+                        and (client is None or (type(client) is list and len(client) == 2
+                                                and type(client[0]) is str and type(client[1]) is int
+                                                and 0 <= client[1] <= U32_MAX))
+                        and (server is None or (type(server) is list and len(server) == 2
+                                                and type(server[0]) is str and type(server[1]) is int
+                                                and 0 <= server[1] <= U32_MAX))):
+                    try:
+                        # Of the types MessagePack decodes to, only bytes has the
+                        # buffer interface join() needs, so this succeeds exactly
+                        # when every header name and value is a bin, in one C call.
+                        _join_bytes(headers)
+                    except TypeError:
+                        pass
+                    else:
+                        pairs = iter(headers)
+                        return _tuple_new(Request, (
+                            sid, flags, method, target, path, query, version, list(zip(pairs, pairs)),
+                            None if client is None else (client[0], client[1]),
+                            None if server is None else (server[0], server[1]), scheme, body))
             decoder = _DECODERS.get(ftype)
             if decoder is not None:
                 return decoder(sid, items)

@@ -21,6 +21,8 @@ given one end of a pipe or socket, and writes single bytes to it:
   SIGHUP; the parent reloads the whole set.
 
 Both flags are internal (not in ``--help``).
+
+Calls ``devserver`` (``describe_exit``), and ``server`` for types only.
 """
 
 from __future__ import annotations

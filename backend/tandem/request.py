@@ -5,6 +5,8 @@ only for what it reads.  The path is the frontend's percent-decoded path bytes
 decoded as UTF-8 with ``surrogateescape``: valid UTF-8 (nearly every real path)
 reads naturally, and any other bytes survive as lone surrogates, so
 ``request.path.encode("utf-8", "surrogateescape")`` gives the exact bytes back.
+
+Calls ``datastructures``, ``exceptions`` and ``types`` (the stream it reads).
 """
 
 from __future__ import annotations

@@ -13,6 +13,13 @@ handler returns    response
 Header names are sent lowercase.  The frontend does the message framing (it adds
 ``content-length`` for a response sent whole), so responses carry no
 ``content-length`` of their own.
+
+A ``Response`` checks its status and headers as it is made (``validation.py``,
+the rules of every interface), so a bad one raises ValueError or TypeError in
+the handler that builds it, and the App logs it with the route.
+
+Calls ``validation`` (the checks a Response makes as it is made),
+``datastructures`` and ``types``.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from typing import Any, AsyncIterable, Iterable, Mapping, Optional, Union
 
 from .datastructures import Headers
 from .types import PreparedHeaders, Stream
+from .validation import check_headers, check_status
 
 HeadersInput = Union[Mapping[str, str], Iterable[tuple[str, str]], None]
 
@@ -82,13 +90,14 @@ class Response:
 
     def __init__(self, body: Any = b"", status: int = 200,
                  headers: HeadersInput = None, media_type: Optional[str] = None) -> None:
-        self.status = status
+        self.status = check_status(status)
         self.body = self.render(body)
         self.raw_headers = _encode_headers(headers)
         if media_type is None:
             media_type = self.media_type
         if media_type is not None and not any(k == _CONTENT_TYPE for k, _ in self.raw_headers):
             self.raw_headers.append((_CONTENT_TYPE, _content_type(media_type)))
+        check_headers(self.raw_headers)
 
     def render(self, content: Any) -> bytes:
         if content is None:
@@ -159,11 +168,12 @@ class StreamingResponse(Response):
 # Prebuilt header lists for the conversions below; never mutated.
 _TEXT_HEADERS = [(_CONTENT_TYPE, _TEXT)]
 _JSON_HEADERS = [(_CONTENT_TYPE, _JSON)]
+_OCTET_HEADERS = [(_CONTENT_TYPE, _OCTETS)]
+_HTML_HEADERS = [(_CONTENT_TYPE, _HTML)]
 # The same, in wire form already, for App to send without a Response object.
 TEXT_HEADERS = PreparedHeaders(_TEXT_HEADERS)
 JSON_HEADERS = PreparedHeaders(_JSON_HEADERS)
-_OCTET_HEADERS = [(_CONTENT_TYPE, _OCTETS)]
-_HTML_HEADERS = [(_CONTENT_TYPE, _HTML)]
+OCTET_HEADERS = PreparedHeaders(_OCTET_HEADERS)
 
 
 class _Prepared(Response):
@@ -202,7 +212,9 @@ def html(body: str, status: int = 200) -> Response:
 
 
 def plain(body: str, status: int, headers: Optional[list[tuple[bytes, bytes]]] = None) -> Response:
+    """A text/plain response; ``status`` and ``headers`` (encoded already) are checked."""
     raw = [(_CONTENT_TYPE, _TEXT)]
     if headers:
         raw.extend(headers)
-    return _Prepared(status, raw, body.encode("utf-8"))
+        check_headers(headers)
+    return _Prepared(check_status(status), raw, body.encode("utf-8"))

@@ -12,6 +12,8 @@ most specific route wins and no lookup scans all routes.
 ``Router.resolve()`` answers with a ``Match``: the route and its parameters, or
 404 with nothing, or 405 with the methods the path does allow.  A route that
 allows GET allows HEAD too.
+
+Calls nothing of tandem.
 """
 
 from __future__ import annotations

@@ -17,6 +17,9 @@ Two hooks serve the process that started this one (``reload.py``):
 ``on_attached`` is called each time the frontend has accepted our HELLO, and
 ``on_shutdown`` when a graceful stop begins; ``superseded`` is True once a
 newer generation has taken over (``run()`` then returns 0).
+
+Calls ``channel`` (one per connection) and ``connection`` (``HelloConfig``,
+``Outcome``); ``lifespan`` for types only.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Optional
 
 from . import protocol
-from .channel import Channel, HelloConfig, Outcome
+from .channel import Channel
+from .connection import HelloConfig, Outcome
 from .types import AppCallable
 
 if TYPE_CHECKING:

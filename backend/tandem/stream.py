@@ -1,103 +1,70 @@
 """One stream (one HTTP request and its response) as the application sees it.
 
-Stream states, exactly the table of PROTOCOL.md section 3 seen from the backend.
-"Req" is the request body direction (frontend to backend), "resp" the response
-direction; each direction is open until a frame with END passes in it, and CANCEL
-either way closes both at once::
+Owns the application's side of a stream, ``types.Stream``: the request body
+chunks not yet read, a reader waiting for body and a writer waiting for
+window, and cancellation (the Task running the application, the waits of
+``wait_cancelled()``).  The rules (states, windows, frame sizes, which frame
+goes when) are the connection's: a ``ChannelStream`` is its stream's
+``connection.StreamState``, whose fields it only reads, and it asks the
+connection for frames only through ``StreamLink``.  Its owner tells it what
+arrived with ``feed()``, ``window_opened()`` and ``cancel()``.
 
-    state               event       next state
-    OPEN                REQ_END     HALF_CLOSED_REQ
-    OPEN                RESP_END    HALF_CLOSED_RESP
-    HALF_CLOSED_REQ     RESP_END    CLOSED
-    HALF_CLOSED_RESP    REQ_END     CLOSED
-    any                 CANCEL      CLOSED
-
-Frames the frontend may send in each state (anything else on a known stream is a
-stream error answered with CANCEL(INTERNAL); frames for forgotten streams are
-ignored by the channel)::
-
-    OPEN                DATA, WINDOW, CANCEL
-    HALF_CLOSED_REQ     WINDOW, CANCEL
-    HALF_CLOSED_RESP    DATA, CANCEL        (WINDOW is ignored: nothing left to send)
-
-Flow control (section 4): ``send_window`` starts at the frontend's
-``initial_window`` and each body byte sent is taken from it; a send that finds it
-at 0 waits for WINDOW.  Request body bytes are taken from ``recv_window`` (our
-``initial_window``); what the application has read is granted back with WINDOW
-once at least half the initial window has been consumed.
+Calls ``connection`` (the record it extends and the state names), ``types``,
+``validation`` (the wire form of headers) and ``protocol`` for types only;
+never the channel.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional, Protocol, Sequence
 
-from . import protocol
-from .protocol import END, FILE, RESPONSE, pack
+from .connection import REQ_BODY_STATES, RESP_BODY_STATES, StreamState
+from .protocol import Body, Request
 from .types import PreparedHeaders, RawHeaders, StreamCancelled
-
-if TYPE_CHECKING:
-    from .channel import Channel
-
-OPEN = "OPEN"
-HALF_CLOSED_REQ = "HALF_CLOSED_REQ"
-HALF_CLOSED_RESP = "HALF_CLOSED_RESP"
-CLOSED = "CLOSED"
-
-REQ_END = "REQ_END"
-RESP_END = "RESP_END"
-
-TRANSITIONS: dict[tuple[str, str], str] = {
-    (OPEN, REQ_END): HALF_CLOSED_REQ,
-    (OPEN, RESP_END): HALF_CLOSED_RESP,
-    (HALF_CLOSED_REQ, RESP_END): CLOSED,
-    (HALF_CLOSED_RESP, REQ_END): CLOSED,
-}
-
-# States in which the frontend may still send request body.
-REQ_BODY_STATES = frozenset({OPEN, HALF_CLOSED_RESP})
-# States in which we may still send response body.
-RESP_BODY_STATES = frozenset({OPEN, HALF_CLOSED_REQ})
-
-# The pseudo cancel code streams get when the connection itself is lost.
-CONNECTION_LOST = -1
-
-# Bytes a DATA frame spends besides its data: array header, type, stream id (at
-# most 5 bytes), flags, bin header (at most 5 bytes).
-DATA_OVERHEAD = 16
-# A bin header grows by at most 3 bytes from the empty body the RESPONSE head is
-# measured with.
-BIN_GROWTH = 3
+from .validation import flatten
 
 
-class ChannelStream:
+class StreamLink(Protocol):
+    """What a stream may ask of the connection that carries it (``connection.Connection`` is one).
+
+    Each call queues frames for the stream and returns at once: how many body
+    bytes went is the answer, and a stream with more to send waits for
+    ``window_opened()``.  ``headers`` are flat, ``[name, value, ...]``.
+    """
+
+    def send_response(self, stream: StreamState, status: int, headers: Sequence[bytes], body: Body,
+                      end: bool) -> int: ...
+
+    def send_file(self, stream: StreamState, status: int, headers: Sequence[bytes], path: bytes) -> None: ...
+
+    def send_data(self, stream: StreamState, data: Body, end: bool) -> int: ...
+
+    def consumed(self, stream: StreamState, n: int) -> None:
+        """The application has read ``n`` request body bytes (the connection grants window for them)."""
+
+
+class ChannelStream(StreamState):
     """The channel's implementation of ``types.Stream``."""
 
-    __slots__ = (
-        "id", "head", "state", "cancelled", "cancel_code", "response_started", "task", "finished",
-        "send_window", "recv_window", "_channel", "_chunks", "_unacked", "_recv_waiter", "_send_waiter",
-        "_cancel_waiter",
-    )
+    __slots__ = ("cancelled", "cancel_code", "task", "_link", "_chunks", "_recv_waiter", "_send_waiter",
+                 "_cancel_waiter")
 
-    def __init__(self, channel: "Channel", head: protocol.Request) -> None:
+    def __init__(self, link: StreamLink, head: Request) -> None:
+        # StreamState.__init__'s two fields, set here without calling it: this
+        # runs for every request.
         self.id = head.stream_id
         self.head = head
-        self._channel = channel
-        self.state = HALF_CLOSED_REQ if head.flags & END else OPEN
+        self._link = link
         self.cancelled = False
         self.cancel_code = 0
-        self.response_started = False
         self.task: Optional[asyncio.Task[Any]] = None
-        self.finished = False  # the app callable has returned or raised
-        self.send_window = channel.peer_window
-        self.recv_window = channel.initial_window - len(head.body)
         # Request body chunks not yet read; a deque only once there is more than
         # the REQUEST's own body (most requests never need one).
         self._chunks: Optional[deque[bytes]] = None
         if head.body:
             self._chunks = deque((head.body,))
-        self._unacked = 0
         # A reader waiting for body bytes and a writer waiting for window may wait
         # at the same time (an adapter may read and write from two tasks).
         self._recv_waiter: Optional[asyncio.Future[None]] = None
@@ -109,15 +76,11 @@ class ChannelStream:
 
     @property
     def response_ended(self) -> bool:
-        return self.state not in RESP_BODY_STATES
+        return self.cancelled or self.state not in RESP_BODY_STATES
 
     @property
     def request_ended(self) -> bool:
-        return self.state not in REQ_BODY_STATES
-
-    def event(self, event: str) -> None:
-        """Apply a state transition from TRANSITIONS."""
-        self.state = TRANSITIONS[(self.state, event)]
+        return self.cancelled or self.state not in REQ_BODY_STATES
 
     # --- request body -------------------------------------------------------
 
@@ -130,33 +93,22 @@ class ChannelStream:
                 chunk = chunks.popleft()
                 more = bool(chunks) or self.state in REQ_BODY_STATES
                 if more:
-                    self._consumed(len(chunk))
+                    self._link.consumed(self, len(chunk))
                 return chunk, more
             if self.state not in REQ_BODY_STATES:
                 return b"", False
-            self._recv_waiter = self._channel.loop.create_future()
+            self._recv_waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._recv_waiter
             finally:
                 self._recv_waiter = None
 
-    def _consumed(self, n: int) -> None:
-        self._unacked += n
-        if self._unacked >= self._channel.grant_threshold and self.state in REQ_BODY_STATES:
-            self.recv_window += self._unacked
-            self._channel.write_payload(pack([protocol.WINDOW, self.id, self._unacked]))
-            self._unacked = 0
-
-    def feed_data(self, frame: protocol.Data) -> None:
-        """A DATA frame from the frontend (the channel checked the state)."""
-        data = frame.data
+    def feed(self, data: bytes) -> None:
+        """Request body from the frontend (the connection has checked it, and counted any END)."""
         if data:
-            self.recv_window -= len(data)
             if self._chunks is None:
                 self._chunks = deque()
             self._chunks.append(data)
-        if frame.flags & END:
-            self.event(REQ_END)
         _wake(self._recv_waiter)
 
     # --- response -----------------------------------------------------------
@@ -164,113 +116,59 @@ class ChannelStream:
     async def send_response(self, status: int, headers: RawHeaders, body: bytes = b"", end: bool = True) -> None:
         if self.cancelled:
             raise StreamCancelled(self.cancel_code)
-        if self.response_started:
-            raise RuntimeError(f"stream {self.id}: response already started")
         # A wrongly typed element would make the frame malformed and cost the
-        # whole connection, so it is refused here, for this stream only.
+        # whole connection, so it is refused here, for this stream only.  What
+        # HTTP allows is checked above, by the interface (validation.py).
         if type(status) is not int:
             raise TypeError(f"status must be an int, not {type(status).__name__}")
         if type(body) is not bytes:
             _check_body(body)
-        flat = headers.flat if type(headers) is PreparedHeaders else _flat_headers(headers)
-        self.response_started = True
-        channel = self._channel
-        n = len(body)
-        if n <= self.send_window and n < channel.peer_max_frame:
-            # The common case: the whole response in one frame, no await.
-            payload = pack([RESPONSE, self.id, END if end else 0, status, flat, body])
-            if len(payload) <= channel.peer_max_frame:
-                self.send_window -= n
-                if end:
-                    self.state = TRANSITIONS[(self.state, RESP_END)]
-                channel.write_payload(payload)
-                return
-        head = pack([protocol.RESPONSE, self.id, 0, status, flat, b""])
-        room = channel.peer_max_frame - len(head) - BIN_GROWTH
-        if room < 0:
-            raise ValueError(f"response headers ({len(head)} bytes) do not fit in one frame")
-        first = min(n, room, self.send_window)
-        if end and first == n:
-            self.event(RESP_END)
-            channel.write_payload(pack([protocol.RESPONSE, self.id, END, status, flat, body]))
-            self.send_window -= n
-            return
-        view = memoryview(body)
-        channel.write_payload(pack([protocol.RESPONSE, self.id, 0, status, flat, view[:first]]))
-        self.send_window -= first
-        await self._send_body(view[first:], end)
+        flat = headers.flat if type(headers) is PreparedHeaders else flatten(headers)
+        sent = self._link.send_response(self, status, flat, body, end)
+        if sent < len(body):
+            await self._send_body(memoryview(body)[sent:], end)
 
     async def send_file(self, status: int, headers: RawHeaders, path: bytes) -> None:
         """The whole response is the file at the absolute ``path``: one RESPONSE with END|FILE.
 
         The frontend opens the file and sends it with sendfile (PROTOCOL.md,
-        RESPONSE); the path's bytes do not count against the window.
+        RESPONSE).
         """
         if self.cancelled:
             raise StreamCancelled(self.cancel_code)
-        if self.response_started:
-            raise RuntimeError(f"stream {self.id}: response already started")
         if type(status) is not int:
             raise TypeError(f"status must be an int, not {type(status).__name__}")
         if type(path) is not bytes or not path.startswith(b"/"):
             raise ValueError(f"send_file() needs an absolute path as bytes, not {path!r}")
-        flat = headers.flat if type(headers) is PreparedHeaders else _flat_headers(headers)
-        payload = pack([RESPONSE, self.id, END | FILE, status, flat, path])
-        if len(payload) > self._channel.peer_max_frame:
-            raise ValueError(f"file response head ({len(payload)} bytes) does not fit in one frame")
-        self.response_started = True
-        self.event(RESP_END)
-        self._channel.write_payload(payload)
+        flat = headers.flat if type(headers) is PreparedHeaders else flatten(headers)
+        self._link.send_file(self, status, flat, path)
 
     async def send_data(self, data: bytes, end: bool = False) -> None:
         if self.cancelled:
             raise StreamCancelled(self.cancel_code)
-        if not self.response_started:
-            raise RuntimeError(f"stream {self.id}: send_data() before send_response()")
-        if self.state not in RESP_BODY_STATES:
-            raise RuntimeError(f"stream {self.id}: response already ended")
         _check_body(data)
-        if end and len(data) <= self.send_window and len(data) <= self._channel.peer_max_frame - DATA_OVERHEAD:
-            self.send_window -= len(data)
-            self.event(RESP_END)
-            self._channel.write_payload(pack([protocol.DATA, self.id, END, data]))
-            return
-        await self._send_body(memoryview(data), end)
+        sent = self._link.send_data(self, data, end)
+        if sent < len(data):
+            await self._send_body(memoryview(data)[sent:], end)
 
     async def _send_body(self, view: memoryview, end: bool) -> None:
-        channel = self._channel
-        max_chunk = channel.peer_max_frame - DATA_OVERHEAD
+        """The rest of a body, sent as the window and the transport allow, waiting while they do not."""
+        link = self._link
         pos = 0
-        n = len(view)
-        while pos < n:
+        while True:
             if self.cancelled:
                 raise StreamCancelled(self.cancel_code)
-            if channel.writing_paused:
-                await channel.wait_writable()
-                continue
-            window = self.send_window
-            if window <= 0:
-                self._send_waiter = channel.loop.create_future()
-                try:
-                    await self._send_waiter
-                finally:
-                    self._send_waiter = None
-                continue
-            k = min(n - pos, window, max_chunk)
-            last = end and pos + k == n
-            self.send_window = window - k
-            if last:
-                self.event(RESP_END)
-            channel.write_payload(pack([protocol.DATA, self.id, END if last else 0, view[pos:pos + k]]))
-            pos += k
-        if end and self.state in RESP_BODY_STATES:
-            # Only reached for an empty body: END goes in an empty DATA frame.
-            self.event(RESP_END)
-            channel.write_payload(pack([protocol.DATA, self.id, END, b""]))
+            pos += link.send_data(self, view[pos:], end)
+            if pos >= len(view):
+                return
+            self._send_waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._send_waiter
+            finally:
+                self._send_waiter = None
 
-    def add_window(self, increment: int) -> None:
-        """WINDOW from the frontend."""
-        self.send_window += increment
+    def window_opened(self) -> None:
+        """The frontend granted window, or the transport has room again: a waiting send goes on."""
         _wake(self._send_waiter)
 
     # --- waiting and cancellation ------------------------------------------
@@ -279,16 +177,15 @@ class ChannelStream:
         if self.cancelled:
             return self.cancel_code
         if self._cancel_waiter is None:
-            self._cancel_waiter = self._channel.loop.create_future()
+            self._cancel_waiter = asyncio.get_running_loop().create_future()
         return await asyncio.shield(self._cancel_waiter)
 
     def cancel(self, code: int) -> None:
-        """Stop work on the stream; nothing more is sent on it."""
+        """Stop work on the stream: its Task is cancelled, every wait ends, and nothing more is sent on it."""
         if self.cancelled:
             return
         self.cancelled = True
         self.cancel_code = code
-        self.state = CLOSED
         if self.task is not None:
             self.task.cancel()
         # Waiters that are not in the app's Task (an adapter's other task or
@@ -307,14 +204,3 @@ def _wake(waiter: Optional[asyncio.Future[None]]) -> None:
 def _check_body(body: Any) -> None:
     if type(body) is not bytes and not isinstance(body, (bytearray, memoryview)):
         raise TypeError(f"a body must be bytes, not {type(body).__name__}")
-
-
-def _flat_headers(headers: RawHeaders) -> list[bytes]:
-    """Headers as the wire wants them, ``[name, value, ...]``, all bytes."""
-    flat: list[bytes] = []
-    for name, value in headers:
-        if type(name) is not bytes or type(value) is not bytes:
-            raise TypeError(f"header names and values must be bytes: {name!r}: {value!r}")
-        flat.append(name)
-        flat.append(value)
-    return flat

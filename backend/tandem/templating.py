@@ -2,6 +2,8 @@
 
 The environment is created on first use and then reused (Jinja2 caches compiled
 templates in it); Jinja2 is imported only by apps that use templates.
+
+Calls nothing of tandem (Jinja2, on first use).
 """
 
 from __future__ import annotations

@@ -31,11 +31,16 @@ worker thread goes through ``asyncio.run_coroutine_threadsafe``).
 An app callable may set the attribute ``tandem_fast_path = False`` to always run
 in a Task; by default its first step runs inline (``asyncio.current_task()`` is
 None until it first suspends; see ``channel.py``).
+
+Calls ``validation`` (PreparedHeaders checks its headers), and ``protocol``
+for types only; every other module may call it.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Awaitable, Callable, Iterable, Protocol, Sequence
+
+from .validation import check_headers, flatten
 
 if TYPE_CHECKING:
     # Only for annotations: ``from tandem import App`` must work without msgpack.
@@ -48,22 +53,20 @@ RawHeaders = Sequence[Header]
 class PreparedHeaders(tuple[Header, ...]):
     """Response headers checked and put in wire form once, for headers sent on many responses.
 
-    An immutable sequence of ``(name, value)`` byte pairs like any ``RawHeaders``;
-    ``flat`` is its wire form ``(name, value, ...)``, which the channel then sends
-    as it is instead of checking and flattening the pairs on every response.
+    An immutable sequence of ``(name, value)`` byte pairs like any ``RawHeaders``,
+    checked by ``validation.check_headers`` as it is made (a bad header raises
+    TypeError or ValueError here); ``flat`` is its wire form ``(name, value,
+    ...)``, which the stream then sends as it is instead of checking and
+    flattening the pairs on every response.
     """
 
     flat: tuple[bytes, ...]
 
     def __new__(cls, headers: Iterable[Header]) -> "PreparedHeaders":
         pairs: list[Header] = [(name, value) for name, value in headers]
+        check_headers(pairs)
         self = tuple.__new__(cls, pairs)
-        flat: list[bytes] = []
-        for name, value in self:
-            if type(name) is not bytes or type(value) is not bytes:
-                raise TypeError(f"header names and values must be bytes: {name!r}: {value!r}")
-            flat += (name, value)
-        self.flat = tuple(flat)
+        self.flat = tuple(flatten(pairs))
         return self
 
 

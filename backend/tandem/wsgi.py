@@ -38,7 +38,13 @@ underscore in their name are dropped (``X_Forwarded_For`` must not become
 "; "), SERVER_NAME and SERVER_PORT come from the Host header, a body longer than
 the application's Content-Length is cut to it, and the rest of the iterable is
 still consumed after the body is complete.  The status's reason phrase does not
-travel (the frontend writes its own), and statuses outside 200..599 are refused.
+travel (the frontend writes its own).  Status and headers are checked by
+``validation.py``, the same rules as for every interface (statuses outside
+200..599 and control characters in values are refused), in ``start_response()``,
+so that the application sees the error.
+
+Calls ``validation`` (the status and header rules of every interface),
+``types`` and ``protocol`` (the END flag).
 """
 
 from __future__ import annotations
@@ -47,12 +53,12 @@ import asyncio
 import concurrent.futures
 import logging
 import os
-import re
 import stat
 import sys
 import tempfile
 from typing import Any, Callable, Iterable, Iterator, Optional
 
+from . import validation
 from .protocol import END
 from .types import RawHeaders, Stream, StreamCancelled
 
@@ -71,11 +77,6 @@ RAISE = "raise"
 GATHER_LIMIT = 1 << 20
 # A worker blocked on the loop checks this often whether the loop has closed.
 LOOP_POLL = 1.0
-
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
-# Control characters other than HTAB, which RFC 9110 allows in field values.
-_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_STATUS = re.compile(r"([0-9]{3})(?: [^\x00-\x08\x0a-\x1f\x7f]*)?\Z")
 
 
 class ClientDisconnected(OSError):
@@ -380,23 +381,13 @@ def _split_host(host: str, scheme: str) -> tuple[str, str]:
     return name, port or _DEFAULT_PORTS.get(scheme, "80")
 
 
-def check_status(status: Any) -> int:
-    """The status code of a WSGI status line (``"200 OK"``), which must be 200..599."""
-    if type(status) is not str:
-        raise TypeError(f"status must be a str, not {type(status).__name__}")
-    match = _STATUS.match(status)
-    if match is None:
-        raise ValueError(f"invalid status line {status!r}")
-    code = int(match.group(1))
-    if not 200 <= code <= 599:
-        raise ValueError(f"status {code} cannot be sent: the application's status must be 200..599")
-    return code
-
-
 def check_headers(headers: Any) -> tuple[list[tuple[bytes, bytes]], Optional[int]]:
-    """WSGI response headers in wire form (lowercase names, latin-1 bytes), and the Content-Length if given."""
+    """WSGI response headers in wire form (lowercase names, latin-1 bytes), and the Content-Length if given.
+
+    Names and values are "bytes as latin-1" strings (PEP 3333); a value loses the
+    spaces and tabs around it.  Raises TypeError or ValueError.
+    """
     out: list[tuple[bytes, bytes]] = []
-    length: Optional[int] = None
     for item in headers:
         if type(item) is not tuple or len(item) != 2:
             raise TypeError(f"a header must be a (name, value) tuple, not {item!r}")
@@ -405,18 +396,8 @@ def check_headers(headers: Any) -> tuple[list[tuple[bytes, bytes]], Optional[int
             raise TypeError(f"header name {name!r} is not a str")
         if type(value) is not str:
             raise TypeError(f"value of header {name!r} is not a str: {value!r}")
-        if _TOKEN.match(name) is None:
-            raise ValueError(f"invalid header name {name!r}")
-        if _BAD_VALUE.search(value) is not None:
-            raise ValueError(f"invalid value for header {name!r}: {value!r}")
-        value = value.strip(" \t")
-        lname = name.lower()
-        if lname == "content-length":
-            if not (value.isascii() and value.isdigit()) or (length is not None and int(value) != length):
-                raise ValueError(f"invalid content-length {value!r}")
-            length = int(value)
-        out.append((lname.encode("ascii"), value.encode("latin-1")))
-    return out, length
+        out.append((name.lower().encode("latin-1"), value.strip(" \t").encode("latin-1")))
+    return out, validation.check_headers(out)
 
 
 def _settle(future: "asyncio.Future[Any]", value: Any) -> None:
@@ -552,7 +533,7 @@ class _Exchange:
                 exc_info = None
         elif self.status is not None:
             raise AssertionError("start_response() called a second time without exc_info")
-        code = check_status(status)
+        code = validation.status_of_line(status)
         self.headers, self.content_length = check_headers(headers)
         self.status = code
         return self.write

@@ -1,0 +1,115 @@
+"""What a response may carry: one rule for every interface.
+
+Owns the checks of a response's status and headers: a status the frontend
+accepts (200..599), header names that are RFC 9110 tokens, header values
+without control characters, and the syntax of ``content-length``; and the wire
+form of headers, ``flatten()``, the package's one header flattening (the
+codec's ``encode()`` uses it too).  The native ``Response``, the ASGI and WSGI
+adapters and ``PreparedHeaders`` check with these functions where the
+application hands its status and headers over, so a bad one raises in the
+application's own call, where the log can name the handler.  The stream
+under them (the raw ``app(stream)`` interface) checks only the types, which
+keep the frame well-formed.  The frontend checks again as the trust boundary
+(PROTOCOL.md, RESPONSE), and answers 500 for whatever gets past.
+
+Calls nothing else of tandem.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable, Optional
+
+# The statuses a RESPONSE may carry: final ones only (the frontend sends
+# ``100 Continue`` itself and answers 500 to anything outside this range).
+MIN_STATUS = 200
+MAX_STATUS = 599
+
+# RFC 9110 section 5.6.2: a header name is a token.
+_NOT_TOKEN = re.compile(rb"[^!#$%&'*+\-.^_`|~0-9A-Za-z]")
+
+# Control characters other than HTAB.  RFC 9110 section 5.5 allows only visible
+# characters, obs-text, SP and HTAB in a field value.  The frontend refuses just
+# CR, LF and NUL, the three that would break its framing; the others are refused
+# here too, and by every interface alike: a client may take a lone control
+# character for a line end or reject the whole response (strict parsers such as
+# llhttp's and h11's do), and here the value can still be traced to the handler
+# that produced it.  The same rule covers a WSGI status line's reason phrase.
+_CONTROL = "\x00-\x08\x0a-\x1f\x7f"
+_CONTROL_BYTES = re.compile(("[" + _CONTROL + "]").encode("ascii"))
+_CONTROL_TEXT = re.compile("[" + _CONTROL + "]")
+
+# A status line as WSGI's start_response() takes it: "200 OK".
+_STATUS_LINE = re.compile(r"([0-9]{3})(?: (.*))?\Z", re.DOTALL)
+
+# The frontend takes at most 18 digits (the value must fit an int64).
+MAX_LENGTH_DIGITS = 18
+_CONTENT_LENGTH = b"content-length"
+
+
+def check_status(status: Any) -> int:
+    """``status`` as an int, if it is an int in MIN_STATUS..MAX_STATUS; else TypeError or ValueError."""
+    if not isinstance(status, int) or isinstance(status, bool):
+        raise TypeError(f"status must be an int, not {type(status).__name__}")
+    if not MIN_STATUS <= status <= MAX_STATUS:
+        raise ValueError(f"status {status} is not a final status ({MIN_STATUS}..{MAX_STATUS})")
+    return int(status)
+
+
+def status_of_line(line: Any) -> int:
+    """The status code of a status line (``"200 OK"``), which must pass check_status()."""
+    if type(line) is not str:
+        raise TypeError(f"status must be a str, not {type(line).__name__}")
+    match = _STATUS_LINE.match(line)
+    if match is None or (match.group(2) is not None and _CONTROL_TEXT.search(match.group(2))):
+        raise ValueError(f"invalid status line {line!r}")
+    return check_status(int(match.group(1)))
+
+
+def check_header(name: bytes, value: bytes) -> None:
+    """Raises ValueError unless ``name`` is a token and ``value`` holds no control character but HTAB."""
+    if not name or _NOT_TOKEN.search(name) is not None:
+        raise ValueError(f"invalid header name {name!r}")
+    if _CONTROL_BYTES.search(value) is not None:
+        raise ValueError(f"invalid value for header {name!r}: {value!r}")
+
+
+def content_length(value: bytes) -> int:
+    """A ``content-length`` value: 1 to MAX_LENGTH_DIGITS ASCII digits, nothing else."""
+    if not 0 < len(value) <= MAX_LENGTH_DIGITS or not (value.isascii() and value.isdigit()):
+        raise ValueError(f"invalid content-length {value!r}")
+    return int(value)
+
+
+def check_headers(headers: Iterable[tuple[bytes, bytes]]) -> Optional[int]:
+    """Checks every ``(name, value)`` pair, both bytes; returns the content-length they declare, or None.
+
+    Repeated ``content-length`` headers must agree.
+    """
+    length: Optional[int] = None
+    for name, value in headers:
+        if type(name) is not bytes or type(value) is not bytes:
+            raise TypeError(f"header names and values must be bytes: {name!r}: {value!r}")
+        check_header(name, value)
+        if len(name) == len(_CONTENT_LENGTH) and name.lower() == _CONTENT_LENGTH:
+            declared = content_length(value)
+            if length is not None and declared != length:
+                raise ValueError(f"content-length {declared} after content-length {length}")
+            length = declared
+    return length
+
+
+def flatten(headers: Iterable[tuple[bytes, bytes]]) -> list[bytes]:
+    """The wire form ``[name, value, ...]`` of ``(name, value)`` pairs, which must be bytes.
+
+    Only the types are checked here: a name or value of another type would make
+    the frame malformed and cost the whole connection.  The rules are
+    check_headers()'s, applied where the application hands its headers over.
+    """
+    flat: list[bytes] = []
+    for name, value in headers:
+        if type(name) is not bytes or type(value) is not bytes:
+            raise TypeError(f"header names and values must be bytes: {name!r}: {value!r}")
+        flat.append(name)
+        flat.append(value)
+    return flat
