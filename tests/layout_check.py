@@ -20,8 +20,9 @@ header declares. The Python graph has one node per module of the tandem package
 and an edge for every import of another, wherever it stands (inside functions and
 under TYPE_CHECKING too); `from . import x` names the module x.
 
-The CLI prints every finding and exits 1 if there is one; tests/test_layout_check.py
-checks the checker on small trees.
+The CLI prints every finding and exits 1 if there is one. tests/test_layout.py
+runs each check on this tree; tests/test_layout_check.py checks the checker on
+small trees.
 """
 
 from __future__ import annotations

@@ -1,0 +1,50 @@
+"""The numbers this tree's layout is held to, measured on the tree itself by
+tests/layout_check.py (run it by hand for the whole report): no frontend file over
+1,000 lines, no C function over 100, no Python function over 80, and no files that
+include, call or import each other in a loop, in C or in Python."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import layout_check as lc
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def listing(found: list[lc.Long]) -> str:
+    return "\n".join(f"  {f}" for f in found)
+
+
+def test_the_checker_finds_the_sources():
+    # Guards every test below against passing on a tree whose sources have moved away.
+    assert lc.frontend_sources(ROOT), f"no .c or .h under {lc.FRONTEND_SRC}"
+    assert lc.protocol_sources(ROOT), f"no .c or .h in {lc.PROTOCOL}"
+    assert lc.python_sources(ROOT), f"no .py under {lc.PY_PACKAGE}"
+
+
+def test_no_frontend_file_over_1000_lines():
+    found = lc.long_files(ROOT)
+    assert not found, f"frontend files over {lc.MAX_FILE_LINES} lines:\n{listing(found)}"
+
+
+def test_no_c_function_over_100_lines():
+    found = lc.long_c_functions(ROOT)
+    assert not found, f"C functions over {lc.MAX_C_FUNCTION_LINES} lines:\n{listing(found)}"
+
+
+def test_no_python_function_over_80_lines():
+    found = lc.long_python_functions(ROOT)
+    assert not found, f"Python functions over {lc.MAX_PY_FUNCTION_LINES} lines:\n{listing(found)}"
+
+
+def test_no_c_files_include_or_call_each_other_in_a_loop():
+    graph = lc.c_graph(ROOT)
+    found = lc.cycles(graph)
+    assert not found, "C files that include or call each other in a loop:\n" + lc.describe_cycles(graph, found)
+
+
+def test_no_python_modules_import_each_other_in_a_loop():
+    graph = lc.python_graph(ROOT)
+    found = lc.cycles(graph)
+    assert not found, "Python modules that import each other in a loop:\n" + lc.describe_cycles(graph, found)
