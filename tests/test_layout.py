@@ -5,6 +5,7 @@ include, call or import each other in a loop, in C or in Python."""
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import layout_check as lc
@@ -48,3 +49,25 @@ def test_no_python_modules_import_each_other_in_a_loop():
     graph = lc.python_graph(ROOT)
     found = lc.cycles(graph)
     assert not found, "Python modules that import each other in a loop:\n" + lc.describe_cycles(graph, found)
+
+
+def test_the_backends_connection_layers_name_no_higher_one():
+    # The codec, the rules and the stream sit below the asyncio shell (README, "Repository layout").
+    edges = lc.python_graph(ROOT).edges
+    pkg = lc.PY_PACKAGE
+
+    def deps(module: str) -> set[str]:
+        return {Path(d).stem for d in edges.get(f"{pkg}/{module}.py", {})}
+
+    assert deps("validation") == set()
+    assert deps("protocol") == {"validation"}
+    assert deps("connection") == {"protocol"}
+    assert "channel" not in deps("stream")
+
+
+def test_every_source_file_opens_saying_what_it_owns():
+    missing = [str(p) for p in lc.python_sources(ROOT)
+               if p.stat().st_size and not ast.get_docstring(ast.parse(p.read_text()))]
+    missing += [str(p) for p in lc.frontend_sources(ROOT) + lc.protocol_sources(ROOT)
+                if not p.read_text().lstrip().startswith("/*")]
+    assert not missing, "files without an opening comment or docstring:\n" + "\n".join(missing)
