@@ -151,6 +151,30 @@ class FakeFrontend:
                 os.unlink(self.path)
 
 
+class Gate:
+    """What a test's slow handler awaits: closed until the test opens it.
+
+    ``await gate.wait()`` in the handler (any number of requests), ``await gate.reached()`` in the test to
+    know a request is in the handler, then ``gate.open()``.
+    """
+
+    def __init__(self) -> None:
+        self.future: Optional[asyncio.Future[None]] = None
+
+    async def wait(self) -> None:
+        if self.future is None:
+            self.future = asyncio.get_running_loop().create_future()
+        await self.future
+
+    async def reached(self) -> None:
+        while self.future is None:
+            await asyncio.sleep(0)
+
+    def open(self) -> None:
+        assert self.future is not None, "no request reached the gate"
+        self.future.set_result(None)
+
+
 def make_config(path: str, **kwargs: Any) -> ServerConfig:
     kwargs.setdefault("app_name", "tests:app")
     kwargs.setdefault("generation", 7)

@@ -10,31 +10,29 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from helpers import connected, frontend_hello, request, run
+from helpers import Gate, connected, frontend_hello, request, run
 from tandem import App, protocol
 from tandem.protocol import END
 
 
 def test_superseded_is_known_while_the_streams_finish(tmp_path: Any) -> None:
     app = App()
-    gate: list[asyncio.Future[None]] = []
+    gate = Gate()
 
     @app.get("/")
     async def slow(request: Any) -> str:
-        gate.append(asyncio.get_running_loop().create_future())
-        await gate[0]
+        await gate.wait()
         return "done"
 
     async def main() -> None:
         async with connected(app, str(tmp_path)) as p:
             await p.fe.send(request(1))
-            while not gate:
-                await asyncio.sleep(0)
+            await gate.reached()
             assert not p.channel.superseded
             await p.fe.send(protocol.GoAway(0, protocol.SUPERSEDED, "newer"), protocol.Ping(0, False, 1))
             assert await p.fe.recv_frame() == protocol.Ping(0, True, 1)
             assert p.channel.superseded  # what Reloader.on_sighup asks
-            gate[0].set_result(None)
+            gate.open()
             assert [f.body for f in await p.fe.expect_eof()] == [b"done"]
             assert await p.exit_code() == 0 and p.server.superseded
     run(main)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from helpers import GUARD, FakeFrontend, connected, frontend_hello, make_config, request, run
+from helpers import GUARD, FakeFrontend, Gate, connected, frontend_hello, make_config, request, run
 from tandem import App, Response, StreamingResponse, protocol
 from tandem import channel as channel_module
 from tandem.protocol import END
@@ -380,13 +380,11 @@ class CountingTransport:
 
 def test_one_write_per_batch(tmp_path: Any) -> None:
     app = make_app()
-    gate: list[asyncio.Future[None]] = []
+    gate = Gate()
 
     @app.get("/gate/{n}")
     async def gated(request: Any, n: str) -> str:
-        if not gate:
-            gate.append(asyncio.get_running_loop().create_future())
-        await gate[0]
+        await gate.wait()
         return n
 
     async def main() -> None:
@@ -403,7 +401,7 @@ def test_one_write_per_batch(tmp_path: Any) -> None:
             while len(p.channel.streams) < 3:
                 await asyncio.sleep(0)
             assert counting.writes == 1
-            gate[0].set_result(None)
+            gate.open()
             frames = await p.fe.recv_frames(3)
             assert sorted(f.body for f in frames) == [b"0", b"1", b"2"]
             assert counting.writes == 2
@@ -412,23 +410,21 @@ def test_one_write_per_batch(tmp_path: Any) -> None:
 
 def test_frontend_goaway_drains_then_reconnects(tmp_path: Any) -> None:
     app = App()
-    gate: list[asyncio.Future[None]] = []
+    gate = Gate()
 
     @app.get("/")
     async def slow(request: Any) -> str:
-        gate.append(asyncio.get_running_loop().create_future())
-        await gate[0]
+        await gate.wait()
         return "finished"
 
     async def main() -> None:
         async with connected(app, str(tmp_path)) as p:
             await p.fe.send(request(1))
-            while not gate:
-                await asyncio.sleep(0)
+            await gate.reached()
             await p.fe.send(protocol.GoAway(0, protocol.NO_ERROR, "frontend shutting down"),
                             protocol.Ping(0, False, 9))
             assert await p.fe.recv_frame() == protocol.Ping(0, True, 9)
-            gate[0].set_result(None)
+            gate.open()
             # The open stream finishes, then the backend closes the drained connection...
             frames = await p.fe.expect_eof()
             assert [f.body for f in frames] == [b"finished"]
@@ -455,27 +451,24 @@ def test_frontend_goaway_with_no_open_stream_closes_at_once(tmp_path: Any) -> No
 
 def test_shutdown_sends_goaway_serves_what_crossed_it_and_lets_the_frontend_close(tmp_path: Any) -> None:
     app = App()
-    gate: list[asyncio.Future[None]] = []
+    gate = Gate()
 
     @app.get("/")
     async def slow(request: Any) -> str:
-        if not gate:
-            gate.append(asyncio.get_running_loop().create_future())
-        await gate[0]
+        await gate.wait()
         return "finished"
 
     async def main() -> None:
         async with connected(app, str(tmp_path)) as p:
             await p.fe.send(request(1))
-            while not gate:
-                await asyncio.sleep(0)
+            await gate.reached()
             p.server.shutdown()  # what SIGTERM/SIGINT do
             goaway = await p.fe.recv_frame()
             assert goaway == protocol.GoAway(0, protocol.NO_ERROR, "backend shutting down")
             # A REQUEST that crossed the GOAWAY was sent before the frontend read it:
             # nobody else would answer it, so it is served.
             await p.fe.send(request(3))
-            gate[0].set_result(None)
+            gate.open()
             frames = await p.fe.recv_frames(2)
             assert sorted((f.stream_id, f.body) for f in frames) == [(1, b"finished"), (3, b"finished")]
             # Then the frontend closes (the real one does once its last stream is
@@ -585,20 +578,18 @@ def test_unknown_frames_are_ignored(tmp_path: Any) -> None:
 
 def test_max_streams_refuses_the_extra_request(tmp_path: Any) -> None:
     app = App()
-    gate: list[asyncio.Future[None]] = []
+    gate = Gate()
 
     @app.get("/")
     async def slow(request: Any) -> str:
-        if not gate:
-            gate.append(asyncio.get_running_loop().create_future())
-        await gate[0]
+        await gate.wait()
         return "ok"
 
     async def main() -> None:
         async with connected(app, str(tmp_path), max_streams=2) as p:
             await p.fe.send(request(1), request(2), request(3))
             assert await p.fe.recv_frame() == protocol.Cancel(3, protocol.CANCEL_REFUSED)
-            gate[0].set_result(None)
+            gate.open()
             assert sorted(f.stream_id for f in await p.fe.recv_frames(2)) == [1, 2]
             await p.fe.send(request(4))
             assert (await p.fe.recv_frame()).stream_id == 4
@@ -607,12 +598,11 @@ def test_max_streams_refuses_the_extra_request(tmp_path: Any) -> None:
 
 def test_body_after_end_is_a_stream_error(tmp_path: Any) -> None:
     app = App()
-    gate: list[asyncio.Future[None]] = []
+    gate = Gate()
 
     @app.post("/")
     async def slow(request: Any) -> str:
-        gate.append(asyncio.get_running_loop().create_future())
-        await gate[0]
+        await gate.wait()
         return "never sent"
 
     async def main() -> None:
