@@ -13,6 +13,8 @@ what else the 2 cores of the machine are doing the way a wrk run does.
     /usr/bin/python3 benchmark/backend_micro.py --profile plain # cProfile of one scenario
     /usr/bin/python3 benchmark/backend_micro.py --instructions  # callgrind counts (slow: ~10 s a scenario)
     /usr/bin/python3 benchmark/backend_micro.py --under-load 5  # the real processes under wrk
+    /usr/bin/python3 benchmark/backend_micro.py --interface asgi   # a raw ASGI app, hosted
+    /usr/bin/python3 benchmark/backend_micro.py --interface wsgi   # a raw WSGI callable, hosted
 
 For each scenario it prints the CPU microseconds per request (``process_time``,
 minimum and median over ``--repeat`` runs of ``--requests`` requests each) and a
@@ -27,6 +29,14 @@ frames, and divides the difference in instructions by the difference in
 requests, so start-up and preparation cancel out.  ``PYTHONHASHSEED=0`` makes
 the runs repeat to within a few instructions per request.
 
+``--interface asgi`` and ``--interface wsgi`` measure the same four requests
+answered by a raw ASGI application and a raw WSGI callable (no framework:
+``asgi_app`` and ``wsgi_app`` below, the same bytes out), loaded as
+``python3 -m tandem`` loads them.  Their calls run as the server runs them:
+when a call does not finish inside ``data_received`` (a Task, a worker
+thread), the loop runs until every stream of the batch is answered, and that
+time is counted too, worker threads' CPU included.
+
 ``--under-load SECONDS`` checks the in-process number against the real thing:
 it starts build/tandem-frontend and one backend (benchmark/apps.py, from
 ``--backend``), runs wrk on ``/`` and ``/json`` (2 threads, 64 connections,
@@ -38,9 +48,11 @@ uvicorn running the raw ASGI app of apps.py, 1 worker.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import hashlib
 import importlib
+import json
 import os
 import re
 import statistics
@@ -50,6 +62,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,8 +97,12 @@ class FakeTransport:
         return default
 
 
-def build_app() -> Any:
-    """The benchmark app (benchmark/apps.py) plus routes for the heavier scenarios."""
+def build_app(interface: str = "native") -> Any:
+    """The benchmark app: for "native", benchmark/apps.py plus routes for the heavier scenarios; for "asgi"
+    and "wsgi", asgi_app or wsgi_app wrapped as ``python3 -m tandem`` wraps them."""
+    if interface != "native":
+        from tandem.importer import load_app
+        return load_app(asgi_app if interface == "asgi" else wsgi_app, interface, name=f"micro:{interface}")
     apps = importlib.import_module("apps")
     app = apps.app
 
@@ -98,6 +115,50 @@ def build_app() -> Any:
         return await request.body()
 
     return app
+
+
+async def asgi_app(scope: dict, receive: Any, send: Any) -> None:
+    """The four scenarios as a raw ASGI 3 application."""
+    path = scope["path"]
+    ctype = b"application/json"
+    if path == "/":
+        body, ctype = b"Hello, World!", b"text/plain; charset=utf-8"
+    elif path == "/json":
+        body = json.dumps({"message": "Hello, World!"}, separators=(",", ":")).encode()
+    elif path.startswith("/users/"):
+        query = dict(parse_qsl(scope["query_string"].decode("latin-1")))
+        agent = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"user-agent"), None)
+        body = json.dumps({"id": int(path[7:]), "q": query.get("q"), "agent": agent}, separators=(",", ":")).encode()
+    else:
+        chunks = []
+        more = True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body, ctype = b"".join(chunks), b"application/octet-stream"
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def wsgi_app(environ: dict, start_response: Any) -> list[bytes]:
+    """The four scenarios as a raw WSGI callable."""
+    path = environ["PATH_INFO"]
+    ctype = "application/json"
+    if path == "/":
+        body, ctype = b"Hello, World!", "text/plain; charset=utf-8"
+    elif path == "/json":
+        body = json.dumps({"message": "Hello, World!"}, separators=(",", ":")).encode()
+    elif path.startswith("/users/"):
+        query = dict(parse_qsl(environ["QUERY_STRING"]))
+        body = json.dumps({"id": int(path[7:]), "q": query.get("q"), "agent": environ.get("HTTP_USER_AGENT")},
+                          separators=(",", ":")).encode()
+    else:
+        body = environ["wsgi.input"].read()
+        ctype = "application/octet-stream"
+    start_response("200 OK", [("Content-Type", ctype), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 # name -> (method, target, path, query, extra headers, body, expected response body)
@@ -139,14 +200,13 @@ def new_channel(loop: Any, app: Any, keep: bool) -> tuple[Any, FakeTransport]:
     return channel, transport
 
 
-def check(loop: Any, app: Any, scenario: str, batch: int) -> str:
+def check(loop: Any, app: Any, scenario: str, batch: int, interface: str = "native") -> str:
     """Run a fixed set of requests, check every response, digest the output bytes."""
     from tandem import protocol
 
     channel, transport = new_channel(loop, app, keep=True)
     count = 64
-    for chunk in encode_requests(protocol, scenario, 1, count, batch):
-        channel.data_received(chunk)
+    feed(channel, encode_requests(protocol, scenario, 1, count, batch))
     decoder = protocol.Decoder(protocol.MAX_MAX_FRAME)
     decoder.feed(b"".join(transport.chunks))
     frames = list(decoder)
@@ -155,7 +215,8 @@ def check(loop: Any, app: Any, scenario: str, batch: int) -> str:
     for sid, frame in enumerate(frames, 1):
         assert isinstance(frame, protocol.Response) and frame.stream_id == sid and frame.status == 200, frame
         assert frame.flags == protocol.END and frame.body == expected, frame
-    assert not channel.streams and channel.tasks_created == 0
+    assert not channel.streams
+    assert interface != "native" or channel.tasks_created == 0, "the native path made a Task"
     return hashlib.sha256(b"".join(transport.chunks)).hexdigest()[:16]
 
 
@@ -166,10 +227,27 @@ def prepare(loop: Any, app: Any, scenario: str, requests: int, batch: int) -> tu
     return channel, transport, encode_requests(protocol, scenario, 1, requests, batch)
 
 
-def feed(channel: Any, chunks: list[bytes]) -> None:
+async def _drain(channel: Any) -> None:
+    """Until every stream of the batch has been answered (Tasks, worker threads)."""
+    while channel.streams:
+        tasks = [s.task for s in channel.streams.values() if s.task is not None]
+        if tasks:
+            await asyncio.wait(tasks)
+        else:
+            await asyncio.sleep(0)
+
+
+async def _feed(channel: Any, chunks: list[bytes]) -> None:
     receive = channel.data_received
     for chunk in chunks:
         receive(chunk)
+        if channel.streams:
+            await _drain(channel)
+
+
+def feed(channel: Any, chunks: list[bytes]) -> None:
+    """The chunks to data_received one by one, inside the running loop as the server calls it."""
+    channel.loop.run_until_complete(_feed(channel, chunks))
 
 
 def measure(loop: Any, app: Any, scenario: str, requests: int, batch: int) -> float:
@@ -179,7 +257,7 @@ def measure(loop: Any, app: Any, scenario: str, requests: int, batch: int) -> fl
     t0 = time.process_time()
     feed(channel, chunks)
     elapsed = time.process_time() - t0
-    assert transport.writes == len(chunks) and not channel.streams
+    assert transport.writes >= len(chunks) and not channel.streams
     return elapsed / requests
 
 
@@ -194,7 +272,7 @@ def feed_only(loop: Any, app: Any, scenario: str, count: int, batch: int) -> Non
     feed(channel, chunks[WARM_UP // batch:(WARM_UP + count) // batch])
 
 
-def instructions(backend: Path, scenario: str, batch: int) -> float:
+def instructions(backend: Path, scenario: str, batch: int, interface: str) -> float:
     """Instructions per request of one scenario, from two callgrind runs."""
     collected = []
     env = dict(os.environ, PYTHONHASHSEED="0")
@@ -203,7 +281,7 @@ def instructions(backend: Path, scenario: str, batch: int) -> float:
             run = subprocess.run(
                 ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/callgrind.out",
                  sys.executable, __file__, "--backend", str(backend), "--batch", str(batch),
-                 "--feed-only", scenario, str(count)],
+                 "--interface", interface, "--feed-only", scenario, str(count)],
                 env=env, capture_output=True, text=True, timeout=600)
             found = re.search(r"Collected : (\d+)", run.stderr)
             if run.returncode != 0 or found is None:
@@ -283,6 +361,8 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=64, help="wrk connections for --under-load (default 64)")
     ap.add_argument("--uvicorn", action="store_true",
                     help="with --under-load: also uvicorn running apps:asgi (1 worker), for comparison")
+    ap.add_argument("--interface", choices=("native", "asgi", "wsgi"), default="native",
+                    help="the app: tandem's own API (default), a raw ASGI app or a raw WSGI callable")
     ap.add_argument("--feed-only", nargs=2, metavar=("SCENARIO", "COUNT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if (args.instructions or args.feed_only) and any(n % args.batch for n in (WARM_UP, *COUNTS)):
@@ -299,7 +379,7 @@ def main() -> int:
         loop = uvloop.new_event_loop()
     except ImportError:  # pragma: no cover - Debian's python3 has it
         loop = asyncio.new_event_loop()
-    app = build_app()
+    app = build_app(args.interface)
     import tandem
     where = os.path.dirname(tandem.__file__)
 
@@ -311,7 +391,8 @@ def main() -> int:
         print(f"tandem from {where}; {args.batch} frames per data_received; instructions per request "
               "(callgrind, user space)")
         for scenario in args.scenario or list(SCENARIOS):
-            print(f"{scenario:10} {instructions(args.backend, scenario, args.batch):10,.0f}", flush=True)
+            print(f"{scenario:10} {instructions(args.backend, scenario, args.batch, args.interface):10,.0f}",
+                  flush=True)
         return 0
 
     if args.profile:
@@ -324,11 +405,11 @@ def main() -> int:
         pstats.Stats(prof).sort_stats("tottime").print_stats(25)
         return 0
 
-    print(f"tandem from {where}; {args.requests} requests x {args.repeat} runs, "
+    print(f"tandem from {where}, {args.interface} app; {args.requests} requests x {args.repeat} runs, "
           f"{args.batch} frames per data_received; CPU time per request")
     print(f"{'scenario':10} {'min us':>8} {'median us':>10} {'req/s/core':>11}  output digest")
     for scenario in args.scenario or list(SCENARIOS):
-        digest = check(loop, app, scenario, args.batch)
+        digest = check(loop, app, scenario, args.batch, args.interface)
         measure(loop, app, scenario, min(args.requests, 5000), args.batch)  # warm-up
         runs = [measure(loop, app, scenario, args.requests, args.batch) for _ in range(args.repeat)]
         best, median = min(runs) * 1e6, statistics.median(runs) * 1e6
