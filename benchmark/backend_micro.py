@@ -398,7 +398,7 @@ def main() -> int:
     if args.profile:
         import cProfile
         import pstats
-        check(loop, app, args.profile, args.batch)
+        check(loop, app, args.profile, args.batch, args.interface)
         channel, _, chunks = prepare(loop, app, args.profile, args.requests, args.batch)
         prof = cProfile.Profile()
         prof.runcall(feed, channel, chunks)
