@@ -300,15 +300,23 @@ def check_status(status: Any) -> int:
 
 def check_headers(headers: Any) -> PreparedHeaders:
     """ASGI response headers -> ``[(lowercase name, value), ...]`` in wire form; raises on anything invalid."""
+    if type(headers) is not list and type(headers) is not tuple:
+        headers = list(headers)
+    try:
+        return PreparedHeaders(headers, lower=True)
+    except TypeError:
+        pass  # not all bytes: converted below, which says which is wrong
+    except ValueError as exc:
+        raise RuntimeError(f"http.response.start: {exc}") from None
     pairs: list[Header] = []
     for name, value in headers:
         if type(name) is not bytes:
             name = _as_bytes(name, "header name")
         if type(value) is not bytes:
             value = _as_bytes(value, "header value")
-        pairs.append((name.lower(), value))
+        pairs.append((name, value))
     try:
-        return PreparedHeaders(pairs)
+        return PreparedHeaders(pairs, lower=True)
     except ValueError as exc:
         raise RuntimeError(f"http.response.start: {exc}") from None
 

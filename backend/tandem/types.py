@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Awaitable, Callable, Iterable, Protocol, Sequence
 
-from .validation import check_headers, flatten
+from .validation import prepare
 
 if TYPE_CHECKING:
     # Only for annotations: ``from tandem import App`` must work without msgpack.
@@ -54,19 +54,18 @@ class PreparedHeaders(tuple[Header, ...]):
     """Response headers checked and put in wire form once, for headers sent on many responses.
 
     An immutable sequence of ``(name, value)`` byte pairs like any ``RawHeaders``,
-    checked by ``validation.check_headers`` as it is made (a bad header raises
-    TypeError or ValueError here); ``flat`` is its wire form ``(name, value,
+    checked by ``validation.prepare`` as it is made (a bad header raises
+    TypeError or ValueError here; ``lower`` lowercases the names); ``flat`` is its wire form ``(name, value,
     ...)``, which the stream then sends as it is instead of checking and
     flattening the pairs on every response.
     """
 
     flat: tuple[bytes, ...]
 
-    def __new__(cls, headers: Iterable[Header]) -> "PreparedHeaders":
-        pairs: list[Header] = [(name, value) for name, value in headers]
-        check_headers(pairs)
+    def __new__(cls, headers: Iterable[Header], lower: bool = False) -> "PreparedHeaders":
+        pairs, flat, _ = prepare(headers, lower)
         self = tuple.__new__(cls, pairs)
-        self.flat = tuple(flatten(pairs))
+        self.flat = tuple(flat)
         return self
 
 

@@ -81,22 +81,63 @@ def content_length(value: bytes) -> int:
     return int(value)
 
 
+# Pairs found valid, as the application gave them, with the name lowercased:
+# most responses repeat the same few headers, and a dict lookup costs far less
+# than the two pattern searches.  Bounded: short values only, and emptied when
+# full, so that headers that never repeat (a cookie, an echoed value) cannot
+# grow it.
+_CHECKED: dict[tuple[bytes, bytes], bytes] = {}
+_CHECKED_MAX = 1024
+_CHECKED_VALUE_MAX = 256
+
+
+def checked_name(name: bytes, value: bytes) -> bytes:
+    """``name`` lowercased, once ``(name, value)`` (both bytes) passes check_header(); else ValueError."""
+    low = _CHECKED.get((name, value))
+    if low is None:
+        check_header(name, value)
+        low = name.lower()
+        if len(value) <= _CHECKED_VALUE_MAX:
+            if len(_CHECKED) >= _CHECKED_MAX:
+                _CHECKED.clear()
+            _CHECKED[(name, value)] = low
+    return low
+
+
+def prepare(headers: Iterable[tuple[bytes, bytes]],
+            lower: bool = False) -> tuple[list[tuple[bytes, bytes]], list[bytes], Optional[int]]:
+    """Checks every ``(name, value)`` pair, both bytes, in one pass.
+
+    Returns the pairs (names lowercased if ``lower``), their wire form
+    ``[name, value, ...]`` and the content-length they declare (None if none).
+    Repeated ``content-length`` headers must agree.
+    """
+    pairs: list[tuple[bytes, bytes]] = []
+    flat: list[bytes] = []
+    length: Optional[int] = None
+    for name, value in headers:
+        if type(name) is not bytes or type(value) is not bytes:
+            raise TypeError(f"header names and values must be bytes: {name!r}: {value!r}")
+        low = checked_name(name, value)
+        if lower:
+            name = low
+        pairs.append((name, value))
+        flat.append(name)
+        flat.append(value)
+        if low == _CONTENT_LENGTH:
+            declared = content_length(value)
+            if length is not None and declared != length:
+                raise ValueError(f"content-length {declared} after content-length {length}")
+            length = declared
+    return pairs, flat, length
+
+
 def check_headers(headers: Iterable[tuple[bytes, bytes]]) -> Optional[int]:
     """Checks every ``(name, value)`` pair, both bytes; returns the content-length they declare, or None.
 
     Repeated ``content-length`` headers must agree.
     """
-    length: Optional[int] = None
-    for name, value in headers:
-        if type(name) is not bytes or type(value) is not bytes:
-            raise TypeError(f"header names and values must be bytes: {name!r}: {value!r}")
-        check_header(name, value)
-        if len(name) == len(_CONTENT_LENGTH) and name.lower() == _CONTENT_LENGTH:
-            declared = content_length(value)
-            if length is not None and declared != length:
-                raise ValueError(f"content-length {declared} after content-length {length}")
-            length = declared
-    return length
+    return prepare(headers)[2]
 
 
 def flatten(headers: Iterable[tuple[bytes, bytes]]) -> list[bytes]:
