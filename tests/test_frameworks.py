@@ -52,6 +52,9 @@ SPECS = [
     # The validator's wrapper takes *args, so WSGI must be named; the others are detected.
     Spec("flask-wsgi", "flask_app:application", ("--interface", "wsgi"), "flask"),
     Spec("django-wsgi", "djproject.wsgi:application", ("--interface", "wsgi"), "django"),
+    # --threads 0: the WSGI application on the event loop's own thread.
+    Spec("flask-wsgi-inline", "flask_app:application", ("--interface", "wsgi", "--threads", "0"), "flask"),
+    Spec("django-wsgi-inline", "djproject.wsgi:application", ("--interface", "wsgi", "--threads", "0"), "django"),
     Spec("django-asgi", "djproject.asgi:application", (), "django"),
     Spec("starlette", "starlette_app:app", (), "starlette", lifespan=True),
     Spec("fastapi", "fastapi_app:app", ("--interface", "asgi3"), "fastapi", lifespan=True),

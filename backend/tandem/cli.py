@@ -110,7 +110,8 @@ FLAGS: list[tuple[str, str, str, str]] = [
     ("--root-path", "TANDEM_ROOT_PATH", "empty",
      "the URL prefix a proxy in front removed from the path: the ASGI scope's root_path, WSGI's SCRIPT_NAME"),
     ("--threads", "TANDEM_THREADS", "4 per CPU, at most 32",
-     "threads that run a WSGI application's requests (1..1024)"),
+     "threads that run a WSGI application's requests (1..1024); 0 runs it on the event loop's own thread, "
+     "one request at a time as a gunicorn sync worker does (faster; use --workers for parallelism)"),
     ("--lifespan", "TANDEM_LIFESPAN", "auto",
      "ASGI lifespan protocol: auto (used if the application supports it), on (required: a failure stops "
      "the backend), off"),
@@ -280,7 +281,7 @@ def _application_options(opts: Options, pick: Callable[[str, str], Optional[str]
     opts.root_path = root_path.rstrip("/")
     threads = pick("threads", "TANDEM_THREADS")
     if threads is not None:
-        opts.threads = _int(threads, "--threads", 1, 1024)
+        opts.threads = _int(threads, "--threads", 0, 1024)
 
 
 def _choice(value: str, what: str, choices: Sequence[str]) -> str:

@@ -11,7 +11,7 @@ interface  what the object is                                  served by
 native     a ``tandem.App``, or ``async def app(stream)``     itself
 asgi3      ``async def app(scope, receive, send)``             ``asgi.ASGIAdapter``
 asgi2      ``app(scope)`` returning ``async (receive, send)``  ``ASGIAdapter(ASGI2Middleware)``
-wsgi       ``app(environ, start_response)``                    ``wsgi.WSGIAdapter`` (threads)
+wsgi       ``app(environ, start_response)``                    ``wsgi.WSGIAdapter`` (threads, or inline)
 =========  ==================================================  ===============================
 
 Detection (``interface="auto"``) looks at the object only, never calls it:

@@ -56,6 +56,7 @@ import os
 import stat
 import sys
 import tempfile
+import time
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 from . import validation
@@ -252,8 +253,8 @@ class WSGIAdapter:
     """
 
     def __init__(self, app: WSGIApp, threads: int, root_path: str = "", *, sendfile: bool = True) -> None:
-        if threads < 1:
-            raise ValueError(f"threads must be at least 1, not {threads}")
+        if threads < 0:
+            raise ValueError(f"threads must be 0 or more, not {threads}")
         self.app = app
         self.threads = threads
         root = root_path.rstrip("/")
@@ -264,16 +265,23 @@ class WSGIAdapter:
         # SCRIPT_NAME is a "bytes as latin-1" string like every WSGI string.
         self._script_name = self._root.decode("latin-1")
         self.sendfile = sendfile
-        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tandem-wsgi")
+        self.executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        if threads:
+            self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=threads,
+                                                                  thread_name_prefix="tandem-wsgi")
 
     def __repr__(self) -> str:
         return f"<WSGIAdapter {self.app!r} threads={self.threads} root_path={self.root_path!r}>"
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop the pool: requests not yet started never run; with ``wait``, wait for running ones."""
-        self.executor.shutdown(wait=wait, cancel_futures=True)
+        if self.executor is not None:
+            self.executor.shutdown(wait=wait, cancel_futures=True)
 
     async def __call__(self, stream: Stream) -> None:
+        if self.executor is None:
+            await _Inline(self, stream).run(await _whole_body(stream))
+            return
         loop = asyncio.get_running_loop()
         first, more = b"", True
         if stream.head.flags & END:
@@ -318,7 +326,7 @@ class WSGIAdapter:
             "wsgi.url_scheme": scheme,
             "wsgi.input": wsgi_input,
             "wsgi.errors": WSGIErrors(),
-            "wsgi.multithread": True,
+            "wsgi.multithread": self.executor is not None,
             "wsgi.multiprocess": True,
             "wsgi.run_once": False,
             "wsgi.file_wrapper": FileWrapper,
@@ -398,6 +406,29 @@ def check_headers(headers: Any) -> tuple[list[tuple[bytes, bytes]], Optional[int
             raise TypeError(f"value of header {name!r} is not a str: {value!r}")
         out.append((name.lower().encode("latin-1"), value.strip(" \t").encode("latin-1")))
     return out, validation.check_headers(out)
+
+
+# A body larger than this goes to a temporary file while it arrives (inline mode).
+SPOOL_LIMIT = 1 << 20
+
+
+def _no_more() -> tuple[bytes, bool]:
+    return b"", False
+
+
+async def _whole_body(stream: Stream) -> Any:
+    """``wsgi.input`` holding the whole request body: in memory when it came in the REQUEST, as usual,
+    else read to its end first, and kept in a temporary file once it passes SPOOL_LIMIT bytes."""
+    chunk, more = await stream.receive()
+    if not more:
+        return WSGIInput(_no_more, chunk, False)
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_LIMIT)
+    spool.write(chunk)
+    while more:
+        chunk, more = await stream.receive()
+        spool.write(chunk)
+    spool.seek(0)
+    return spool
 
 
 def _settle(future: "asyncio.Future[Any]", value: Any) -> None:
@@ -545,10 +576,8 @@ class _Exchange:
             raise AssertionError("write() called before start_response()")
         self._emit(data, False)
 
-    def _emit(self, data: bytes, complete: bool) -> None:
-        """Send body bytes (the first ones with the head); ``complete``: nothing follows them."""
-        if self.ended:
-            return
+    def _cut(self, data: bytes, complete: bool) -> tuple[bytes, bool]:
+        """Body bytes to send, cut at the Content-Length, and whether they end the body."""
         end = complete
         length = self.content_length
         if length is not None and len(data) >= length - self.sent:
@@ -556,6 +585,13 @@ class _Exchange:
             end = True
         self.sent += len(data)
         self.ended = end
+        return data, end
+
+    def _emit(self, data: bytes, complete: bool) -> None:
+        """Send body bytes (the first ones with the head); ``complete``: nothing follows them."""
+        if self.ended:
+            return
+        data, end = self._cut(data, complete)
         status = self.status
         assert status is not None  # write() and the iterable check it first
         if not self.headers_sent:
@@ -594,16 +630,32 @@ class _Exchange:
                 self._settle_ready(None)
 
     def _respond(self, result: Any) -> None:
+        path = self._sendfile_path(result)
+        if path is not None:
+            self.headers_sent = self.ended = True
+            self._settle_ready((SENDFILE, self.status, self.headers, path))
+            return
+        for data, complete in self._pieces(result):
+            self._emit(data, complete)
+        self._settle_ready(None)
+
+    def _sendfile_path(self, result: Any) -> Optional[bytes]:
+        """The path of a wsgi.file_wrapper result the frontend may send itself, if it is one."""
         if isinstance(result, (bytes, str)):
             raise TypeError("a WSGI application must return an iterable of bytes, not a string")
         inner = _unwrap(result)
         if (type(inner) is FileWrapper and self.status is not None and not self.headers_sent
                 and self.adapter.sendfile and hasattr(self.stream, "send_file")):
-            path = file_path(inner.filelike, self.content_length)
-            if path is not None:
-                self.headers_sent = self.ended = True
-                self._settle_ready((SENDFILE, self.status, self.headers, path))
-                return
+            return file_path(inner.filelike, self.content_length)
+        return None
+
+    def _pieces(self, result: Any) -> Iterator[tuple[bytes, bool]]:
+        """What to send of the iterable, as ``(bytes, complete)``; it runs the application's iteration.
+
+        A list or tuple is gathered into one piece up to GATHER_LIMIT bytes, so
+        that a response known whole leaves as one frame.
+        """
+        inner = _unwrap(result)
         try:
             # PEP 3333: a len() that works is accurate, and with len() == 1 the
             # first chunk is the whole body.
@@ -629,16 +681,14 @@ class _Exchange:
                 if size > GATHER_LIMIT:
                     gather = False
                     for part in parts:
-                        self._emit(part, False)
+                        yield part, False
                     parts = []
                 continue
-            self._emit(chunk, single)
+            yield chunk, single
         if self.status is None:
             raise AssertionError("the WSGI application returned without calling start_response()")
         if not self.headers_sent:
-            body = parts[0] if len(parts) == 1 else b"".join(parts)
-            self._emit(body, True)
-        self._settle_ready(None)
+            yield parts[0] if len(parts) == 1 else b"".join(parts), True
 
     def _failed(self, exc: BaseException) -> None:
         if self.stream.cancelled or isinstance(exc, ClientDisconnected):
@@ -656,3 +706,101 @@ class _Exchange:
             wrapped.__cause__ = exc
             exc = wrapped
         self._settle_ready((RAISE, exc))
+
+
+class _Inline(_Exchange):
+    """One request's run of the application on the event loop's own thread (``threads=0``).
+
+    The application is called, and its iterable iterated, from the stream's
+    coroutine: between two chunks the coroutine may wait for the frontend's
+    window like any other, but the application's own code blocks the loop
+    while it runs, as a gunicorn sync worker blocks its process.  ``write()``
+    cannot wait there, so what it is given is held and sent after the
+    application returns.  The body is whole before the application starts
+    (``WSGIAdapter`` spools it), so a read never waits either.
+    """
+
+    def __init__(self, adapter: WSGIAdapter, stream: Stream) -> None:
+        self.adapter = adapter
+        self.stream = stream
+        self.status = None
+        self.headers = []
+        self.content_length = None
+        self.headers_sent = False
+        self.ended = False
+        self.sent = 0
+        self.written: list[bytes] = []  # write()'s bytes, sent once the application returns
+
+    def write(self, data: bytes) -> None:
+        if type(data) is not bytes:
+            raise TypeError(f"write() takes bytes, not {type(data).__name__}")
+        if self.status is None:
+            raise AssertionError("write() called before start_response()")
+        if self.stream.cancelled:
+            raise ClientDisconnected("the client has gone")
+        if data:
+            self.written.append(data)
+
+    async def run(self, wsgi_input: Any) -> None:
+        """Call the application and send its response; raises what the channel must answer for."""
+        result: Any = None
+        environ: Optional[dict[str, Any]] = None
+        started = time.monotonic()
+        try:
+            environ = self.adapter.environ(self.stream, wsgi_input)
+            result = self.adapter.app(environ, self.start_response)
+            await self._respond_inline(result)
+        except ClientDisconnected:
+            pass
+        except Exception:
+            if self.stream.cancelled:
+                return
+            raise
+        finally:
+            try:
+                if result is not None and hasattr(result, "close"):
+                    result.close()
+            except Exception:
+                logger.exception("stream %d: the WSGI iterable's close() raised", self.stream.id)
+            finally:
+                if environ is not None:
+                    environ["wsgi.errors"].flush()
+                _note_slow(self.stream, time.monotonic() - started)
+
+    async def _respond_inline(self, result: Any) -> None:
+        path = self._sendfile_path(result)
+        if path is not None and not self.written:
+            assert self.status is not None
+            self.headers_sent = self.ended = True
+            await self.stream.send_file(self.status, self.headers, path)  # type: ignore[attr-defined]
+            return
+        for data in self.written:
+            await self._send(data, False)
+        self.written = []
+        for data, complete in self._pieces(result):
+            await self._send(data, complete)
+
+    async def _send(self, data: bytes, complete: bool) -> None:
+        if self.ended:
+            return
+        data, end = self._cut(data, complete)
+        status = self.status
+        assert status is not None
+        if not self.headers_sent:
+            self.headers_sent = True
+            await self.stream.send_response(status, self.headers, data, end)
+        else:
+            await self.stream.send_data(data, end)
+
+
+# An application that holds the loop longer than this is named in the log:
+# every other request to this backend waited for it.
+SLOW_INLINE = 1.0
+
+
+def _note_slow(stream: Stream, took: float) -> None:
+    if took >= SLOW_INLINE:
+        head = stream.head
+        logger.warning("the WSGI application took %.1f s on the event loop's thread for %s %s: every other "
+                       "request to this backend waited meanwhile (run more --workers, or give it --threads)",
+                       took, head.method, head.target.decode("latin-1"))

@@ -299,6 +299,12 @@ def test_new_flags() -> None:
         "asgi2", True, "/api", 8, "on")
 
 
+def test_threads_0_runs_a_wsgi_application_inline() -> None:
+    assert parse_options(["m:a", "--connect", "s", "--threads", "0"], {}).threads == 0
+    adapter = load_app(lambda environ, start_response: [], interface="wsgi", threads=0)
+    assert adapter.threads == 0 and adapter.executor is None
+
+
 def test_new_flags_defaults() -> None:
     opts = parse_options(["m:a", "--connect", "s"], {})
     assert (opts.interface, opts.factory, opts.root_path, opts.threads, opts.lifespan) == (
@@ -320,7 +326,8 @@ def test_new_environment_variables() -> None:
 @pytest.mark.parametrize("argv, env", [
     (["--interface", "cgi"], {}),
     (["--lifespan", "maybe"], {}),
-    (["--threads", "0"], {}),
+    (["--threads", "-1"], {}),
+    (["--threads", "1025"], {}),
     (["--threads", "many"], {}),
     (["--root-path", "api"], {}),
     ([], {"TANDEM_FACTORY": "perhaps"}),

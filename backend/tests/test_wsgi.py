@@ -29,14 +29,41 @@ from tandem.wsgi import ClientDisconnected, FileWrapper, WSGIAdapter, WSGIErrors
 pytestmark = pytest.mark.filterwarnings("error::wsgiref.validate.WSGIWarning")
 
 TEXT = [("Content-Type", "text/plain")]
+
+# Every test runs in both of the adapter's modes: a pool of worker threads, and
+# inline (threads=0: the application on the loop's own thread), except those
+# marked threads_only, which need a thread to block in while the test acts.
+_MODE = [4]
+threads_only = pytest.mark.threads_only
+
+
+inline_only = pytest.mark.inline_only
+
+
+def pytest_generate_tests(metafunc: Any) -> None:
+    if "wsgi_threads" in metafunc.fixturenames:
+        modes = [4] if metafunc.definition.get_closest_marker("threads_only") else [4, 0]
+        if metafunc.definition.get_closest_marker("inline_only"):
+            modes = [0]
+        metafunc.parametrize("wsgi_threads", modes, ids=["threads" if m else "inline" for m in modes])
+
+
+@pytest.fixture(autouse=True)
+def _wsgi_mode(wsgi_threads: int) -> Iterator[None]:
+    _MODE[0] = wsgi_threads
+    yield
+    _MODE[0] = 4
 Environ = dict[str, Any]
 
 
 @contextlib.asynccontextmanager
-async def serving(app: Any, tmp_path: Any, threads: int = 4, root_path: str = "",
+async def serving(app: Any, tmp_path: Any, threads: Optional[int] = None, root_path: str = "",
                   **config: Any) -> AsyncIterator[Any]:
-    """The validated ``app`` behind a WSGIAdapter, connected to a fake frontend."""
-    adapter = WSGIAdapter(validator(app), threads, root_path)
+    """The validated ``app`` behind a WSGIAdapter, connected to a fake frontend.
+
+    ``threads`` defaults to the mode the test runs in (``wsgi_threads``).
+    """
+    adapter = WSGIAdapter(validator(app), _MODE[0] if threads is None else threads, root_path)
     try:
         async with connected(adapter, str(tmp_path), **config) as p:
             p.adapter = adapter
@@ -170,7 +197,8 @@ def test_environ_is_complete(tmp_path: Any) -> None:
     assert env["wsgi.url_scheme"] == "http"
     assert isinstance(env["wsgi.input"].input, WSGIInput)  # inside the validator's InputWrapper
     assert isinstance(env["wsgi.errors"].errors, WSGIErrors)
-    assert env["wsgi.multithread"] is True and env["wsgi.multiprocess"] is True and env["wsgi.run_once"] is False
+    assert env["wsgi.multithread"] is (_MODE[0] > 0)
+    assert env["wsgi.multiprocess"] is True and env["wsgi.run_once"] is False
     assert env["wsgi.file_wrapper"] is FileWrapper
     assert env["wsgi.input_terminated"] is True
     assert env["body"] == b"abc"
@@ -294,6 +322,7 @@ def test_input_streams_the_body_with_window_grants(tmp_path: Any, mode: str) -> 
         assert pieces == LINES.splitlines(keepends=True)
 
 
+@threads_only
 def test_large_upload_is_read_with_bounded_memory(tmp_path: Any) -> None:
     window = 65536
     total = 8 * 1024 * 1024
@@ -350,6 +379,7 @@ def test_input_unit_read_sizes_and_lines() -> None:
     assert whole.read(-1) == b"body" and whole.read(1) == b""
 
 
+@threads_only
 def test_cancel_while_reading_raises_in_the_app(tmp_path: Any) -> None:
     raised: list[BaseException] = []
     done = threading.Event()
@@ -428,6 +458,7 @@ def test_content_length_completes_the_body_in_one_frame_and_cuts_the_excess(tmp_
     run(main)
 
 
+@threads_only
 def test_write_callable_sends_at_once(tmp_path: Any) -> None:
     written = threading.Event()
     go_on = threading.Event()
@@ -456,6 +487,85 @@ def test_write_callable_sends_at_once(tmp_path: Any) -> None:
                 if frame.flags & END:
                     break
             assert rest == b"secondthird" and all(isinstance(f, protocol.Data) for f in frames)
+    run(main)
+
+
+@inline_only
+def test_inline_write_is_held_until_the_application_returns(tmp_path: Any) -> None:
+    # On the loop's thread write() cannot wait for the frontend, so what it is
+    # given goes out after the application returns, before the iterable's bytes.
+    def app(environ: Environ, start_response: Any) -> list[bytes]:
+        write = start_response("200 OK", TEXT)
+        write(b"first")
+        write(b"second")
+        return [b"third"]
+
+    async def main() -> None:
+        async with serving(app, tmp_path) as p:
+            await p.fe.send(request(1))
+            head, body, frames = await response(p.fe)
+            assert body == b"firstsecondthird"
+            assert head.body == b"first"
+    run(main)
+
+
+@inline_only
+def test_inline_upload_arrives_whole_before_the_application_runs(tmp_path: Any) -> None:
+    total = 3 * 1024 * 1024  # over SPOOL_LIMIT: held in a temporary file
+    seen: list[Any] = []
+    data = os.urandom(1024) * (total // 1024)
+
+    def app(environ: Environ, start_response: Any) -> list[bytes]:
+        wsgi_input = environ["wsgi.input"]
+        seen.append(wsgi_input.input)
+        digest = hashlib.sha256()
+        while piece := wsgi_input.read(65536):
+            digest.update(piece)
+        start_response("200 OK", TEXT)
+        return [digest.hexdigest().encode()]
+
+    async def main() -> None:
+        async with serving(app, tmp_path, initial_window=total) as p:
+            await p.fe.send(request(1, "POST", b"/upload", end=False))
+            for sent in range(0, total, 65536):
+                piece = data[sent:sent + 65536]
+                await p.fe.send(protocol.Data(1, END if sent + len(piece) == total else 0, piece))
+            head, body, _ = await response(p.fe)
+            assert body == hashlib.sha256(data).hexdigest().encode()
+    run(main)
+    assert len(seen) == 1 and not isinstance(seen[0], WSGIInput)
+
+
+@inline_only
+def test_inline_slow_application_is_named_in_the_log(tmp_path: Any, caplog: Any, monkeypatch: Any) -> None:
+    monkeypatch.setattr("tandem.wsgi.SLOW_INLINE", 0.0)
+
+    def app(environ: Environ, start_response: Any) -> list[bytes]:
+        start_response("200 OK", TEXT)
+        return [b"slow"]
+
+    async def main() -> None:
+        async with serving(app, tmp_path) as p:
+            await p.fe.send(request(1, path=b"/report", query=b"x=1"))
+            _, body, _ = await response(p.fe)
+            assert body == b"slow"
+    with caplog.at_level("WARNING", logger="tandem.wsgi"):
+        run(main)
+    assert any("on the event loop's thread for GET /report?x=1" in r.getMessage() for r in caplog.records)
+
+
+@inline_only
+def test_inline_small_response_needs_no_task(tmp_path: Any) -> None:
+    def app(environ: Environ, start_response: Any) -> list[bytes]:
+        start_response("200 OK", TEXT)
+        return [b"quick"]
+
+    async def main() -> None:
+        async with serving(app, tmp_path) as p:
+            await p.fe.send(request(1), request(3, "POST", body=b"abc"))
+            frames = [await p.fe.recv_frame(), await p.fe.recv_frame()]
+            assert [f.body for f in frames] == [b"quick", b"quick"]
+            assert p.channel.tasks_created == 0
     run(main)
 
 
@@ -597,6 +707,7 @@ def test_client_gone_mid_response_stops_iteration_and_closes(tmp_path: Any) -> N
     run(main)
 
 
+@threads_only
 def test_result_of_a_cancelled_request_is_discarded(tmp_path: Any) -> None:
     started = threading.Event()
     release = threading.Event()
@@ -624,6 +735,7 @@ def test_result_of_a_cancelled_request_is_discarded(tmp_path: Any) -> None:
     run(main)
 
 
+@threads_only
 def test_a_queued_request_cancelled_never_runs(tmp_path: Any) -> None:
     started = threading.Event()
     release = threading.Event()
@@ -652,6 +764,7 @@ def test_a_queued_request_cancelled_never_runs(tmp_path: Any) -> None:
     assert ran == ["/slow"]
 
 
+@threads_only
 def test_requests_queued_at_shutdown_get_a_500(tmp_path: Any, caplog: Any) -> None:
     started = threading.Event()
     release = threading.Event()
@@ -795,6 +908,7 @@ def test_check_headers_wire_form() -> None:
 # --- concurrency -----------------------------------------------------------------------
 
 
+@threads_only
 def test_a_blocking_view_does_not_block_other_requests(tmp_path: Any) -> None:
     started = threading.Event()
     release = threading.Event()
