@@ -15,6 +15,7 @@ what else the 2 cores of the machine are doing the way a wrk run does.
     /usr/bin/python3 benchmark/backend_micro.py --under-load 5  # the real processes under wrk
     /usr/bin/python3 benchmark/backend_micro.py --interface asgi   # a raw ASGI app, hosted
     /usr/bin/python3 benchmark/backend_micro.py --interface wsgi   # a raw WSGI callable, hosted
+    /usr/bin/python3 benchmark/backend_micro.py --interface wsgi --threads 0   # ... run inline
 
 For each scenario it prints the CPU microseconds per request (``process_time``,
 minimum and median over ``--repeat`` runs of ``--requests`` requests each) and a
@@ -97,12 +98,13 @@ class FakeTransport:
         return default
 
 
-def build_app(interface: str = "native") -> Any:
+def build_app(interface: str = "native", threads: Any = None) -> Any:
     """The benchmark app: for "native", benchmark/apps.py plus routes for the heavier scenarios; for "asgi"
     and "wsgi", asgi_app or wsgi_app wrapped as ``python3 -m tandem`` wraps them."""
     if interface != "native":
         from tandem.importer import load_app
-        return load_app(asgi_app if interface == "asgi" else wsgi_app, interface, name=f"micro:{interface}")
+        return load_app(asgi_app if interface == "asgi" else wsgi_app, interface, name=f"micro:{interface}",
+                        threads=threads if interface == "wsgi" else None)
     apps = importlib.import_module("apps")
     app = apps.app
 
@@ -272,7 +274,7 @@ def feed_only(loop: Any, app: Any, scenario: str, count: int, batch: int) -> Non
     feed(channel, chunks[WARM_UP // batch:(WARM_UP + count) // batch])
 
 
-def instructions(backend: Path, scenario: str, batch: int, interface: str) -> float:
+def instructions(backend: Path, scenario: str, batch: int, interface: str, threads: Any = None) -> float:
     """Instructions per request of one scenario, from two callgrind runs."""
     collected = []
     env = dict(os.environ, PYTHONHASHSEED="0")
@@ -281,7 +283,8 @@ def instructions(backend: Path, scenario: str, batch: int, interface: str) -> fl
             run = subprocess.run(
                 ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/callgrind.out",
                  sys.executable, __file__, "--backend", str(backend), "--batch", str(batch),
-                 "--interface", interface, "--feed-only", scenario, str(count)],
+                 "--interface", interface, *(["--threads", str(threads)] if threads is not None else []),
+                 "--feed-only", scenario, str(count)],
                 env=env, capture_output=True, text=True, timeout=600)
             found = re.search(r"Collected : (\d+)", run.stderr)
             if run.returncode != 0 or found is None:
@@ -363,6 +366,7 @@ def main() -> int:
                     help="with --under-load: also uvicorn running apps:asgi (1 worker), for comparison")
     ap.add_argument("--interface", choices=("native", "asgi", "wsgi"), default="native",
                     help="the app: tandem's own API (default), a raw ASGI app or a raw WSGI callable")
+    ap.add_argument("--threads", type=int, help="with --interface wsgi: the adapter's threads (0: inline)")
     ap.add_argument("--feed-only", nargs=2, metavar=("SCENARIO", "COUNT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if (args.instructions or args.feed_only) and any(n % args.batch for n in (WARM_UP, *COUNTS)):
@@ -379,7 +383,7 @@ def main() -> int:
         loop = uvloop.new_event_loop()
     except ImportError:  # pragma: no cover - Debian's python3 has it
         loop = asyncio.new_event_loop()
-    app = build_app(args.interface)
+    app = build_app(args.interface, args.threads)
     import tandem
     where = os.path.dirname(tandem.__file__)
 
@@ -391,8 +395,8 @@ def main() -> int:
         print(f"tandem from {where}; {args.batch} frames per data_received; instructions per request "
               "(callgrind, user space)")
         for scenario in args.scenario or list(SCENARIOS):
-            print(f"{scenario:10} {instructions(args.backend, scenario, args.batch, args.interface):10,.0f}",
-                  flush=True)
+            count = instructions(args.backend, scenario, args.batch, args.interface, args.threads)
+            print(f"{scenario:10} {count:10,.0f}", flush=True)
         return 0
 
     if args.profile:
