@@ -38,7 +38,7 @@ for types only; every other module may call it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Awaitable, Callable, Iterable, Protocol, Sequence
+from typing import TYPE_CHECKING, Awaitable, Callable, Iterable, Optional, Protocol, Sequence
 
 from .validation import prepare
 
@@ -55,17 +55,20 @@ class PreparedHeaders(tuple[Header, ...]):
 
     An immutable sequence of ``(name, value)`` byte pairs like any ``RawHeaders``,
     checked by ``validation.prepare`` as it is made (a bad header raises
-    TypeError or ValueError here; ``lower`` lowercases the names); ``flat`` is its wire form ``(name, value,
+    TypeError or ValueError here; ``lower`` lowercases the names); ``length`` the
+    content-length they declare (None if none); ``flat`` is its wire form ``(name, value,
     ...)``, which the stream then sends as it is instead of checking and
     flattening the pairs on every response.
     """
 
     flat: tuple[bytes, ...]
+    length: Optional[int]  # the content-length the headers declare, if any
 
     def __new__(cls, headers: Iterable[Header], lower: bool = False) -> "PreparedHeaders":
-        pairs, flat, _ = prepare(headers, lower)
+        pairs, flat, length = prepare(headers, lower)
         self = tuple.__new__(cls, pairs)
         self.flat = tuple(flat)
+        self.length = length
         return self
 
 

@@ -61,7 +61,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 from . import validation
 from .protocol import END
-from .types import RawHeaders, Stream, StreamCancelled
+from .types import PreparedHeaders, RawHeaders, Stream, StreamCancelled
 
 logger = logging.getLogger("tandem.wsgi")
 errors_logger = logging.getLogger("tandem.wsgi.errors")
@@ -269,6 +269,16 @@ class WSGIAdapter:
         if threads:
             self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=threads,
                                                                   thread_name_prefix="tandem-wsgi")
+        self._constant: dict[str, Any] = {
+            "SCRIPT_NAME": self._script_name,
+            "SERVER_SOFTWARE": "tandem",
+            "wsgi.version": (1, 0),
+            "wsgi.multithread": self.executor is not None,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
+            "wsgi.file_wrapper": FileWrapper,
+            "wsgi.input_terminated": True,
+        }
 
     def __repr__(self) -> str:
         return f"<WSGIAdapter {self.app!r} threads={self.threads} root_path={self.root_path!r}>"
@@ -314,24 +324,16 @@ class WSGIAdapter:
         if root and path.startswith(root) and (len(path) == len(root) or path[len(root)] == 0x2F):
             path = path[len(root):]
         scheme = head.scheme
-        environ: dict[str, Any] = {
-            "REQUEST_METHOD": head.method,
-            "SCRIPT_NAME": self._script_name,
-            "PATH_INFO": path.decode("latin-1"),
-            "QUERY_STRING": head.query.decode("latin-1"),
-            "RAW_URI": head.target.decode("latin-1"),
-            "SERVER_PROTOCOL": "HTTP/" + head.http_version,
-            "SERVER_SOFTWARE": "tandem",
-            "wsgi.version": (1, 0),
-            "wsgi.url_scheme": scheme,
-            "wsgi.input": wsgi_input,
-            "wsgi.errors": WSGIErrors(),
-            "wsgi.multithread": self.executor is not None,
-            "wsgi.multiprocess": True,
-            "wsgi.run_once": False,
-            "wsgi.file_wrapper": FileWrapper,
-            "wsgi.input_terminated": True,
-        }
+        # The keys every request has the same value for are copied at once.
+        environ = self._constant.copy()
+        environ["REQUEST_METHOD"] = head.method
+        environ["PATH_INFO"] = path.decode("latin-1")
+        environ["QUERY_STRING"] = head.query.decode("latin-1")
+        environ["RAW_URI"] = head.target.decode("latin-1")
+        environ["SERVER_PROTOCOL"] = "HTTP/1.1" if head.http_version == "1.1" else "HTTP/" + head.http_version
+        environ["wsgi.url_scheme"] = scheme
+        environ["wsgi.input"] = wsgi_input
+        environ["wsgi.errors"] = WSGIErrors()
         for name, value in head.headers:
             key = _KEYS.get(name, _UNSEEN)
             if key is _UNSEEN:
@@ -345,7 +347,7 @@ class WSGIAdapter:
             environ[key] = text
         host = environ.get("HTTP_HOST")
         if host:
-            environ["SERVER_NAME"], environ["SERVER_PORT"] = _split_host(host, scheme)
+            environ["SERVER_NAME"], environ["SERVER_PORT"] = _server_of_host(host, scheme)
         elif head.server is not None:
             environ["SERVER_NAME"], environ["SERVER_PORT"] = head.server[0], str(head.server[1])
         else:
@@ -375,6 +377,20 @@ def _environ_key(name: bytes) -> Optional[str]:
     return key
 
 
+# Host header and scheme -> (SERVER_NAME, SERVER_PORT), for hosts seen; bounded.
+_SERVERS: dict[tuple[str, str], tuple[str, str]] = {}
+_SERVERS_MAX = 256
+
+
+def _server_of_host(host: str, scheme: str) -> tuple[str, str]:
+    server = _SERVERS.get((host, scheme))
+    if server is None:
+        server = _split_host(host, scheme)
+        if len(_SERVERS) < _SERVERS_MAX:
+            _SERVERS[(host, scheme)] = server
+    return server
+
+
 def _split_host(host: str, scheme: str) -> tuple[str, str]:
     """SERVER_NAME and SERVER_PORT from a Host header (``[v6]:port`` included)."""
     if host.startswith("["):
@@ -389,7 +405,30 @@ def _split_host(host: str, scheme: str) -> tuple[str, str]:
     return name, port or _DEFAULT_PORTS.get(scheme, "80")
 
 
-def check_headers(headers: Any) -> tuple[list[tuple[bytes, bytes]], Optional[int]]:
+# Header pairs as applications give them -> their wire form, for pairs seen
+# before: most responses repeat the same few.  Bounded as validation's cache is.
+_ENCODED: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+_ENCODED_MAX = 1024
+
+
+def _encoded(item: Any) -> tuple[bytes, bytes]:
+    """One WSGI header (a ``(str, str)`` tuple) in wire form: lowercase name, value without the spaces around it."""
+    if type(item) is not tuple or len(item) != 2:
+        raise TypeError(f"a header must be a (name, value) tuple, not {item!r}")
+    name, value = item
+    if type(name) is not str:
+        raise TypeError(f"header name {name!r} is not a str")
+    if type(value) is not str:
+        raise TypeError(f"value of header {name!r} is not a str: {value!r}")
+    pair = (name.lower().encode("latin-1"), value.strip(" \t").encode("latin-1"))
+    if len(value) <= 256:
+        if len(_ENCODED) >= _ENCODED_MAX:
+            _ENCODED.clear()
+        _ENCODED[item] = pair
+    return pair
+
+
+def check_headers(headers: Any) -> tuple[PreparedHeaders, Optional[int]]:
     """WSGI response headers in wire form (lowercase names, latin-1 bytes), and the Content-Length if given.
 
     Names and values are "bytes as latin-1" strings (PEP 3333); a value loses the
@@ -397,16 +436,18 @@ def check_headers(headers: Any) -> tuple[list[tuple[bytes, bytes]], Optional[int
     """
     out: list[tuple[bytes, bytes]] = []
     for item in headers:
-        if type(item) is not tuple or len(item) != 2:
-            raise TypeError(f"a header must be a (name, value) tuple, not {item!r}")
-        name, value = item
-        if type(name) is not str:
-            raise TypeError(f"header name {name!r} is not a str")
-        if type(value) is not str:
-            raise TypeError(f"value of header {name!r} is not a str: {value!r}")
-        out.append((name.lower().encode("latin-1"), value.strip(" \t").encode("latin-1")))
-    return out, validation.check_headers(out)
+        try:
+            pair = _ENCODED.get(item)
+        except TypeError:  # unhashable: _encoded() says what is wrong with it
+            pair = None
+        out.append(pair if pair is not None else _encoded(item))
+    prepared = PreparedHeaders(out)
+    return prepared, prepared.length
 
+
+# Status lines seen, with their codes ("200 OK" -> 200); bounded.
+_STATUSES: dict[str, int] = {}
+_STATUSES_MAX = 256
 
 # A body larger than this goes to a temporary file while it arrives (inline mode).
 SPOOL_LIMIT = 1 << 20
@@ -564,7 +605,11 @@ class _Exchange:
                 exc_info = None
         elif self.status is not None:
             raise AssertionError("start_response() called a second time without exc_info")
-        code = validation.status_of_line(status)
+        code = _STATUSES.get(status) if type(status) is str else None
+        if code is None:
+            code = validation.status_of_line(status)
+            if len(_STATUSES) < _STATUSES_MAX:
+                _STATUSES[status] = code
         self.headers, self.content_length = check_headers(headers)
         self.status = code
         return self.write
@@ -768,6 +813,12 @@ class _Inline(_Exchange):
                 _note_slow(self.stream, time.monotonic() - started)
 
     async def _respond_inline(self, result: Any) -> None:
+        if type(result) is list and len(result) == 1 and not self.written:
+            # The usual answer, [body]: one frame, nothing to iterate.
+            body = result[0]
+            if type(body) is bytes and self.status is not None:
+                await self._send(body, True)
+                return
         path = self._sendfile_path(result)
         if path is not None and not self.written:
             assert self.status is not None

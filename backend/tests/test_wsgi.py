@@ -894,15 +894,18 @@ def test_invalid_status_or_header_is_a_500(tmp_path: Any, status: str, headers: 
     [("Content-Length", "1"), ("Content-Length", "2")],
 ])
 def test_check_headers_refuses(headers: Any) -> None:
-    with pytest.raises((TypeError, ValueError)):
-        check_headers(headers)
+    for _ in range(2):  # and again, once the good pairs among them are remembered
+        with pytest.raises((TypeError, ValueError)):
+            check_headers(headers)
 
 
 def test_check_headers_wire_form() -> None:
-    assert check_headers([("Content-Type", "text/html"), ("X-Tab", "a\tb "), ("Content-Length", "12"),
-                          ("Set-Cookie", "a=\xe9")]) == (
-        [(b"content-type", b"text/html"), (b"x-tab", b"a\tb"), (b"content-length", b"12"),
-         (b"set-cookie", b"a=\xe9")], 12)
+    for _ in range(2):  # the second time from the cache of pairs seen
+        headers, length = check_headers([("Content-Type", "text/html"), ("X-Tab", "a\tb "), ("Content-Length", "12"),
+                                         ("Set-Cookie", "a=\xe9")])
+        assert list(headers) == [(b"content-type", b"text/html"), (b"x-tab", b"a\tb"), (b"content-length", b"12"),
+                                 (b"set-cookie", b"a=\xe9")]
+        assert length == 12
 
 
 # --- concurrency -----------------------------------------------------------------------
