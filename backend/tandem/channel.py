@@ -38,7 +38,7 @@ import asyncio
 import collections.abc
 import logging
 from types import CoroutineType
-from typing import Any, Generator, Optional
+from typing import Any, Optional
 
 from . import protocol
 from .connection import (
@@ -71,8 +71,8 @@ class _Resume(collections.abc.Coroutine):  # type: ignore[type-arg]
 
     The Task's first ``send(None)`` gets back the value the coroutine yielded in
     that first step (the future it waits on); every later send/throw goes
-    straight to the coroutine.  A Task cancelled before its first step throws
-    CancelledError, which reaches the coroutine at its await as usual.
+    straight to the coroutine.  A throw before the first send (the Task was
+    cancelled) reaches the coroutine at its await as usual.
     """
 
     __slots__ = ("_coro", "_first")
@@ -99,13 +99,14 @@ class _Resume(collections.abc.Coroutine):  # type: ignore[type-arg]
     def close(self) -> None:
         self._coro.close()
 
-    def __await__(self) -> Generator[Any, None, Any]:
-        return (yield from self._step())  # pragma: no cover - Tasks use send/throw
+    def __await__(self) -> "_Resume":
+        # Awaited by the call's Task: ``yield from`` drives this iterator with
+        # send() and throw() (a generator here would turn the coroutine's
+        # StopIteration into a RuntimeError).
+        return self
 
-    def _step(self) -> Generator[Any, None, Any]:  # pragma: no cover
-        value = None
-        while True:
-            value = yield self.send(value)
+    def __next__(self) -> Any:
+        return self.send(None)
 
     def __repr__(self) -> str:
         return f"<resumed {self._coro!r}>"
@@ -325,20 +326,31 @@ class Channel(asyncio.Protocol):
         return False
 
     def _start_task(self, stream: ChannelStream, coro: Any) -> None:
-        task = self.loop.create_task(coro)
+        self.loop.create_task(self._run_to_end(stream, coro))
         self.tasks_created += 1
-        stream.task = task
-        task.add_done_callback(self._task_done)
-        # The done callback finds its stream through the task.
-        task.tandem_stream = stream  # type: ignore[attr-defined]
 
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        stream: ChannelStream = task.tandem_stream  # type: ignore[attr-defined]
-        if task.cancelled():
-            exc: Optional[BaseException] = asyncio.CancelledError()
-        else:
-            exc = task.exception()
-        self._finish(stream, exc)
+    async def _run_to_end(self, stream: ChannelStream, coro: Any) -> None:
+        """The Task of an app call that waits; it ends the call itself, in its last step.
+
+        (A done callback would cost the loop another turn.)  The stream learns
+        its Task only here, at the Task's first step: a Task cancelled before
+        its first step would throw CancelledError into this coroutine before
+        it starts, and the app call would never hear of it.  A stream cancelled
+        before then has its Task cancel itself now, which reaches the app call
+        at its first await.
+        """
+        task = asyncio.current_task()
+        stream.task = task
+        if stream.cancelled and task is not None:
+            task.cancel()
+        try:
+            await coro
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # CancelledError too: the stream was cancelled
+            self._finish(stream, exc)
+            return
+        self._finish(stream, None)
 
     # --- end of an app call --------------------------------------------------------
 
