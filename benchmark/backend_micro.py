@@ -29,7 +29,7 @@ the runs repeat to within a few instructions per request.
 
 ``--under-load SECONDS`` checks the in-process number against the real thing:
 it starts build/tandem-frontend and one backend (benchmark/apps.py, from
-``--backend``), runs wrk on ``/`` and ``/json`` (2 threads, 64 connections,
+``--backend``), runs wrk on ``/`` and ``/json`` (1 thread, 64 connections,
 loopback), and divides the CPU time each process used (utime + stime from
 /proc) by the requests served.  With ``--uvicorn`` it does the same for
 uvicorn running the raw ASGI app of apps.py, 1 worker.
@@ -85,19 +85,8 @@ class FakeTransport:
 
 
 def build_app() -> Any:
-    """The benchmark app (benchmark/apps.py) plus routes for the heavier scenarios."""
-    apps = importlib.import_module("apps")
-    app = apps.app
-
-    @app.get("/users/{user_id:int}")
-    def user(request: Any, user_id: int) -> Any:
-        return {"id": user_id, "q": request.query_params.get("q"), "agent": request.headers.get("user-agent")}
-
-    @app.post("/echo")
-    async def echo(request: Any) -> Any:
-        return await request.body()
-
-    return app
+    """The benchmark app (benchmark/apps.py), whose routes serve every scenario here."""
+    return importlib.import_module("apps").app
 
 
 # name -> (method, target, path, query, extra headers, body, expected response body)
