@@ -88,6 +88,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--out", type=Path, help="results folder (default: benchmark/results/<date> for a full "
                                              "run, which also updates benchmark/README.md; build/bench otherwise)")
     ap.add_argument("--list", action="store_true", help="print the contenders and scenarios and stop")
+    ap.add_argument("--report", type=Path, metavar="DIR",
+                    help="measure nothing: write results.md and chart.png again from DIR/results.json "
+                         "(and the README's table, if DIR is under benchmark/results)")
     args = ap.parse_args()
     args.rounds = args.rounds or 3
     args.duration = args.duration or (2 if args.quick else 3)
@@ -170,6 +173,10 @@ def main() -> int:
         print("\n".join([f"{c.key:18} {c.label}" for c in CONTENDERS] + [""] +
                         [f"{s.key:18} {s.method} {s.target}, {s.connections} connections" for s in SCENARIOS]))
         return 0
+    if args.report:
+        results = report.load(args.report.resolve(), CONTENDERS, SCENARIOS)
+        write_outputs(results, args.report.resolve(), full=True)
+        return 0
     missing = missing_tools(contenders)
     if missing:
         print("benchmark: missing " + ", ".join(missing), file=sys.stderr)
@@ -196,3 +203,6 @@ if __name__ == "__main__":
     except KeyboardInterrupt:
         print("benchmark: interrupted; every server was stopped", file=sys.stderr)
         sys.exit(130)
+    except RuntimeError as e:             # a server that would not start, or answered other bytes
+        print(f"benchmark: {e}", file=sys.stderr)
+        sys.exit(1)

@@ -42,7 +42,7 @@ def write(results: Results, path: Path) -> bool:
             ax.tick_params(labelsize=8)
             ax.grid(axis="x", alpha=0.3)
     fig.suptitle(f"make bench, {results.meta['date']} ({results.versions.get('machine', '')})", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return True

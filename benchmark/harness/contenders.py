@@ -7,6 +7,7 @@ Flask app); contenders of one family answer the same bytes (scenarios.EXPECTED).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from .scenarios import ASGI, CONFIG, NATIVE, WSGI, Scenario
 from .servers import Server, gunicorn, nginx_return, nginx_uwsgi, tandem, uvicorn
@@ -43,14 +44,23 @@ CONTENDERS: tuple[Contender, ...] = (
     Contender("gunicorn-flask", "gunicorn sync, Flask app", "flask", WSGI, gunicorn("apps_flask:app", "sync")),
 )
 
-# The comparisons the issue sets targets for: (tandem's row, the other's row, what is asked).
-COMPARISONS: tuple[tuple[str, str, str], ...] = (
-    ("tandem-native", "nginx-return", "req/s >= 0.75x, CPU/req <= 1.5x"),
-    ("tandem-asgi", "uvicorn-asgi", "req/s >= 1.5x, CPU/req <= 1x"),
-    ("tandem-wsgi", "nginx-uwsgi", "req/s >= 1.5x, CPU/req <= 0.67x"),
-    ("tandem-wsgi", "gunicorn-sync", "req/s >= 3x"),
-    ("tandem-wsgi", "gunicorn-gthread", "req/s >= 3x"),
-    ("tandem-fastapi", "uvicorn-fastapi", "not beaten"),
-    ("tandem-flask", "nginx-uwsgi-flask", "not beaten"),
-    ("tandem-flask", "gunicorn-flask", "not beaten"),
+@dataclass(frozen=True)
+class Target:
+    """What issue 12 asks of tandem against another contender, as ratios tandem / other."""
+    ours: str
+    theirs: str
+    rps_at_least: float = 1.0
+    cpu_at_most: Optional[float] = 1.0
+    p99_at_most: float = 1.0      # p99 latency at the same load no worse than the other's
+
+
+TARGETS: tuple[Target, ...] = (
+    Target("tandem-native", "nginx-return", rps_at_least=0.75, cpu_at_most=1.5),
+    Target("tandem-asgi", "uvicorn-asgi", rps_at_least=1.5, cpu_at_most=1.0),
+    Target("tandem-wsgi", "nginx-uwsgi", rps_at_least=1.5, cpu_at_most=2 / 3),
+    Target("tandem-wsgi", "gunicorn-sync", rps_at_least=3.0, cpu_at_most=None),
+    Target("tandem-wsgi", "gunicorn-gthread", rps_at_least=3.0, cpu_at_most=None),
+    Target("tandem-fastapi", "uvicorn-fastapi"),      # the framework apps: not beaten
+    Target("tandem-flask", "nginx-uwsgi-flask"),
+    Target("tandem-flask", "gunicorn-flask"),
 )

@@ -176,7 +176,7 @@ def _describe(label: str, scenario: str, run: Run) -> str:
 
 def run_steps(running: dict[str, Running], steps: list[Step], seconds: float, tmp: Path,
               warm_up: bool = False) -> tuple[list[Run], dict[str, str]]:
-    """Measure every step; a contender whose process died is left out from then on (and said so)."""
+    """Measure every step; a contender whose process died or that answered nothing is left out from then on."""
     runs: list[Run] = []
     failed: dict[str, str] = {}
     progress = Progress(len(steps), seconds + 0.5)
@@ -185,9 +185,14 @@ def run_steps(running: dict[str, Running], steps: list[Step], seconds: float, tm
         dead = failed.get(contender.key) or server.group.dead()
         if dead:
             failed[contender.key] = dead
-            progress.step(f"{scenario.key:6} {contender.label:32} skipped: {dead} has exited")
+            progress.step(f"{scenario.key:6} {contender.label:32} skipped: {dead}")
             continue
-        run = measure_one(server, scenario, seconds, tmp, rnd)
+        try:
+            run = measure_one(server, scenario, seconds, tmp, rnd)
+        except ValueError as e:           # wrk reported nothing: the server answered no request
+            failed[contender.key] = str(e).splitlines()[-1][:200]
+            progress.step(f"{scenario.key:6} {contender.label:32} failed: {failed[contender.key]}")
+            continue
         prefix = "warm-up " if warm_up else f"round {rnd} "
         progress.step(prefix + _describe(contender.label, scenario.key, run))
         if not warm_up:

@@ -143,10 +143,10 @@ class Group:
         self.procs.append((command, proc))
 
     def dead(self) -> Optional[str]:
-        """The role of a process that has exited, if one has."""
+        """Which process has exited, if one has."""
         for command, proc in self.procs:
             if proc.poll() is not None:
-                return f"{command.role} (exit status {proc.returncode})"
+                return f"its {command.role} exited with status {proc.returncode}"
         return None
 
     def pids_by_role(self) -> dict[str, set[int]]:
