@@ -121,7 +121,7 @@ run: build
 BENCH_PACKAGES := wrk python3-uvicorn python3-httptools gunicorn nginx uwsgi-core uwsgi-plugin-python3 \
                   python3-fastapi python3-flask python3-matplotlib
 
-# About 11 minutes: every contender and scenario, the one-frontend ceiling;
+# About 10 minutes: every contender and scenario, the one-frontend ceiling;
 # writes benchmark/results/<date>/ and the summary table in benchmark/README.md.
 bench: build
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(BENCH_PACKAGES)"

@@ -1,6 +1,6 @@
 """`make bench`: tandem against the servers people would otherwise pick, the same bytes served by each.
 
-    make bench          # every contender and scenario and the one-frontend ceiling (about 12 minutes);
+    make bench          # every contender and scenario and the one-frontend ceiling (about 10 minutes);
                         # writes benchmark/results/<date>/ and the summary table in benchmark/README.md
     make bench-quick    # plaintext only, the raw apps' contenders, about a minute; writes build/bench/
     /usr/bin/python3 benchmark/run.py --list                      # the contenders and scenarios

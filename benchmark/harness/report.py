@@ -248,8 +248,8 @@ def update_readme(readme: Path, results: Results, folder: str) -> bool:
     pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
     if not pattern.search(text):
         return False
-    body = (f"{README_START}\n`make bench` of {results.meta['date']} (tandem {results.versions['tandem']}; "
-            f"[all the numbers]({folder}/results.md)). Median requests per second / best CPU µs per "
+    body = (f"{README_START}\n`make bench` of {results.meta['date']} ({results.versions['tandem']}; "
+            f"[all the numbers]({folder}/results.md)).\nMedian requests per second / best CPU µs per "
             f"request; ⚠ marks errors.\n\n{summary_table(results)}\n{README_END}")
     readme.write_text(pattern.sub(lambda _: body, text))
     return True
