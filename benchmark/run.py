@@ -138,7 +138,10 @@ def measure_contenders(contenders: list[Contender], scenarios: list[Scenario], a
         measure.stop_all(running)
 
 
-def measure_ceiling(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> tuple[list[Run], dict[str, int]]:
+Ceiling = tuple[list[Run], dict[str, int], dict[str, str]]    # runs, backends per row, failures
+
+
+def measure_ceiling(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> Ceiling:
     """One frontend with 1, 2 and 4 native backends serving plaintext, interleaved like the rest."""
     rows = [Contender(f"ceiling-{n}", f"tandem native, {n} backend{'s' * (n > 1)}", "raw", NATIVE,
                       tandem("apps:app", "native", n)) for n in CEILING_BACKENDS]
@@ -146,8 +149,8 @@ def measure_ceiling(args: argparse.Namespace, tmp: Path, env: dict[str, str]) ->
     print("\nthe one-frontend ceiling:", flush=True)
     ceiling_tmp = tmp / "ceiling"
     ceiling_tmp.mkdir()
-    runs, _ = measure_contenders(rows, plain, args, ceiling_tmp, env)
-    return runs, {c.key: n for c, n in zip(rows, CEILING_BACKENDS)}
+    runs, failed = measure_contenders(rows, plain, args, ceiling_tmp, env)
+    return runs, {c.key: n for c, n in zip(rows, CEILING_BACKENDS)}, failed
 
 
 def write_outputs(results: report.Results, out: Path, full: bool) -> None:
@@ -188,11 +191,13 @@ def main() -> int:
     print("\n".join(f"{name:10} {v}" for name, v in found.items()), flush=True)
     with tempfile.TemporaryDirectory(prefix="tandem-bench-") as name:
         runs, failed = measure_contenders(contenders, scenarios, args, Path(name), env)
-        ceiling, backends = ([], {}) if args.quick or args.no_ceiling else measure_ceiling(args, Path(name), env)
+        ceiling, backends, ceiling_failed = (([], {}, {}) if args.quick or args.no_ceiling
+                                             else measure_ceiling(args, Path(name), env))
     took = int(time.monotonic() - started)
     meta = {"date": date, "rounds": args.rounds, "seconds": args.duration, "warmup": args.warmup,
             "took": f"{took // 60} min {took % 60} s", "quick": args.quick}
-    results = report.Results(meta, found, contenders, scenarios, runs, failed, ceiling, backends)
+    results = report.Results(meta, found, contenders, scenarios, runs, {**failed, **ceiling_failed}, ceiling,
+                             backends)
     write_outputs(results, args.out or (RESULTS / date if args.full else SCRATCH), args.full)
     return 0
 
