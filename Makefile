@@ -33,7 +33,7 @@ LLHTTP_SRC   := $(LLHTTP_DIR)/llhttp.c $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c
 FRONT_OBJ    := $(patsubst %.c,$(BUILD)/obj/%.o,$(PROTO_SRC) $(FRONT_SRC))
 LLHTTP_OBJ   := $(patsubst $(LLHTTP_DIR)/%.c,$(BUILD)/obj/llhttp/%.o,$(LLHTTP_SRC))
 
-.PHONY: all deps build run test test-c test-python test-e2e test-sanitize install clean bench
+.PHONY: all deps build run test test-c test-python test-e2e test-sanitize install clean bench bench-quick
 
 all: build
 
@@ -116,12 +116,21 @@ run: build
 	cd examples && PYTHONPATH=../backend $(PYTHON) -m tandem app:app --serve 127.0.0.1:8080 \
 	  --static /static=./public --frontend ../$(BUILD)/tandem-frontend
 
-# Benchmarks compare against uvicorn and gunicorn, from Debian too.
-BENCH_PACKAGES := wrk python3-uvicorn python3-httptools gunicorn
+# Benchmarks compare against uvicorn, gunicorn, nginx + uWSGI and nginx alone, from
+# Debian too, with FastAPI and Flask apps; matplotlib draws the chart.
+BENCH_PACKAGES := wrk python3-uvicorn python3-httptools gunicorn nginx uwsgi-core uwsgi-plugin-python3 \
+                  python3-fastapi python3-flask python3-matplotlib
 
+# About 10 minutes: every contender and scenario, the one-frontend ceiling;
+# writes benchmark/results/<date>/ and the summary table in benchmark/README.md.
 bench: build
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(BENCH_PACKAGES)"
 	$(PYTHON) benchmark/run.py $(BENCH_ARGS)
+
+# About a minute: plaintext on the raw apps' contenders; writes build/bench/.
+bench-quick: build
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(BENCH_PACKAGES)"
+	$(PYTHON) benchmark/run.py --quick $(BENCH_ARGS)
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin

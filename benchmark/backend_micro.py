@@ -31,16 +31,15 @@ requests, so start-up and preparation cancel out.  ``PYTHONHASHSEED=0`` makes
 the runs repeat to within a few instructions per request.
 
 ``--interface asgi`` and ``--interface wsgi`` measure the same four requests
-answered by a raw ASGI application and a raw WSGI callable (no framework:
-``asgi_app`` and ``wsgi_app`` below, the same bytes out), loaded as
-``python3 -m tandem`` loads them.  Their calls run as the server runs them:
+answered by the raw ASGI application and the raw WSGI callable of apps.py (no
+framework, the same bytes out), loaded as ``python3 -m tandem`` loads them.  Their calls run as the server runs them:
 when a call does not finish inside ``data_received`` (a Task, a worker
 thread), the loop runs until every stream of the batch is answered, and that
 time is counted too, worker threads' CPU included.
 
 ``--under-load SECONDS`` checks the in-process number against the real thing:
 it starts build/tandem-frontend and one backend (benchmark/apps.py, from
-``--backend``), runs wrk on ``/`` and ``/json`` (2 threads, 64 connections,
+``--backend``), runs wrk on ``/`` and ``/json`` (1 thread, 64 connections,
 loopback), and divides the CPU time each process used (utime + stime from
 /proc) by the requests served.  With ``--uvicorn`` it does the same for
 uvicorn running the raw ASGI app of apps.py, 1 worker.
@@ -53,7 +52,6 @@ import asyncio
 import gc
 import hashlib
 import importlib
-import json
 import os
 import re
 import statistics
@@ -63,7 +61,6 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,68 +96,14 @@ class FakeTransport:
 
 
 def build_app(interface: str = "native", threads: Any = None) -> Any:
-    """The benchmark app: for "native", benchmark/apps.py plus routes for the heavier scenarios; for "asgi"
-    and "wsgi", asgi_app or wsgi_app wrapped as ``python3 -m tandem`` wraps them."""
-    if interface != "native":
-        from tandem.importer import load_app
-        return load_app(asgi_app if interface == "asgi" else wsgi_app, interface, name=f"micro:{interface}",
-                        threads=threads if interface == "wsgi" else None)
+    """The benchmark app (benchmark/apps.py, whose routes serve every scenario here) in the form asked
+    for: ``app``, or ``asgi`` or ``wsgi`` wrapped as ``python3 -m tandem`` wraps them."""
     apps = importlib.import_module("apps")
-    app = apps.app
-
-    @app.get("/users/{user_id:int}")
-    def user(request: Any, user_id: int) -> Any:
-        return {"id": user_id, "q": request.query_params.get("q"), "agent": request.headers.get("user-agent")}
-
-    @app.post("/echo")
-    async def echo(request: Any) -> Any:
-        return await request.body()
-
-    return app
-
-
-async def asgi_app(scope: dict, receive: Any, send: Any) -> None:
-    """The four scenarios as a raw ASGI 3 application."""
-    path = scope["path"]
-    ctype = b"application/json"
-    if path == "/":
-        body, ctype = b"Hello, World!", b"text/plain; charset=utf-8"
-    elif path == "/json":
-        body = json.dumps({"message": "Hello, World!"}, separators=(",", ":")).encode()
-    elif path.startswith("/users/"):
-        query = dict(parse_qsl(scope["query_string"].decode("latin-1")))
-        agent = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"user-agent"), None)
-        body = json.dumps({"id": int(path[7:]), "q": query.get("q"), "agent": agent}, separators=(",", ":")).encode()
-    else:
-        chunks = []
-        more = True
-        while more:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        body, ctype = b"".join(chunks), b"application/octet-stream"
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
-
-
-def wsgi_app(environ: dict, start_response: Any) -> list[bytes]:
-    """The four scenarios as a raw WSGI callable."""
-    path = environ["PATH_INFO"]
-    ctype = "application/json"
-    if path == "/":
-        body, ctype = b"Hello, World!", "text/plain; charset=utf-8"
-    elif path == "/json":
-        body = json.dumps({"message": "Hello, World!"}, separators=(",", ":")).encode()
-    elif path.startswith("/users/"):
-        query = dict(parse_qsl(environ["QUERY_STRING"]))
-        body = json.dumps({"id": int(path[7:]), "q": query.get("q"), "agent": environ.get("HTTP_USER_AGENT")},
-                          separators=(",", ":")).encode()
-    else:
-        body = environ["wsgi.input"].read()
-        ctype = "application/octet-stream"
-    start_response("200 OK", [("Content-Type", ctype), ("Content-Length", str(len(body)))])
-    return [body]
+    if interface == "native":
+        return apps.app
+    from tandem.importer import load_app
+    return load_app(getattr(apps, interface), interface, name=f"apps:{interface}",
+                    threads=threads if interface == "wsgi" else None)
 
 
 # name -> (method, target, path, query, extra headers, body, expected response body)
