@@ -31,6 +31,8 @@ CONTENDERS: tuple[Contender, ...] = (
     Contender("tandem-asgi", "tandem, raw ASGI app", "raw", ASGI, tandem("apps:asgi", "asgi"), quick=True),
     Contender("uvicorn-asgi", "uvicorn, raw ASGI app", "raw", ASGI, uvicorn("apps:asgi"), quick=True),
     Contender("tandem-wsgi", "tandem, raw WSGI app", "raw", WSGI, tandem("apps:wsgi", "wsgi"), quick=True),
+    Contender("tandem-wsgi-inline", "tandem `--threads 0`, raw WSGI app", "raw", WSGI,
+              tandem("apps:wsgi", "wsgi", extra=("--threads", "0")), quick=True),
     Contender("nginx-uwsgi", "nginx + uWSGI, raw WSGI app", "raw", WSGI, nginx_uwsgi("apps:wsgi"), quick=True),
     Contender("gunicorn-sync", "gunicorn sync, raw WSGI app", "raw", WSGI, gunicorn("apps:wsgi", "sync"),
               quick=True),
@@ -40,6 +42,8 @@ CONTENDERS: tuple[Contender, ...] = (
     Contender("tandem-fastapi", "tandem, FastAPI app", "fastapi", ASGI, tandem("apps_fastapi:app", "asgi")),
     Contender("uvicorn-fastapi", "uvicorn, FastAPI app", "fastapi", ASGI, uvicorn("apps_fastapi:app")),
     Contender("tandem-flask", "tandem, Flask app", "flask", WSGI, tandem("apps_flask:app", "wsgi")),
+    Contender("tandem-flask-inline", "tandem `--threads 0`, Flask app", "flask", WSGI,
+              tandem("apps_flask:app", "wsgi", extra=("--threads", "0"))),
     Contender("nginx-uwsgi-flask", "nginx + uWSGI, Flask app", "flask", WSGI, nginx_uwsgi("apps_flask:app")),
     Contender("gunicorn-flask", "gunicorn sync, Flask app", "flask", WSGI, gunicorn("apps_flask:app", "sync")),
 )
@@ -60,7 +64,13 @@ TARGETS: tuple[Target, ...] = (
     Target("tandem-wsgi", "nginx-uwsgi", rps_at_least=1.5, cpu_at_most=2 / 3),
     Target("tandem-wsgi", "gunicorn-sync", rps_at_least=3.0, cpu_at_most=None),
     Target("tandem-wsgi", "gunicorn-gthread", rps_at_least=3.0, cpu_at_most=None),
+    # The same targets for the WSGI callable run on the loop's thread (--threads 0).
+    Target("tandem-wsgi-inline", "nginx-uwsgi", rps_at_least=1.5, cpu_at_most=2 / 3),
+    Target("tandem-wsgi-inline", "gunicorn-sync", rps_at_least=3.0, cpu_at_most=None),
+    Target("tandem-wsgi-inline", "gunicorn-gthread", rps_at_least=3.0, cpu_at_most=None),
     Target("tandem-fastapi", "uvicorn-fastapi"),      # the framework apps: not beaten
     Target("tandem-flask", "nginx-uwsgi-flask"),
     Target("tandem-flask", "gunicorn-flask"),
+    Target("tandem-flask-inline", "nginx-uwsgi-flask"),
+    Target("tandem-flask-inline", "gunicorn-flask"),
 )

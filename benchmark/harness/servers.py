@@ -48,15 +48,15 @@ class Server:
     launch: Callable[[Path], Launch]     # given the server's own temporary folder
 
 
-def tandem(app: str, interface: str, backends: int = 1) -> Server:
-    """The C frontend and a backend with ``--workers backends`` hosting app."""
+def tandem(app: str, interface: str, backends: int = 1, extra: tuple[str, ...] = ()) -> Server:
+    """The C frontend and a backend with ``--workers backends`` hosting app (``extra``: more backend flags)."""
     def launch(tmp: Path) -> Launch:
         port, sock = free_port(), tmp / "backend.sock"
         frontend = Command("frontend", [str(FRONTEND), "--listen", f"127.0.0.1:{port}",
                                         "--backend-socket", str(sock), "--log-level", "warn"])
         backend = Command("backend", [PYTHON, "-m", "tandem", app, "--connect", str(sock),
                                       "--interface", interface, "--workers", str(backends),
-                                      "--log-level", "warning"], cwd=BENCH)
+                                      "--log-level", "warning", *extra], cwd=BENCH)
         return Launch(port, [frontend, backend], ready=lambda: attached_backends(sock) >= backends)
     return Server((str(FRONTEND),), launch)
 
