@@ -1,0 +1,290 @@
+/* Tests of the ground-level pieces an HTTP connection stands on: ctx (the
+ * per-iteration flush and the date line), outbuf (the two buffers that swap
+ * at each write) and sock (a client socket: reads, gathered writes, the
+ * graceful end and the close), each on a real libuv loop with the other end
+ * of a socketpair in the test's hands.  Every wait is bounded by a number of
+ * loop iterations.
+ *
+ * Set TDM_TEST_FILTER to a test name (cmocka pattern) to run only that test.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "ctx.h"
+#include "outbuf.h"
+#include "sock.h"
+
+#define MAX_SPINS 20000
+
+static config cfg;
+
+/* ---- ctx ------------------------------------------------------------------ */
+
+static int flushed[4];
+static int flush_order[4];
+static int nflushed;
+
+typedef struct counted {
+  flushable fl;
+  int id;
+} counted;
+
+static void counted_flush(flushable *f) {
+  counted *c = (counted *) f;
+  flushed[c->id]++;
+  flush_order[nflushed++] = c->id;
+}
+
+static void test_ctx_flushes_each_queued_once_and_cancel_takes_one_off(void **state) {
+  uv_loop_t loop;
+  tdm_ctx x;
+  counted a = {{0}, 0}, b = {{0}, 1}, c = {{0}, 2};
+  (void) state;
+
+  assert_int_equal(uv_loop_init(&loop), 0);
+  assert_int_equal(ctx_init(&x, &loop, &cfg), 0);
+  memset(flushed, 0, sizeof(flushed));
+  nflushed = 0;
+  a.fl.flush = b.fl.flush = c.fl.flush = counted_flush;
+  ctx_schedule_flush(&x, &a.fl);
+  ctx_schedule_flush(&x, &a.fl);          /* idempotent */
+  ctx_schedule_flush(&x, &b.fl);
+  ctx_schedule_flush(&x, &c.fl);
+  ctx_cancel_flush(&x, &b.fl);
+  ctx_cancel_flush(&x, &b.fl);            /* idempotent */
+  uv_run(&loop, UV_RUN_NOWAIT);           /* the prepare handle runs the flush */
+  assert_int_equal(flushed[0], 1);
+  assert_int_equal(flushed[1], 0);
+  assert_int_equal(flushed[2], 1);
+  assert_int_equal(nflushed, 2);
+  uv_run(&loop, UV_RUN_NOWAIT);           /* nothing queued: nothing again */
+  assert_int_equal(nflushed, 2);
+  ctx_close(&x);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_ctx_date_line(void **state) {
+  uv_loop_t loop;
+  tdm_ctx x;
+  size_t len = 0;
+  const char *d;
+  (void) state;
+
+  assert_int_equal(uv_loop_init(&loop), 0);
+  assert_int_equal(ctx_init(&x, &loop, &cfg), 0);
+  d = ctx_date_line(&x, &len);
+  /* "date: Mon, 07 Dec 2026 09:05:18 GMT\r\n" */
+  assert_int_equal(len, 37);
+  assert_memory_equal(d, "date: ", 6);
+  assert_memory_equal(d + len - 6, " GMT\r\n", 6);
+  assert_ptr_equal(ctx_date_line(&x, &len), d);   /* the same second: the same line */
+  ctx_close(&x);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* ---- sock and outbuf ------------------------------------------------------- */
+
+typedef struct owner {
+  char got[256];
+  size_t ngot;
+  int ended, end_err;
+  int written, write_status;
+  int closed;
+} owner;
+
+static void own_read(void *o, const char *data, size_t len) {
+  owner *w = o;
+  assert_true(w->ngot + len <= sizeof(w->got));
+  memcpy(w->got + w->ngot, data, len);
+  w->ngot += len;
+}
+
+static void own_end(void *o, int err) {
+  owner *w = o;
+  w->ended++;
+  w->end_err = err;
+}
+
+static void own_written(void *o, int status) {
+  owner *w = o;
+  w->written++;
+  w->write_status = status;
+}
+
+static void own_closed(void *o) {
+  ((owner *) o)->closed = 1;
+}
+
+static const sock_cb own_cb = { own_read, own_end, own_written, own_closed };
+
+typedef struct rig {
+  uv_loop_t loop;
+  tdm_ctx x;
+  sock s;
+  owner w;
+  int peer;
+} rig;
+
+static void rig_open(rig *r) {
+  int sv[2];
+
+  memset(r, 0, sizeof(*r));
+  assert_int_equal(uv_loop_init(&r->loop), 0);
+  assert_int_equal(ctx_init(&r->x, &r->loop, &cfg), 0);
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  r->peer = sv[1];
+  assert_int_equal(fcntl(r->peer, F_SETFL, fcntl(r->peer, F_GETFL) | O_NONBLOCK), 0);
+  sock_init(&r->s, &r->x, &own_cb, &r->w, 1 << 20);
+  assert_int_equal(sock_open_fd(&r->s, sv[0]), 0);
+  assert_string_equal(r->s.peer_host, "127.0.0.1");
+}
+
+static void rig_close(rig *r) {
+  sock_close(&r->s);
+  for (int i = 0; i < MAX_SPINS && !r->w.closed; i++)
+    uv_run(&r->loop, UV_RUN_NOWAIT);
+  assert_true(r->w.closed);
+  ctx_close(&r->x);
+  uv_run(&r->loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&r->loop), 0);
+  close(r->peer);
+}
+
+#define SPIN_UNTIL(r, cond)                                                   \
+  do {                                                                        \
+    int n_ = 0;                                                               \
+    while (!(cond) && n_++ < MAX_SPINS)                                       \
+      uv_run(&(r)->loop, UV_RUN_NOWAIT);                                      \
+    if (!(cond))                                                              \
+      fail_msg("still not true: %s", #cond);                                  \
+  } while (0)
+
+static void test_sock_reads_and_gathers_writes_into_one(void **state) {
+  rig r;
+  char buf[64];
+  ssize_t n;
+  (void) state;
+
+  rig_open(&r);
+  assert_int_equal(sock_read_start(&r.s), 0);
+  assert_int_equal(send(r.peer, "ping", 4, 0), 4);
+  SPIN_UNTIL(&r, r.w.ngot == 4);
+  assert_memory_equal(r.w.got, "ping", 4);
+
+  /* Two appends in one iteration leave in one write. */
+  assert_int_equal(tdm_buf_append(sock_out(&r.s), "one,", 4), 0);
+  assert_int_equal(tdm_buf_append(sock_out(&r.s), "two", 3), 0);
+  sock_flush_soon(&r.s);
+  assert_int_equal(sock_pending(&r.s), 7);
+  SPIN_UNTIL(&r, r.w.written == 1);
+  assert_int_equal(r.w.write_status, 0);
+  assert_int_equal(sock_pending(&r.s), 0);
+  n = recv(r.peer, buf, sizeof(buf), 0);
+  assert_int_equal(n, 7);
+  assert_memory_equal(buf, "one,two", 7);
+
+  /* Reading stopped: bytes wait in the kernel until it starts again. */
+  sock_read_stop(&r.s);
+  assert_int_equal(send(r.peer, "more", 4, 0), 4);
+  for (int i = 0; i < 100; i++)
+    uv_run(&r.loop, UV_RUN_NOWAIT);
+  assert_int_equal(r.w.ngot, 4);
+  assert_int_equal(sock_read_start(&r.s), 0);
+  SPIN_UNTIL(&r, r.w.ngot == 8);
+  rig_close(&r);
+}
+
+static void test_sock_end_writes_then_sends_fin_and_lingers(void **state) {
+  rig r;
+  char buf[64];
+  ssize_t n = 0;
+  (void) state;
+
+  rig_open(&r);
+  assert_int_equal(sock_read_start(&r.s), 0);
+  assert_int_equal(tdm_buf_append(sock_out(&r.s), "last", 4), 0);
+  sock_end(&r.s);
+  /* The output goes first, then FIN: the peer reads it all, then end of stream. */
+  SPIN_UNTIL(&r, (n = recv(r.peer, buf, sizeof(buf), MSG_PEEK)) == 4);
+  SPIN_UNTIL(&r, r.s.lingering);
+  assert_int_equal(recv(r.peer, buf, sizeof(buf), 0), 4);
+  SPIN_UNTIL(&r, recv(r.peer, buf, sizeof(buf), 0) == 0);
+  /* While it lingers, what the client still sends is dropped, not delivered. */
+  assert_int_equal(send(r.peer, "late", 4, 0), 4);
+  for (int i = 0; i < 100; i++)
+    uv_run(&r.loop, UV_RUN_NOWAIT);
+  assert_int_equal(r.w.ngot, 0);
+  assert_int_equal(r.w.ended, 0);
+  /* The client closes: the lingering is over. */
+  shutdown(r.peer, SHUT_WR);
+  SPIN_UNTIL(&r, r.w.ended == 1);
+  assert_int_equal(r.w.end_err, 0);
+  rig_close(&r);
+}
+
+static void test_sock_reports_the_clients_eof(void **state) {
+  rig r;
+  (void) state;
+
+  rig_open(&r);
+  assert_int_equal(sock_read_start(&r.s), 0);
+  shutdown(r.peer, SHUT_WR);
+  SPIN_UNTIL(&r, r.w.ended == 1);
+  assert_int_equal(r.w.end_err, UV_EOF);
+  rig_close(&r);
+}
+
+static void test_outbuf_swaps_and_keeps_gathering_during_a_write(void **state) {
+  rig r;
+  char buf[64];
+  (void) state;
+
+  rig_open(&r);
+  assert_int_equal(tdm_buf_append(&r.s.ob.out, "first", 5), 0);
+  assert_int_equal(outbuf_write(&r.s.ob, &r.s.h.stream, NULL, NULL), 0);
+  /* In flight: "first" moved to wbuf, new output gathers in out. */
+  assert_true(r.s.ob.writing);
+  assert_int_equal(r.s.ob.wbuf.len, 5);
+  assert_int_equal(r.s.ob.out.len, 0);
+  assert_int_equal(tdm_buf_append(&r.s.ob.out, "second", 6), 0);
+  assert_int_equal(outbuf_pending(&r.s.ob), 11);
+  /* A second write while one is in flight does nothing. */
+  assert_int_equal(outbuf_write(&r.s.ob, &r.s.h.stream, NULL, NULL), 0);
+  assert_int_equal(r.s.ob.wbuf.len, 5);
+  for (int i = 0; i < 100; i++)
+    uv_run(&r.loop, UV_RUN_NOWAIT);
+  assert_int_equal(recv(r.peer, buf, sizeof(buf), 0), 5);
+  outbuf_written(&r.s.ob);
+  assert_false(r.s.ob.writing);
+  assert_int_equal(outbuf_pending(&r.s.ob), 6);
+  rig_close(&r);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_ctx_flushes_each_queued_once_and_cancel_takes_one_off),
+    cmocka_unit_test(test_ctx_date_line),
+    cmocka_unit_test(test_sock_reads_and_gathers_writes_into_one),
+    cmocka_unit_test(test_sock_end_writes_then_sends_fin_and_lingers),
+    cmocka_unit_test(test_sock_reports_the_clients_eof),
+    cmocka_unit_test(test_outbuf_swaps_and_keeps_gathering_during_a_write),
+  };
+
+  if (getenv("TDM_TEST_FILTER") != NULL)
+    cmocka_set_test_filter(getenv("TDM_TEST_FILTER"));
+  return cmocka_run_group_tests_name("sock", tests, NULL, NULL);
+}
