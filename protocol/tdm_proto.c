@@ -584,83 +584,169 @@ size_t tdm_encoded_size(const tdm_frame *f) {
   return (size_t)size + TDM_FRAME_HEADER_SIZE;
 }
 
-static int buf_on_write(void *data, const char *buf, size_t len) {
-  return tdm_buf_append(data, buf, len) == 0 ? 0 : -1;
+/* The writers below emit the shortest msgpack encodings (the ones the
+ * mp_*_size() functions count, and msgpack-c's msgpack_pack_*() emit) at w,
+ * into room reserved beforehand, and return where they stopped: encoding a
+ * frame is a walk over it, without a call per piece through a write
+ * callback. */
+
+static unsigned char *w_be(unsigned char *w, uint64_t v, int n) {
+  for (int i = n - 1; i >= 0; i--) {
+    w[i] = (unsigned char)v;
+    v >>= 8;
+  }
+  return w + n;
 }
 
-static int pack_str(msgpack_packer *pk, tdm_str s) {
-  return msgpack_pack_str(pk, s.len) || msgpack_pack_str_body(pk, s.ptr, s.len);
+static unsigned char *w_uint(unsigned char *w, uint64_t v) {
+  if (v <= 0x7f) {
+    *w++ = (unsigned char)v;
+    return w;
+  }
+  if (v <= 0xff) {
+    *w++ = 0xcc;
+    return w_be(w, v, 1);
+  }
+  if (v <= 0xffff) {
+    *w++ = 0xcd;
+    return w_be(w, v, 2);
+  }
+  if (v <= 0xffffffff) {
+    *w++ = 0xce;
+    return w_be(w, v, 4);
+  }
+  *w++ = 0xcf;
+  return w_be(w, v, 8);
 }
 
-static int pack_bin(msgpack_packer *pk, tdm_str s) {
-  return msgpack_pack_bin(pk, s.len) || msgpack_pack_bin_body(pk, s.ptr, s.len);
+static unsigned char *w_bytes(unsigned char *w, tdm_str s) {
+  if (s.len > 0)
+    memcpy(w, s.ptr, s.len);
+  return w + s.len;
 }
 
-static int pack_addr(msgpack_packer *pk, const tdm_addr *a) {
-  if (!a->present)
-    return msgpack_pack_nil(pk);
-  return msgpack_pack_array(pk, 2) || pack_str(pk, a->host) || msgpack_pack_uint32(pk, a->port);
+static unsigned char *w_str(unsigned char *w, tdm_str s) {
+  if (s.len <= 31) {
+    *w++ = (unsigned char)(0xa0 | s.len);
+  } else if (s.len <= 0xff) {
+    *w++ = 0xd9;
+    w = w_be(w, s.len, 1);
+  } else if (s.len <= 0xffff) {
+    *w++ = 0xda;
+    w = w_be(w, s.len, 2);
+  } else {
+    *w++ = 0xdb;
+    w = w_be(w, s.len, 4);
+  }
+  return w_bytes(w, s);
 }
 
-static int pack_headers(msgpack_packer *pk, const tdm_header *h, uint32_t n) {
-  uint32_t i;
-
-  if (msgpack_pack_array(pk, 2 * (size_t)n))
-    return -1;
-  for (i = 0; i < n; i++)
-    if (pack_bin(pk, h[i].name) || pack_bin(pk, h[i].value))
-      return -1;
-  return 0;
+static unsigned char *w_bin(unsigned char *w, tdm_str s) {
+  if (s.len <= 0xff) {
+    *w++ = 0xc4;
+    w = w_be(w, s.len, 1);
+  } else if (s.len <= 0xffff) {
+    *w++ = 0xc5;
+    w = w_be(w, s.len, 2);
+  } else {
+    *w++ = 0xc6;
+    w = w_be(w, s.len, 4);
+  }
+  return w_bytes(w, s);
 }
 
-/* Packs the payload of f, whose type payload_size() has accepted. Returns
- * nonzero if the packer's writes failed. */
-static int pack_frame(msgpack_packer *pk, const tdm_frame *f) {
-  if (msgpack_pack_array(pk, layout_of(f->type)->nelements) ||
-      msgpack_pack_uint32(pk, f->type) || msgpack_pack_uint32(pk, f->stream_id))
-    return -1;
+static unsigned char *w_array(unsigned char *w, uint64_t n) {
+  if (n <= 15) {
+    *w++ = (unsigned char)(0x90 | n);
+    return w;
+  }
+  if (n <= 0xffff) {
+    *w++ = 0xdc;
+    return w_be(w, n, 2);
+  }
+  *w++ = 0xdd;
+  return w_be(w, n, 4);
+}
 
+static unsigned char *w_addr(unsigned char *w, const tdm_addr *a) {
+  if (!a->present) {
+    *w++ = 0xc0;    /* nil */
+    return w;
+  }
+  w = w_array(w, 2);
+  w = w_str(w, a->host);
+  return w_uint(w, a->port);
+}
+
+static unsigned char *w_headers(unsigned char *w, const tdm_header *h, uint32_t n) {
+  w = w_array(w, 2 * (uint64_t)n);
+  for (uint32_t i = 0; i < n; i++) {
+    w = w_bin(w, h[i].name);
+    w = w_bin(w, h[i].value);
+  }
+  return w;
+}
+
+/* Writes the payload of f, whose type payload_size() has accepted, at w. */
+static unsigned char *w_frame(unsigned char *w, const tdm_frame *f) {
+  w = w_array(w, layout_of(f->type)->nelements);
+  w = w_uint(w, f->type);
+  w = w_uint(w, f->stream_id);
   switch (f->type) {
   case TDM_HELLO: {
     const tdm_hello *h = &f->u.hello;
-    return msgpack_pack_uint32(pk, h->version) || pack_str(pk, h->role) || pack_str(pk, h->app) ||
-           msgpack_pack_uint64(pk, h->pid) || msgpack_pack_uint64(pk, h->generation) ||
-           msgpack_pack_uint32(pk, h->max_frame_size) || msgpack_pack_uint32(pk, h->max_streams) ||
-           msgpack_pack_uint32(pk, h->initial_window);
+    w = w_uint(w, h->version);
+    w = w_str(w, h->role);
+    w = w_str(w, h->app);
+    w = w_uint(w, h->pid);
+    w = w_uint(w, h->generation);
+    w = w_uint(w, h->max_frame_size);
+    w = w_uint(w, h->max_streams);
+    return w_uint(w, h->initial_window);
   }
   case TDM_GOAWAY:
-    return msgpack_pack_uint32(pk, f->u.goaway.code) || pack_str(pk, f->u.goaway.message);
+    w = w_uint(w, f->u.goaway.code);
+    return w_str(w, f->u.goaway.message);
   case TDM_PING:
-    return (f->u.ping.ack ? msgpack_pack_true(pk) : msgpack_pack_false(pk)) ||
-           msgpack_pack_uint64(pk, f->u.ping.opaque);
+    *w++ = f->u.ping.ack ? 0xc3 : 0xc2;
+    return w_uint(w, f->u.ping.opaque);
   case TDM_REQUEST: {
     const tdm_request *r = &f->u.request;
-    return msgpack_pack_uint32(pk, r->flags) || pack_str(pk, r->method) ||
-           pack_bin(pk, r->target) || pack_bin(pk, r->path) || pack_bin(pk, r->query) ||
-           pack_str(pk, r->http_version) || pack_headers(pk, r->headers, r->nheaders) ||
-           pack_addr(pk, &r->client) || pack_addr(pk, &r->server) || pack_str(pk, r->scheme) ||
-           pack_bin(pk, r->body);
+    w = w_uint(w, r->flags);
+    w = w_str(w, r->method);
+    w = w_bin(w, r->target);
+    w = w_bin(w, r->path);
+    w = w_bin(w, r->query);
+    w = w_str(w, r->http_version);
+    w = w_headers(w, r->headers, r->nheaders);
+    w = w_addr(w, &r->client);
+    w = w_addr(w, &r->server);
+    w = w_str(w, r->scheme);
+    return w_bin(w, r->body);
   }
   case TDM_RESPONSE: {
     const tdm_response *r = &f->u.response;
-    return msgpack_pack_uint32(pk, r->flags) || msgpack_pack_uint32(pk, r->status) ||
-           pack_headers(pk, r->headers, r->nheaders) || pack_bin(pk, r->body);
+    w = w_uint(w, r->flags);
+    w = w_uint(w, r->status);
+    w = w_headers(w, r->headers, r->nheaders);
+    return w_bin(w, r->body);
   }
   case TDM_DATA:
-    return msgpack_pack_uint32(pk, f->u.data.flags) || pack_bin(pk, f->u.data.data);
+    w = w_uint(w, f->u.data.flags);
+    return w_bin(w, f->u.data.data);
   case TDM_WINDOW:
-    return msgpack_pack_uint32(pk, f->u.window_increment);
+    return w_uint(w, f->u.window_increment);
   case TDM_CANCEL:
-    return msgpack_pack_uint32(pk, f->u.cancel_code);
+    return w_uint(w, f->u.cancel_code);
   }
-  return -1;
+  return w;
 }
 
 /* The strings of f must not point into b: b may move when it grows. */
 ssize_t tdm_encode(tdm_buf *b, const tdm_frame *f) {
   size_t start = b->len;
   uint64_t size = payload_size(f);
-  msgpack_packer pk;
+  unsigned char *end;
   int err;
 
   if (size == 0 || size > (uint64_t)SSIZE_MAX - TDM_FRAME_HEADER_SIZE)
@@ -669,17 +755,11 @@ ssize_t tdm_encode(tdm_buf *b, const tdm_frame *f) {
    * the buffer grows at most once per frame. */
   if ((err = tdm_buf_reserve(b, TDM_FRAME_HEADER_SIZE + (size_t)size)) != 0)
     return err;
-  b->len += TDM_FRAME_HEADER_SIZE;
-  msgpack_packer_init(&pk, b, buf_on_write);
-  if (pack_frame(&pk, f) != 0)
-    goto fail_pack;
-  /* payload_size() and pack_frame() describe the same encoding twice; if
-   * they disagree the length prefix would lie to the peer. */
-  assert(b->len - start == TDM_FRAME_HEADER_SIZE + size);
+  end = w_frame((unsigned char *)b->base + start + TDM_FRAME_HEADER_SIZE, f);
+  /* payload_size() and w_frame() describe the same encoding twice; if they
+   * disagree the length prefix would lie to the peer. */
+  assert((size_t)(end - (unsigned char *)b->base) == start + TDM_FRAME_HEADER_SIZE + size);
   store_be32((unsigned char *)b->base + start, (uint32_t)size);
+  b->len = start + TDM_FRAME_HEADER_SIZE + (size_t)size;
   return (ssize_t)(b->len - start);
-
-fail_pack:
-  b->len = start;
-  return TDM_ENOMEM;
 }
