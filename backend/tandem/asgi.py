@@ -138,8 +138,9 @@ class RequestResponseCycle:
 
     def __init__(self, stream: Stream) -> None:
         self.stream = stream
-        # The Task the channel runs the application in: the one it cancels.
-        self.task = asyncio.current_task()
+        # The Task the channel runs the application in: the one it cancels
+        # (the channel's streams know it already, which spares a lookup).
+        self.task = getattr(stream, "task", None) or asyncio.current_task()
         self.status: Optional[int] = None  # set by http.response.start
         self.headers: RawHeaders = ()
         self.sent = False       # RESPONSE has gone to the stream
