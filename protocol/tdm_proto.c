@@ -598,25 +598,21 @@ static unsigned char *w_be(unsigned char *w, uint64_t v, int n) {
   return w + n;
 }
 
+/* v in the shortest of the 8-, 16-, 32- and 64-bit forms whose tags follow
+ * tag8 (uint8 0xcc, str8 0xd9, bin8 0xc4; str and bin lengths stop at 32). */
+static unsigned char *w_tagged(unsigned char *w, uint64_t v, unsigned char tag8) {
+  int step = v <= 0xff ? 0 : v <= 0xffff ? 1 : v <= 0xffffffff ? 2 : 3;
+
+  *w++ = (unsigned char)(tag8 + step);
+  return w_be(w, v, 1 << step);
+}
+
 static unsigned char *w_uint(unsigned char *w, uint64_t v) {
   if (v <= 0x7f) {
-    *w++ = (unsigned char)v;
+    *w++ = (unsigned char)v;    /* positive fixint */
     return w;
   }
-  if (v <= 0xff) {
-    *w++ = 0xcc;
-    return w_be(w, v, 1);
-  }
-  if (v <= 0xffff) {
-    *w++ = 0xcd;
-    return w_be(w, v, 2);
-  }
-  if (v <= 0xffffffff) {
-    *w++ = 0xce;
-    return w_be(w, v, 4);
-  }
-  *w++ = 0xcf;
-  return w_be(w, v, 8);
+  return w_tagged(w, v, 0xcc);
 }
 
 static unsigned char *w_bytes(unsigned char *w, tdm_str s) {
@@ -626,33 +622,15 @@ static unsigned char *w_bytes(unsigned char *w, tdm_str s) {
 }
 
 static unsigned char *w_str(unsigned char *w, tdm_str s) {
-  if (s.len <= 31) {
-    *w++ = (unsigned char)(0xa0 | s.len);
-  } else if (s.len <= 0xff) {
-    *w++ = 0xd9;
-    w = w_be(w, s.len, 1);
-  } else if (s.len <= 0xffff) {
-    *w++ = 0xda;
-    w = w_be(w, s.len, 2);
-  } else {
-    *w++ = 0xdb;
-    w = w_be(w, s.len, 4);
-  }
+  if (s.len <= 31)
+    *w++ = (unsigned char)(0xa0 | s.len);    /* fixstr */
+  else
+    w = w_tagged(w, s.len, 0xd9);
   return w_bytes(w, s);
 }
 
 static unsigned char *w_bin(unsigned char *w, tdm_str s) {
-  if (s.len <= 0xff) {
-    *w++ = 0xc4;
-    w = w_be(w, s.len, 1);
-  } else if (s.len <= 0xffff) {
-    *w++ = 0xc5;
-    w = w_be(w, s.len, 2);
-  } else {
-    *w++ = 0xc6;
-    w = w_be(w, s.len, 4);
-  }
-  return w_bytes(w, s);
+  return w_bytes(w_tagged(w, s.len, 0xc4), s);
 }
 
 static unsigned char *w_array(unsigned char *w, uint64_t n) {
