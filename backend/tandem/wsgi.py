@@ -665,14 +665,21 @@ class _Exchange:
             self._failed(exc)
         finally:
             try:
-                if result is not None and hasattr(result, "close"):
-                    result.close()
-            except BaseException:
-                logger.exception("stream %d: the WSGI iterable's close() raised", self.stream.id)
+                self._close(result, environ, BaseException)
             finally:
-                if environ is not None:
-                    environ["wsgi.errors"].flush()
                 self._settle_ready(None)
+
+    def _close(self, result: Any, environ: Optional[dict[str, Any]], catch: type[BaseException]) -> None:
+        """The iterable's close() (PEP 3333: always; what it raises of ``catch`` is logged), then what
+        wsgi.errors still holds."""
+        try:
+            if result is not None and hasattr(result, "close"):
+                result.close()
+        except catch:
+            logger.exception("stream %d: the WSGI iterable's close() raised", self.stream.id)
+        finally:
+            if environ is not None:
+                environ["wsgi.errors"].flush()
 
     def _respond(self, result: Any) -> None:
         path = self._sendfile_path(result)
@@ -803,13 +810,9 @@ class _Inline(_Exchange):
             raise
         finally:
             try:
-                if result is not None and hasattr(result, "close"):
-                    result.close()
-            except Exception:
-                logger.exception("stream %d: the WSGI iterable's close() raised", self.stream.id)
+                # On the loop's thread, KeyboardInterrupt and SystemExit go on.
+                self._close(result, environ, Exception)
             finally:
-                if environ is not None:
-                    environ["wsgi.errors"].flush()
                 _note_slow(self.stream, time.monotonic() - started)
 
     async def _respond_inline(self, result: Any) -> None:
