@@ -32,6 +32,9 @@
 #define UPSTREAM_CONGESTED (1u * 1024 * 1024)
 #define UPSTREAM_STALL_MS 1000
 #define UPSTREAM_MAX_FRAME TDM_DEFAULT_MAX_FRAME
+/* A drained connection closes once what is queued for it (its GOAWAY) has
+ * been written, or after this long if the backend does not read it. */
+#define UPSTREAM_DRAIN_FLUSH_MS 5000
 
 enum upstream_state { UP_HANDSHAKE, UP_READY, UP_DRAINING, UP_CLOSING };
 
@@ -50,6 +53,10 @@ struct upstream_conn {
   size_t rlen, rcap;
   outbuf ob;                     /* frames to the backend; owner: this connection */
   uint64_t write_since;          /* when the write in flight started */
+  uv_timer_t drain_timer;        /* bounds the wait of close_when_flushed */
+  unsigned close_when_flushed : 1;  /* drained: close once the output is written */
+  unsigned drain_timer_ready : 1;
+  int pending_closes;            /* handles whose close callback is still due */
   uint64_t last_pick;            /* upstream_pick's count when it last chose this one */
   /* From the backend's HELLO. */
   char app[128];
@@ -152,6 +159,8 @@ static void up_write_cb(uv_write_t *wr, int status) {
   }
   if (up->ob.out.len > 0)
     ctx_schedule_flush(ctx, &up->fl);
+  else if (up->close_when_flushed && up->nstreams == 0)
+    up_close(up, TDM_GOAWAY_NO_ERROR, NULL);
 }
 
 static void up_on_flush(flushable *f) {
@@ -280,9 +289,30 @@ uint32_t upstream_peer_window(const upstream_conn *up) {
   return up->peer_window;
 }
 
+static void up_drain_timeout(uv_timer_t *t) {
+  up_close(t->data, TDM_GOAWAY_NO_ERROR, NULL);
+}
+
+/* A draining connection whose streams are all done closes, but only once its
+ * queued output (the GOAWAY that says why) has reached the socket: closing
+ * with a write in flight would lose it, and a backend that was not told it
+ * was superseded would reconnect as if the frontend had restarted. */
 static void up_maybe_finish_drain(upstream_conn *up) {
-  if (up->state == UP_DRAINING && up->nstreams == 0)
+  if (up->state != UP_DRAINING || up->nstreams != 0)
+    return;
+  if (outbuf_pending(&up->ob) == 0) {
     up_close(up, TDM_GOAWAY_NO_ERROR, NULL);
+    return;
+  }
+  if (up->close_when_flushed)
+    return;
+  up->close_when_flushed = 1;
+  ctx_schedule_flush(ctx, &up->fl);
+  if (uv_timer_init(ctx->loop, &up->drain_timer) == 0) {
+    up->drain_timer.data = up;
+    up->drain_timer_ready = 1;
+    uv_timer_start(&up->drain_timer, up_drain_timeout, UPSTREAM_DRAIN_FLUSH_MS, 0);
+  }
 }
 
 void upstream_stream_done(upstream_conn *up, uint32_t sid) {
@@ -550,6 +580,8 @@ static void up_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 static void up_on_close(uv_handle_t *h) {
   upstream_conn *up = h->data;
 
+  if (--up->pending_closes > 0)
+    return;
   /* up_close() may have queued a GOAWAY in this very iteration. */
   ctx_cancel_flush(ctx, &up->fl);
   tdm_decoder_free(&up->dec);
@@ -605,6 +637,9 @@ static void up_close(upstream_conn *up, uint32_t code, const char *why) {
       open[i].cb->on_lost(open[i].owner, up, open[i].sid);
     free(open);
   }
+  up->pending_closes = 1 + up->drain_timer_ready;
+  if (up->drain_timer_ready)
+    uv_close((uv_handle_t *) &up->drain_timer, up_on_close);
   uv_close((uv_handle_t *) &up->pipe, up_on_close);
 }
 

@@ -210,6 +210,9 @@ static void be_send(peer *b, const tdm_frame *f) {
   assert_true(tdm_encode(&b->out, f) > 0);
 }
 
+/* The generation every test backend announces, unless a test says otherwise. */
+static uint64_t hello_generation = 1700000000000ull;
+
 static void be_send_hello(peer *b, uint32_t version, const char *role, uint32_t max_streams,
                           uint32_t initial_window) {
   tdm_frame f;
@@ -221,7 +224,7 @@ static void be_send_hello(peer *b, uint32_t version, const char *role, uint32_t 
   f.u.hello.role.len = (uint32_t) strlen(role);
   f.u.hello.app = S("tests:app");
   f.u.hello.pid = 4242;
-  f.u.hello.generation = 1700000000000ull;
+  f.u.hello.generation = hello_generation;
   f.u.hello.max_frame_size = TDM_DEFAULT_MAX_FRAME;
   f.u.hello.max_streams = max_streams;
   f.u.hello.initial_window = initial_window;
@@ -592,6 +595,7 @@ static int setup(void **state) {
   h->cfg.header_timeout_ms = 60000;
   h->cfg.max_connections = 100;
   h->cfg.max_body_size = 0;
+  hello_generation = 1700000000000ull;
   H = h;
   assert_int_equal(server_init(&h->s, &h->loop, &h->cfg), 0);
   *state = h;
@@ -1939,6 +1943,44 @@ static void test_waiting_request_with_body_keeps_stream_order(void **state) {
   waiting_request_order("POST /8 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", "hello");
 }
 
+/* A backend superseded while a write to it is still in flight (it is not
+ * reading) is told why, GOAWAY(SUPERSEDED), before the frontend closes its
+ * connection: closing at once lost the GOAWAY, and the backend reconnected
+ * as if the frontend had restarted. */
+static void test_superseded_backend_reads_its_goaway_before_the_close(void **state) {
+  peer *a = be_ready(16, 1 << 20), *b, *c = cl_connect();
+  size_t n = 4 * 1024 * 1024;
+  char *body = calloc(1, n), head[128];
+  int goaway = 0;
+  tdm_frame f;
+  (void) state;
+
+  assert_non_null(body);
+  a->read_paused = 1;
+  snprintf(head, sizeof(head), "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", n);
+  cl_send(c, head);
+  peer_send(c, body, n);
+  spin_n(QUIET_SPINS);
+  /* The backend answers without reading the body: the stream ends, the
+   * frontend's frames for it are still queued for a backend not reading. */
+  be_respond_text(a, 1, "early");
+  spin_n(QUIET_SPINS);
+  hello_generation++;
+  b = be_ready(16, TDM_DEFAULT_WINDOW);
+  (void) b;
+  spin_n(QUIET_SPINS);
+  a->read_paused = 0;
+  while (!goaway) {
+    be_wait_frame(a, &f);
+    if (f.type == TDM_GOAWAY) {
+      assert_int_equal(f.u.goaway.code, TDM_GOAWAY_SUPERSEDED);
+      goaway = 1;
+    }
+  }
+  be_expect_eof(a);
+  free(body);
+}
+
 static void test_hello_refusals(void **state) {
   peer *b;
   tdm_frame f;
@@ -2015,6 +2057,7 @@ int main(void) {
     T(test_ping_answered_unknown_type_ignored),
     T(test_version_mismatch_refused),
     T(test_hello_refusals),
+    T(test_superseded_backend_reads_its_goaway_before_the_close),
     T(test_local_answer_then_invalid_chunk),
     T(test_local_answer_then_body_too_large),
     T(test_local_answer_then_body_times_out),
