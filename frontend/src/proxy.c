@@ -299,8 +299,12 @@ static void dispatcher_on_flush(flushable *f) {
     if (up == NULL)
       return;
     list_unlink(ps);
-    if (ps_dispatch(ps, up) != 0)
-      return;
+    if (ps_dispatch(ps, up) != 0) {
+      /* Off the queue, its parser held and no timer running: it must be
+       * answered now or it would wait for ever. */
+      ps_wait_expired(ps);
+      continue;
+    }
     /* Its REQUEST goes out now, in the order of stream ids, even if its
      * connection cannot read on yet (its pipeline is full): a stream opened
      * later for another client must not reach the backend first. */
