@@ -23,9 +23,13 @@ typedef struct outbuf {
 /* Both buffers hold at most cap bytes. */
 void outbuf_init(outbuf *o, size_t cap);
 void outbuf_free(outbuf *o);
-/* Starts writing what `out` holds (nothing to do if it is empty or a write is
- * in flight).  cb runs with wreq.data == data; it must call outbuf_written().
- * Returns 0 or a negative libuv error. */
+/* Writes what `out` holds (nothing to do if it is empty or a write is in
+ * flight).  Returns OUTBUF_DONE if the kernel took all of it at once: no
+ * callback follows, and the caller does now what cb would have done.
+ * Otherwise the rest is written with a uv_write and cb runs with wreq.data ==
+ * data; it must call outbuf_written().  Returns 0 then, or a negative libuv
+ * error if the write could not start. */
+#define OUTBUF_DONE 1
 int outbuf_write(outbuf *o, uv_stream_t *s, uv_write_cb cb, void *data);
 void outbuf_written(outbuf *o);
 /* Bytes not yet handed to the kernel. */

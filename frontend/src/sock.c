@@ -119,10 +119,8 @@ int sock_fd(const sock *s) {
   return fd;
 }
 
-static void sock_write_cb(uv_write_t *wr, int status) {
-  sock *s = wr->data;
-
-  outbuf_written(&s->ob);
+/* A write ended, at once or in its callback. */
+static void sock_written(sock *s, int status) {
   if (s->closing)
     return;
   s->cb->on_written(s->owner, status);
@@ -130,6 +128,13 @@ static void sock_write_cb(uv_write_t *wr, int status) {
     return;
   if (s->ob.out.len > 0 || s->ending)
     sock_flush_soon(s);
+}
+
+static void sock_write_cb(uv_write_t *wr, int status) {
+  sock *s = wr->data;
+
+  outbuf_written(&s->ob);
+  sock_written(s, status);
 }
 
 /* ---- the graceful end ------------------------------------------------------ */
@@ -179,6 +184,7 @@ static void sock_shutdown_cb(uv_shutdown_t *req, int status) {
 
 static void sock_on_flush(flushable *f) {
   sock *s = (sock *) ((char *) f - offsetof(sock, fl));
+  int rc;
 
   if (s->closing || s->ob.writing || s->lingering)
     return;
@@ -191,7 +197,10 @@ static void sock_on_flush(flushable *f) {
     }
     return;
   }
-  if (outbuf_write(&s->ob, &s->h.stream, sock_write_cb, s) != 0)
+  rc = outbuf_write(&s->ob, &s->h.stream, sock_write_cb, s);
+  if (rc == OUTBUF_DONE)
+    sock_written(s, 0);
+  else if (rc != 0)
     s->cb->on_end(s->owner, UV_EIO);
 }
 

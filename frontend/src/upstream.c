@@ -142,11 +142,9 @@ static int up_congested(const upstream_conn *up) {
          (up->ob.writing && uv_now(ctx->loop) - up->write_since > UPSTREAM_STALL_MS);
 }
 
-static void up_write_cb(uv_write_t *wr, int status) {
-  upstream_conn *up = wr->data;
-  int was_congested = up_congested(up);
-
-  outbuf_written(&up->ob);
+/* A write ended, at once or in its callback; was_congested: whether the
+ * connection was congested before it. */
+static void up_written(upstream_conn *up, int was_congested, int status) {
   if (was_congested && !up_congested(up) && up->state == UP_READY) {
     log_info("backend %s[%llu] is reading again", up->app, (unsigned long long) up->pid);
     capacity_cb(capacity_arg);
@@ -163,13 +161,28 @@ static void up_write_cb(uv_write_t *wr, int status) {
     up_close(up, TDM_GOAWAY_NO_ERROR, NULL);
 }
 
+static void up_write_cb(uv_write_t *wr, int status) {
+  upstream_conn *up = wr->data;
+  int was_congested = up_congested(up);
+
+  outbuf_written(&up->ob);
+  up_written(up, was_congested, status);
+}
+
 static void up_on_flush(flushable *f) {
   upstream_conn *up = (upstream_conn *) ((char *) f - offsetof(upstream_conn, fl));
+  int was_congested;
+  int rc;
+
   if (up->state == UP_CLOSING)
     return;
   if (!up->ob.writing)
     up->write_since = uv_now(ctx->loop);
-  if (outbuf_write(&up->ob, (uv_stream_t *) &up->pipe, up_write_cb, up) != 0)
+  was_congested = up_congested(up);
+  rc = outbuf_write(&up->ob, (uv_stream_t *) &up->pipe, up_write_cb, up);
+  if (rc == OUTBUF_DONE)
+    up_written(up, was_congested, 0);
+  else if (rc != 0)
     up_close(up, TDM_GOAWAY_INTERNAL_ERROR, "write failed");
 }
 

@@ -248,26 +248,58 @@ static void test_sock_reports_the_clients_eof(void **state) {
   rig_close(&r);
 }
 
-static void test_outbuf_swaps_and_keeps_gathering_during_a_write(void **state) {
+static void test_outbuf_writes_at_once_what_the_kernel_takes(void **state) {
   rig r;
   char buf[64];
   (void) state;
 
   rig_open(&r);
   assert_int_equal(tdm_buf_append(&r.s.ob.out, "first", 5), 0);
+  /* No request, no callback: the caller finishes the write itself. */
+  assert_int_equal(outbuf_write(&r.s.ob, &r.s.h.stream, NULL, NULL), OUTBUF_DONE);
+  assert_false(r.s.ob.writing);
+  assert_int_equal(outbuf_pending(&r.s.ob), 0);
+  assert_int_equal(recv(r.peer, buf, sizeof(buf), 0), 5);
+  assert_memory_equal(buf, "first", 5);
+  rig_close(&r);
+}
+
+#define BIG (256 * 1024)
+
+static void test_outbuf_swaps_and_keeps_gathering_during_a_write(void **state) {
+  static char big[BIG], got[BIG + 6];
+  rig r;
+  size_t have = 0;
+  int sndbuf = 4096;
+  ssize_t n;
+  (void) state;
+
+  rig_open(&r);
+  /* A small socket buffer: the kernel takes only part of the output at once. */
+  assert_int_equal(setsockopt(sock_fd(&r.s), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
+  for (size_t i = 0; i < BIG; i++)
+    big[i] = (char) ('a' + i % 26);
+  assert_int_equal(tdm_buf_append(&r.s.ob.out, big, BIG), 0);
   assert_int_equal(outbuf_write(&r.s.ob, &r.s.h.stream, NULL, NULL), 0);
-  /* In flight: "first" moved to wbuf, new output gathers in out. */
+  /* In flight: the output moved to wbuf, new output gathers in out. */
   assert_true(r.s.ob.writing);
-  assert_int_equal(r.s.ob.wbuf.len, 5);
+  assert_int_equal(r.s.ob.wbuf.len, BIG);
   assert_int_equal(r.s.ob.out.len, 0);
   assert_int_equal(tdm_buf_append(&r.s.ob.out, "second", 6), 0);
-  assert_int_equal(outbuf_pending(&r.s.ob), 11);
+  assert_int_equal(outbuf_pending(&r.s.ob), BIG + 6);
   /* A second write while one is in flight does nothing. */
   assert_int_equal(outbuf_write(&r.s.ob, &r.s.h.stream, NULL, NULL), 0);
-  assert_int_equal(r.s.ob.wbuf.len, 5);
-  for (int i = 0; i < 100; i++)
+  assert_int_equal(r.s.ob.wbuf.len, BIG);
+  /* The peer gets the first output whole and in order, the part written at
+   * once and the rest alike. */
+  for (int i = 0; i < MAX_SPINS && have < BIG; i++) {
     uv_run(&r.loop, UV_RUN_NOWAIT);
-  assert_int_equal(recv(r.peer, buf, sizeof(buf), 0), 5);
+    n = recv(r.peer, got + have, BIG + 6 - have, 0);
+    if (n > 0)
+      have += (size_t) n;
+  }
+  assert_int_equal(have, BIG);
+  assert_memory_equal(got, big, BIG);
   outbuf_written(&r.s.ob);
   assert_false(r.s.ob.writing);
   assert_int_equal(outbuf_pending(&r.s.ob), 6);
@@ -281,6 +313,7 @@ int main(void) {
     cmocka_unit_test(test_sock_reads_and_gathers_writes_into_one),
     cmocka_unit_test(test_sock_end_writes_then_sends_fin_and_lingers),
     cmocka_unit_test(test_sock_reports_the_clients_eof),
+    cmocka_unit_test(test_outbuf_writes_at_once_what_the_kernel_takes),
     cmocka_unit_test(test_outbuf_swaps_and_keeps_gathering_during_a_write),
   };
 
