@@ -367,35 +367,23 @@ void tdm_decoder_free(tdm_decoder *d) {
 }
 
 /* *out is written only on success. */
-ssize_t tdm_decode(tdm_decoder *d, const char *buf, size_t len, tdm_frame *out) {
-  const unsigned char *p = (const unsigned char *)buf;
+int tdm_decode_payload(tdm_decoder *d, const char *payload, uint32_t n, tdm_frame *out) {
+  const unsigned char *p = (const unsigned char *)payload;
   const struct frame_layout *layout;
   const msgpack_object *e;
   msgpack_object obj;
   tdm_frame f;
-  uint32_t n;
   size_t off = 0;
   int err;
 
-  if (len < TDM_FRAME_HEADER_SIZE)
-    return TDM_EAGAIN;
-  n = load_be32(p);
   if (n == 0)
     return TDM_EPROTO;
-  /* Judged before the payload is there, so that a peer cannot make us buffer
-   * more than max_frame_size only to refuse it afterwards. */
-  if (n > d->max_frame_size)
-    return TDM_E2BIG;
-  if (len - TDM_FRAME_HEADER_SIZE < n)
-    return TDM_EAGAIN;
-  p += TDM_FRAME_HEADER_SIZE;
-
   if ((err = mp_check(p, n)) != 0)
     return err;
   msgpack_zone_clear(&d->zone);
   /* mp_check() has proved the payload well formed, so a failure here can only
    * be the zone running out of memory. */
-  if (msgpack_unpack((const char *)p, n, &off, &d->zone, &obj) != MSGPACK_UNPACK_SUCCESS)
+  if (msgpack_unpack(payload, n, &off, &d->zone, &obj) != MSGPACK_UNPACK_SUCCESS)
     return TDM_ENOMEM;
 
   if (obj.type != MSGPACK_OBJECT_ARRAY || obj.via.array.size < 2)
@@ -411,13 +399,33 @@ ssize_t tdm_decode(tdm_decoder *d, const char *buf, size_t len, tdm_frame *out) 
      * frames; the caller sees it only to count or log it. */
     out->type = f.type;
     out->stream_id = f.stream_id;
-    return (ssize_t)n + TDM_FRAME_HEADER_SIZE;
+    return 0;
   }
   if (obj.via.array.size < layout->nelements || (f.stream_id != 0) != layout->on_stream)
     return TDM_EPROTO;
   if ((err = decode_fields(d, e, &f)) != 0)
     return err;
   *out = f;
+  return 0;
+}
+
+ssize_t tdm_decode(tdm_decoder *d, const char *buf, size_t len, tdm_frame *out) {
+  uint32_t n;
+  int err;
+
+  if (len < TDM_FRAME_HEADER_SIZE)
+    return TDM_EAGAIN;
+  n = load_be32((const unsigned char *)buf);
+  if (n == 0)
+    return TDM_EPROTO;
+  /* Judged before the payload is there, so that a peer cannot make us buffer
+   * more than max_frame_size only to refuse it afterwards. */
+  if (n > d->max_frame_size)
+    return TDM_E2BIG;
+  if (len - TDM_FRAME_HEADER_SIZE < n)
+    return TDM_EAGAIN;
+  if ((err = tdm_decode_payload(d, buf + TDM_FRAME_HEADER_SIZE, n, out)) != 0)
+    return err;
   return (ssize_t)n + TDM_FRAME_HEADER_SIZE;
 }
 

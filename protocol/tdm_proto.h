@@ -195,6 +195,11 @@ void tdm_decoder_free(tdm_decoder *d);
  */
 ssize_t tdm_decode(tdm_decoder *d, const char *buf, size_t len, tdm_frame *out);
 
+/* The same for a payload of n bytes whose length prefix the caller has read
+ * and checked against its own limit (the Python backend's accelerator).
+ * Returns 0 and fills *out, or TDM_EPROTO / TDM_ENOMEM. */
+int tdm_decode_payload(tdm_decoder *d, const char *payload, uint32_t n, tdm_frame *out);
+
 /* Output buffer the encoders append to.  Grows by doubling; never above cap
  * (0 = TDM_MAX_MAX_FRAME * 4).  Owner: whoever embeds it; free with
  * tdm_buf_free(). */
