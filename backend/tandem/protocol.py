@@ -438,18 +438,19 @@ def decode_payload(payload: Any) -> Frame:
     if not payload:
         raise _malformed("frame length 0")
     try:
-        items = _unpackb(payload, raw=False, use_list=True, strict_map_key=False)
+        try:
+            items = _unpackb(payload, raw=False, use_list=True, strict_map_key=False)
+        except TypeError:
+            # A map with an array or map key: valid MessagePack, but not a Python
+            # dict.  No field of a known frame is a map, so only an element this
+            # version ignores can hold one; decode maps as lists of pairs and go
+            # on, as the C codec does (unless the rest is malformed: below).
+            items = _unpackb(payload, raw=False, use_list=True, strict_map_key=False,
+                             object_pairs_hook=list)
     except (ValueError, msgpack.UnpackException) as exc:
         # ExtraData (bytes after the array), truncated data and invalid UTF-8 in a
         # str are all ValueErrors.
         raise _malformed(f"payload is not one MessagePack value: {exc}") from None
-    except TypeError:
-        # A map with an array or map key: valid MessagePack, but not a Python
-        # dict.  No field of a known frame is a map, so only an element this
-        # version ignores can hold one; decode maps as lists of pairs and go on,
-        # as the C codec does.
-        items = _unpackb(payload, raw=False, use_list=True, strict_map_key=False,
-                         object_pairs_hook=list)
     # Fast path for well-formed type and stream id; anything else takes the
     # checks below, which say what is wrong.
     if type(items) is list and len(items) >= 2:

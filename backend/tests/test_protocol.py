@@ -381,3 +381,14 @@ def test_encode_keeps_the_header_bytes_it_is_given_but_not_other_types() -> None
     # But a header that is not bytes would make the frame malformed.
     with pytest.raises(TypeError):
         protocol.encode(frame._replace(headers=[("x", b"1")]))
+
+
+def test_a_map_with_an_array_key_in_a_truncated_payload_is_malformed() -> None:
+    # The retry that decodes such maps as lists of pairs meets the truncation:
+    # still a ProtocolError, not the ValueError of msgpack.
+    payload = msgpack.packb([protocol.REQUEST, 1, {(1,): 2}, "GET"], use_bin_type=True)[:-2]
+    decoder = Decoder()
+    decoder.feed(protocol.frame_bytes(payload))
+    with pytest.raises(ProtocolError) as info:
+        decoder.next_frame()
+    assert info.value.code == protocol.PROTOCOL_ERROR
