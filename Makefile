@@ -19,7 +19,7 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FRAMEWORK_PACKAGES := python3-flask python3-django python3-starlette python3-fastapi \
                       python3-httpx python3-multipart
 DEB_PACKAGES := gcc make pkg-config libuv1-dev libmsgpack-dev libcmocka-dev node-llhttp \
-                python3 python3-uvloop python3-msgpack python3-pytest python3-jinja2 \
+                python3 python3-dev python3-uvloop python3-msgpack python3-pytest python3-jinja2 \
                 python3-setuptools python3-pip python3-venv python3-yaml \
                 $(FRAMEWORK_PACKAGES)
 
@@ -31,9 +31,16 @@ FRONT_SRC    := $(filter-out frontend/src/main.c,$(wildcard frontend/src/*.c))
 LLHTTP_SRC   := $(LLHTTP_DIR)/llhttp.c $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c
 
 FRONT_OBJ    := $(patsubst %.c,$(BUILD)/obj/%.o,$(PROTO_SRC) $(FRONT_SRC))
+
+# The backend's C accelerator (backend/ext/_speedups.c with the protocol's codec),
+# built next to the package's modules for the interpreter that runs it; the
+# backend works without it, slower (backend/tandem/protocol.py).
+PY_INCLUDE   = $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null)
+PY_EXT       = $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))' 2>/dev/null)
+SPEEDUPS     = backend/tandem/_speedups$(PY_EXT)
 LLHTTP_OBJ   := $(patsubst $(LLHTTP_DIR)/%.c,$(BUILD)/obj/llhttp/%.o,$(LLHTTP_SRC))
 
-.PHONY: all deps build run test test-c test-python test-e2e test-sanitize install clean bench bench-quick
+.PHONY: all deps build speedups run test test-c test-python test-e2e test-sanitize install clean bench bench-quick
 
 all: build
 
@@ -56,7 +63,13 @@ deps:
 # need the packages run deps first and then build in a second make, which looks
 # afresh (and, under -j, starts nothing before deps is done).
 build: deps
-	@$(MAKE) --no-print-directory $(BUILD)/tandem-frontend
+	@$(MAKE) --no-print-directory $(BUILD)/tandem-frontend speedups
+
+speedups: $(SPEEDUPS)
+
+$(SPEEDUPS): backend/ext/_speedups.c $(PROTO_SRC) protocol/tdm_proto.h
+	$(CC) $(CFLAGS) $(WARN) -fPIC -shared -I$(PY_INCLUDE) -Iprotocol -o $@ backend/ext/_speedups.c $(PROTO_SRC) \
+	  -lmsgpackc
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -86,8 +99,9 @@ test-c: deps
 	@$(MAKE) --no-print-directory $(C_TESTS)
 	@set -e; for t in $(C_TESTS); do echo "== $$t"; $$t; done
 
-test-python: deps
-	cd backend && $(PYTHON) -m pytest -q tests
+# TANDEM_EXPECT_SPEEDUPS: a build that lost the accelerator fails instead of skipping its tests.
+test-python: build
+	cd backend && TANDEM_EXPECT_SPEEDUPS=1 $(PYTHON) -m pytest -q tests
 
 test-e2e: build
 	$(PYTHON) -m pytest -q tests
@@ -137,7 +151,7 @@ install: build
 	install -m 0755 $(BUILD)/tandem-frontend $(DESTDIR)$(PREFIX)/bin/tandem-frontend
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) backend/tandem/_speedups*.so
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 

@@ -44,6 +44,8 @@ MAX_PY_FUNCTION_LINES = 80
 FRONTEND_SRC = "frontend/src"
 PROTOCOL = "protocol"
 PY_PACKAGE = "backend/tandem"
+# The package's C extension modules, one source each: backend/ext/NAME.c is tandem.NAME.
+PY_EXTENSIONS = "backend/ext"
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,8 @@ def protocol_sources(root: Path) -> list[Path]:
 
 
 def c_sources(root: Path) -> list[Path]:
-    return frontend_sources(root) + protocol_sources(root)
+    ext = root / PY_EXTENSIONS
+    return frontend_sources(root) + protocol_sources(root) + (sorted(ext.glob("*.c")) if ext.is_dir() else [])
 
 
 def python_sources(root: Path) -> list[Path]:
@@ -346,7 +349,15 @@ def _py_modules(root: Path) -> dict[str, Path]:
     return modules
 
 
-def _py_imports(tree: ast.AST, module: str, is_package: bool, modules: dict[str, Path]) -> Iterator[tuple[str, str]]:
+def _py_extensions(root: Path) -> set[str]:
+    """The package's C extension modules: they import none of its Python modules."""
+    base = root / PY_EXTENSIONS
+    package = PY_PACKAGE.rsplit("/", 1)[-1]
+    return {f"{package}.{p.stem}" for p in base.glob("*.c")} if base.is_dir() else set()
+
+
+def _py_imports(tree: ast.AST, module: str, is_package: bool, modules: dict[str, Path],
+                extensions: frozenset[str] = frozenset()) -> Iterator[tuple[str, str]]:
     """(module of the package imported, the import as written) for every import in a module."""
     package = module if is_package else module.rpartition(".")[0]
     for node in ast.walk(tree):
@@ -368,6 +379,8 @@ def _py_imports(tree: ast.AST, module: str, is_package: bool, modules: dict[str,
             names: dict[str, list[str]] = {}
             for alias in node.names:
                 sub = f"{source}.{alias.name}"
+                if sub in extensions:
+                    continue
                 target = sub if sub in modules else source
                 if target in modules:
                     names.setdefault(target, []).append(alias.name)
@@ -378,12 +391,13 @@ def _py_imports(tree: ast.AST, module: str, is_package: bool, modules: dict[str,
 
 def python_graph(root: Path) -> Graph:
     modules = _py_modules(root)
+    extensions = frozenset(_py_extensions(root))
     graph = Graph()
     for module, path in modules.items():
         node = _rel(root, path)
         graph.edges.setdefault(node, {})
         tree = ast.parse(path.read_text(), filename=str(path))
-        for target, why in _py_imports(tree, module, path.name == "__init__.py", modules):
+        for target, why in _py_imports(tree, module, path.name == "__init__.py", modules, extensions):
             graph.add(node, _rel(root, modules[target]), why)
     return graph
 

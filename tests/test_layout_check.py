@@ -189,3 +189,16 @@ def test_python_cycles_through_every_form_of_import(tmp_path):
         ["backend/tandem/sub/mod.py", "backend/tandem/wsgi.py", "backend/tandem/sub/mod.py"],
     ]
     assert graph.edges["backend/tandem/stream.py"]["backend/tandem/channel.py"] == ["from . import channel (line 3)"]
+
+
+def test_a_c_extension_module_of_the_package_is_no_edge_to_the_package(tmp_path):
+    root = write(tmp_path, {
+        "backend/tandem/__init__.py": "from .protocol import pack\n",
+        # _speedups is backend/ext/_speedups.c: importing it imports no Python module.
+        "backend/tandem/protocol.py": "from . import _speedups\nfrom . import missing\n\ndef pack():\n    pass\n",
+        "backend/ext/_speedups.c": "int x;\n",
+    })
+    graph = lc.python_graph(root)
+    # A name the package has no module for is the package's own: that one is an edge.
+    assert graph.edges["backend/tandem/protocol.py"] == {
+        "backend/tandem/__init__.py": ["from . import missing (line 2)"]}

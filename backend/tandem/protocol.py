@@ -15,12 +15,19 @@ stream 0.  Stream states and flow control belong to the connection
 (``connection.py``).  Every frame is built by this module's ``*_frame``
 functions.
 
+REQUEST decoding and RESPONSE encoding, nearly all of a request's share of
+this module, go through ``tandem._speedups`` when it is built (``make build``):
+the frontend's C codec, which takes the frames it can and hands every other
+one back to the Python code here, so both give the same frames and bytes.
+``TANDEM_NO_SPEEDUPS=1`` in the environment uses the Python code alone.
+
 Calls msgpack, and of tandem only ``validation.flatten``, the one way a
 ``[(name, value), ...]`` header list becomes its wire form.
 """
 
 from __future__ import annotations
 
+import os
 import struct
 from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
@@ -240,9 +247,12 @@ def request_frame(stream_id: int, flags: int, method: str, target: bytes, path: 
                              None if server is None else [server[0], server[1]], scheme, body]))
 
 
-def response_frame(stream_id: int, flags: int, status: int, headers: FlatHeaders, body: Body) -> bytes:
+def _response_frame(stream_id: int, flags: int, status: int, headers: FlatHeaders, body: Body) -> bytes:
     payload = pack([RESPONSE, stream_id, flags, status, headers, body])
     return _pack_length(len(payload)) + payload
+
+
+response_frame = _response_frame
 
 
 def data_frame(stream_id: int, flags: int, data: Body) -> bytes:
@@ -547,6 +557,11 @@ class Decoder:
                     FRAME_TOO_LARGE, f"frame length {length} above the maximum frame size {self.max_frame_size}")
             end = start + length
             if end <= len(buf):
+                if _request_from is not None:
+                    frame = _request_from(buf, start, end)
+                    if frame is not None:
+                        self._pos = end
+                        return frame
                 if length <= _COPY_MAX:
                     frame = decode_payload(buf[start:end])
                 else:
@@ -567,3 +582,28 @@ class Decoder:
         if frame is None:
             raise StopIteration
         return frame
+
+
+# --- the C accelerator ---------------------------------------------------------------
+
+_request_from: Optional[Callable[[bytearray, int, int], Optional[Request]]] = None
+
+if not os.environ.get("TANDEM_NO_SPEEDUPS"):
+    try:
+        from . import _speedups  # type: ignore[attr-defined]
+    except ImportError:
+        pass
+    else:
+        _speedups.setup(Request)
+        _request_from = _speedups.request_from
+        _c_response_frame = _speedups.response_frame
+
+        def response_frame(stream_id: int, flags: int, status: int, headers: FlatHeaders, body: Body) -> bytes:
+            # None (never an empty frame) for what only the Python encoder takes.
+            return (_c_response_frame(stream_id, flags, status, headers, body)
+                    or _response_frame(stream_id, flags, status, headers, body))
+
+
+def speedups() -> bool:
+    """Whether the C accelerator is in use."""
+    return _request_from is not None
