@@ -739,6 +739,10 @@ def main() -> int:
             expect(user.split(":")[0] == UID, f"image user {user!r}")
         # The backend's healthcheck reports the attachment: run by hand too.
         run(["docker", "exec", be, "tandem-backend-healthcheck"], quiet=True)
+        # The image built the C accelerator, and the backend loads it.
+        fast = run(["docker", "exec", be, "python3", "-c", "from tandem import protocol; print(protocol.speedups())"],
+                   quiet=True).stdout.strip()
+        expect(fast == "True", f"the backend image runs without tandem._speedups ({fast!r})")
         logs = stack.logs()
         for needle in ("listening on http://0.0.0.0:8080", "connected to tandem-frontend", "attached"):
             expect(needle in logs, f"{needle!r} not in the services' logs")
