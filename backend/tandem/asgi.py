@@ -49,9 +49,10 @@ import os
 from typing import Any, Optional
 
 from . import validation
+from .validation import MAX_STATUS, MIN_STATUS
 from .asgi_types import ASGI2Application, ASGIApplication, Message, Receive, Scope, Send
 from .request import decode_path
-from .types import Header, PreparedHeaders, RawHeaders, StreamCancelled, Stream
+from .types import Header, PreparedHeaders, RawHeaders, StreamCancelled, Stream, prepared
 
 logger = logging.getLogger("tandem.asgi")
 
@@ -105,6 +106,12 @@ class ASGIAdapter:
         root = self.root_path
         if root and path.startswith(root) and (len(path) == len(root) or path[len(root)] == "/"):
             path = path[len(root):]
+        target = head.target
+        if target[:1] == b"/":      # origin-form, nearly every request: raw_path() inline
+            i = target.find(b"?")
+            raw = target if i < 0 else target[:i]
+        else:
+            raw = raw_path(target)
         return {
             "type": "http",
             "asgi": {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION},
@@ -112,7 +119,7 @@ class ASGIAdapter:
             "method": head.method,
             "scheme": head.scheme,
             "path": path,
-            "raw_path": raw_path(head.target),
+            "raw_path": raw,
             "query_string": head.query,
             "root_path": self.root_path,
             "headers": head.headers,
@@ -213,7 +220,8 @@ class RequestResponseCycle:
             if kind != "http.response.start":
                 raise RuntimeError(f"Expected ASGI message 'http.response.start', but got {kind!r}")
             self.headers = check_headers(message.get("headers", ()))
-            self.status = check_status(message["status"])
+            status = message["status"]
+            self.status = status if type(status) is int and MIN_STATUS <= status <= MAX_STATUS else check_status(status)
             return
         if self.complete:
             raise RuntimeError(f"Unexpected ASGI message {kind!r} sent, after the response was complete")
@@ -304,7 +312,7 @@ def check_headers(headers: Any) -> PreparedHeaders:
     if type(headers) is not list and type(headers) is not tuple:
         headers = list(headers)
     try:
-        return PreparedHeaders(headers, lower=True)
+        return prepared(headers, lower=True)
     except TypeError:
         pass  # not all bytes: converted below, which says which is wrong
     except ValueError as exc:
@@ -317,7 +325,7 @@ def check_headers(headers: Any) -> PreparedHeaders:
             value = _as_bytes(value, "header value")
         pairs.append((name, value))
     try:
-        return PreparedHeaders(pairs, lower=True)
+        return prepared(pairs, lower=True)
     except ValueError as exc:
         raise RuntimeError(f"http.response.start: {exc}") from None
 

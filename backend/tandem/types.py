@@ -38,7 +38,7 @@ for types only; every other module may call it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Awaitable, Callable, Iterable, Optional, Protocol, Sequence
+from typing import TYPE_CHECKING, Awaitable, Callable, Iterable, Iterator, Optional, Protocol, Sequence
 
 from .validation import prepare
 
@@ -50,26 +50,62 @@ Header = tuple[bytes, bytes]
 RawHeaders = Sequence[Header]
 
 
-class PreparedHeaders(tuple[Header, ...]):
+class PreparedHeaders:
     """Response headers checked and put in wire form once, for headers sent on many responses.
 
-    An immutable sequence of ``(name, value)`` byte pairs like any ``RawHeaders``,
-    checked by ``validation.prepare`` as it is made (a bad header raises
-    TypeError or ValueError here; ``lower`` lowercases the names); ``length`` the
-    content-length they declare (None if none); ``flat`` is its wire form ``(name, value,
-    ...)``, which the stream then sends as it is instead of checking and
-    flattening the pairs on every response.
+    A sequence of ``(name, value)`` byte pairs like any ``RawHeaders``, checked
+    by ``validation.prepare`` as it is made (a bad header raises TypeError or
+    ValueError here; ``lower`` lowercases the names); ``length`` is the
+    content-length they declare (None if none); ``flat`` is its wire form
+    ``(name, value, ...)``, which the stream then sends as it is instead of
+    checking and flattening the pairs on every response.
     """
 
-    flat: tuple[bytes, ...]
+    __slots__ = ("flat", "length")
+
+    flat: Sequence[bytes]
     length: Optional[int]  # the content-length the headers declare, if any
 
-    def __new__(cls, headers: Iterable[Header], lower: bool = False) -> "PreparedHeaders":
-        pairs, flat, length = prepare(headers, lower)
-        self = tuple.__new__(cls, pairs)
+    def __init__(self, headers: Iterable[Header], lower: bool = False) -> None:
+        flat, self.length = prepare(headers, lower)
         self.flat = tuple(flat)
-        self.length = length
-        return self
+
+    def _pairs(self) -> list[Header]:
+        flat = iter(self.flat)
+        return list(zip(flat, flat))
+
+    def __iter__(self) -> Iterator[Header]:
+        return iter(self._pairs())
+
+    def __len__(self) -> int:
+        return len(self.flat) // 2
+
+    def __getitem__(self, index: int) -> Header:
+        return self._pairs()[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PreparedHeaders):
+            return self.flat == other.flat
+        try:
+            return self._pairs() == list(other)  # type: ignore[call-overload]
+        except TypeError:
+            return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"PreparedHeaders({self._pairs()!r})"
+
+
+_new_object = object.__new__
+
+
+def prepared(headers: Iterable[Header], lower: bool = False) -> PreparedHeaders:
+    """``PreparedHeaders(headers, lower)`` for one response: its ``flat`` is a list, and no
+    ``__init__`` runs (a quarter of the cost of a response's two headers)."""
+    self = _new_object(PreparedHeaders)
+    self.flat, self.length = prepare(headers, lower)  # type: ignore[assignment]
+    return self
 
 
 class StreamCancelled(Exception):

@@ -83,20 +83,27 @@ def content_length(value: bytes) -> int:
 
 # Pairs found valid, as the application gave them, with the name lowercased:
 # most responses repeat the same few headers, and a dict lookup costs far less
-# than the two pattern searches.  Bounded: short values only, and emptied when
-# full, so that headers that never repeat (a cookie, an echoed value) cannot
-# grow it.
+# than the two pattern searches.  A content-length pair is cached only once its
+# value has passed content_length() too, with the one _CONTENT_LENGTH object
+# as its name.  Bounded: short values only, and emptied when full, so that
+# headers that never repeat (a cookie, an echoed value) cannot grow it.
 _CHECKED: dict[tuple[bytes, bytes], bytes] = {}
 _CHECKED_MAX = 1024
 _CHECKED_VALUE_MAX = 256
 
 
 def checked_name(name: bytes, value: bytes) -> bytes:
-    """``name`` lowercased, once ``(name, value)`` (both bytes) passes check_header(); else ValueError."""
+    """``name`` lowercased, once ``(name, value)`` (both bytes) passes check_header(); else ValueError.
+
+    A content-length value must pass content_length() too.
+    """
     low = _CHECKED.get((name, value))
     if low is None:
         check_header(name, value)
         low = name.lower()
+        if low == _CONTENT_LENGTH:
+            content_length(value)
+            low = _CONTENT_LENGTH
         if len(value) <= _CHECKED_VALUE_MAX:
             if len(_CHECKED) >= _CHECKED_MAX:
                 _CHECKED.clear()
@@ -104,32 +111,32 @@ def checked_name(name: bytes, value: bytes) -> bytes:
     return low
 
 
-def prepare(headers: Iterable[tuple[bytes, bytes]],
-            lower: bool = False) -> tuple[list[tuple[bytes, bytes]], list[bytes], Optional[int]]:
+def prepare(headers: Iterable[tuple[bytes, bytes]], lower: bool = False) -> tuple[list[bytes], Optional[int]]:
     """Checks every ``(name, value)`` pair, both bytes, in one pass.
 
-    Returns the pairs (names lowercased if ``lower``), their wire form
-    ``[name, value, ...]`` and the content-length they declare (None if none).
-    Repeated ``content-length`` headers must agree.
+    Returns their wire form ``[name, value, ...]`` (names lowercased if
+    ``lower``) and the content-length they declare (None if none).  Repeated
+    ``content-length`` headers must agree.
     """
-    pairs: list[tuple[bytes, bytes]] = []
     flat: list[bytes] = []
     length: Optional[int] = None
-    for name, value in headers:
+    checked = _CHECKED
+    for pair in headers:
+        name, value = pair
         if type(name) is not bytes or type(value) is not bytes:
             raise TypeError(f"header names and values must be bytes: {name!r}: {value!r}")
-        low = checked_name(name, value)
-        if lower:
-            name = low
-        pairs.append((name, value))
-        flat.append(name)
+        # The pair itself is the key when it is a tuple: no new one to build.
+        low = checked.get(pair) if type(pair) is tuple else None
+        if low is None:
+            low = checked_name(name, value)
+        flat.append(low if lower else name)
         flat.append(value)
-        if low == _CONTENT_LENGTH:
-            declared = content_length(value)
+        if low is _CONTENT_LENGTH:
+            declared = int(value)     # its syntax was checked with the pair
             if length is not None and declared != length:
                 raise ValueError(f"content-length {declared} after content-length {length}")
             length = declared
-    return pairs, flat, length
+    return flat, length
 
 
 def check_headers(headers: Iterable[tuple[bytes, bytes]]) -> Optional[int]:
@@ -137,7 +144,7 @@ def check_headers(headers: Iterable[tuple[bytes, bytes]]) -> Optional[int]:
 
     Repeated ``content-length`` headers must agree.
     """
-    return prepare(headers)[2]
+    return prepare(headers)[1]
 
 
 def flatten(headers: Iterable[tuple[bytes, bytes]]) -> list[bytes]:

@@ -61,7 +61,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 from . import validation
 from .protocol import END
-from .types import PreparedHeaders, RawHeaders, Stream, StreamCancelled
+from .types import PreparedHeaders, RawHeaders, Stream, StreamCancelled, prepared
 
 logger = logging.getLogger("tandem.wsgi")
 errors_logger = logging.getLogger("tandem.wsgi.errors")
@@ -441,8 +441,8 @@ def check_headers(headers: Any) -> tuple[PreparedHeaders, Optional[int]]:
         except TypeError:  # unhashable: _encoded() says what is wrong with it
             pair = None
         out.append(pair if pair is not None else _encoded(item))
-    prepared = PreparedHeaders(out)
-    return prepared, prepared.length
+    headers = prepared(out)
+    return headers, headers.length
 
 
 # Status lines seen, with their codes ("200 OK" -> 200); bounded.
