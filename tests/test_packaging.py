@@ -31,3 +31,7 @@ def test_backend_installs_offline_with_pip(tmp_path):
     where = subprocess.run([str(venv / "bin" / "python"), "-c", "import tandem; print(tandem.__file__)"],
                            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
     assert where.stdout.strip().startswith(str(venv))
+    # pip compiled the C accelerator too (make deps installs the compiler and headers it needs).
+    fast = subprocess.run([str(venv / "bin" / "python"), "-c", "from tandem import protocol; print(protocol.speedups())"],
+                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
+    assert fast.stdout.strip() == "True", fast.stderr
