@@ -326,7 +326,7 @@ class Channel(asyncio.Protocol):
         return False
 
     def _start_task(self, stream: ChannelStream, coro: Any) -> None:
-        self.loop.create_task(self._run_to_end(stream, coro))
+        stream.new_task = self.loop.create_task(self._run_to_end(stream, coro))
         self.tasks_created += 1
 
     async def _run_to_end(self, stream: ChannelStream, coro: Any) -> None:
@@ -337,11 +337,12 @@ class Channel(asyncio.Protocol):
         its first step would throw CancelledError into this coroutine before
         it starts, and the app call would never hear of it.  A stream cancelled
         before then has its Task cancel itself now, which reaches the app call
-        at its first await.
+        at its first await.  (_start_task() left the Task in ``new_task``:
+        Python 3.11's asyncio.current_task() is a Python function.)
         """
-        task = asyncio.current_task()
+        task = stream.new_task
         stream.task = task
-        if stream.cancelled and task is not None:
+        if stream.cancelled:
             task.cancel()
         try:
             await coro

@@ -48,7 +48,9 @@ class StreamLink(Protocol):
 class ChannelStream(StreamState):
     """The channel's implementation of ``types.Stream``."""
 
-    __slots__ = ("cancelled", "cancel_code", "task", "_link", "_chunks", "_recv_waiter", "_send_waiter",
+    # new_task: the Task the channel made for an app call that waits, until it
+    # starts and becomes ``task`` (set only then, never read before).
+    __slots__ = ("cancelled", "cancel_code", "task", "new_task", "_link", "_chunks", "_recv_waiter", "_send_waiter",
                  "_cancel_waiter")
 
     def __init__(self, link: StreamLink, head: Request) -> None:
