@@ -1,9 +1,11 @@
 /* ctx: the loop-wide state every module is handed (see ctx.h).  Calls only
- * libuv and the C library. */
+ * libuv, the C library and http_cond's date format. */
 #include "ctx.h"
 
 #include <string.h>
 #include <time.h>
+
+#include "http_cond.h"
 
 static void ctx_on_prepare(uv_prepare_t *h) {
   ctx_flush_now(h->data);
@@ -60,11 +62,10 @@ const char *ctx_date_line(tdm_ctx *x, size_t *len) {
   uint64_t now = uv_now(x->loop) / 1000;
 
   if (now != x->date_stamp || x->date_len == 0) {
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    x->date_len = strftime(x->date_line, sizeof(x->date_line),
-                           "date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    memcpy(x->date_line, "date: ", 6);
+    x->date_len = 6 + http_date_format(time(NULL), x->date_line + 6);
+    memcpy(x->date_line + x->date_len, "\r\n", 2);
+    x->date_len += 2;
     x->date_stamp = now;
   }
   *len = x->date_len;

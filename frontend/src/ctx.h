@@ -1,8 +1,8 @@
 /* ctx: what every part of the frontend is handed when it starts: the loop,
  * the settings, whether the server is stopping, the flush that runs once per
  * loop iteration (so each socket's output of an iteration goes out in one
- * write), and the cached date header.  Ground level: it names no other
- * module of the frontend. */
+ * write), and the cached date header.  It names only http_cond (the date's
+ * format), which is ground level. */
 #ifndef TDM_CTX_H
 #define TDM_CTX_H
 
