@@ -20,6 +20,7 @@ FLAGS = {
     "backend-allow-uid": "TANDEM_BACKEND_ALLOW_UID",
     "backend-allow-gid": "TANDEM_BACKEND_ALLOW_GID",
     "static": "TANDEM_STATIC",
+    "static-max-age": "TANDEM_STATIC_MAX_AGE",
     "max-connections": "TANDEM_MAX_CONNECTIONS",
     "keepalive-timeout": "TANDEM_KEEPALIVE_TIMEOUT",
     "header-timeout": "TANDEM_HEADER_TIMEOUT",
@@ -67,6 +68,10 @@ def test_version():
     (["--log-level", "loud"], "--log-level"),
     (["--static", "/s=/nonexistent/dir"], "--static"),
     (["--static", "no-slash=/tmp"], "--static"),
+    (["--static-max-age", "soon"], "--static-max-age"),
+    (["--static-max-age", "-5"], "--static-max-age"),
+    (["--static", "/s=/tmp", "--static-max-age", "/other=60"], "--static-max-age"),
+    (["--static", "/s=/tmp", "--static-max-age", "s=60"], "--static-max-age"),
     (["--backend-socket-mode", "999"], "--backend-socket-mode"),
     (["--max-header-size", "1"], "--max-header-size"),
     (["--keepalive-timeout", "-1"], "--keepalive-timeout"),
@@ -112,5 +117,20 @@ def test_flag_wins_over_its_variable(tmp_path):
         wait_until(lambda: tcp_accepts(flag_port) or not proc.alive(), 10, "the frontend to listen")
         assert proc.alive(), proc.log()
         assert not tcp_accepts(env_port)
+    finally:
+        proc.stop()
+
+
+def test_static_max_age_from_the_variable_for_every_mount(tmp_path, site):
+    port = free_port()
+    proc = spawn("frontend-env", [FRONTEND], str(tmp_path),
+                 env={"TANDEM_LISTEN": f"127.0.0.1:{port}", "TANDEM_BACKEND_SOCKET": str(tmp_path / "b.sock"),
+                      "TANDEM_STATIC": f"/a={site['static']},/b={site['static']}",
+                      "TANDEM_STATIC_MAX_AGE": "60,/b=7"})
+    try:
+        wait_until(lambda: tcp_accepts(port) or not proc.alive(), 10, "the frontend to listen")
+        assert proc.alive(), proc.log()
+        assert request(port, "GET", "/a/hello.txt").header("cache-control") == "public, max-age=60"
+        assert request(port, "GET", "/b/hello.txt").header("cache-control") == "public, max-age=7"
     finally:
         proc.stop()

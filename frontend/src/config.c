@@ -35,6 +35,10 @@
   XX(STATIC, "static", "TANDEM_STATIC", "",                                                       \
      "PREFIX=DIR: serve files under DIR at URL PREFIX (repeatable; the variable takes a "         \
      "comma-separated list)")                                                                     \
+  XX(STATIC_MAX_AGE, "static-max-age", "TANDEM_STATIC_MAX_AGE", "",                               \
+     "SECONDS or PREFIX=SECONDS: send Cache-Control: public, max-age=SECONDS with the files of "  \
+     "every mount, or of the mount at PREFIX (repeatable; the variable takes a comma-separated " \
+     "list; default: no Cache-Control)")                                                          \
   XX(MAX_CONNECTIONS, "max-connections", "TANDEM_MAX_CONNECTIONS", "10000",                       \
      "client connections open at once; more are closed at accept")                                \
   XX(KEEPALIVE_TIMEOUT, "keepalive-timeout", "TANDEM_KEEPALIVE_TIMEOUT", "75",                    \
@@ -171,7 +175,65 @@ static int add_static(config *c, const char *spec) {
   m->prefix_len = plen;
   m->dir = strdup(resolved);
   m->dir_len = strlen(resolved);
+  m->max_age = -1;
   return 0;
+}
+
+/* "SECONDS" or "PREFIX=SECONDS"; the prefix is matched to a mount once every
+ * option is read (resolve_max_ages). */
+static int add_max_age(config *c, const char *spec) {
+  const char *eq = strchr(spec, '=');
+  static_max_age *a;
+  uint64_t v;
+  size_t plen;
+
+  if (parse_uint("static-max-age", eq != NULL ? eq + 1 : spec, 10L * 365 * 86400, &v) != 0)
+    return -EINVAL;
+  if (eq != NULL && spec[0] != '/') {
+    fprintf(stderr, "tandem-frontend: --static-max-age: expected SECONDS or PREFIX=SECONDS, got '%s'\n", spec);
+    return -EINVAL;
+  }
+  if (c->nmax_ages == CONFIG_MAX_STATIC) {
+    fprintf(stderr, "tandem-frontend: --static-max-age: at most %d\n", CONFIG_MAX_STATIC);
+    return -EINVAL;
+  }
+  a = &c->max_ages[c->nmax_ages++];
+  a->prefix = NULL;
+  a->seconds = (long) v;
+  if (eq != NULL) {
+    plen = (size_t) (eq - spec);
+    while (plen > 0 && spec[plen - 1] == '/')
+      plen--;
+    a->prefix = strndup(spec, plen);
+  }
+  return 0;
+}
+
+/* Each mount's max-age: the last PREFIX=SECONDS naming it, else the last
+ * SECONDS, else none.  A prefix that is no mount's is a mistake. */
+static int resolve_max_ages(config *c) {
+  for (int i = 0; i < c->nmax_ages; i++) {
+    const static_max_age *a = &c->max_ages[i];
+    int found = a->prefix == NULL;
+    for (int j = 0; j < c->nstatics; j++) {
+      static_mount *m = &c->statics[j];
+      if (a->prefix == NULL ? 1 : strcmp(a->prefix, m->prefix) == 0) {
+        m->max_age = a->seconds;
+        found = 1;
+      }
+    }
+    if (!found) {
+      fprintf(stderr, "tandem-frontend: --static-max-age: no --static mount at '%s'\n", a->prefix);
+      return -EINVAL;
+    }
+  }
+  return 0;
+}
+
+static void free_max_ages(config *c) {
+  for (int i = 0; i < c->nmax_ages; i++)
+    free(c->max_ages[i].prefix);
+  c->nmax_ages = 0;
 }
 
 /* A comma-separated list of user (users != 0) or group names or numbers.
@@ -323,13 +385,14 @@ static int set_option(config *c, int id, const char *value, int from_user) {
     c->nallow_gids = 0;
     return parse_id_list("backend-allow-gid", value, 0, c->allow_gids, CONFIG_MAX_IDS,
                          &c->nallow_gids);
-  case OPT_STATIC: {
-    /* The environment form is a comma-separated list; a flag is one mount. */
+  case OPT_STATIC:
+  case OPT_STATIC_MAX_AGE: {
+    /* The environment form is a comma-separated list; a flag is one item. */
     char *copy = strdup(value), *save = NULL, *tok;
     int rc = 0;
     for (tok = strtok_r(copy, ",", &save); tok != NULL && rc == 0; tok = strtok_r(NULL, ",", &save))
       if (tok[0] != '\0')
-        rc = add_static(c, tok);
+        rc = id == OPT_STATIC ? add_static(c, tok) : add_max_age(c, tok);
     free(copy);
     return rc;
   }
@@ -339,14 +402,14 @@ static int set_option(config *c, int id, const char *value, int from_user) {
 
 int config_load(config *c, int argc, char **argv) {
   struct option longopts[OPT_COUNT + 1];
-  int seen_static_flag = 0;
+  int seen_static_flag = 0, seen_max_age_flag = 0;
   int i, ch;
 
   memset(c, 0, sizeof(*c));
   for (i = 0; i < NOPTIONS; i++) {
     const char *env = getenv(options[i].env);
     const char *value = env != NULL ? env : options[i].def;
-    if (i == OPT_STATIC && value[0] == '\0')
+    if ((i == OPT_STATIC || i == OPT_STATIC_MAX_AGE) && value[0] == '\0')
       continue;
     if (set_option(c, i, value, env != NULL) != 0) {
       if (env != NULL)
@@ -386,6 +449,10 @@ int config_load(config *c, int argc, char **argv) {
       }
       c->nstatics = 0;
     }
+    if (ch == OPT_STATIC_MAX_AGE && !seen_max_age_flag) {
+      seen_max_age_flag = 1;
+      free_max_ages(c);
+    }
     if (set_option(c, ch, optarg, 1) != 0)
       return -EINVAL;
   }
@@ -396,10 +463,11 @@ int config_load(config *c, int argc, char **argv) {
   /* A group that owns the socket is there to let its members in. */
   if (c->backend_socket_gid >= 0 && !c->backend_socket_mode_set)
     c->backend_socket_mode = 0660;
-  return 0;
+  return resolve_max_ages(c);
 }
 
 void config_free(config *c) {
+  free_max_ages(c);
   free(c->listen_host);
   free(c->backend_socket);
   for (int i = 0; i < c->nstatics; i++) {

@@ -15,7 +15,14 @@ typedef struct static_mount {
   size_t prefix_len;
   char *dir;           /* absolute, resolved at startup; owner: config */
   size_t dir_len;
+  long max_age;        /* Cache-Control max-age in seconds; -1: none */
 } static_mount;
+
+/* --static-max-age: SECONDS for every mount (prefix NULL) or PREFIX=SECONDS. */
+typedef struct static_max_age {
+  char *prefix;        /* owner: config */
+  long seconds;
+} static_max_age;
 
 typedef struct config {
   char *listen_host;   /* owner: config */
@@ -30,6 +37,8 @@ typedef struct config {
   int nallow_gids;
   static_mount statics[CONFIG_MAX_STATIC];
   int nstatics;
+  static_max_age max_ages[CONFIG_MAX_STATIC];
+  int nmax_ages;
   int max_connections;
   unsigned keepalive_timeout_ms;
   unsigned header_timeout_ms;

@@ -19,6 +19,20 @@ static int mount_matches(const static_mount *m, const char *p, size_t len) {
   return len == m->prefix_len || p[m->prefix_len] == '/' || m->prefix_len == 0;
 }
 
+/* Whether the normalised path p[0..len) names a hidden file or directory:
+ * a segment that starts with a dot, but for RFC 8615's /.well-known/. */
+static int path_is_hidden(const char *p, size_t len) {
+  for (size_t i = 0; i + 1 < len; i++) {
+    if (p[i] != '/' || p[i + 1] != '.')
+      continue;
+    if (len - i - 1 >= 11 && memcmp(p + i + 1, ".well-known", 11) == 0 &&
+        (len - i - 1 == 11 || p[i + 12] == '/'))
+      continue;
+    return 1;
+  }
+  return 0;
+}
+
 /* req's path is under mount m. */
 static void route_static(http_req *req, const static_mount *m, const char *path, size_t len) {
   int method = http_req_method(req);
@@ -26,9 +40,10 @@ static void route_static(http_req *req, const static_mount *m, const char *path,
   size_t raw_len;
 
   if (len == m->prefix_len && m->prefix_len > 0) {
-    /* "/static" itself: the directory, with a slash. */
-    char loc[ROUTE_MAX_LOCATION + 32];
-    snprintf(loc, sizeof(loc), "location: %.*s/\r\n", (int) m->prefix_len, m->prefix);
+    /* "/static" itself: the directory, with a slash (and the query, as nginx keeps it). */
+    char loc[ROUTE_MAX_LOCATION * 2], query[ROUTE_MAX_LOCATION];
+    static_query_suffix(req, query, sizeof(query));
+    snprintf(loc, sizeof(loc), "location: %.*s/%s\r\n", (int) m->prefix_len, m->prefix, query);
     http_req_local(req, 301, loc, "Moved Permanently\n", 0);
     return;
   }
@@ -37,7 +52,8 @@ static void route_static(http_req *req, const static_mount *m, const char *path,
     return;
   }
   raw = http_req_raw_path(req, &raw_len);
-  if (http_path_has_encoded_slash(raw, raw_len) || memchr(path, '\\', len) != NULL) {
+  if (http_path_has_encoded_slash(raw, raw_len) || memchr(path, '\\', len) != NULL ||
+      path_is_hidden(path + m->prefix_len, len - m->prefix_len)) {
     http_req_local(req, 404, NULL, "Not Found\n", 0);
     return;
   }

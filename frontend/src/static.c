@@ -38,11 +38,14 @@
 #include <llhttp.h>
 #include <uv.h>
 
+#include "http_cond.h"
 #include "log.h"
 
 #define STATIC_CHUNK (64 * 1024)
 #define STATIC_SENDFILE (1024 * 1024)    /* bytes per sendfile call */
 #define STATIC_POOL_MAX 32               /* idle static_file structs kept for reuse */
+#define STATIC_COND_HEADERS 8            /* conditional headers kept without a malloc */
+#define STATIC_COND_BYTES 1024
 
 typedef struct static_file static_file;
 
@@ -67,9 +70,16 @@ struct static_file {
   int fd;
   int sock;                      /* dup of the client socket for sendfile; -1 if none */
   uint64_t size;
-  uint64_t offset;
+  uint64_t offset;               /* the next byte to send */
+  uint64_t end;                  /* the byte after the last to send (a range's end) */
   ssize_t sent;                  /* the last sendfile's result, or -errno */
   time_t mtime;
+  long mtime_nsec;
+  uint64_t ino;
+  /* A mount's request: its conditional and Range headers, copied at the
+   * start (the request's head does not outlive the thread-pool job). */
+  tdm_request cond;
+  char *cond_heap;               /* when they do not fit cond_buf; owner: sf */
   /* A backend's file response: its status and header lines (owner: sf). */
   int resp_status;
   int64_t resp_length;           /* the backend's content-length, or -1 */
@@ -78,6 +88,8 @@ struct static_file {
   size_t resp_headers_len;
   size_t rel_len;
   char rel[PATH_MAX];            /* mount-relative path, or the backend's absolute path */
+  tdm_header cond_h[STATIC_COND_HEADERS];
+  char cond_buf[STATIC_COND_BYTES];
   char buf[STATIC_CHUNK];
 };
 
@@ -195,7 +207,10 @@ static void static_work(uv_work_t *w) {
     goto close_fd;
   }
   sf->size = (uint64_t) st.st_size;
-  sf->mtime = st.st_mtime;
+  sf->end = sf->size;
+  sf->mtime = st.st_mtim.tv_sec;
+  sf->mtime_nsec = st.st_mtim.tv_nsec;
+  sf->ino = (uint64_t) st.st_ino;
   sf->status = 0;
   if (sf->head)
     goto close_fd;
@@ -242,6 +257,8 @@ static static_file *sf_get(void) {
 static void sf_put(static_file *sf) {
   free(sf->resp_headers);
   sf->resp_headers = NULL;
+  free(sf->cond_heap);
+  sf->cond_heap = NULL;
   if (pool_len == STATIC_POOL_MAX) {
     free(sf);
     return;
@@ -309,7 +326,7 @@ static void static_poll_cb(uv_poll_t *p, int status, int events);
  * so this returns EAGAIN instead. */
 static void static_sendfile_work(uv_work_t *w) {
   static_file *sf = w->data;
-  uint64_t left = sf->size - sf->offset;
+  uint64_t left = sf->end - sf->offset;
   off_t off = (off_t) sf->offset;
   ssize_t n;
 
@@ -374,7 +391,7 @@ static void static_poll_cb(uv_poll_t *p, int status, int events) {
  * directly, so it may only run while this request is the one answering and
  * everything queued before it has been written. */
 static void static_pump(static_file *sf) {
-  uint64_t left = sf->size - sf->offset;
+  uint64_t left = sf->end - sf->offset;
   int rc;
 
   if (left == 0) {
@@ -474,12 +491,92 @@ static int static_backend_head(static_file *sf) {
   return 0;
 }
 
+size_t static_query_suffix(http_req *req, char *dst, size_t cap) {
+  static const char hex[] = "0123456789ABCDEF";
+  const tdm_request *r = http_req_head(req);
+  size_t o = 0;
+
+  if (cap > 0)
+    dst[0] = '\0';
+  if (r == NULL || r->query.len == 0 || cap < 2)
+    return 0;
+  dst[o++] = '?';
+  for (uint32_t i = 0; i < r->query.len && o + 4 < cap; i++) {
+    unsigned char ch = (unsigned char) r->query.ptr[i];
+    if (ch > 0x20 && ch < 0x7f) {
+      dst[o++] = (char) ch;
+    } else {
+      dst[o++] = '%';
+      dst[o++] = hex[ch >> 4];
+      dst[o++] = hex[ch & 15];
+    }
+  }
+  dst[o] = '\0';
+  return o;
+}
+
+/* The headers every answer about a mount's file carries: its validators
+ * and the mount's Cache-Control. */
+static size_t validator_lines(const static_file *sf, const http_validator *v, char *dst, size_t cap) {
+  char date[HTTP_DATE_LEN + 1];
+  int n;
+
+  http_date_format(v->mtime, date);
+  n = snprintf(dst, cap, "etag: %s\r\nlast-modified: %s\r\n", v->etag, date);
+  if (n > 0 && (size_t) n < cap && sf->mount->max_age >= 0)
+    n += snprintf(dst + n, cap - (size_t) n, "cache-control: public, max-age=%ld\r\n",
+                  (long) sf->mount->max_age);
+  return n > 0 && (size_t) n < cap ? (size_t) n : 0;
+}
+
+/* The head of a mount's file: 304 or 412 by the request's preconditions,
+ * 206 or 416 by its Range, else 200 (RFC 9110 sections 13 and 14).  Sets the
+ * bytes to send, offset..end.  Returns 0, or 1 if the answer is complete. */
+static int static_mount_head(static_file *sf) {
+  char headers[1024], extra[128];
+  http_validator v;
+  uint64_t first = 0, last = 0;
+  int status = 200;
+  size_t len, vlen;
+
+  http_validator_make(&v, sf->ino, sf->size, sf->mtime, sf->mtime_nsec);
+  len = (size_t) snprintf(headers, sizeof(headers), "content-type: %s\r\naccept-ranges: bytes\r\n",
+                          sf->content_type);
+  vlen = validator_lines(sf, &v, headers + len, sizeof(headers) - len);
+  switch (http_cond_check(&sf->cond, 1, &v)) {
+  case 304:
+    http_req_start(sf->req, 304, headers + len, vlen, -1);
+    http_req_end(sf->req);
+    return 1;
+  case 412:
+    http_req_simple(sf->req, 412, NULL, "Precondition Failed\n");
+    return 1;
+  }
+  len += vlen;
+  if (!sf->head) {
+    switch (http_range_check(&sf->cond, &v, sf->size, &first, &last)) {
+    case HTTP_RANGE_ONE:
+      status = 206;
+      len += (size_t) snprintf(headers + len, sizeof(headers) - len, "content-range: bytes %llu-%llu/%llu\r\n",
+                               (unsigned long long) first, (unsigned long long) last,
+                               (unsigned long long) sf->size);
+      sf->offset = first;
+      sf->end = last + 1;
+      break;
+    case HTTP_RANGE_UNSATISFIABLE:
+      snprintf(extra, sizeof(extra), "content-range: bytes */%llu\r\n", (unsigned long long) sf->size);
+      http_req_simple(sf->req, 416, extra, "Range Not Satisfiable\n");
+      return 1;
+    }
+  }
+  http_req_start(sf->req, status, headers, len, (int64_t) (sf->end - sf->offset));
+  return 0;
+}
+
 static void static_after_work(uv_work_t *w, int status) {
   static_file *sf = w->data;
   char headers[PATH_MAX * 3 + 256];
-  char enc[PATH_MAX * 3];
-  struct tm tm;
-  size_t len;
+  char enc[PATH_MAX * 3], query[PATH_MAX];
 
   sf->busy = 0;
   if (sf->req == NULL || status == UV_ECANCELED) {
@@ -487,9 +584,11 @@ static void static_after_work(uv_work_t *w, int status) {
     return;
   }
   if (sf->redirect) {
+    /* As nginx: the directory with its slash, the query kept. */
     percent_encode_path(sf->rel, sf->rel_len, enc, sizeof(enc));
-    snprintf(headers, sizeof(headers), "location: %.*s%s/\r\n", (int) sf->mount->prefix_len,
-             sf->mount->prefix, enc);
+    static_query_suffix(sf->req, query, sizeof(query));
+    snprintf(headers, sizeof(headers), "location: %.*s%s/%s\r\n", (int) sf->mount->prefix_len,
+             sf->mount->prefix, enc, query);
     http_req_simple(sf->req, 301, headers, "Moved Permanently\n");
     return;
   }
@@ -506,19 +605,11 @@ static void static_after_work(uv_work_t *w, int status) {
                     sf->status == 500 ? "Internal Server Error\n" : "Not Found\n");
     return;
   }
-  if (sf->mount == NULL) {
-    if (static_backend_head(sf) != 0)
-      return;
-  } else {
-    gmtime_r(&sf->mtime, &tm);
-    len = (size_t) snprintf(headers, sizeof(headers), "content-type: %s\r\n", sf->content_type);
-    len += strftime(headers + len, sizeof(headers) - len,
-                    "last-modified: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
-    http_req_start(sf->req, 200, headers, len, (int64_t) sf->size);
-  }
+  if (sf->mount == NULL ? static_backend_head(sf) != 0 : static_mount_head(sf) != 0)
+    return;
   if (sf->whole) {
-    http_req_write(sf->req, sf->buf, sf->size);
-    sf->offset = sf->size;
+    http_req_write(sf->req, sf->buf + sf->offset, sf->end - sf->offset);
+    sf->offset = sf->end;
   }
   if (sf->head || sf->whole)
     http_req_end(sf->req);
@@ -560,6 +651,61 @@ static int static_queue(static_file *sf) {
   return 0;
 }
 
+/* Whether header name n is one of the request's preconditions or Range. */
+static int is_cond_header(tdm_str n) {
+  static const char *const names[] = { "if-match", "if-none-match", "if-modified-since",
+                                       "if-unmodified-since", "range", "if-range" };
+
+  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+    if (n.len == strlen(names[i]) && strncasecmp(n.ptr, names[i], n.len) == 0)
+      return 1;
+  return 0;
+}
+
+/* Copies the conditional headers of r into sf->cond: into sf's own arrays
+ * when they fit, else into one allocation (bounded by the head's size). */
+static int keep_cond_headers(static_file *sf, const tdm_request *r) {
+  uint32_t n = 0;
+  size_t bytes = 0;
+  tdm_header *h = sf->cond_h;
+  char *p = sf->cond_buf;
+
+  sf->cond.headers = NULL;
+  sf->cond.nheaders = 0;
+  for (uint32_t i = 0; r != NULL && i < r->nheaders; i++)
+    if (is_cond_header(r->headers[i].name)) {
+      n++;
+      bytes += r->headers[i].name.len + r->headers[i].value.len;
+    }
+  if (n == 0)
+    return 0;
+  if (n > STATIC_COND_HEADERS || bytes > STATIC_COND_BYTES) {
+    sf->cond_heap = malloc(n * sizeof(*h) + bytes);      /* owner: sf, freed in sf_put */
+    if (sf->cond_heap == NULL)
+      return UV_ENOMEM;
+    h = (tdm_header *) sf->cond_heap;
+    p = sf->cond_heap + n * sizeof(*h);
+  }
+  n = 0;
+  for (uint32_t i = 0; i < r->nheaders; i++) {
+    const tdm_header *src = &r->headers[i];
+    if (!is_cond_header(src->name))
+      continue;
+    memcpy(p, src->name.ptr, src->name.len);
+    h[n].name.ptr = p;
+    h[n].name.len = src->name.len;
+    p += src->name.len;
+    memcpy(p, src->value.ptr, src->value.len);
+    h[n].value.ptr = p;
+    h[n].value.len = src->value.len;
+    p += src->value.len;
+    n++;
+  }
+  sf->cond.headers = h;
+  sf->cond.nheaders = n;
+  return 0;
+}
+
 void static_serve(http_req *req, const static_mount *m, const char *rel, size_t rel_len) {
   static_file *sf;
 
@@ -571,6 +717,11 @@ void static_serve(http_req *req, const static_mount *m, const char *rel, size_t 
   if (sf == NULL)
     return;
   sf->mount = m;
+  if (keep_cond_headers(sf, http_req_head(req)) != 0) {
+    sf_put(sf);
+    http_req_simple(req, 503, NULL, "Service Unavailable\n");
+    return;
+  }
   static_queue(sf);
 }
 

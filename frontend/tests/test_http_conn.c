@@ -40,6 +40,7 @@
 
 #include "config.h"
 #include "http_conn.h"
+#include "http_cond.h"
 #include "log.h"
 #include "server.h"
 #include "tdm_proto.h"
@@ -1478,6 +1479,7 @@ static void add_static_mount(const char *prefix, const char *file, const char *c
   m->dir = realpath(H->tmpdir, NULL);
   assert_non_null(m->dir);
   m->dir_len = strlen(m->dir);
+  m->max_age = -1;
   snprintf(path, sizeof(path), "%s/%s", m->dir, file);
   fp = fopen(path, "w");
   assert_non_null(fp);
@@ -1486,17 +1488,30 @@ static void add_static_mount(const char *prefix, const char *file, const char *c
   assert_int_equal(utime(path, &times), 0);
 }
 
+/* The whole response to a GET of the first mount's hello.txt ("hello file!\n"). */
+static void hello_file_response(char *out, size_t cap) {
+  char path[300];
+  struct stat st;
+  http_validator v;
+
+  snprintf(path, sizeof(path), "%s/hello.txt", H->cfg.statics[0].dir);
+  assert_int_equal(stat(path, &st), 0);
+  http_validator_make(&v, (uint64_t) st.st_ino, (uint64_t) st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+  snprintf(out, cap, "HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\naccept-ranges: bytes\r\n"
+                     "etag: %s\r\nlast-modified: Tue, 14 Nov 2023 22:13:20 GMT\r\nserver: tandem\r\n"
+                     "content-length: 12\r\n\r\nhello file!\n", v.etag);
+}
+
 /* Files and backend answers interleave in request order; only the backend's
  * requests reach it. */
 static void test_static_and_backend_pipelined(void **state) {
   peer *b = be_default(), *c;
-  const char *file = "HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\n"
-                     "last-modified: Tue, 14 Nov 2023 22:13:20 GMT\r\nserver: tandem\r\n"
-                     "content-length: 12\r\n\r\nhello file!\n";
+  char file[512];
   tdm_frame f;
   (void) state;
 
   add_static_mount("/static", "hello.txt", "hello file!\n");
+  hello_file_response(file, sizeof(file));
   c = cl_connect();
   cl_send(c, "GET /static/hello.txt HTTP/1.1\r\nHost: x\r\n\r\n"
              "GET /api HTTP/1.1\r\nHost: x\r\n\r\n"

@@ -1,0 +1,232 @@
+"""Static files, the HTTP side (issue 9): validators and conditional requests, ranges, hidden files,
+the query on redirects and Cache-Control, through the real frontend.
+
+The files are made by the test in a folder of its own (``files``): text, a 1 MiB binary (sent with
+sendfile), an empty file, dotfiles and a ``.well-known`` folder, and a folder next to the mount whose
+name starts with the mount's.  Expected outcomes are RFC 9110's (sections 13 and 14).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import os
+import time
+
+import pytest
+
+from e2e_support import build_request, raw_exchange, request, parse_responses
+
+BIG = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("files")
+    pub = root / "pub"
+    (pub / "sub").mkdir(parents=True)
+    (pub / ".git").mkdir()
+    (pub / ".well-known").mkdir()
+    (pub / "hello.txt").write_bytes(b"Hello, World!")
+    (pub / "empty.txt").write_bytes(b"")
+    big = bytes((i * 7 + i // 251) & 0xFF for i in range(BIG))
+    (pub / "big.bin").write_bytes(big)
+    (pub / "sub" / "index.html").write_bytes(b"<h1>sub</h1>\n")
+    (pub / ".env").write_bytes(b"SECRET=dotenv\n")
+    (pub / ".git" / "config").write_bytes(b"[core] secret\n")
+    (pub / "sub" / ".hidden.txt").write_bytes(b"hidden\n")
+    (pub / ".well-known" / "token").write_bytes(b"acme-token\n")
+    # A folder whose name starts with the mount's folder's: never reachable through it.
+    (root / "pub_private").mkdir()
+    (root / "pub_private" / "x.txt").write_bytes(b"PRIVATE\n")
+    return {"root": root, "pub": pub, "big": big}
+
+
+@pytest.fixture(scope="module")
+def fport(tmp_path_factory, files):
+    from e2e_support import Stack
+    stack = Stack(str(tmp_path_factory.mktemp("stack")), None)
+    stack.start_frontend("--static", f"/files={files['pub']}", "--static", f"/cached={files['pub']}",
+                         "--static-max-age", "/cached=3600")
+    try:
+        yield stack.port
+    finally:
+        stack.close()
+
+
+def get(port, path, **headers):
+    return request(port, "GET", path, headers=headers)
+
+
+# --- validators and conditional requests ---------------------------------------------
+
+
+def test_validators_on_every_file(fport, files):
+    r = get(fport, "/files/hello.txt")
+    assert r.status == 200 and r.body == b"Hello, World!"
+    st = os.stat(files["pub"] / "hello.txt")
+    etag = r.header("etag")
+    assert etag.startswith('"') and etag.endswith('"') and not etag.startswith("W/")
+    assert email.utils.parsedate_to_datetime(r.header("last-modified")).timestamp() == int(st.st_mtime)
+    assert r.header("accept-ranges") == "bytes"
+    assert r.header("cache-control") is None          # no --static-max-age for /files
+    # The same file answers with the same tag; another file with another.
+    assert get(fport, "/files/hello.txt").header("etag") == etag
+    assert get(fport, "/files/empty.txt").header("etag") != etag
+
+
+def test_if_none_match_gives_304_without_a_body(fport):
+    etag = get(fport, "/files/hello.txt").header("etag")
+    for value in (etag, f'"nope", {etag}', f"W/{etag}", "*"):
+        r = get(fport, "/files/hello.txt", **{"If-None-Match": value})
+        assert r.status == 304, value
+        assert r.body == b"" and r.header("etag") == etag and r.header("content-length") is None
+    assert get(fport, "/files/hello.txt", **{"If-None-Match": '"nope"'}).status == 200
+
+
+def test_head_304_and_raw_bytes_of_a_304(fport):
+    etag = get(fport, "/files/hello.txt").header("etag")
+    raw = raw_exchange(fport, build_request("GET", "/files/hello.txt",
+                                            [("If-None-Match", etag), ("Connection", "close")]))
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 304 Not Modified\r\n") and rest == b""
+    assert request(fport, "HEAD", "/files/hello.txt", headers={"If-None-Match": etag}).status == 304
+
+
+def test_if_modified_since(fport, files):
+    mtime = int(os.stat(files["pub"] / "hello.txt").st_mtime)
+    same = email.utils.formatdate(mtime, usegmt=True)
+    before = email.utils.formatdate(mtime - 10, usegmt=True)
+    assert get(fport, "/files/hello.txt", **{"If-Modified-Since": same}).status == 304
+    assert get(fport, "/files/hello.txt", **{"If-Modified-Since": before}).status == 200
+    assert get(fport, "/files/hello.txt", **{"If-Modified-Since": "not a date"}).status == 200
+    # If-None-Match wins: a tag that does not match means the whole file, whatever the date.
+    r = get(fport, "/files/hello.txt", **{"If-None-Match": '"nope"', "If-Modified-Since": same})
+    assert r.status == 200 and r.body == b"Hello, World!"
+
+
+def test_if_match_and_if_unmodified_since_give_412(fport, files):
+    etag = get(fport, "/files/hello.txt").header("etag")
+    mtime = int(os.stat(files["pub"] / "hello.txt").st_mtime)
+    assert get(fport, "/files/hello.txt", **{"If-Match": etag}).status == 200
+    assert get(fport, "/files/hello.txt", **{"If-Match": '"nope"'}).status == 412
+    assert get(fport, "/files/hello.txt", **{"If-Match": f"W/{etag}"}).status == 412
+    assert get(fport, "/files/hello.txt",
+               **{"If-Unmodified-Since": email.utils.formatdate(mtime - 10, usegmt=True)}).status == 412
+    assert get(fport, "/files/hello.txt",
+               **{"If-Unmodified-Since": email.utils.formatdate(mtime, usegmt=True)}).status == 200
+
+
+def test_an_edited_file_gets_a_new_tag(fport, files):
+    path = files["pub"] / "edited.txt"
+    path.write_bytes(b"one")
+    first = get(fport, "/files/edited.txt")
+    time.sleep(0.01)
+    path.write_bytes(b"two")
+    second = get(fport, "/files/edited.txt")
+    assert second.body == b"two" and second.header("etag") != first.header("etag")
+    assert get(fport, "/files/edited.txt", **{"If-None-Match": first.header("etag")}).status == 200
+
+
+# --- ranges --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec, first, last", [
+    ("bytes=0-0", 0, 0), ("bytes=0-4", 0, 4), ("bytes=7-", 7, 12), ("bytes=-5", 8, 12), ("bytes=-100", 0, 12),
+    ("bytes=10-99", 10, 12),
+])
+def test_single_range_of_a_small_file(fport, spec, first, last):
+    r = get(fport, "/files/hello.txt", Range=spec)
+    assert r.status == 206
+    assert r.header("content-range") == f"bytes {first}-{last}/13"
+    assert r.body == b"Hello, World!"[first:last + 1]
+    assert int(r.header("content-length")) == last - first + 1
+
+
+@pytest.mark.parametrize("spec, first, last", [
+    ("bytes=0-99", 0, 99), ("bytes=1000-200000", 1000, 200000), (f"bytes={BIG - 10}-", BIG - 10, BIG - 1),
+    ("bytes=-65537", BIG - 65537, BIG - 1), ("bytes=500000-", 500000, BIG - 1),
+])
+def test_single_range_of_a_large_file_is_exact(fport, files, spec, first, last):
+    r = get(fport, "/files/big.bin", Range=spec)
+    assert r.status == 206 and r.header("content-range") == f"bytes {first}-{last}/{BIG}"
+    assert hashlib.sha256(r.body).hexdigest() == hashlib.sha256(files["big"][first:last + 1]).hexdigest()
+
+
+def test_unsatisfiable_range_is_416(fport):
+    for path, size in (("/files/hello.txt", 13), ("/files/big.bin", BIG), ("/files/empty.txt", 0)):
+        r = get(fport, path, Range=f"bytes={size}-")
+        assert r.status == 416 and r.header("content-range") == f"bytes */{size}"
+
+
+def test_ranges_that_are_ignored_give_the_whole_file(fport):
+    for spec in ("bytes=5-2", "items=0-1", "bytes=x-y", "bytes=0-1,3-4", "bytes 0-1"):
+        r = get(fport, "/files/hello.txt", Range=spec)
+        assert (r.status, r.body) == (200, b"Hello, World!"), spec
+
+
+def test_a_thousand_overlapping_ranges_cost_one_file(fport, files):
+    spec = "bytes=" + ",".join(["0-0"] * 1000)
+    r = get(fport, "/files/big.bin", Range=spec)
+    assert r.status == 200 and len(r.body) == BIG and r.body == files["big"]
+
+
+def test_if_range(fport):
+    ok = get(fport, "/files/hello.txt")
+    etag, modified = ok.header("etag"), ok.header("last-modified")
+    assert get(fport, "/files/hello.txt", Range="bytes=0-4", **{"If-Range": etag}).status == 206
+    assert get(fport, "/files/hello.txt", Range="bytes=0-4", **{"If-Range": modified}).status == 206
+    for stale in ('"nope"', f"W/{etag}", "Thu, 01 Jan 1970 00:00:00 GMT"):
+        r = get(fport, "/files/hello.txt", Range="bytes=0-4", **{"If-Range": stale})
+        assert (r.status, r.body) == (200, b"Hello, World!"), stale
+
+
+def test_head_with_a_range_is_the_whole_head(fport):
+    r = request(fport, "HEAD", "/files/big.bin", headers={"Range": "bytes=0-9"})
+    assert r.status == 200 and r.header("content-length") == str(BIG) and r.body == b""
+
+
+def test_pipelined_ranges_on_one_connection(fport):
+    data = b"".join(build_request("GET", "/files/hello.txt", [("Range", f"bytes={i}-{i}")]) for i in range(5))
+    raw = raw_exchange(fport, data + build_request("GET", "/files/hello.txt", [("Connection", "close")]))
+    responses = parse_responses(raw)
+    assert [r.status for r in responses] == [206] * 5 + [200]
+    assert [r.body for r in responses[:5]] == [b"H", b"e", b"l", b"l", b"o"]
+
+
+# --- hidden files, redirects, Cache-Control -------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/files/.env", "/files/.git/config", "/files/.git/", "/files/sub/.hidden.txt",
+                                  "/files/%2eenv", "/files/sub/..%2f.env", "/files/.well-known/../.env"])
+def test_hidden_files_are_404(fport, path):
+    raw = raw_exchange(fport, build_request("GET", path, [("Connection", "close")]))
+    assert raw.split(b" ", 2)[1] in (b"400", b"404"), raw[:200]
+    assert b"SECRET" not in raw and b"secret" not in raw and b"hidden\n" not in raw
+
+
+def test_well_known_is_served(fport):
+    r = get(fport, "/files/.well-known/token")
+    assert (r.status, r.body) == (200, b"acme-token\n")
+
+
+def test_a_sibling_folder_with_the_mounts_name_is_not_reachable(fport):
+    for path in ("/files/../pub_private/x.txt", "/files_private/x.txt", "/files/%2e%2e/pub_private/x.txt"):
+        raw = raw_exchange(fport, build_request("GET", path, [("Connection", "close")]))
+        assert b"PRIVATE" not in raw, path
+
+
+def test_redirects_keep_the_query(fport):
+    for path, location in (("/files/sub?a=1&b=2", "/files/sub/?a=1&b=2"), ("/files?x=%20y", "/files/?x=%20y"),
+                           ("/files/sub", "/files/sub/")):
+        raw = raw_exchange(fport, build_request("GET", path, [("Connection", "close")]))
+        r = parse_responses(raw)[0]
+        assert r.status == 301 and r.header("location").endswith(location), (path, r.header("location"))
+
+
+def test_cache_control_per_mount(fport):
+    r = get(fport, "/cached/hello.txt")
+    assert r.status == 200 and r.header("cache-control") == "public, max-age=3600"
+    r304 = get(fport, "/cached/hello.txt", **{"If-None-Match": r.header("etag")})
+    assert r304.status == 304 and r304.header("cache-control") == "public, max-age=3600"
+    assert get(fport, "/files/hello.txt").header("cache-control") is None
