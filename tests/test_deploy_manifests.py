@@ -113,7 +113,7 @@ def test_every_compose_setting_is_an_environment_variable():
 def test_dockerfiles_build_from_bookworm_slim_as_the_same_non_root_user():
     frontend, backend = dockerfile("frontend/Dockerfile"), dockerfile("backend/Dockerfile")
     assert re.findall(r"^FROM (\S+)", frontend, re.M) == ["debian:bookworm-slim", "debian:bookworm-slim"]
-    assert re.findall(r"^FROM (\S+)", backend, re.M) == ["debian:bookworm-slim"]
+    assert re.findall(r"^FROM (\S+)", backend, re.M) == ["debian:bookworm-slim", "debian:bookworm-slim"]
     for text in (frontend, backend):
         assert "ARG TANDEM_UID=10001" in text and "ARG TANDEM_GID=10001" in text
         assert text.rstrip().count("USER ${TANDEM_UID}:${TANDEM_GID}") == 1
