@@ -79,7 +79,6 @@ struct http_conn {
   unsigned read_done : 1;        /* no more requests will be read */
   unsigned closing : 1;
   unsigned send_stalled : 1;     /* sendfile waits for the client's socket to take more */
-  uint64_t deadline;             /* loop time the running timeout ends at; 0: none runs */
   tdm_buf in;                    /* unparsed input kept while paused; owner: conn */
   uint64_t body_received;
   http_req *body_req;            /* the request whose body sits in `body` */
@@ -799,17 +798,9 @@ static void conn_maybe_resume(http_conn *c) {
 
 /* ---- timers and lifetime -------------------------------------------------- */
 
-static void conn_on_timeout(uv_timer_t *t) {
-  http_conn *c = t->data;
-  uint64_t now = uv_now(ctx->loop);
+static void conn_on_timeout(void *owner) {
+  http_conn *c = owner;
 
-  if (c->deadline == 0)
-    return;                     /* the timeout was stopped since */
-  if (now < c->deadline) {      /* it was restarted since: wait for the rest */
-    uv_timer_start(t, conn_on_timeout, c->deadline - now, 0);
-    return;
-  }
-  c->deadline = 0;
   if (conn_sending(c)) {
     log_info("client %s: took no response bytes for %u s; closing", c->peer,
              ctx->cfg->header_timeout_ms / 1000);
@@ -832,39 +823,25 @@ static void conn_on_timeout(uv_timer_t *t) {
   }
 }
 
-/* The timeout runs only while we wait for the client: to take response bytes
+/* The timer runs only while we wait for the client: to take response bytes
  * (send timeout, restarted by each write that completes), to send the next
  * request (keep-alive timeout), or to send the rest of the one it began
  * (header timeout, restarted by each read of its body).  Not while only a
  * handler is working, nor while the frontend itself has stopped reading
- * because a backend's window is closed or the request waits for a backend.
- *
- * This runs several times a request, so it only moves c->deadline; the libuv
- * timer is restarted only when it would fire after the new deadline.  One
- * that fires early finds the deadline later and waits for the rest, or
- * finds none and stops (as nginx's and libuv users' lazy timers do). */
+ * because a backend's window is closed or the request waits for a backend. */
 static void conn_arm_timer(http_conn *c) {
   const config *cfg = ctx->cfg;
-  uv_timer_t *t = &c->sock.timer;
-  uint64_t ms;
 
   if (c->closing || c->sock.lingering)
     return;
   if (conn_sending(c))
-    ms = cfg->header_timeout_ms;
+    sock_timeout(&c->sock, cfg->header_timeout_ms);
   else if (c->count == 0)
-    ms = cfg->keepalive_timeout_ms;
+    sock_timeout(&c->sock, cfg->keepalive_timeout_ms);
   else if (c->parsing && c->sock.reading)
-    ms = cfg->header_timeout_ms;
-  else {
-    c->deadline = 0;
-    return;
-  }
-  c->deadline = uv_now(ctx->loop) + ms;
-  if (!uv_is_active((uv_handle_t *) t) || uv_timer_get_due_in(t) > ms) {
-    t->data = c;
-    uv_timer_start(t, conn_on_timeout, ms, 0);
-  }
+    sock_timeout(&c->sock, cfg->header_timeout_ms);
+  else
+    sock_timeout_stop(&c->sock);
 }
 
 /* The socket's handles are closed: the connection is freed. */
@@ -934,6 +911,7 @@ static const sock_cb conn_sock_cb = {
   .on_read = conn_on_read,
   .on_end = conn_on_end,
   .on_written = conn_on_written,
+  .on_timeout = conn_on_timeout,
   .on_closed = conn_on_closed,
 };
 

@@ -22,6 +22,36 @@ void sock_init(sock *s, tdm_ctx *ctx, const sock_cb *cb, void *owner, size_t out
   s->timer.data = s;
 }
 
+/* ---- the owner's timeout ----------------------------------------------------- */
+
+static void sock_on_deadline(uv_timer_t *t) {
+  sock *s = t->data;
+  uint64_t now = uv_now(s->ctx->loop);
+
+  if (s->deadline == 0)
+    return;                     /* stopped since */
+  if (now < s->deadline) {      /* restarted since: wait for the rest */
+    uv_timer_start(t, sock_on_deadline, s->deadline - now, 0);
+    return;
+  }
+  s->deadline = 0;
+  s->cb->on_timeout(s->owner);
+}
+
+void sock_timeout(sock *s, uint64_t ms) {
+  uv_timer_t *t = &s->timer;
+
+  if (s->lingering || s->closing)
+    return;
+  s->deadline = uv_now(s->ctx->loop) + ms;
+  if (!uv_is_active((uv_handle_t *) t) || uv_timer_get_due_in(t) > ms)
+    uv_timer_start(t, sock_on_deadline, ms, 0);
+}
+
+void sock_timeout_stop(sock *s) {
+  s->deadline = 0;
+}
+
 static void addr_to_str(const struct sockaddr_storage *ss, char *host, size_t hostlen,
                         uint32_t *port) {
   host[0] = '\0';
@@ -178,7 +208,7 @@ static void sock_shutdown_cb(uv_shutdown_t *req, int status) {
     s->cb->on_end(s->owner, UV_EIO);
     return;
   }
-  s->timer.data = s;            /* the owner's timeouts are over */
+  s->deadline = 0;              /* the owner's timeouts are over */
   uv_timer_start(&s->timer, sock_linger_timeout, SOCK_LINGER_MS, 0);
 }
 

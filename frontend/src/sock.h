@@ -30,6 +30,8 @@ typedef struct sock_cb {
   void (*on_written)(void *owner, int status);
   /* Every handle is closed: the owner may free the memory the sock is in. */
   void (*on_closed)(void *owner);
+  /* The timeout of sock_timeout() ran out. */
+  void (*on_timeout)(void *owner);
 } sock_cb;
 
 typedef struct sock {
@@ -51,6 +53,7 @@ typedef struct sock {
   unsigned lingering : 1;
   unsigned closing : 1;
   int pending_closes;
+  uint64_t deadline;             /* loop time the owner's timeout ends at; 0: none runs */
   char peer_host[INET6_ADDRSTRLEN];
   char local_host[INET6_ADDRSTRLEN];
   uint32_t peer_port, local_port;
@@ -65,6 +68,14 @@ void sock_init(sock *s, tdm_ctx *ctx, const sock_cb *cb, void *owner, size_t out
 int sock_accept(sock *s, uv_stream_t *listener);
 /* Takes an already connected stream socket (tests use a socketpair). */
 int sock_open_fd(sock *s, int fd);
+
+/* The owner's timeout: on_timeout in ms milliseconds (a new call replaces the
+ * last), or none (sock_timeout_stop).  Cheap to call several times a
+ * request: it moves a deadline, and restarts the timer only when it would
+ * fire too late (one that fires early waits for the rest, as nginx's and
+ * other libuv users' lazy timers do).  Not once the graceful end lingers. */
+void sock_timeout(sock *s, uint64_t ms);
+void sock_timeout_stop(sock *s);
 
 /* Reading on (idempotent; 0 or a negative libuv error) and off. */
 int sock_read_start(sock *s);

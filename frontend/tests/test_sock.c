@@ -104,6 +104,7 @@ typedef struct owner {
   int ended, end_err;
   int written, write_status;
   int closed;
+  int timeouts;
 } owner;
 
 static void own_read(void *o, const char *data, size_t len) {
@@ -129,7 +130,11 @@ static void own_closed(void *o) {
   ((owner *) o)->closed = 1;
 }
 
-static const sock_cb own_cb = { own_read, own_end, own_written, own_closed };
+static void own_timeout(void *o) {
+  ((owner *) o)->timeouts++;
+}
+
+static const sock_cb own_cb = { own_read, own_end, own_written, own_closed, own_timeout };
 
 typedef struct rig {
   uv_loop_t loop;
@@ -306,6 +311,42 @@ static void test_outbuf_swaps_and_keeps_gathering_during_a_write(void **state) {
   rig_close(&r);
 }
 
+/* Runs the loop, blocking until its next event each time, until cond holds
+ * (a timer's callback is what it waits for). */
+#define WAIT_TIMER(r, cond)                                                   \
+  do {                                                                        \
+    for (int n_ = 0; !(cond) && n_ < 1000; n_++)                              \
+      uv_run(&(r)->loop, UV_RUN_ONCE);                                        \
+    if (!(cond))                                                              \
+      fail_msg("still not true: %s", #cond);                                  \
+  } while (0)
+
+/* The owner's timeout: it fires, a stopped one does not, and a restarted
+ * one fires at its new deadline, not at the first timer's. */
+static void test_sock_timeout_lazily_restarted(void **state) {
+  rig r;
+  uint64_t start;
+  (void) state;
+
+  rig_open(&r);
+  sock_timeout(&r.s, 5);
+  WAIT_TIMER(&r, r.w.timeouts == 1);
+  sock_timeout(&r.s, 5);
+  sock_timeout_stop(&r.s);
+  WAIT_TIMER(&r, !uv_is_active((uv_handle_t *) &r.s.timer));
+  assert_int_equal(r.w.timeouts, 1);
+  uv_update_time(&r.loop);
+  start = uv_now(&r.loop);
+  sock_timeout(&r.s, 5);
+  sock_timeout(&r.s, 40);       /* later: the running timer is kept, and waits for the rest */
+  WAIT_TIMER(&r, r.w.timeouts == 2);
+  assert_true(uv_now(&r.loop) - start >= 40);
+  sock_timeout(&r.s, 60000);
+  sock_timeout(&r.s, 5);        /* sooner: the timer is restarted */
+  WAIT_TIMER(&r, r.w.timeouts == 3);
+  rig_close(&r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_ctx_flushes_each_queued_once_and_cancel_takes_one_off),
@@ -313,6 +354,7 @@ int main(void) {
     cmocka_unit_test(test_sock_reads_and_gathers_writes_into_one),
     cmocka_unit_test(test_sock_end_writes_then_sends_fin_and_lingers),
     cmocka_unit_test(test_sock_reports_the_clients_eof),
+    cmocka_unit_test(test_sock_timeout_lazily_restarted),
     cmocka_unit_test(test_outbuf_writes_at_once_what_the_kernel_takes),
     cmocka_unit_test(test_outbuf_swaps_and_keeps_gathering_during_a_write),
   };
