@@ -21,6 +21,7 @@ FLAGS = {
     "backend-allow-gid": "TANDEM_BACKEND_ALLOW_GID",
     "static": "TANDEM_STATIC",
     "static-max-age": "TANDEM_STATIC_MAX_AGE",
+    "static-cache-size": "TANDEM_STATIC_CACHE_SIZE",
     "max-connections": "TANDEM_MAX_CONNECTIONS",
     "keepalive-timeout": "TANDEM_KEEPALIVE_TIMEOUT",
     "header-timeout": "TANDEM_HEADER_TIMEOUT",

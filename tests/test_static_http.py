@@ -117,15 +117,33 @@ def test_if_match_and_if_unmodified_since_give_412(fport, files):
                **{"If-Unmodified-Since": email.utils.formatdate(mtime, usegmt=True)}).status == 200
 
 
-def test_an_edited_file_gets_a_new_tag(fport, files):
+def fresh(port, path, want_status, want_body=None, limit=3.0):
+    """GET path until it answers as wanted: a kept copy is checked against the disk once a second."""
+    deadline = time.monotonic() + limit
+    while True:
+        r = get(port, path)
+        if r.status == want_status and (want_body is None or r.body == want_body):
+            return r
+        assert time.monotonic() < deadline, f"{path}: still {r.status} {r.body[:40]!r}"
+        time.sleep(0.1)
+
+
+def test_an_edited_file_is_served_fresh_with_a_new_tag(fport, files):
     path = files["pub"] / "edited.txt"
     path.write_bytes(b"one")
     first = get(fport, "/files/edited.txt")
-    time.sleep(0.01)
+    assert first.body == b"one"
+    assert get(fport, "/files/edited.txt").body == b"one"      # now kept in memory
     path.write_bytes(b"two")
-    second = get(fport, "/files/edited.txt")
-    assert second.body == b"two" and second.header("etag") != first.header("etag")
+    second = fresh(fport, "/files/edited.txt", 200, b"two")
+    assert second.header("etag") != first.header("etag")
     assert get(fport, "/files/edited.txt", **{"If-None-Match": first.header("etag")}).status == 200
+    # A file that grows past what is kept in memory is read from the disk again.
+    path.write_bytes(b"x" * 100000)
+    assert len(fresh(fport, "/files/edited.txt", 200, b"x" * 100000).body) == 100000
+    # And a removed one is gone.
+    path.unlink()
+    fresh(fport, "/files/edited.txt", 404)
 
 
 # --- ranges --------------------------------------------------------------------------

@@ -39,6 +39,9 @@
      "SECONDS or PREFIX=SECONDS: send Cache-Control: public, max-age=SECONDS with the files of "  \
      "every mount, or of the mount at PREFIX (repeatable; the variable takes a comma-separated " \
      "list; default: no Cache-Control)")                                                          \
+  XX(STATIC_CACHE_SIZE, "static-cache-size", "TANDEM_STATIC_CACHE_SIZE", "8388608",               \
+     "bytes of small static files (64 KiB or less) kept in memory, least recently used first "   \
+     "out (0: none)")                                                                             \
   XX(MAX_CONNECTIONS, "max-connections", "TANDEM_MAX_CONNECTIONS", "10000",                       \
      "client connections open at once; more are closed at accept")                                \
   XX(KEEPALIVE_TIMEOUT, "keepalive-timeout", "TANDEM_KEEPALIVE_TIMEOUT", "75",                    \
@@ -324,6 +327,11 @@ static int set_number(config *c, int id, const char *value) {
     if (parse_uint("max-body-size", value, UINT64_MAX, &v) != 0)
       return -EINVAL;
     c->max_body_size = v;
+    return 0;
+  case OPT_STATIC_CACHE_SIZE:
+    if (parse_uint("static-cache-size", value, (uint64_t) 1 << 40, &v) != 0)
+      return -EINVAL;
+    c->static_cache_size = (size_t) v;
     return 0;
   case OPT_ACCESS_LOG:
     if (parse_uint("access-log", value, 1, &v) != 0)

@@ -40,6 +40,7 @@
 
 #include "http_cond.h"
 #include "log.h"
+#include "static_cache.h"
 
 #define STATIC_CHUNK (64 * 1024)
 #define STATIC_SENDFILE (1024 * 1024)    /* bytes per sendfile call */
@@ -269,6 +270,7 @@ static void sf_put(static_file *sf) {
 }
 
 void static_pool_free(void) {
+  static_cache_free();
   while (pool != NULL) {
     static_file *sf = pool;
     pool = sf->next_free;
@@ -515,62 +517,138 @@ size_t static_query_suffix(http_req *req, char *dst, size_t cap) {
   return o;
 }
 
-/* The headers every answer about a mount's file carries: its validators
- * and the mount's Cache-Control. */
-static size_t validator_lines(const static_file *sf, const http_validator *v, char *dst, size_t cap) {
+/* The header lines every answer about a mount's file carries, into dst:
+ * its type, then (from *vstart) its validators and the mount's
+ * Cache-Control, which a 304 carries alone.  Returns their length (0 if
+ * they do not fit). */
+static size_t file_lines(const static_mount *m, const http_validator *v, const char *content_type, char *dst,
+                         size_t cap, size_t *vstart) {
   char date[HTTP_DATE_LEN + 1];
-  int n;
+  int n, k;
 
   http_date_format(v->mtime, date);
-  n = snprintf(dst, cap, "etag: %s\r\nlast-modified: %s\r\n", v->etag, date);
-  if (n > 0 && (size_t) n < cap && sf->mount->max_age >= 0)
-    n += snprintf(dst + n, cap - (size_t) n, "cache-control: public, max-age=%ld\r\n",
-                  (long) sf->mount->max_age);
-  return n > 0 && (size_t) n < cap ? (size_t) n : 0;
+  n = snprintf(dst, cap, "content-type: %s\r\naccept-ranges: bytes\r\n", content_type);
+  if (n < 0 || (size_t) n >= cap)
+    return 0;
+  *vstart = (size_t) n;
+  k = snprintf(dst + n, cap - (size_t) n, "etag: %s\r\nlast-modified: %s\r\n", v->etag, date);
+  if (k < 0 || (size_t) (n + k) >= cap)
+    return 0;
+  n += k;
+  if (m->max_age >= 0) {
+    k = snprintf(dst + n, cap - (size_t) n, "cache-control: public, max-age=%ld\r\n", m->max_age);
+    if (k < 0 || (size_t) (n + k) >= cap)
+      return 0;
+    n += k;
+  }
+  return (size_t) n;
 }
 
-/* The head of a mount's file: 304 or 412 by the request's preconditions,
- * 206 or 416 by its Range, else 200 (RFC 9110 sections 13 and 14).  Sets the
- * bytes to send, offset..end.  Returns 0, or 1 if the answer is complete. */
-static int static_mount_head(static_file *sf) {
-  char headers[1024], extra[128];
-  http_validator v;
+/* The head of the answer to a GET or HEAD (head) of a file with validators
+ * v, whose header lines[0..len) file_lines() made, given the request's
+ * conditional headers cond: 304 or 412 by its preconditions, 206 or 416 by
+ * its Range, else 200 (RFC 9110 sections 13 and 14).  Sets the bytes to send,
+ * *offset up to *end.  Returns 0, or 1 if the answer is complete. */
+static int file_head(http_req *req, const tdm_request *cond, const http_validator *v, uint64_t size, int head,
+                     const char *lines, size_t len, size_t vstart, uint64_t *offset, uint64_t *end) {
+  char range[96];
   uint64_t first = 0, last = 0;
-  int status = 200;
-  size_t len, vlen;
+  int n;
 
-  http_validator_make(&v, sf->ino, sf->size, sf->mtime, sf->mtime_nsec);
-  len = (size_t) snprintf(headers, sizeof(headers), "content-type: %s\r\naccept-ranges: bytes\r\n",
-                          sf->content_type);
-  vlen = validator_lines(sf, &v, headers + len, sizeof(headers) - len);
-  switch (http_cond_check(&sf->cond, 1, &v)) {
-  case 304:
-    http_req_start(sf->req, 304, headers + len, vlen, -1);
-    http_req_end(sf->req);
-    return 1;
-  case 412:
-    http_req_simple(sf->req, 412, NULL, "Precondition Failed\n");
-    return 1;
-  }
-  len += vlen;
-  if (!sf->head) {
-    switch (http_range_check(&sf->cond, &v, sf->size, &first, &last)) {
+  *offset = 0;
+  *end = size;
+  if (cond != NULL && cond->nheaders > 0) {
+    switch (http_cond_check(cond, 1, v)) {
+    case 304:
+      http_req_start(req, 304, lines + vstart, len - vstart, -1);
+      http_req_end(req);
+      return 1;
+    case 412:
+      http_req_simple(req, 412, NULL, "Precondition Failed\n");
+      return 1;
+    }
+    switch (head ? HTTP_RANGE_NONE : http_range_check(cond, v, size, &first, &last)) {
     case HTTP_RANGE_ONE:
-      status = 206;
-      len += (size_t) snprintf(headers + len, sizeof(headers) - len, "content-range: bytes %llu-%llu/%llu\r\n",
-                               (unsigned long long) first, (unsigned long long) last,
-                               (unsigned long long) sf->size);
-      sf->offset = first;
-      sf->end = last + 1;
-      break;
+      n = snprintf(range, sizeof(range), "content-range: bytes %llu-%llu/%llu\r\n", (unsigned long long) first,
+                   (unsigned long long) last, (unsigned long long) size);
+      *offset = first;
+      *end = last + 1;
+      http_resp_begin(req, 206, (int64_t) (*end - *offset));
+      http_resp_header_lines(req, lines, len);
+      http_resp_header_lines(req, range, (size_t) n);
+      http_resp_end_head(req, 0, 0);
+      return 0;
     case HTTP_RANGE_UNSATISFIABLE:
-      snprintf(extra, sizeof(extra), "content-range: bytes */%llu\r\n", (unsigned long long) sf->size);
-      http_req_simple(sf->req, 416, extra, "Range Not Satisfiable\n");
+      snprintf(range, sizeof(range), "content-range: bytes */%llu\r\n", (unsigned long long) size);
+      http_req_simple(req, 416, range, "Range Not Satisfiable\n");
       return 1;
     }
   }
-  http_req_start(sf->req, status, headers, len, (int64_t) (sf->end - sf->offset));
+  http_req_start(req, 200, lines, len, (int64_t) size);
   return 0;
+}
+
+static int static_mount_head(static_file *sf) {
+  char lines[1024];
+  http_validator v;
+  size_t len, vstart = 0;
+
+  http_validator_make(&v, sf->ino, sf->size, sf->mtime, sf->mtime_nsec);
+  len = file_lines(sf->mount, &v, sf->content_type, lines, sizeof(lines), &vstart);
+  return file_head(sf->req, &sf->cond, &v, sf->size, sf->head, lines, len, vstart, &sf->offset, &sf->end);
+}
+
+/* ---- the memory cache ------------------------------------------------------- */
+
+/* Answers req from the kept copy of rel, if there is one that is fresh (or
+ * being checked by another request).  Returns 1 if it did.  A stale copy is
+ * left for this request to check: it goes to the thread pool, and
+ * cache_after_work() keeps what it finds. */
+static int serve_cached(http_req *req, const static_mount *m, const char *rel, size_t len, int head) {
+  static_entry *e = static_cache_find(m, rel, len);
+  uint64_t offset, end;
+
+  if (e == NULL)
+    return 0;
+  if (uv_now(http_req_ctx(req)->loop) - e->checked >= STATIC_CACHE_VALID_MS && !e->checking) {
+    if (!head)                  /* a HEAD does not read the file: another request will */
+      e->checking = 1;
+    return 0;
+  }
+  if (file_head(req, http_req_head(req), &e->v, e->size, head, e->lines, e->lines_len, e->lines_v, &offset,
+                &end) == 0) {
+    if (!head)
+      http_req_write(req, e->body + offset, end - offset);
+    http_req_end(req);
+  }
+  return 1;
+}
+
+/* What the thread pool found about a mount's file, for the cache: a small
+ * file read whole is kept (or its copy marked fresh if unchanged); anything
+ * else forgets the copy. */
+static void cache_after_work(static_file *sf, int status) {
+  uint64_t now = uv_now(sf->loop);
+  static_entry *e;
+
+  if (sf->head)
+    return;
+  e = static_cache_find(sf->mount, sf->rel, sf->rel_len);
+  if (status != 0 || sf->status != 0 || sf->redirect || !sf->whole) {
+    if (e != NULL)
+      static_cache_drop(e);
+    return;
+  }
+  if (e != NULL && e->ino == sf->ino && e->size == sf->size && e->v.mtime == sf->mtime &&
+      e->mtime_nsec == sf->mtime_nsec && e->content_type == sf->content_type) {
+    e->checked = now;
+    e->checking = 0;
+    return;
+  }
+  e = static_cache_put(sf->mount, sf->rel, sf->rel_len, sf->buf, sf->size, sf->content_type, sf->ino, sf->mtime,
+                       sf->mtime_nsec, now);
+  if (e != NULL)
+    e->lines_len = file_lines(sf->mount, &e->v, e->content_type, e->lines, sizeof(e->lines), &e->lines_v);
 }
 
 static void static_after_work(uv_work_t *w, int status) {
@@ -579,6 +657,8 @@ static void static_after_work(uv_work_t *w, int status) {
   char enc[PATH_MAX * 3], query[PATH_MAX];
 
   sf->busy = 0;
+  if (sf->mount != NULL)
+    cache_after_work(sf, status);
   if (sf->req == NULL || status == UV_ECANCELED) {
     static_release(sf);
     return;
@@ -706,6 +786,10 @@ static int keep_cond_headers(static_file *sf, const tdm_request *r) {
   return 0;
 }
 
+void static_init(size_t cache_bytes) {
+  static_cache_init(cache_bytes);
+}
+
 void static_serve(http_req *req, const static_mount *m, const char *rel, size_t rel_len) {
   static_file *sf;
 
@@ -713,6 +797,8 @@ void static_serve(http_req *req, const static_mount *m, const char *rel, size_t 
     http_req_simple(req, 414, NULL, "URI Too Long\n");
     return;
   }
+  if (serve_cached(req, m, rel, rel_len, http_req_method(req) == HTTP_HEAD))
+    return;
   sf = static_start(req, rel, rel_len, http_req_method(req) == HTTP_HEAD);
   if (sf == NULL)
     return;

@@ -10,6 +10,9 @@
 #include "config.h"
 #include "http_conn.h"
 
+/* Before the first request: keep up to cache_bytes of small files in memory. */
+void static_init(size_t cache_bytes);
+
 /* Starts serving mount-relative path rel (decoded, dot segments resolved,
  * starting with '/' or empty) for req, a GET or HEAD; the response is
  * produced asynchronously. */
@@ -28,7 +31,7 @@ void static_send_file(http_req *req, const char *path, size_t path_len, const ch
  * Returns its length. */
 size_t static_query_suffix(http_req *req, char *dst, size_t cap);
 
-/* Frees the idle structs kept for reuse (at shutdown). */
+/* Frees the idle structs kept for reuse and the files kept in memory (at shutdown). */
 void static_pool_free(void);
 
 #endif /* TDM_STATIC_H */

@@ -1,0 +1,130 @@
+/* static_cache: small static files in memory (see static_cache.h). */
+#include "static_cache.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define NBUCKETS 4096                    /* a power of two */
+#define ENTRY_OVERHEAD ((size_t) sizeof(static_entry))  /* bytes an entry counts besides its key and body */
+
+static static_entry *buckets[NBUCKETS];
+static static_entry *mru, *lru;          /* the use list's two ends */
+static size_t budget, used, count;
+
+/* FNV-1a over the mount's address and the path. */
+static uint64_t hash_of(const static_mount *m, const char *rel, size_t len) {
+  uint64_t h = 14695981039346656037ULL ^ (uint64_t) (uintptr_t) m;
+
+  for (size_t i = 0; i < len; i++) {
+    h ^= (unsigned char) rel[i];
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+static void use_unlink(static_entry *e) {
+  if (e->lprev != NULL)
+    e->lprev->lnext = e->lnext;
+  else
+    mru = e->lnext;
+  if (e->lnext != NULL)
+    e->lnext->lprev = e->lprev;
+  else
+    lru = e->lprev;
+  e->lprev = e->lnext = NULL;
+}
+
+static void use_front(static_entry *e) {
+  e->lnext = mru;
+  e->lprev = NULL;
+  if (mru != NULL)
+    mru->lprev = e;
+  mru = e;
+  if (lru == NULL)
+    lru = e;
+}
+
+void static_cache_init(size_t bytes) {
+  budget = bytes;
+}
+
+static_entry *static_cache_find(const static_mount *m, const char *rel, size_t len) {
+  uint64_t h = hash_of(m, rel, len);
+  static_entry *e;
+
+  for (e = buckets[h & (NBUCKETS - 1)]; e != NULL; e = e->hnext)
+    if (e->hash == h && e->mount == m && e->key_len == len && memcmp(e->key, rel, len) == 0) {
+      if (e != mru) {
+        use_unlink(e);
+        use_front(e);
+      }
+      return e;
+    }
+  return NULL;
+}
+
+void static_cache_drop(static_entry *e) {
+  static_entry **p = &buckets[e->hash & (NBUCKETS - 1)];
+
+  while (*p != e)
+    p = &(*p)->hnext;
+  *p = e->hnext;
+  use_unlink(e);
+  used -= e->bytes;
+  count--;
+  free(e);
+}
+
+static_entry *static_cache_put(const static_mount *m, const char *rel, size_t len, const char *body,
+                               uint64_t size, const char *content_type, uint64_t ino, time_t mtime,
+                               long mtime_nsec, uint64_t now) {
+  size_t bytes = ENTRY_OVERHEAD + len + (size_t) size;
+  static_entry *e = static_cache_find(m, rel, len);
+  char *mem;
+
+  if (e != NULL)
+    static_cache_drop(e);
+  if (size > STATIC_CACHE_FILE_MAX || bytes > budget)
+    return NULL;
+  while (used + bytes > budget && lru != NULL)
+    static_cache_drop(lru);
+  /* One allocation: the entry, then its key, then its body.  Owner: the cache. */
+  mem = malloc(sizeof(*e) + len + (size_t) size);
+  if (mem == NULL)
+    return NULL;
+  e = (static_entry *) mem;
+  memset(e, 0, sizeof(*e));
+  memcpy(mem + sizeof(*e), rel, len);
+  memcpy(mem + sizeof(*e) + len, body, (size_t) size);
+  e->key = mem + sizeof(*e);
+  e->key_len = len;
+  e->body = mem + sizeof(*e) + len;
+  e->size = size;
+  e->bytes = bytes;
+  e->mount = m;
+  e->hash = hash_of(m, rel, len);
+  e->content_type = content_type;
+  e->ino = ino;
+  e->mtime_nsec = mtime_nsec;
+  http_validator_make(&e->v, ino, size, mtime, mtime_nsec);
+  e->checked = now;
+  e->hnext = buckets[e->hash & (NBUCKETS - 1)];
+  buckets[e->hash & (NBUCKETS - 1)] = e;
+  use_front(e);
+  used += bytes;
+  count++;
+  return e;
+}
+
+void static_cache_free(void) {
+  while (lru != NULL)
+    static_cache_drop(lru);
+}
+
+size_t static_cache_bytes(void) {
+  return used;
+}
+
+size_t static_cache_count(void) {
+  return count;
+}

@@ -1,0 +1,69 @@
+/* static_cache: small files of the --static mounts kept in memory, with the
+ * validators they had when last checked, under a byte budget with
+ * least-recently-used eviction.  A data structure for the loop thread
+ * alone: it does no I/O (static.c checks the files on the thread pool and
+ * tells it what it found).  Calls http_cond (validators) and config (the
+ * mount, by pointer). */
+#ifndef TDM_STATIC_CACHE_H
+#define TDM_STATIC_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "config.h"
+#include "http_cond.h"
+
+/* A file's bytes are kept only up to this size (the thread pool reads such a
+ * file whole anyway). */
+#define STATIC_CACHE_FILE_MAX (64 * 1024)
+/* How long a kept file is served without looking at the disk again. */
+#define STATIC_CACHE_VALID_MS 1000
+#define STATIC_CACHE_LINES 320
+
+typedef struct static_entry {
+  struct static_entry *hnext;             /* the hash chain */
+  struct static_entry *lprev, *lnext;     /* most recently used first */
+  uint64_t hash;
+  const static_mount *mount;
+  const char *key;                        /* the mount-relative path asked for */
+  size_t key_len;
+  const char *body;
+  uint64_t size;
+  size_t bytes;                           /* what it counts against the budget */
+  const char *content_type;               /* a static string */
+  http_validator v;
+  uint64_t ino;
+  long mtime_nsec;
+  uint64_t checked;                       /* loop time of the last look at the disk */
+  unsigned checking : 1;                  /* a look at the disk is under way */
+  /* Its response's header lines, made once by static.c; a 304 sends them
+   * from lines_v on. */
+  size_t lines_len, lines_v;
+  char lines[STATIC_CACHE_LINES];
+} static_entry;
+
+/* Keeps at most budget bytes (0: keep nothing). */
+void static_cache_init(size_t budget);
+/* Frees every entry (at shutdown). */
+void static_cache_free(void);
+
+/* The entry for rel[0..len) under m, or NULL; a hit counts as a use. */
+static_entry *static_cache_find(const static_mount *m, const char *rel, size_t len);
+
+/* Keeps the file rel[0..len) of m: its size bytes of body and what its stat
+ * said, checked at loop time now, replacing any entry for it.  Evicts the
+ * least recently used to make room; keeps nothing if it cannot.  Returns the
+ * entry or NULL. */
+static_entry *static_cache_put(const static_mount *m, const char *rel, size_t len, const char *body,
+                               uint64_t size, const char *content_type, uint64_t ino, time_t mtime,
+                               long mtime_nsec, uint64_t now);
+
+/* Forgets e (its file changed or is gone). */
+void static_cache_drop(static_entry *e);
+
+/* Bytes and entries kept, for tests and logs. */
+size_t static_cache_bytes(void);
+size_t static_cache_count(void);
+
+#endif /* TDM_STATIC_CACHE_H */

@@ -1,0 +1,127 @@
+/* Tests of the memory cache of small static files (frontend/src/static_cache.c):
+ * lookups by mount and path, replacement, the byte budget and which entry is
+ * evicted, and files too large to keep.  It is a data structure without I/O,
+ * so each test puts and finds entries directly.
+ *
+ * Set TDM_TEST_FILTER to a test name (cmocka pattern) to run only that test.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "static_cache.h"
+
+static static_mount m1 = { "/a", 2, "/tmp", 4, -1 };
+static static_mount m2 = { "/b", 2, "/tmp", 4, -1 };
+static char body[STATIC_CACHE_FILE_MAX + 1];
+
+static static_entry *put(const static_mount *m, const char *rel, uint64_t size, uint64_t ino) {
+  return static_cache_put(m, rel, strlen(rel), body, size, "text/plain", ino, 1700000000, 0, 0);
+}
+
+static static_entry *find(const static_mount *m, const char *rel) {
+  return static_cache_find(m, rel, strlen(rel));
+}
+
+static int teardown(void **state) {
+  (void) state;
+  static_cache_free();
+  assert_int_equal(static_cache_count(), 0);
+  assert_int_equal(static_cache_bytes(), 0);
+  return 0;
+}
+
+static void test_put_and_find_by_mount_and_path(void **state) {
+  static_entry *e;
+  (void) state;
+
+  static_cache_init(1 << 20);
+  memcpy(body, "Hello, World!", 13);
+  e = put(&m1, "/hello.txt", 13, 7);
+  assert_non_null(e);
+  assert_ptr_equal(find(&m1, "/hello.txt"), e);
+  assert_memory_equal(e->body, "Hello, World!", 13);
+  assert_int_equal(e->size, 13);
+  assert_string_equal(e->content_type, "text/plain");
+  assert_int_equal(e->v.etag_len, strlen(e->v.etag));
+  /* Another mount, another path, a prefix of the path: not found. */
+  assert_null(find(&m2, "/hello.txt"));
+  assert_null(find(&m1, "/hello.tx"));
+  assert_null(find(&m1, "/other"));
+  assert_int_equal(static_cache_count(), 1);
+}
+
+static void test_put_replaces_and_drop_forgets(void **state) {
+  static_entry *e;
+  (void) state;
+
+  static_cache_init(1 << 20);
+  put(&m1, "/f", 10, 1);
+  e = put(&m1, "/f", 20, 2);
+  assert_non_null(e);
+  assert_int_equal(static_cache_count(), 1);
+  assert_ptr_equal(find(&m1, "/f"), e);
+  assert_int_equal(e->size, 20);
+  static_cache_drop(e);
+  assert_null(find(&m1, "/f"));
+  assert_int_equal(static_cache_count(), 0);
+}
+
+static void test_budget_evicts_the_least_recently_used(void **state) {
+  size_t one;
+  (void) state;
+
+  /* Room for three entries of 1,000 bytes. */
+  static_cache_init(1 << 20);
+  put(&m1, "/x", 1000, 1);
+  one = static_cache_bytes();
+  static_cache_free();
+  static_cache_init(3 * one);
+  put(&m1, "/1", 1000, 1);
+  put(&m1, "/2", 1000, 2);
+  put(&m1, "/3", 1000, 3);
+  assert_int_equal(static_cache_count(), 3);
+  assert_non_null(find(&m1, "/1"));      /* /1 used: /2 is now the least recently used */
+  put(&m1, "/4", 1000, 4);
+  assert_int_equal(static_cache_count(), 3);
+  assert_null(find(&m1, "/2"));
+  assert_non_null(find(&m1, "/1"));
+  assert_non_null(find(&m1, "/3"));
+  assert_non_null(find(&m1, "/4"));
+  assert_true(static_cache_bytes() <= 3 * one);
+}
+
+static void test_what_is_not_kept(void **state) {
+  (void) state;
+
+  static_cache_init(1 << 20);
+  /* Over the per-file limit. */
+  assert_null(put(&m1, "/big", STATIC_CACHE_FILE_MAX + 1, 1));
+  assert_non_null(put(&m1, "/limit", STATIC_CACHE_FILE_MAX, 1));
+  /* Over the whole budget: kept nowhere, and nothing else is evicted for it. */
+  static_cache_free();
+  static_cache_init(1000);
+  assert_null(put(&m1, "/f", 2000, 1));
+  assert_int_equal(static_cache_count(), 0);
+  /* A budget of 0 keeps nothing. */
+  static_cache_init(0);
+  assert_null(put(&m1, "/f", 1, 1));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test_teardown(test_put_and_find_by_mount_and_path, teardown),
+    cmocka_unit_test_teardown(test_put_replaces_and_drop_forgets, teardown),
+    cmocka_unit_test_teardown(test_budget_evicts_the_least_recently_used, teardown),
+    cmocka_unit_test_teardown(test_what_is_not_kept, teardown),
+  };
+
+  if (getenv("TDM_TEST_FILTER") != NULL)
+    cmocka_set_test_filter(getenv("TDM_TEST_FILTER"));
+  return cmocka_run_group_tests_name("static_cache", tests, NULL, NULL);
+}
