@@ -127,6 +127,24 @@ TRAVERSALS = [
     "/static/escape/secret.txt",
     "/../secret",
     "//secret",
+    "/static/%252e%252e/secret",          # encoded twice: decoded once, a name, not a climb
+    "/static/%252e%252e%252fsecret",
+    "/static/%c0%ae%c0%ae/secret",        # overlong UTF-8 dots
+    "/static/%c0%ae%c0%ae%c0%afsecret",   # ... and slash
+    "/static/..%c0%afsecret",
+    "/static/..%e0%80%afsecret",
+    "/static/.%2e/secret",
+    "/static/%2e./secret",
+    "/static/..;/secret",
+    "/static/..%255csecret",
+    "/static/%2e%2e%5csecret",
+    "/static/sub/..%2f..%2fsecret",
+    "/static/./../secret",
+    "/static//../secret",
+    "/static/%2f..%2fsecret",
+    "/static/%u002e%u002e/secret",
+    "/static/..%00/secret",
+    "/static/.../secret",
 ]
 
 
@@ -203,3 +221,7 @@ def test_answered_request_whose_body_then_fails_closes(port, method, path, statu
         s.sendall(b"not a chunk size\r\n")
         assert is_closed(s)
     assert request(port, "GET", "/static/hello.txt").status == 200
+
+
+def test_the_traversal_corpus_is_large_enough():
+    assert len(set(TRAVERSALS)) >= 30

@@ -11,13 +11,15 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import os
+import socket
 import time
 
 import pytest
 
-from e2e_support import build_request, raw_exchange, request, parse_responses
+from e2e_support import Stack, build_request, connect, parse_responses, raw_exchange, request
 
 BIG = 1024 * 1024
+HUGE = 256 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +33,8 @@ def files(tmp_path_factory):
     (pub / "empty.txt").write_bytes(b"")
     big = bytes((i * 7 + i // 251) & 0xFF for i in range(BIG))
     (pub / "big.bin").write_bytes(big)
+    with open(pub / "huge.bin", "wb") as f:     # sparse: no disk, all zeros
+        f.truncate(HUGE)
     (pub / "sub" / "index.html").write_bytes(b"<h1>sub</h1>\n")
     (pub / ".env").write_bytes(b"SECRET=dotenv\n")
     (pub / ".git" / "config").write_bytes(b"[core] secret\n")
@@ -43,15 +47,19 @@ def files(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def fport(tmp_path_factory, files):
-    from e2e_support import Stack
+def fstack(tmp_path_factory, files):
     stack = Stack(str(tmp_path_factory.mktemp("stack")), None)
     stack.start_frontend("--static", f"/files={files['pub']}", "--static", f"/cached={files['pub']}",
                          "--static-max-age", "/cached=3600")
     try:
-        yield stack.port
+        yield stack
     finally:
         stack.close()
+
+
+@pytest.fixture(scope="module")
+def fport(fstack):
+    return fstack.port
 
 
 def get(port, path, **headers):
@@ -248,3 +256,33 @@ def test_cache_control_per_mount(fport):
     r304 = get(fport, "/cached/hello.txt", **{"If-None-Match": r.header("etag")})
     assert r304.status == 304 and r304.header("cache-control") == "public, max-age=3600"
     assert get(fport, "/files/hello.txt").header("cache-control") is None
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_a_slow_reader_of_a_huge_file_costs_the_frontend_no_memory(fstack):
+    """256 MiB to a client that reads 64 KiB at a time, slowly: the frontend holds no more than its buffers."""
+    pid = fstack.frontend.pid
+    before = rss_kib(pid)
+    peak = before
+    with connect(fstack.port) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        s.sendall(build_request("GET", "/files/huge.bin", [("Connection", "close")]))
+        got = 0
+        for _ in range(40):
+            data = s.recv(65536)
+            assert data
+            got += len(data)
+            peak = max(peak, rss_kib(pid))
+            time.sleep(0.02)
+        # The file is far from sent, and the frontend still answers others meanwhile.
+        assert got < HUGE // 4
+        assert get(fstack.port, "/files/hello.txt").body == b"Hello, World!"
+    # sendfile goes from the page cache to the socket: nothing of the file is copied into the frontend.
+    assert peak - before < 8 * 1024, f"RSS grew from {before} KiB to {peak} KiB"
