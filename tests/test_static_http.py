@@ -35,6 +35,15 @@ def files(tmp_path_factory):
     (pub / "big.bin").write_bytes(big)
     with open(pub / "huge.bin", "wb") as f:     # sparse: no disk, all zeros
         f.truncate(HUGE)
+    # Precompressed variants (their bytes need not be real gzip or brotli here).
+    (pub / "app.js").write_bytes(b"console.log('identity');\n")
+    (pub / "app.js.gz").write_bytes(b"GZIP-BYTES")
+    (pub / "app.js.br").write_bytes(b"BROTLI-BYTES")
+    (pub / "style.css").write_bytes(b"body {}\n")
+    (pub / "style.css.gz").write_bytes(b"GZ-CSS")
+    (root / "outside.br").write_bytes(b"OUTSIDE")
+    (pub / "plain.txt").write_bytes(b"plain\n")
+    os.symlink(root / "outside.br", pub / "plain.txt.br")
     (pub / "sub" / "index.html").write_bytes(b"<h1>sub</h1>\n")
     (pub / ".env").write_bytes(b"SECRET=dotenv\n")
     (pub / ".git" / "config").write_bytes(b"[core] secret\n")
@@ -286,3 +295,50 @@ def test_a_slow_reader_of_a_huge_file_costs_the_frontend_no_memory(fstack):
         assert get(fstack.port, "/files/hello.txt").body == b"Hello, World!"
     # sendfile goes from the page cache to the socket: nothing of the file is copied into the frontend.
     assert peak - before < 8 * 1024, f"RSS grew from {before} KiB to {peak} KiB"
+
+
+# --- precompressed variants ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("accept, body, encoding", [
+    ("gzip, deflate, br", b"BROTLI-BYTES", "br"),
+    ("br", b"BROTLI-BYTES", "br"),
+    ("gzip", b"GZIP-BYTES", "gzip"),
+    ("br;q=0, gzip", b"GZIP-BYTES", "gzip"),
+    ("identity", b"console.log('identity');\n", None),
+    (None, b"console.log('identity');\n", None),
+    ("*", b"BROTLI-BYTES", "br"),
+])
+def test_precompressed_variant_by_accept_encoding(fport, accept, body, encoding):
+    for _ in range(2):          # from the disk, then from memory
+        r = get(fport, "/files/app.js", **({"Accept-Encoding": accept} if accept else {}))
+        assert r.status == 200 and r.body == body
+        assert r.header("content-encoding") == encoding
+        assert r.header("vary") == "accept-encoding"
+        assert r.header("content-type") == "text/javascript; charset=utf-8"
+
+
+def test_each_variant_has_its_own_tag_and_conditions(fport):
+    tags = {enc: get(fport, "/files/app.js", **{"Accept-Encoding": enc}).header("etag") for enc in ("br", "gzip", "x")}
+    assert len(set(tags.values())) == 3
+    r = get(fport, "/files/app.js", **{"Accept-Encoding": "gzip", "If-None-Match": tags["gzip"]})
+    assert r.status == 304 and r.header("vary") == "accept-encoding"
+    # The identity tag does not match the gzip variant.
+    assert get(fport, "/files/app.js", **{"Accept-Encoding": "gzip", "If-None-Match": tags["x"]}).status == 200
+    r = get(fport, "/files/app.js", **{"Accept-Encoding": "gzip", "Range": "bytes=0-3"})
+    assert (r.status, r.body, r.header("content-range")) == (206, b"GZIP", "bytes 0-3/10")
+
+
+def test_only_the_variants_that_exist(fport):
+    r = get(fport, "/files/style.css", **{"Accept-Encoding": "br"})
+    assert (r.body, r.header("content-encoding"), r.header("vary")) == (b"body {}\n", None, "accept-encoding")
+    r = get(fport, "/files/style.css", **{"Accept-Encoding": "br, gzip"})
+    assert (r.body, r.header("content-encoding")) == (b"GZ-CSS", "gzip")
+    # No variant at all: no Vary either.
+    assert get(fport, "/files/hello.txt", **{"Accept-Encoding": "br, gzip"}).header("vary") is None
+
+
+def test_a_variant_outside_the_mount_is_not_used(fport):
+    r = get(fport, "/files/plain.txt", **{"Accept-Encoding": "br"})
+    assert (r.status, r.body, r.header("content-encoding")) == (200, b"plain\n", None)
+    assert b"OUTSIDE" not in raw_exchange(fport, build_request("GET", "/files/plain.txt.br", [("Connection", "close")]))

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <time.h>
 #include <string.h>
+#include <strings.h>
 
 static const char days[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
 static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -327,4 +328,61 @@ int http_range_check(const tdm_request *r, const http_validator *v, uint64_t siz
   if (satisfiable == 0)
     return HTTP_RANGE_UNSATISFIABLE;
   return specs == 1 ? HTTP_RANGE_ONE : HTTP_RANGE_NONE;
+}
+
+/* ---- content codings --------------------------------------------------------- */
+
+/* Whether the weight ";q=..." at p[0..len) (parameters of one list member) is
+ * above zero; no weight is 1. */
+static int weight_positive(const char *p, size_t len) {
+  for (size_t i = 0; i + 1 < len; i++) {
+    if (lower((unsigned char) p[i]) != 'q' || p[i + 1] != '=' || (i > 0 && p[i - 1] != ';' && p[i - 1] != ' '))
+      continue;
+    for (i += 2; i < len && (p[i] == '0' || p[i] == '.'); i++)
+      ;
+    return i < len && p[i] >= '1' && p[i] <= '9';
+  }
+  return 1;
+}
+
+unsigned http_accept_encoding(const tdm_request *r) {
+  unsigned yes = 0, no = 0, star = 0;
+  uint32_t from = 0;
+  int i;
+
+  while ((i = find(r, "accept-encoding", &from)) >= 0) {
+    const char *p = r->headers[i].value.ptr, *end = p + r->headers[i].value.len;
+    for (;;) {
+      const char *item, *semi = NULL, *name_end;
+      unsigned bit;
+      int ok;
+      while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+        p++;
+      if (p == end)
+        break;
+      item = p;
+      for (; p < end && *p != ','; p++)
+        if (*p == ';' && semi == NULL)
+          semi = p;
+      name_end = semi != NULL ? semi : p;
+      while (name_end > item && (name_end[-1] == ' ' || name_end[-1] == '\t'))
+        name_end--;
+      ok = semi == NULL || weight_positive(semi, (size_t) (p - semi));
+      if (name_end - item == 1 && *item == '*')
+        star = ok ? 1 : 2;
+      bit = 0;
+      if ((name_end - item == 4 && strncasecmp(item, "gzip", 4) == 0) ||
+          (name_end - item == 6 && strncasecmp(item, "x-gzip", 6) == 0))
+        bit = HTTP_ACCEPT_GZIP;
+      else if (name_end - item == 2 && strncasecmp(item, "br", 2) == 0)
+        bit = HTTP_ACCEPT_BR;
+      if (ok)
+        yes |= bit;
+      else
+        no |= bit;
+    }
+  }
+  if (star == 1)
+    yes |= (HTTP_ACCEPT_GZIP | HTTP_ACCEPT_BR) & ~no;
+  return yes & ~no;
 }

@@ -54,4 +54,13 @@ enum {
 int http_range_check(const tdm_request *r, const http_validator *v, uint64_t size, uint64_t *first,
                      uint64_t *last);
 
+/* The content codings a request accepts (RFC 9110 section 12.5.3), of those a
+ * static file may have a precompressed variant in. */
+#define HTTP_ACCEPT_GZIP 1
+#define HTTP_ACCEPT_BR 2
+
+/* The HTTP_ACCEPT_* bits of r's Accept-Encoding: a coding listed (or "*"
+ * listed and the coding not) with a q-value above 0. */
+unsigned http_accept_encoding(const tdm_request *r);
+
 #endif /* TDM_HTTP_COND_H */

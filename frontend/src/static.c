@@ -65,6 +65,9 @@ struct static_file {
   unsigned in_poll : 1;          /* waiting in poll (busy, but nothing in the thread pool) */
   unsigned redirect : 1;         /* a directory asked for without its slash */
   unsigned whole : 1;            /* the worker read the whole file into buf */
+  unsigned has_variant : 1;      /* a .br or .gz file lies next to it (Vary) */
+  unsigned accept;               /* the HTTP_ACCEPT_* codings the client takes */
+  const char *encoding;          /* the variant sent: "br", "gzip", or NULL */
   int status;                    /* error status found by the worker, 0 if none */
   int err;                       /* errno of a failed open, for the log */
   const char *content_type;      /* from the name asked for (index.html for a directory) */
@@ -152,6 +155,51 @@ static const char *mime_type(const char *path, size_t len) {
   return "application/octet-stream";
 }
 
+/* Whether path resolves (every symlink followed) to real, inside m's directory. */
+static int inside_mount(const static_mount *m, const char *path, char *real) {
+  if (realpath(path, real) == NULL)
+    return 0;
+  if (strncmp(real, m->dir, m->dir_len) == 0 &&
+      (real[m->dir_len] == '/' || real[m->dir_len] == '\0' || strcmp(m->dir, "/") == 0))
+    return 1;
+  errno = ENOENT;
+  return 0;
+}
+
+/* Thread pool: looks for path.br and path.gz, regular files inside the mount
+ * (nginx's gzip_static, and brotli's): notes that one exists (the answer
+ * varies by Accept-Encoding then), and opens the one the client takes best
+ * instead of sf->fd, filling *st.  Returns 0, or -1 if nothing changed. */
+static int open_variant(static_file *sf, const char *path, struct stat *st) {
+  static const struct { const char *suffix, *coding; unsigned bit; } variants[] = {
+    { ".br", "br", HTTP_ACCEPT_BR }, { ".gz", "gzip", HTTP_ACCEPT_GZIP },
+  };
+  char vpath[PATH_MAX], real[PATH_MAX];
+  struct stat vst;
+  int chosen = -1;
+
+  for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+    if ((size_t) snprintf(vpath, sizeof(vpath), "%s%s", path, variants[i].suffix) >= sizeof(vpath) ||
+        !inside_mount(sf->mount, vpath, real) || stat(real, &vst) != 0 || !S_ISREG(vst.st_mode))
+      continue;
+    sf->has_variant = 1;
+    if (chosen < 0 && (sf->accept & variants[i].bit)) {
+      int fd = open(real, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+      if (fd < 0 || fstat(fd, &vst) != 0 || !S_ISREG(vst.st_mode)) {
+        if (fd >= 0)
+          close(fd);
+        continue;
+      }
+      close(sf->fd);
+      sf->fd = fd;
+      *st = vst;
+      sf->encoding = variants[i].coding;
+      chosen = (int) i;
+    }
+  }
+  return chosen >= 0 ? 0 : -1;
+}
+
 /* Runs on a thread-pool thread: may block.  Touches only sf's own fields and
  * the mount, which is read-only after startup. */
 static void static_work(uv_work_t *w) {
@@ -170,15 +218,10 @@ static void static_work(uv_work_t *w) {
       sf->status = 414;
       return;
     }
-    if (realpath(path, real) == NULL) {
+    /* Inside the mount's directory, after every symlink is resolved. */
+    if (!inside_mount(m, path, real)) {
       sf->err = errno;
       sf->status = errno == EACCES ? 403 : 404;
-      return;
-    }
-    /* Inside the mount's directory, after every symlink is resolved. */
-    if (strncmp(real, m->dir, m->dir_len) != 0 ||
-        (real[m->dir_len] != '/' && real[m->dir_len] != '\0' && strcmp(m->dir, "/") != 0)) {
-      sf->status = 404;
       return;
     }
     open_path = real;
@@ -207,6 +250,8 @@ static void static_work(uv_work_t *w) {
     sf->status = 404;
     goto close_fd;
   }
+  if (m != NULL)
+    open_variant(sf, path, &st);
   sf->size = (uint64_t) st.st_size;
   sf->end = sf->size;
   sf->mtime = st.st_mtim.tv_sec;
@@ -521,17 +566,20 @@ size_t static_query_suffix(http_req *req, char *dst, size_t cap) {
  * its type, then (from *vstart) its validators and the mount's
  * Cache-Control, which a 304 carries alone.  Returns their length (0 if
  * they do not fit). */
-static size_t file_lines(const static_mount *m, const http_validator *v, const char *content_type, char *dst,
-                         size_t cap, size_t *vstart) {
+static size_t file_lines(const static_mount *m, const http_validator *v, const char *content_type,
+                         const char *encoding, int vary, char *dst, size_t cap, size_t *vstart) {
   char date[HTTP_DATE_LEN + 1];
   int n, k;
 
   http_date_format(v->mtime, date);
-  n = snprintf(dst, cap, "content-type: %s\r\naccept-ranges: bytes\r\n", content_type);
+  n = snprintf(dst, cap, "content-type: %s\r\naccept-ranges: bytes\r\n%s%s%s", content_type,
+               encoding != NULL ? "content-encoding: " : "", encoding != NULL ? encoding : "",
+               encoding != NULL ? "\r\n" : "");
   if (n < 0 || (size_t) n >= cap)
     return 0;
   *vstart = (size_t) n;
-  k = snprintf(dst + n, cap - (size_t) n, "etag: %s\r\nlast-modified: %s\r\n", v->etag, date);
+  k = snprintf(dst + n, cap - (size_t) n, "etag: %s\r\nlast-modified: %s\r\n%s", v->etag, date,
+               vary ? "vary: accept-encoding\r\n" : "");
   if (k < 0 || (size_t) (n + k) >= cap)
     return 0;
   n += k;
@@ -594,7 +642,7 @@ static int static_mount_head(static_file *sf) {
   size_t len, vstart = 0;
 
   http_validator_make(&v, sf->ino, sf->size, sf->mtime, sf->mtime_nsec);
-  len = file_lines(sf->mount, &v, sf->content_type, lines, sizeof(lines), &vstart);
+  len = file_lines(sf->mount, &v, sf->content_type, sf->encoding, sf->has_variant, lines, sizeof(lines), &vstart);
   return file_head(sf->req, &sf->cond, &v, sf->size, sf->head, lines, len, vstart, &sf->offset, &sf->end);
 }
 
@@ -604,8 +652,9 @@ static int static_mount_head(static_file *sf) {
  * being checked by another request).  Returns 1 if it did.  A stale copy is
  * left for this request to check: it goes to the thread pool, and
  * cache_after_work() keeps what it finds. */
-static int serve_cached(http_req *req, const static_mount *m, const char *rel, size_t len, int head) {
-  static_entry *e = static_cache_find(m, rel, len);
+static int serve_cached(http_req *req, const static_mount *m, const char *rel, size_t len, int head,
+                        unsigned accept) {
+  static_entry *e = static_cache_find(m, rel, len, accept);
   uint64_t offset, end;
 
   if (e == NULL)
@@ -633,22 +682,27 @@ static void cache_after_work(static_file *sf, int status) {
 
   if (sf->head)
     return;
-  e = static_cache_find(sf->mount, sf->rel, sf->rel_len);
+  e = static_cache_find(sf->mount, sf->rel, sf->rel_len, sf->accept);
   if (status != 0 || sf->status != 0 || sf->redirect || !sf->whole) {
     if (e != NULL)
       static_cache_drop(e);
     return;
   }
   if (e != NULL && e->ino == sf->ino && e->size == sf->size && e->v.mtime == sf->mtime &&
-      e->mtime_nsec == sf->mtime_nsec && e->content_type == sf->content_type) {
+      e->mtime_nsec == sf->mtime_nsec && e->content_type == sf->content_type && e->encoding == sf->encoding &&
+      e->vary == sf->has_variant) {
     e->checked = now;
     e->checking = 0;
     return;
   }
-  e = static_cache_put(sf->mount, sf->rel, sf->rel_len, sf->buf, sf->size, sf->content_type, sf->ino, sf->mtime,
-                       sf->mtime_nsec, now);
-  if (e != NULL)
-    e->lines_len = file_lines(sf->mount, &e->v, e->content_type, e->lines, sizeof(e->lines), &e->lines_v);
+  e = static_cache_put(sf->mount, sf->rel, sf->rel_len, sf->accept, sf->buf, sf->size, sf->content_type, sf->ino,
+                       sf->mtime, sf->mtime_nsec, now);
+  if (e == NULL)
+    return;
+  e->encoding = sf->encoding;
+  e->vary = sf->has_variant;
+  e->lines_len = file_lines(sf->mount, &e->v, e->content_type, e->encoding, e->vary, e->lines, sizeof(e->lines),
+                            &e->lines_v);
 }
 
 static void static_after_work(uv_work_t *w, int status) {
@@ -792,17 +846,20 @@ void static_init(size_t cache_bytes) {
 
 void static_serve(http_req *req, const static_mount *m, const char *rel, size_t rel_len) {
   static_file *sf;
+  unsigned accept;
 
   if (rel_len >= PATH_MAX) {
     http_req_simple(req, 414, NULL, "URI Too Long\n");
     return;
   }
-  if (serve_cached(req, m, rel, rel_len, http_req_method(req) == HTTP_HEAD))
+  accept = http_accept_encoding(http_req_head(req));
+  if (serve_cached(req, m, rel, rel_len, http_req_method(req) == HTTP_HEAD, accept))
     return;
   sf = static_start(req, rel, rel_len, http_req_method(req) == HTTP_HEAD);
   if (sf == NULL)
     return;
   sf->mount = m;
+  sf->accept = accept;
   if (keep_cond_headers(sf, http_req_head(req)) != 0) {
     sf_put(sf);
     http_req_simple(req, 503, NULL, "Service Unavailable\n");

@@ -12,8 +12,8 @@ static static_entry *mru, *lru;          /* the use list's two ends */
 static size_t budget, used, count;
 
 /* FNV-1a over the mount's address and the path. */
-static uint64_t hash_of(const static_mount *m, const char *rel, size_t len) {
-  uint64_t h = 14695981039346656037ULL ^ (uint64_t) (uintptr_t) m;
+static uint64_t hash_of(const static_mount *m, const char *rel, size_t len, unsigned variant) {
+  uint64_t h = (14695981039346656037ULL ^ (uint64_t) (uintptr_t) m) + variant;
 
   for (size_t i = 0; i < len; i++) {
     h ^= (unsigned char) rel[i];
@@ -48,12 +48,13 @@ void static_cache_init(size_t bytes) {
   budget = bytes;
 }
 
-static_entry *static_cache_find(const static_mount *m, const char *rel, size_t len) {
-  uint64_t h = hash_of(m, rel, len);
+static_entry *static_cache_find(const static_mount *m, const char *rel, size_t len, unsigned variant) {
+  uint64_t h = hash_of(m, rel, len, variant);
   static_entry *e;
 
   for (e = buckets[h & (NBUCKETS - 1)]; e != NULL; e = e->hnext)
-    if (e->hash == h && e->mount == m && e->key_len == len && memcmp(e->key, rel, len) == 0) {
+    if (e->hash == h && e->mount == m && e->variant == variant && e->key_len == len &&
+        memcmp(e->key, rel, len) == 0) {
       if (e != mru) {
         use_unlink(e);
         use_front(e);
@@ -75,11 +76,11 @@ void static_cache_drop(static_entry *e) {
   free(e);
 }
 
-static_entry *static_cache_put(const static_mount *m, const char *rel, size_t len, const char *body,
+static_entry *static_cache_put(const static_mount *m, const char *rel, size_t len, unsigned variant, const char *body,
                                uint64_t size, const char *content_type, uint64_t ino, time_t mtime,
                                long mtime_nsec, uint64_t now) {
   size_t bytes = ENTRY_OVERHEAD + len + (size_t) size;
-  static_entry *e = static_cache_find(m, rel, len);
+  static_entry *e = static_cache_find(m, rel, len, variant);
   char *mem;
 
   if (e != NULL)
@@ -102,7 +103,8 @@ static_entry *static_cache_put(const static_mount *m, const char *rel, size_t le
   e->size = size;
   e->bytes = bytes;
   e->mount = m;
-  e->hash = hash_of(m, rel, len);
+  e->variant = variant;
+  e->hash = hash_of(m, rel, len, variant);
   e->content_type = content_type;
   e->ino = ino;
   e->mtime_nsec = mtime_nsec;

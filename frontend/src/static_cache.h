@@ -28,6 +28,9 @@ typedef struct static_entry {
   const static_mount *mount;
   const char *key;                        /* the mount-relative path asked for */
   size_t key_len;
+  unsigned variant;                       /* which request it answers (static.c: the codings taken) */
+  const char *encoding;                   /* its Content-Encoding, a static string, or NULL */
+  unsigned vary : 1;                      /* the answer varies by Accept-Encoding */
   const char *body;
   uint64_t size;
   size_t bytes;                           /* what it counts against the budget */
@@ -48,14 +51,14 @@ void static_cache_init(size_t budget);
 /* Frees every entry (at shutdown). */
 void static_cache_free(void);
 
-/* The entry for rel[0..len) under m, or NULL; a hit counts as a use. */
-static_entry *static_cache_find(const static_mount *m, const char *rel, size_t len);
+/* The entry for rel[0..len) under m and variant, or NULL; a hit counts as a use. */
+static_entry *static_cache_find(const static_mount *m, const char *rel, size_t len, unsigned variant);
 
-/* Keeps the file rel[0..len) of m: its size bytes of body and what its stat
+/* Keeps the file rel[0..len) of m, as variant: its size bytes of body and what its stat
  * said, checked at loop time now, replacing any entry for it.  Evicts the
  * least recently used to make room; keeps nothing if it cannot.  Returns the
  * entry or NULL. */
-static_entry *static_cache_put(const static_mount *m, const char *rel, size_t len, const char *body,
+static_entry *static_cache_put(const static_mount *m, const char *rel, size_t len, unsigned variant, const char *body,
                                uint64_t size, const char *content_type, uint64_t ino, time_t mtime,
                                long mtime_nsec, uint64_t now);
 

@@ -256,6 +256,35 @@ static void test_if_range(void **state) {
   assert_int_equal(http_range_check(req(&t, H("Range", "bytes=-1")), &v, 0, &f, &l), HTTP_RANGE_UNSATISFIABLE);
 }
 
+static unsigned accepts(const char *value) {
+  test_req t;
+
+  return http_accept_encoding(req(&t, H("Accept-Encoding", value)));
+}
+
+static void test_accept_encoding(void **state) {
+  test_req t;
+  (void) state;
+
+  assert_int_equal(accepts("gzip, deflate, br"), HTTP_ACCEPT_GZIP | HTTP_ACCEPT_BR);
+  assert_int_equal(accepts("gzip"), HTTP_ACCEPT_GZIP);
+  assert_int_equal(accepts("x-gzip;q=0.5"), HTTP_ACCEPT_GZIP);
+  assert_int_equal(accepts("BR ; q=1.0"), HTTP_ACCEPT_BR);
+  assert_int_equal(accepts("br;q=0, gzip;q=0.001"), HTTP_ACCEPT_GZIP);
+  assert_int_equal(accepts("br;q=0.0, gzip;q=0.000"), 0);
+  assert_int_equal(accepts("*"), HTTP_ACCEPT_GZIP | HTTP_ACCEPT_BR);
+  assert_int_equal(accepts("*;q=0.5, br;q=0"), HTTP_ACCEPT_GZIP);
+  assert_int_equal(accepts("identity"), 0);
+  assert_int_equal(accepts("deflate, compress"), 0);
+  assert_int_equal(accepts(""), 0);
+  assert_int_equal(accepts(" , ,gzip,"), HTTP_ACCEPT_GZIP);
+  assert_int_equal(accepts("gzipx, brotli"), 0);
+  /* None at all, and two header lines. */
+  assert_int_equal(http_accept_encoding(req(&t, NULL)), 0);
+  assert_int_equal(http_accept_encoding(req(&t, H("Accept-Encoding", "gzip", "Accept-Encoding", "br"))),
+                   HTTP_ACCEPT_GZIP | HTTP_ACCEPT_BR);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_validator_is_strong_and_changes_with_each_part),
@@ -268,6 +297,7 @@ int main(void) {
     cmocka_unit_test(test_ranges_ignored),
     cmocka_unit_test(test_a_thousand_ranges_are_one_pass),
     cmocka_unit_test(test_if_range),
+    cmocka_unit_test(test_accept_encoding),
   };
 
   if (getenv("TDM_TEST_FILTER") != NULL)

@@ -21,11 +21,11 @@ static static_mount m2 = { "/b", 2, "/tmp", 4, -1 };
 static char body[STATIC_CACHE_FILE_MAX + 1];
 
 static static_entry *put(const static_mount *m, const char *rel, uint64_t size, uint64_t ino) {
-  return static_cache_put(m, rel, strlen(rel), body, size, "text/plain", ino, 1700000000, 0, 0);
+  return static_cache_put(m, rel, strlen(rel), 0, body, size, "text/plain", ino, 1700000000, 0, 0);
 }
 
 static static_entry *find(const static_mount *m, const char *rel) {
-  return static_cache_find(m, rel, strlen(rel));
+  return static_cache_find(m, rel, strlen(rel), 0);
 }
 
 static int teardown(void **state) {
@@ -54,6 +54,12 @@ static void test_put_and_find_by_mount_and_path(void **state) {
   assert_null(find(&m1, "/hello.tx"));
   assert_null(find(&m1, "/other"));
   assert_int_equal(static_cache_count(), 1);
+  /* Another variant of the same path is another entry. */
+  assert_null(static_cache_find(&m1, "/hello.txt", 10, 3));
+  assert_non_null(static_cache_put(&m1, "/hello.txt", 10, 3, body, 5, "text/plain", 8, 1700000000, 0, 0));
+  assert_int_equal(static_cache_find(&m1, "/hello.txt", 10, 3)->size, 5);
+  assert_ptr_equal(find(&m1, "/hello.txt"), e);
+  assert_int_equal(static_cache_count(), 2);
 }
 
 static void test_put_replaces_and_drop_forgets(void **state) {
