@@ -342,3 +342,21 @@ def test_a_variant_outside_the_mount_is_not_used(fport):
     r = get(fport, "/files/plain.txt", **{"Accept-Encoding": "br"})
     assert (r.status, r.body, r.header("content-encoding")) == (200, b"plain\n", None)
     assert b"OUTSIDE" not in raw_exchange(fport, build_request("GET", "/files/plain.txt.br", [("Connection", "close")]))
+
+
+def test_symlinks_out_of_the_mount_only_with_the_flag(tmp_path, files):
+    stack = Stack(str(tmp_path), None)
+    stack.start_frontend("--static", f"/files={files['pub']}", "--static-follow-symlinks", "1")
+    try:
+        r = get(stack.port, "/files/plain.txt.br")
+        assert (r.status, r.body) == (200, b"OUTSIDE")
+        # Still never by climbing: the path is normalised before any file is looked at.
+        raw = raw_exchange(stack.port, build_request("GET", "/files/../pub_private/x.txt", [("Connection", "close")]))
+        assert b"PRIVATE" not in raw
+    finally:
+        stack.close()
+
+
+def test_symlinks_out_of_the_mount_are_404_by_default(fport):
+    raw = raw_exchange(fport, build_request("GET", "/files/plain.txt.br", [("Connection", "close")]))
+    assert raw.startswith(b"HTTP/1.1 404 ") and b"OUTSIDE" not in raw

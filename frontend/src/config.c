@@ -42,6 +42,8 @@
   XX(STATIC_CACHE_SIZE, "static-cache-size", "TANDEM_STATIC_CACHE_SIZE", "8388608",               \
      "bytes of small static files (64 KiB or less) kept in memory, least recently used first "   \
      "out (0: none)")                                                                             \
+  XX(STATIC_FOLLOW_SYMLINKS, "static-follow-symlinks", "TANDEM_STATIC_FOLLOW_SYMLINKS", "0",        \
+     "1 to follow symlinks that lead out of a mount's directory (0: such a link is 404)")        \
   XX(MAX_CONNECTIONS, "max-connections", "TANDEM_MAX_CONNECTIONS", "10000",                       \
      "client connections open at once; more are closed at accept")                                \
   XX(KEEPALIVE_TIMEOUT, "keepalive-timeout", "TANDEM_KEEPALIVE_TIMEOUT", "75",                    \
@@ -327,6 +329,11 @@ static int set_number(config *c, int id, const char *value) {
     if (parse_uint("max-body-size", value, UINT64_MAX, &v) != 0)
       return -EINVAL;
     c->max_body_size = v;
+    return 0;
+  case OPT_STATIC_FOLLOW_SYMLINKS:
+    if (parse_uint("static-follow-symlinks", value, 1, &v) != 0)
+      return -EINVAL;
+    c->static_follow_symlinks = (int) v;
     return 0;
   case OPT_STATIC_CACHE_SIZE:
     if (parse_uint("static-cache-size", value, (uint64_t) 1 << 40, &v) != 0)

@@ -40,6 +40,7 @@ typedef struct config {
   static_max_age max_ages[CONFIG_MAX_STATIC];
   int nmax_ages;
   size_t static_cache_size;      /* bytes of small files kept in memory; 0: none */
+  int static_follow_symlinks;    /* follow symlinks out of a mount's directory */
   int max_connections;
   unsigned keepalive_timeout_ms;
   unsigned header_timeout_ms;

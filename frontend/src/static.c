@@ -155,10 +155,16 @@ static const char *mime_type(const char *path, size_t len) {
   return "application/octet-stream";
 }
 
-/* Whether path resolves (every symlink followed) to real, inside m's directory. */
+/* Set at startup, read by the thread pool: follow symlinks out of a mount. */
+static int follow_symlinks;
+
+/* Whether path resolves (every symlink followed) to real, inside m's
+ * directory (path itself is: it is the directory and a normalised path). */
 static int inside_mount(const static_mount *m, const char *path, char *real) {
   if (realpath(path, real) == NULL)
     return 0;
+  if (follow_symlinks)
+    return 1;
   if (strncmp(real, m->dir, m->dir_len) == 0 &&
       (real[m->dir_len] == '/' || real[m->dir_len] == '\0' || strcmp(m->dir, "/") == 0))
     return 1;
@@ -840,8 +846,9 @@ static int keep_cond_headers(static_file *sf, const tdm_request *r) {
   return 0;
 }
 
-void static_init(size_t cache_bytes) {
+void static_init(size_t cache_bytes, int follow) {
   static_cache_init(cache_bytes);
+  follow_symlinks = follow;
 }
 
 void static_serve(http_req *req, const static_mount *m, const char *rel, size_t rel_len) {
