@@ -40,7 +40,7 @@ PY_EXT       = $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_confi
 SPEEDUPS     = backend/tandem/_speedups$(PY_EXT)
 LLHTTP_OBJ   := $(patsubst $(LLHTTP_DIR)/%.c,$(BUILD)/obj/llhttp/%.o,$(LLHTTP_SRC))
 
-.PHONY: all deps build speedups run test test-c test-python test-e2e test-sanitize install clean bench bench-quick
+.PHONY: all deps build speedups run test test-c test-python test-e2e test-sanitize install clean bench bench-quick bench-static
 
 all: build
 
@@ -145,6 +145,11 @@ bench: build
 bench-quick: build
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(BENCH_PACKAGES)"
 	$(PYTHON) benchmark/run.py --quick $(BENCH_ARGS)
+
+# About 2 minutes: the frontend's static files against nginx's (benchmark/static.py).
+bench-static: build
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="wrk nginx"
+	$(PYTHON) benchmark/static.py $(BENCH_ARGS)
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin
