@@ -657,17 +657,20 @@ static int static_mount_head(static_file *sf) {
 /* Answers req from the kept copy of rel, if there is one that is fresh (or
  * being checked by another request).  Returns 1 if it did.  A stale copy is
  * left for this request to check: it goes to the thread pool, and
- * cache_after_work() keeps what it finds. */
+ * cache_after_work() keeps what it finds.  A check that has not come back
+ * within STATIC_CACHE_CHECK_MS (its request failed before it started, say)
+ * is taken over by the next request. */
 static int serve_cached(http_req *req, const static_mount *m, const char *rel, size_t len, int head,
                         unsigned accept) {
   static_entry *e = static_cache_find(m, rel, len, accept);
+  uint64_t now = uv_now(http_req_ctx(req)->loop);
   uint64_t offset, end;
 
   if (e == NULL)
     return 0;
-  if (uv_now(http_req_ctx(req)->loop) - e->checked >= STATIC_CACHE_VALID_MS && !e->checking) {
+  if (now - e->checked >= STATIC_CACHE_VALID_MS && now >= e->checking_until) {
     if (!head)                  /* a HEAD does not read the file: another request will */
-      e->checking = 1;
+      e->checking_until = now + STATIC_CACHE_CHECK_MS;
     return 0;
   }
   if (file_head(req, http_req_head(req), &e->v, e->size, head, e->lines, e->lines_len, e->lines_v, &offset,
@@ -698,7 +701,7 @@ static void cache_after_work(static_file *sf, int status) {
       e->mtime_nsec == sf->mtime_nsec && e->content_type == sf->content_type && e->encoding == sf->encoding &&
       e->vary == sf->has_variant) {
     e->checked = now;
-    e->checking = 0;
+    e->checking_until = 0;
     return;
   }
   e = static_cache_put(sf->mount, sf->rel, sf->rel_len, sf->accept, sf->buf, sf->size, sf->content_type, sf->ino,

@@ -19,6 +19,8 @@
 #define STATIC_CACHE_FILE_MAX (64 * 1024)
 /* How long a kept file is served without looking at the disk again. */
 #define STATIC_CACHE_VALID_MS 1000
+/* How long a look at the disk may take before another request makes its own. */
+#define STATIC_CACHE_CHECK_MS 5000
 #define STATIC_CACHE_LINES 320
 
 typedef struct static_entry {
@@ -39,7 +41,7 @@ typedef struct static_entry {
   uint64_t ino;
   long mtime_nsec;
   uint64_t checked;                       /* loop time of the last look at the disk */
-  unsigned checking : 1;                  /* a look at the disk is under way */
+  uint64_t checking_until;                /* a look at the disk is under way until then */
   /* Its response's header lines, made once by static.c; a 304 sends them
    * from lines_v on. */
   size_t lines_len, lines_v;
