@@ -512,14 +512,18 @@ static const http_handler static_handler = {
 
 /* ---- starting ------------------------------------------------------------ */
 
-static void percent_encode_path(const char *src, size_t len, char *dst, size_t cap) {
+/* src[0..len) into dst (cap bytes, cut to fit, NUL-terminated), with every
+ * byte percent-encoded that is not visible ASCII, or, for a path, not a
+ * character a path segment may hold as it is (RFC 3986).  Returns the length. */
+static size_t percent_encode(const char *src, size_t len, char *dst, size_t cap, int path) {
   static const char hex[] = "0123456789ABCDEF";
   size_t o = 0;
 
   for (size_t i = 0; i < len && o + 4 < cap; i++) {
     unsigned char ch = (unsigned char) src[i];
-    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-        strchr("/-._~!$&'()*+,;=:@", ch) != NULL) {
+    if (path ? (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                   strchr("/-._~!$&'()*+,;=:@", ch) != NULL
+             : ch > 0x20 && ch < 0x7f) {
       dst[o++] = (char) ch;
     } else {
       dst[o++] = '%';
@@ -527,7 +531,9 @@ static void percent_encode_path(const char *src, size_t len, char *dst, size_t c
       dst[o++] = hex[ch & 15];
     }
   }
-  dst[o] = '\0';
+  if (cap > 0)
+    dst[o] = '\0';
+  return o;
 }
 
 /* The head of a backend's file response, now that the file's size is known. */
@@ -545,27 +551,14 @@ static int static_backend_head(static_file *sf) {
 }
 
 size_t static_query_suffix(http_req *req, char *dst, size_t cap) {
-  static const char hex[] = "0123456789ABCDEF";
   const tdm_request *r = http_req_head(req);
-  size_t o = 0;
 
   if (cap > 0)
     dst[0] = '\0';
   if (r == NULL || r->query.len == 0 || cap < 2)
     return 0;
-  dst[o++] = '?';
-  for (uint32_t i = 0; i < r->query.len && o + 4 < cap; i++) {
-    unsigned char ch = (unsigned char) r->query.ptr[i];
-    if (ch > 0x20 && ch < 0x7f) {
-      dst[o++] = (char) ch;
-    } else {
-      dst[o++] = '%';
-      dst[o++] = hex[ch >> 4];
-      dst[o++] = hex[ch & 15];
-    }
-  }
-  dst[o] = '\0';
-  return o;
+  dst[0] = '?';
+  return 1 + percent_encode(r->query.ptr, r->query.len, dst + 1, cap - 1, 0);
 }
 
 /* The header lines every answer about a mount's file carries, into dst:
@@ -728,7 +721,7 @@ static void static_after_work(uv_work_t *w, int status) {
   }
   if (sf->redirect) {
     /* As nginx: the directory with its slash, the query kept. */
-    percent_encode_path(sf->rel, sf->rel_len, enc, sizeof(enc));
+    percent_encode(sf->rel, sf->rel_len, enc, sizeof(enc), 1);
     static_query_suffix(sf->req, query, sizeof(query));
     snprintf(headers, sizeof(headers), "location: %.*s%s/%s\r\n", (int) sf->mount->prefix_len,
              sf->mount->prefix, enc, query);
