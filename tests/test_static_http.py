@@ -158,6 +158,12 @@ def test_an_edited_file_is_served_fresh_with_a_new_tag(fport, files):
     # A file that grows past what is kept in memory is read from the disk again.
     path.write_bytes(b"x" * 100000)
     assert len(fresh(fport, "/files/edited.txt", 200, b"x" * 100000).body) == 100000
+    # Its descriptor is kept now; a new file put in its place by rename is seen too.
+    assert get(fport, "/files/edited.txt").body == b"x" * 100000
+    tmp = files["pub"] / "edited.tmp"
+    tmp.write_bytes(b"z" * 100001)
+    os.replace(tmp, path)
+    assert fresh(fport, "/files/edited.txt", 200, b"z" * 100001).header("content-length") == "100001"
     # And a removed one is gone.
     path.unlink()
     fresh(fport, "/files/edited.txt", 404)

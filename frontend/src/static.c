@@ -294,6 +294,7 @@ close_fd:
  * that a request does not pay for malloc, free and page faults of 64 KiB. */
 static static_file *pool;
 static int pool_len;
+static uv_loop_t *cache_loop;            /* for closing the descriptors of kept files that go */
 
 static static_file *sf_get(void) {
   static_file *sf = pool;
@@ -321,6 +322,7 @@ static void sf_put(static_file *sf) {
 }
 
 void static_pool_free(void) {
+  cache_loop = NULL;            /* the loop has stopped: descriptors close at once */
   static_cache_free();
   while (pool != NULL) {
     static_file *sf = pool;
@@ -647,6 +649,54 @@ static int static_mount_head(static_file *sf) {
 
 /* ---- the memory cache ------------------------------------------------------- */
 
+static static_file *static_start(http_req *req, const char *rel, size_t rel_len, int head);
+
+
+static void kept_fd_closed(uv_fs_t *fs) {
+  uv_fs_req_cleanup(fs);
+  free(fs);
+}
+
+/* The cache's hook: an entry with a descriptor went. */
+static void close_kept_fd(int fd) {
+  uv_fs_t *fs = malloc(sizeof(*fs));     /* owner: kept_fd_closed */
+
+  /* At shutdown (no loop any more) or without memory, close(2) at once: a
+   * regular file's close does not wait on the disk. */
+  if (cache_loop == NULL || fs == NULL || uv_fs_close(cache_loop, fs, fd, kept_fd_closed) != 0) {
+    free(fs);
+    close(fd);
+  }
+}
+
+/* A large file whose descriptor is kept: the head now, then sendfile from a
+ * duplicate of the descriptor, without opening the file again. */
+static int serve_kept_fd(http_req *req, static_entry *e, int head) {
+  int fd = head ? -1 : dup(e->fd);
+  static_file *sf;
+
+  if (!head && fd < 0)
+    return 0;                   /* out of descriptors: the thread pool's way */
+  sf = static_start(req, e->key, e->key_len, head);
+  if (sf == NULL) {
+    if (fd >= 0)
+      close_kept_fd(fd);
+    return 1;                   /* answered 503 */
+  }
+  sf->mount = e->mount;
+  sf->fd = fd;
+  sf->size = e->size;
+  http_req_set_handler(req, &static_handler, sf);
+  if (file_head(req, http_req_head(req), &e->v, e->size, head, e->lines, e->lines_len, e->lines_v, &sf->offset,
+                &sf->end) != 0)
+    return 1;
+  if (head)
+    http_req_end(req);
+  else
+    static_pump(sf);
+  return 1;
+}
+
 /* Answers req from the kept copy of rel, if there is one that is fresh (or
  * being checked by another request).  Returns 1 if it did.  A stale copy is
  * left for this request to check: it goes to the thread pool, and
@@ -666,6 +716,8 @@ static int serve_cached(http_req *req, const static_mount *m, const char *rel, s
       e->checking_until = now + STATIC_CACHE_CHECK_MS;
     return 0;
   }
+  if (e->fd >= 0)
+    return serve_kept_fd(req, e, head);
   if (file_head(req, http_req_head(req), &e->v, e->size, head, e->lines, e->lines_len, e->lines_v, &offset,
                 &end) == 0) {
     if (!head)
@@ -685,7 +737,7 @@ static void cache_after_work(static_file *sf, int status) {
   if (sf->head)
     return;
   e = static_cache_find(sf->mount, sf->rel, sf->rel_len, sf->accept);
-  if (status != 0 || sf->status != 0 || sf->redirect || !sf->whole) {
+  if (status != 0 || sf->status != 0 || sf->redirect || (!sf->whole && sf->fd < 0)) {
     if (e != NULL)
       static_cache_drop(e);
     return;
@@ -697,8 +749,17 @@ static void cache_after_work(static_file *sf, int status) {
     e->checking_until = 0;
     return;
   }
-  e = static_cache_put(sf->mount, sf->rel, sf->rel_len, sf->accept, sf->buf, sf->size, sf->content_type, sf->ino,
-                       sf->mtime, sf->mtime_nsec, now);
+  if (sf->whole) {
+    e = static_cache_put(sf->mount, sf->rel, sf->rel_len, sf->accept, sf->buf, -1, sf->size, sf->content_type,
+                         sf->ino, sf->mtime, sf->mtime_nsec, now);
+  } else {
+    /* A large file: its descriptor, as nginx's open_file_cache keeps it. */
+    int fd = dup(sf->fd);
+    if (fd < 0)
+      return;
+    e = static_cache_put(sf->mount, sf->rel, sf->rel_len, sf->accept, NULL, fd, sf->size, sf->content_type,
+                         sf->ino, sf->mtime, sf->mtime_nsec, now);
+  }
   if (e == NULL)
     return;
   e->encoding = sf->encoding;
@@ -842,8 +903,9 @@ static int keep_cond_headers(static_file *sf, const tdm_request *r) {
   return 0;
 }
 
-void static_init(size_t cache_bytes, int follow) {
-  static_cache_init(cache_bytes);
+void static_init(uv_loop_t *loop, size_t cache_bytes, int follow) {
+  cache_loop = loop;
+  static_cache_init(cache_bytes, close_kept_fd);
   follow_symlinks = follow;
 }
 

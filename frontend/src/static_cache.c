@@ -9,7 +9,8 @@
 
 static static_entry *buckets[NBUCKETS];
 static static_entry *mru, *lru;          /* the use list's two ends */
-static size_t budget, used, count;
+static size_t budget, used, count, fds;
+static void (*close_fd)(int fd);
 
 /* FNV-1a over the mount's address and the path. */
 static uint64_t hash_of(const static_mount *m, const char *rel, size_t len, unsigned variant) {
@@ -44,8 +45,9 @@ static void use_front(static_entry *e) {
     lru = e;
 }
 
-void static_cache_init(size_t bytes) {
+void static_cache_init(size_t bytes, void (*close_hook)(int fd)) {
   budget = bytes;
+  close_fd = close_hook;
 }
 
 static_entry *static_cache_find(const static_mount *m, const char *rel, size_t len, unsigned variant) {
@@ -73,33 +75,54 @@ void static_cache_drop(static_entry *e) {
   use_unlink(e);
   used -= e->bytes;
   count--;
+  if (e->fd >= 0) {
+    fds--;
+    if (close_fd != NULL)
+      close_fd(e->fd);
+  }
   free(e);
 }
 
+/* The least recently used entry that holds a descriptor. */
+static static_entry *lru_fd(void) {
+  static_entry *e = lru;
+
+  while (e != NULL && e->fd < 0)
+    e = e->lprev;
+  return e;
+}
+
 static_entry *static_cache_put(const static_mount *m, const char *rel, size_t len, unsigned variant, const char *body,
-                               uint64_t size, const char *content_type, uint64_t ino, time_t mtime,
+                               int fd, uint64_t size, const char *content_type, uint64_t ino, time_t mtime,
                                long mtime_nsec, uint64_t now) {
-  size_t bytes = ENTRY_OVERHEAD + len + (size_t) size;
+  size_t kept = body != NULL ? (size_t) size : 0;
+  size_t bytes = ENTRY_OVERHEAD + len + kept;
   static_entry *e = static_cache_find(m, rel, len, variant);
-  char *mem;
+  char *mem = NULL;
 
   if (e != NULL)
     static_cache_drop(e);
-  if (size > STATIC_CACHE_FILE_MAX || bytes > budget)
-    return NULL;
+  if ((body != NULL && size > STATIC_CACHE_FILE_MAX) || bytes > budget)
+    goto fail;
   while (used + bytes > budget && lru != NULL)
     static_cache_drop(lru);
+  while (body == NULL && fds >= STATIC_CACHE_FDS && lru_fd() != NULL)
+    static_cache_drop(lru_fd());
   /* One allocation: the entry, then its key, then its body.  Owner: the cache. */
-  mem = malloc(sizeof(*e) + len + (size_t) size);
+  mem = malloc(sizeof(*e) + len + kept);
   if (mem == NULL)
-    return NULL;
+    goto fail;
   e = (static_entry *) mem;
   memset(e, 0, sizeof(*e));
   memcpy(mem + sizeof(*e), rel, len);
-  memcpy(mem + sizeof(*e) + len, body, (size_t) size);
+  if (body != NULL)
+    memcpy(mem + sizeof(*e) + len, body, kept);
   e->key = mem + sizeof(*e);
   e->key_len = len;
-  e->body = mem + sizeof(*e) + len;
+  e->body = body != NULL ? mem + sizeof(*e) + len : NULL;
+  e->fd = body != NULL ? -1 : fd;
+  if (body == NULL)
+    fds++;
   e->size = size;
   e->bytes = bytes;
   e->mount = m;
@@ -116,6 +139,11 @@ static_entry *static_cache_put(const static_mount *m, const char *rel, size_t le
   used += bytes;
   count++;
   return e;
+
+fail:
+  if (body == NULL && fd >= 0 && close_fd != NULL)
+    close_fd(fd);
+  return NULL;
 }
 
 void static_cache_free(void) {

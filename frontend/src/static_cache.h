@@ -1,9 +1,12 @@
 /* static_cache: small files of the --static mounts kept in memory, with the
  * validators they had when last checked, under a byte budget with
- * least-recently-used eviction.  A data structure for the loop thread
- * alone: it does no I/O (static.c checks the files on the thread pool and
- * tells it what it found).  Calls http_cond (validators) and config (the
- * mount, by pointer). */
+ * least-recently-used eviction; a larger file is kept as an open
+ * descriptor instead (as nginx's open_file_cache), so that sending it needs
+ * no open.  A data structure for the loop thread alone: it does no I/O
+ * (static.c checks the files on the thread pool and tells it what it found,
+ * and closes the descriptor of an entry that goes, through the hook given to
+ * static_cache_init()).  Calls http_cond (validators) and config (the mount,
+ * by pointer). */
 #ifndef TDM_STATIC_CACHE_H
 #define TDM_STATIC_CACHE_H
 
@@ -17,6 +20,8 @@
 /* A file's bytes are kept only up to this size (the thread pool reads such a
  * file whole anyway). */
 #define STATIC_CACHE_FILE_MAX (64 * 1024)
+/* Descriptors of larger files kept open at most. */
+#define STATIC_CACHE_FDS 256
 /* How long a kept file is served without looking at the disk again. */
 #define STATIC_CACHE_VALID_MS 1000
 /* How long a look at the disk may take before another request makes its own. */
@@ -33,7 +38,8 @@ typedef struct static_entry {
   unsigned variant;                       /* which request it answers (static.c: the codings taken) */
   const char *encoding;                   /* its Content-Encoding, a static string, or NULL */
   unsigned vary : 1;                      /* the answer varies by Accept-Encoding */
-  const char *body;
+  const char *body;                       /* NULL when fd is kept instead */
+  int fd;                                 /* a large file's descriptor (owner: the entry), or -1 */
   uint64_t size;
   size_t bytes;                           /* what it counts against the budget */
   const char *content_type;               /* a static string */
@@ -48,20 +54,23 @@ typedef struct static_entry {
   char lines[STATIC_CACHE_LINES];
 } static_entry;
 
-/* Keeps at most budget bytes (0: keep nothing). */
-void static_cache_init(size_t budget);
+/* Keeps at most budget bytes (0: keep nothing) and STATIC_CACHE_FDS
+ * descriptors; close_fd(fd) is called for the descriptor of an entry that
+ * goes. */
+void static_cache_init(size_t budget, void (*close_fd)(int fd));
 /* Frees every entry (at shutdown). */
 void static_cache_free(void);
 
 /* The entry for rel[0..len) under m and variant, or NULL; a hit counts as a use. */
 static_entry *static_cache_find(const static_mount *m, const char *rel, size_t len, unsigned variant);
 
-/* Keeps the file rel[0..len) of m, as variant: its size bytes of body and what its stat
- * said, checked at loop time now, replacing any entry for it.  Evicts the
- * least recently used to make room; keeps nothing if it cannot.  Returns the
- * entry or NULL. */
+/* Keeps the file rel[0..len) of m, as variant: its size bytes of body (or,
+ * with body NULL, its open descriptor fd, which the cache then owns) and what
+ * its stat said, checked at loop time now, replacing any entry for it.
+ * Evicts the least recently used to make room; keeps nothing if it cannot
+ * (and closes fd).  Returns the entry or NULL. */
 static_entry *static_cache_put(const static_mount *m, const char *rel, size_t len, unsigned variant, const char *body,
-                               uint64_t size, const char *content_type, uint64_t ino, time_t mtime,
+                               int fd, uint64_t size, const char *content_type, uint64_t ino, time_t mtime,
                                long mtime_nsec, uint64_t now);
 
 /* Forgets e (its file changed or is gone). */
