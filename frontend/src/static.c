@@ -39,6 +39,7 @@
 #include <uv.h>
 
 #include "http_cond.h"
+#include "http_mime.h"
 #include "log.h"
 #include "static_cache.h"
 
@@ -96,64 +97,6 @@ struct static_file {
   char cond_buf[STATIC_COND_BYTES];
   char buf[STATIC_CHUNK];
 };
-
-static const struct {
-  const char *ext;
-  const char *type;
-} mime_types[] = {
-  { "html", "text/html; charset=utf-8" },
-  { "htm", "text/html; charset=utf-8" },
-  { "css", "text/css; charset=utf-8" },
-  { "js", "text/javascript; charset=utf-8" },
-  { "mjs", "text/javascript; charset=utf-8" },
-  { "json", "application/json" },
-  { "map", "application/json" },
-  { "txt", "text/plain; charset=utf-8" },
-  { "md", "text/markdown; charset=utf-8" },
-  { "csv", "text/csv; charset=utf-8" },
-  { "xml", "application/xml" },
-  { "svg", "image/svg+xml" },
-  { "png", "image/png" },
-  { "jpg", "image/jpeg" },
-  { "jpeg", "image/jpeg" },
-  { "gif", "image/gif" },
-  { "webp", "image/webp" },
-  { "avif", "image/avif" },
-  { "ico", "image/x-icon" },
-  { "wasm", "application/wasm" },
-  { "pdf", "application/pdf" },
-  { "woff", "font/woff" },
-  { "woff2", "font/woff2" },
-  { "ttf", "font/ttf" },
-  { "otf", "font/otf" },
-  { "mp4", "video/mp4" },
-  { "webm", "video/webm" },
-  { "mp3", "audio/mpeg" },
-  { "ogg", "audio/ogg" },
-  { "wav", "audio/wav" },
-  { "zip", "application/zip" },
-  { "gz", "application/gzip" },
-  { "tar", "application/x-tar" },
-};
-
-static const char *mime_type(const char *path, size_t len) {
-  const char *dot = NULL;
-
-  for (size_t i = len; i > 0; i--) {
-    if (path[i - 1] == '/')
-      break;
-    if (path[i - 1] == '.') {
-      dot = path + i;
-      break;
-    }
-  }
-  if (dot != NULL)
-    for (size_t i = 0; i < sizeof(mime_types) / sizeof(mime_types[0]); i++)
-      if (strlen(mime_types[i].ext) == (size_t) (path + len - dot) &&
-          strncasecmp(dot, mime_types[i].ext, path + len - dot) == 0)
-        return mime_types[i].type;
-  return "application/octet-stream";
-}
 
 /* Set at startup, read by the thread pool: follow symlinks out of a mount. */
 static int follow_symlinks;
@@ -231,7 +174,7 @@ static void static_work(uv_work_t *w) {
       return;
     }
     open_path = real;
-    sf->content_type = mime_type(path, strlen(path));   /* the name asked for, as nginx does */
+    sf->content_type = http_mime_type(path, strlen(path));   /* the name asked for, as nginx does */
   } else {
     /* The backend named the file; it is trusted to (PROTOCOL.md). */
     open_path = sf->rel;
