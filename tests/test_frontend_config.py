@@ -23,6 +23,7 @@ FLAGS = {
     "static-max-age": "TANDEM_STATIC_MAX_AGE",
     "static-cache-size": "TANDEM_STATIC_CACHE_SIZE",
     "static-follow-symlinks": "TANDEM_STATIC_FOLLOW_SYMLINKS",
+    "static-listing": "TANDEM_STATIC_LISTING",
     "max-connections": "TANDEM_MAX_CONNECTIONS",
     "keepalive-timeout": "TANDEM_KEEPALIVE_TIMEOUT",
     "header-timeout": "TANDEM_HEADER_TIMEOUT",

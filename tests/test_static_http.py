@@ -366,3 +366,32 @@ def test_symlinks_out_of_the_mount_only_with_the_flag(tmp_path, files):
 def test_symlinks_out_of_the_mount_are_404_by_default(fport):
     raw = raw_exchange(fport, build_request("GET", "/files/plain.txt.br", [("Connection", "close")]))
     assert raw.startswith(b"HTTP/1.1 404 ") and b"OUTSIDE" not in raw
+
+
+def test_directory_listing_only_with_the_flag(tmp_path, fport):
+    root = tmp_path / "site"
+    (root / "list" / "inner").mkdir(parents=True)
+    (root / "list" / "a&b <x>.txt").write_bytes(b"x" * 1234)
+    (root / "list" / "plain.txt").write_bytes(b"p")
+    (root / "list" / ".secret").write_bytes(b"s")
+    (root / "withindex").mkdir()
+    (root / "withindex" / "index.html").write_bytes(b"<p>index</p>")
+    stack = Stack(str(tmp_path / "stack"), None)
+    stack.start_frontend("--static", f"/l={root}", "--static-listing", "1")
+    try:
+        r = get(stack.port, "/l/list/")
+        assert r.status == 200 and r.header("content-type") == "text/html; charset=utf-8"
+        page = r.body.decode()
+        assert "Index of /l/list/" in page
+        assert '<a href="a%26b%20%3Cx%3E.txt">a&amp;b &lt;x&gt;.txt</a>' in page and "1234" in page
+        assert '<a href="inner/">inner/</a>' in page and '<a href="plain.txt">plain.txt</a>' in page
+        assert ".secret" not in page
+        assert page.index("a&amp;b") < page.index("inner/") < page.index("plain.txt")    # sorted
+        # An index.html wins over the listing; the listing of the root works too.
+        assert get(stack.port, "/l/withindex/").body == b"<p>index</p>"
+        assert '<a href="list/">list/</a>' in get(stack.port, "/l/").body.decode()
+        assert get(stack.port, "/l/nope/").status == 404
+    finally:
+        stack.close()
+    # Without the flag (the module's frontend): a directory without index.html is 404.
+    assert get(fport, "/files/.well-known/").status == 404

@@ -44,6 +44,8 @@
      "out (0: none)")                                                                             \
   XX(STATIC_FOLLOW_SYMLINKS, "static-follow-symlinks", "TANDEM_STATIC_FOLLOW_SYMLINKS", "0",        \
      "1 to follow symlinks that lead out of a mount's directory (0: such a link is 404)")        \
+  XX(STATIC_LISTING, "static-listing", "TANDEM_STATIC_LISTING", "0",                               \
+     "1 to answer a directory without an index.html with a listing of its files (0: 404)")       \
   XX(MAX_CONNECTIONS, "max-connections", "TANDEM_MAX_CONNECTIONS", "10000",                       \
      "client connections open at once; more are closed at accept")                                \
   XX(KEEPALIVE_TIMEOUT, "keepalive-timeout", "TANDEM_KEEPALIVE_TIMEOUT", "75",                    \
@@ -334,6 +336,11 @@ static int set_number(config *c, int id, const char *value) {
     if (parse_uint("static-follow-symlinks", value, 1, &v) != 0)
       return -EINVAL;
     c->static_follow_symlinks = (int) v;
+    return 0;
+  case OPT_STATIC_LISTING:
+    if (parse_uint("static-listing", value, 1, &v) != 0)
+      return -EINVAL;
+    c->static_listing = (int) v;
     return 0;
   case OPT_STATIC_CACHE_SIZE:
     if (parse_uint("static-cache-size", value, (uint64_t) 1 << 40, &v) != 0)

@@ -42,6 +42,7 @@
 #include "http_mime.h"
 #include "log.h"
 #include "static_cache.h"
+#include "static_list.h"
 
 #define STATIC_CHUNK (64 * 1024)
 #define STATIC_SENDFILE (1024 * 1024)    /* bytes per sendfile call */
@@ -69,6 +70,8 @@ struct static_file {
   unsigned has_variant : 1;      /* a .br or .gz file lies next to it (Vary) */
   unsigned accept;               /* the HTTP_ACCEPT_* codings the client takes */
   const char *encoding;          /* the variant sent: "br", "gzip", or NULL */
+  char *listing;                 /* a directory's HTML listing (--static-listing); owner: sf */
+  size_t listing_len;
   int status;                    /* error status found by the worker, 0 if none */
   int err;                       /* errno of a failed open, for the log */
   const char *content_type;      /* from the name asked for (index.html for a directory) */
@@ -98,8 +101,12 @@ struct static_file {
   char buf[STATIC_CHUNK];
 };
 
-/* Set at startup, read by the thread pool: follow symlinks out of a mount. */
+/* Set at startup, read by the thread pool: follow symlinks out of a mount;
+ * list a directory without an index.html. */
 static int follow_symlinks;
+static int list_dirs;
+
+static size_t percent_encode(const char *src, size_t len, char *dst, size_t cap, int path);
 
 /* Whether path resolves (every symlink followed) to real, inside m's
  * directory (path itself is: it is the directory and a normalised path). */
@@ -149,6 +156,28 @@ static int open_variant(static_file *sf, const char *path, struct stat *st) {
   return chosen >= 0 ? 0 : -1;
 }
 
+/* Thread pool: a directory asked for with its slash has no index.html; with
+ * --static-listing its listing is the answer (sf->status 0 then). */
+static void static_work_list(static_file *sf) {
+  const static_mount *m = sf->mount;
+  char dir[PATH_MAX], real[PATH_MAX], url[PATH_MAX * 3];
+  size_t n;
+  ssize_t len;
+
+  if ((size_t) snprintf(dir, sizeof(dir), "%s%.*s", m->dir, (int) sf->rel_len, sf->rel) >= sizeof(dir) ||
+      !inside_mount(m, dir, real))
+    return;
+  n = (size_t) snprintf(url, sizeof(url), "%.*s", (int) m->prefix_len, m->prefix);
+  percent_encode(sf->rel_len ? sf->rel : "/", sf->rel_len ? sf->rel_len : 1, url + n, sizeof(url) - n, 1);
+  len = static_list_dir(real, url, &sf->listing);
+  if (len < 0) {
+    sf->err = (int) -len;
+    return;
+  }
+  sf->listing_len = (size_t) len;
+  sf->status = 0;
+}
+
 /* Runs on a thread-pool thread: may block.  Touches only sf's own fields and
  * the mount, which is read-only after startup. */
 static void static_work(uv_work_t *w) {
@@ -171,6 +200,8 @@ static void static_work(uv_work_t *w) {
     if (!inside_mount(m, path, real)) {
       sf->err = errno;
       sf->status = errno == EACCES ? 403 : 404;
+      if (sf->err == ENOENT && list_dirs && (sf->rel_len == 0 || sf->rel[sf->rel_len - 1] == '/'))
+        static_work_list(sf);
       return;
     }
     open_path = real;
@@ -255,6 +286,8 @@ static void sf_put(static_file *sf) {
   sf->resp_headers = NULL;
   free(sf->cond_heap);
   sf->cond_heap = NULL;
+  free(sf->listing);
+  sf->listing = NULL;
   if (pool_len == STATIC_POOL_MAX) {
     free(sf);
     return;
@@ -745,6 +778,13 @@ static void static_after_work(uv_work_t *w, int status) {
                     sf->status == 500 ? "Internal Server Error\n" : "Not Found\n");
     return;
   }
+  if (sf->listing != NULL) {
+    static const char type[] = "content-type: text/html; charset=utf-8\r\n";
+    http_req_start(sf->req, 200, type, sizeof(type) - 1, (int64_t) sf->listing_len);
+    http_req_write(sf->req, sf->listing, sf->listing_len);
+    http_req_end(sf->req);
+    return;
+  }
   if (sf->mount == NULL ? static_backend_head(sf) != 0 : static_mount_head(sf) != 0)
     return;
   if (sf->whole) {
@@ -846,10 +886,11 @@ static int keep_cond_headers(static_file *sf, const tdm_request *r) {
   return 0;
 }
 
-void static_init(uv_loop_t *loop, size_t cache_bytes, int follow) {
+void static_init(uv_loop_t *loop, size_t cache_bytes, int follow, int listing) {
   cache_loop = loop;
   static_cache_init(cache_bytes, close_kept_fd);
   follow_symlinks = follow;
+  list_dirs = listing;
 }
 
 void static_serve(http_req *req, const static_mount *m, const char *rel, size_t rel_len) {

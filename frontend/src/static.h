@@ -13,8 +13,9 @@
 #include "http_conn.h"
 
 /* Before the first request: keep up to cache_bytes of small files in
- * memory; follow (or not) symlinks out of a mount's directory. */
-void static_init(uv_loop_t *loop, size_t cache_bytes, int follow_symlinks);
+ * memory; follow (or not) symlinks out of a mount's directory; list (or
+ * not) a directory that has no index.html. */
+void static_init(uv_loop_t *loop, size_t cache_bytes, int follow_symlinks, int listing);
 
 /* Starts serving mount-relative path rel (decoded, dot segments resolved,
  * starting with '/' or empty) for req, a GET or HEAD; the response is
