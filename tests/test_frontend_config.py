@@ -24,6 +24,7 @@ FLAGS = {
     "static-cache-size": "TANDEM_STATIC_CACHE_SIZE",
     "static-follow-symlinks": "TANDEM_STATIC_FOLLOW_SYMLINKS",
     "static-listing": "TANDEM_STATIC_LISTING",
+    "static-fallthrough": "TANDEM_STATIC_FALLTHROUGH",
     "max-connections": "TANDEM_MAX_CONNECTIONS",
     "keepalive-timeout": "TANDEM_KEEPALIVE_TIMEOUT",
     "header-timeout": "TANDEM_HEADER_TIMEOUT",

@@ -395,3 +395,53 @@ def test_directory_listing_only_with_the_flag(tmp_path, fport):
         stack.close()
     # Without the flag (the module's frontend): a directory without index.html is 404.
     assert get(fport, "/files/.well-known/").status == 404
+
+
+# --- --static-fallthrough ----------------------------------------------------------------
+
+
+def test_fallthrough_sends_what_is_no_file_to_the_application(tmp_path):
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "hello.txt").write_bytes(b"from the disk\n")
+    (root / ".env").write_bytes(b"SECRET=1\n")
+    stack = Stack(str(tmp_path / "stack"), None)
+    stack.start_frontend("--static", f"/={root}", "--static-fallthrough", "1")
+    stack.start_backend()
+    try:
+        port = stack.port
+        assert get(port, "/hello.txt").body == b"from the disk\n"
+        assert get(port, "/hello.txt").body == b"from the disk\n"          # and from memory
+        r = get(port, "/whoami")
+        assert r.status == 200 and b'"path":"/whoami"' in r.body.replace(b" ", b"")
+        assert get(port, "/").body == b"Hello from tandem!"               # no index.html: the app's /
+        assert get(port, "/users/42?q=x").body.replace(b" ", b"") == b'{"id":42,"q":"x"}'
+        r = request(port, "POST", "/echo", body=b"posted", headers={"Content-Type": "text/plain"})
+        assert (r.status, r.body) == (201, b"posted")
+        r = get(port, "/.env")                                             # hidden: the app's, not the file
+        assert r.status == 404 and b"SECRET" not in r.body
+        assert request(port, "HEAD", "/whoami").status == 200
+        # Pipelined on one connection, files and the app's answers keep their order.
+        data = b"".join(build_request("GET", t) for t in ("/hello.txt", "/whoami", "/missing", "/hello.txt"))
+        raw = raw_exchange(port, data + build_request("GET", "/pid", [("Connection", "close")]))
+        responses = parse_responses(raw)
+        assert [r.status for r in responses] == [200, 200, 404, 200, 200]
+        assert responses[0].body == responses[3].body == b"from the disk\n"
+        assert b"whoami" in responses[1].body and b"pid" in responses[4].body
+    finally:
+        stack.close()
+
+
+def test_fallthrough_without_a_backend_is_503(tmp_path):
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "hello.txt").write_bytes(b"file\n")
+    stack = Stack(str(tmp_path / "stack"), None)
+    stack.start_frontend("--static", f"/={root}", "--static-fallthrough", "1", "--backend-wait", "0")
+    try:
+        assert get(stack.port, "/hello.txt").body == b"file\n"
+        r = get(stack.port, "/missing")
+        assert r.status == 503 and b"no backend" in r.body
+        assert get(stack.port, "/hello.txt").status == 200                 # the connection goes on
+    finally:
+        stack.close()

@@ -46,6 +46,9 @@
      "1 to follow symlinks that lead out of a mount's directory (0: such a link is 404)")        \
   XX(STATIC_LISTING, "static-listing", "TANDEM_STATIC_LISTING", "0",                               \
      "1 to answer a directory without an index.html with a listing of its files (0: 404)")       \
+  XX(STATIC_FALLTHROUGH, "static-fallthrough", "TANDEM_STATIC_FALLTHROUGH", "0",                   \
+     "1 to send a request under a mount that names no file (and any but GET and HEAD) to the "    \
+     "backends, as nginx's try_files (0: the mount answers 404 and 405 itself)")                  \
   XX(MAX_CONNECTIONS, "max-connections", "TANDEM_MAX_CONNECTIONS", "10000",                       \
      "client connections open at once; more are closed at accept")                                \
   XX(KEEPALIVE_TIMEOUT, "keepalive-timeout", "TANDEM_KEEPALIVE_TIMEOUT", "75",                    \
@@ -336,6 +339,11 @@ static int set_number(config *c, int id, const char *value) {
     if (parse_uint("static-follow-symlinks", value, 1, &v) != 0)
       return -EINVAL;
     c->static_follow_symlinks = (int) v;
+    return 0;
+  case OPT_STATIC_FALLTHROUGH:
+    if (parse_uint("static-fallthrough", value, 1, &v) != 0)
+      return -EINVAL;
+    c->static_fallthrough = (int) v;
     return 0;
   case OPT_STATIC_LISTING:
     if (parse_uint("static-listing", value, 1, &v) != 0)

@@ -42,6 +42,7 @@ typedef struct config {
   size_t static_cache_size;      /* bytes of small files kept in memory; 0: none */
   int static_follow_symlinks;    /* follow symlinks out of a mount's directory */
   int static_listing;            /* list a directory without an index.html */
+  int static_fallthrough;        /* a mount's missing files go to the backends */
   int max_connections;
   unsigned keepalive_timeout_ms;
   unsigned header_timeout_ms;

@@ -347,25 +347,26 @@ static void ps_wait_expired(proxy_stream *ps) {
   http_req_unhold(req);
 }
 
-void proxy_request(http_req *req) {
+int proxy_request(http_req *req) {
   proxy_stream *ps = ps_get(req);
   upstream_conn *up;
 
   if (ps == NULL) {
     http_req_local(req, 503, "retry-after: 1\r\n", "Service Unavailable: out of memory\n", 0);
-    return;
+    return 0;
   }
   http_req_set_handler(req, &proxy_handler, ps);
   /* Requests already waiting go first. */
   up = wait_queue.head == NULL ? upstream_pick() : NULL;
   if (up != NULL && ps_dispatch(ps, up) == 0)
-    return;
+    return 0;
   if (ctx->cfg->backend_wait_ms > 0 && wait_queue.len < ctx->cfg->backend_queue && !ctx->stopping) {
     list_append(&wait_queue, ps, ctx->cfg->backend_wait_ms);
     http_req_hold(req);
-    return;
+    return 1;
   }
   req_unavailable(req);
+  return 0;
 }
 
 /* ---- the request's handler ------------------------------------------------ */

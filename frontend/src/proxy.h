@@ -14,8 +14,10 @@
 void proxy_init(tdm_ctx *ctx);
 
 /* Sends req to a backend with room now, or makes it wait for one (up to
- * --backend-wait), or answers 503.  Called while routing. */
-void proxy_request(http_req *req);
+ * --backend-wait), or answers 503.  Called while routing, or for a request
+ * held since its routing (a static mount's --static-fallthrough).  Returns 1
+ * if req waits for a backend, held until it gets one, else 0. */
+int proxy_request(http_req *req);
 
 /* Closes the module's timers and frees its pools (shutdown). */
 void proxy_close(void);

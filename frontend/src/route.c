@@ -33,9 +33,15 @@ static int path_is_hidden(const char *p, size_t len) {
   return 0;
 }
 
+void route_fallthrough(http_req *req) {
+  if (!proxy_request(req))
+    http_req_unhold(req);
+}
+
 /* req's path is under mount m. */
 static void route_static(http_req *req, const static_mount *m, const char *path, size_t len) {
   int method = http_req_method(req);
+  int through = http_req_ctx(req)->cfg->static_fallthrough;
   const char *raw;
   size_t raw_len;
 
@@ -47,16 +53,28 @@ static void route_static(http_req *req, const static_mount *m, const char *path,
     http_req_local(req, 301, loc, "Moved Permanently\n", 0);
     return;
   }
+  raw = http_req_raw_path(req, &raw_len);
+  if (http_path_has_encoded_slash(raw, raw_len) || memchr(path, '\\', len) != NULL) {
+    http_req_local(req, 404, NULL, "Not Found\n", 0);
+    return;
+  }
+  if (through && (method != HTTP_GET && method != HTTP_HEAD ? 1 : path_is_hidden(path + m->prefix_len,
+                                                                                   len - m->prefix_len))) {
+    proxy_request(req);         /* never a file of the mount: the application's */
+    return;
+  }
   if (method != HTTP_GET && method != HTTP_HEAD) {
     http_req_local(req, 405, "allow: GET, HEAD\r\n", "Method Not Allowed\n", 0);
     return;
   }
-  raw = http_req_raw_path(req, &raw_len);
-  if (http_path_has_encoded_slash(raw, raw_len) || memchr(path, '\\', len) != NULL ||
-      path_is_hidden(path + m->prefix_len, len - m->prefix_len)) {
+  if (path_is_hidden(path + m->prefix_len, len - m->prefix_len)) {
     http_req_local(req, 404, NULL, "Not Found\n", 0);
     return;
   }
+  /* With fallthrough the head must outlive the look at the disk, since the
+   * backend may need it: the parser waits after it (static unholds). */
+  if (through)
+    http_req_hold(req);
   static_serve(req, m, path + m->prefix_len, len - m->prefix_len);
 }
 

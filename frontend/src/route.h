@@ -10,4 +10,8 @@
 /* The route hook of http_conn: req's head is complete and valid. */
 void route_request(http_req *req);
 
+/* With --static-fallthrough: a GET or HEAD under a mount, held since its
+ * routing, names no file; the backend answers it instead (static's hook). */
+void route_fallthrough(http_req *req);
+
 #endif /* TDM_ROUTE_H */

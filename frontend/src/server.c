@@ -53,7 +53,8 @@ int server_init(server *s, uv_loop_t *loop, const config *cfg) {
   s->hooks.conn_gone = server_conn_gone;
   s->hooks.arg = s;
   http_conn_init(&s->ctx, &s->hooks);
-  static_init(loop, cfg->static_cache_size, cfg->static_follow_symlinks, cfg->static_listing);
+  static_init(loop, cfg->static_cache_size, cfg->static_follow_symlinks, cfg->static_listing,
+              cfg->static_fallthrough ? route_fallthrough : NULL);
   proxy_init(&s->ctx);
   s->sigint.data = s->sigterm.data = s->sigpipe.data = s;
   s->listener.data = s;

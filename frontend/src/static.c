@@ -102,9 +102,11 @@ struct static_file {
 };
 
 /* Set at startup, read by the thread pool: follow symlinks out of a mount;
- * list a directory without an index.html. */
+ * list a directory without an index.html.  And the hook a mount's request
+ * goes to when it names no file (--static-fallthrough), or NULL. */
 static int follow_symlinks;
 static int list_dirs;
+static void (*fallthrough)(http_req *req);
 
 static size_t percent_encode(const char *src, size_t len, char *dst, size_t cap, int path);
 
@@ -744,18 +746,11 @@ static void cache_after_work(static_file *sf, int status) {
                             &e->lines_v);
 }
 
-static void static_after_work(uv_work_t *w, int status) {
-  static_file *sf = w->data;
+/* The answer to sf's request, now that the thread pool has looked at the file. */
+static void static_answer(static_file *sf) {
   char headers[PATH_MAX * 3 + 256];
   char enc[PATH_MAX * 3], query[PATH_MAX];
 
-  sf->busy = 0;
-  if (sf->mount != NULL)
-    cache_after_work(sf, status);
-  if (sf->req == NULL || status == UV_ECANCELED) {
-    static_release(sf);
-    return;
-  }
   if (sf->redirect) {
     /* As nginx: the directory with its slash, the query kept. */
     percent_encode(sf->rel, sf->rel_len, enc, sizeof(enc), 1);
@@ -795,6 +790,28 @@ static void static_after_work(uv_work_t *w, int status) {
     http_req_end(sf->req);
   else
     static_pump(sf);
+}
+
+static void static_after_work(uv_work_t *w, int status) {
+  static_file *sf = w->data;
+  http_req *req = sf->req;
+  int through = sf->mount != NULL && fallthrough != NULL;
+
+  sf->busy = 0;
+  if (sf->mount != NULL)
+    cache_after_work(sf, status);
+  if (req == NULL || status == UV_ECANCELED) {
+    static_release(sf);
+    return;
+  }
+  if (through && sf->status == 404 && sf->listing == NULL) {
+    http_req_release_handler(req, TDM_CANCEL_NO_ERROR);    /* sf goes back to the pool */
+    fallthrough(req);
+    return;
+  }
+  static_answer(sf);            /* may release sf */
+  if (through)
+    http_req_unhold(req);       /* held by route for the fallthrough */
 }
 
 static static_file *static_start(http_req *req, const char *rel, size_t rel_len, int head) {
@@ -886,11 +903,19 @@ static int keep_cond_headers(static_file *sf, const tdm_request *r) {
   return 0;
 }
 
-void static_init(uv_loop_t *loop, size_t cache_bytes, int follow, int listing) {
+void static_init(uv_loop_t *loop, size_t cache_bytes, int follow, int listing, void (*through)(http_req *req)) {
   cache_loop = loop;
   static_cache_init(cache_bytes, close_kept_fd);
   follow_symlinks = follow;
   list_dirs = listing;
+  fallthrough = through;
+}
+
+/* The answer to a mount's request began now or failed to start: a request
+ * route held for the fallthrough may go on. */
+static void served_now(http_req *req) {
+  if (fallthrough != NULL)
+    http_req_unhold(req);
 }
 
 void static_serve(http_req *req, const static_mount *m, const char *rel, size_t rel_len) {
@@ -899,22 +924,29 @@ void static_serve(http_req *req, const static_mount *m, const char *rel, size_t 
 
   if (rel_len >= PATH_MAX) {
     http_req_simple(req, 414, NULL, "URI Too Long\n");
+    served_now(req);
     return;
   }
   accept = http_accept_encoding(http_req_head(req));
-  if (serve_cached(req, m, rel, rel_len, http_req_method(req) == HTTP_HEAD, accept))
+  if (serve_cached(req, m, rel, rel_len, http_req_method(req) == HTTP_HEAD, accept)) {
+    served_now(req);
     return;
+  }
   sf = static_start(req, rel, rel_len, http_req_method(req) == HTTP_HEAD);
-  if (sf == NULL)
+  if (sf == NULL) {
+    served_now(req);
     return;
+  }
   sf->mount = m;
   sf->accept = accept;
   if (keep_cond_headers(sf, http_req_head(req)) != 0) {
     sf_put(sf);
     http_req_simple(req, 503, NULL, "Service Unavailable\n");
+    served_now(req);
     return;
   }
-  static_queue(sf);
+  if (static_queue(sf) != 0)
+    served_now(req);
 }
 
 void static_send_file(http_req *req, const char *path, size_t path_len, const char *headers,

@@ -14,8 +14,11 @@
 
 /* Before the first request: keep up to cache_bytes of small files in
  * memory; follow (or not) symlinks out of a mount's directory; list (or
- * not) a directory that has no index.html. */
-void static_init(uv_loop_t *loop, size_t cache_bytes, int follow_symlinks, int listing);
+ * not) a directory that has no index.html; hand a mount's request that names
+ * no file to fallthrough (NULL: answer 404).  With a fallthrough, the caller
+ * holds each request it gives static_serve, which unholds it. */
+void static_init(uv_loop_t *loop, size_t cache_bytes, int follow_symlinks, int listing,
+                 void (*fallthrough)(http_req *req));
 
 /* Starts serving mount-relative path rel (decoded, dot segments resolved,
  * starting with '/' or empty) for req, a GET or HEAD; the response is
