@@ -379,8 +379,13 @@ static void static_sendfile_cb(uv_work_t *w, int status) {
     return;
   }
   if (n == UV_EAGAIN) {
-    /* The client's socket is full: wait until it takes more. */
-    if (uv_poll_start(&sf->poll, UV_WRITABLE, static_poll_cb) == 0) {
+    /* The client's socket is full: wait until it takes more (the poll
+     * handle is made the first time only: most files go out in one call). */
+    if (!sf->polling && uv_poll_init_socket(sf->loop, &sf->poll, sf->sock) == 0) {
+      sf->poll.data = sf;
+      sf->polling = 1;
+    }
+    if (sf->polling && uv_poll_start(&sf->poll, UV_WRITABLE, static_poll_cb) == 0) {
       sf->busy = 1;           /* the poll callback clears it */
       sf->in_poll = 1;
       http_req_wait_client(sf->req);
@@ -436,15 +441,14 @@ static void static_pump(static_file *sf) {
     return;
   }
   if (sf->sock < 0) {
+    /* A descriptor of its own: the connection may close its own while a
+     * sendfile runs on the thread pool. */
     sf->sock = dup(http_req_socket(sf->req));
-    if (sf->sock < 0 ||
-        uv_poll_init_socket(sf->loop, &sf->poll, sf->sock) != 0) {
-      log_error("file %s: cannot watch the client socket: %s", sf->rel, strerror(errno));
+    if (sf->sock < 0) {
+      log_error("file %s: cannot send on the client socket: %s", sf->rel, strerror(errno));
       http_req_abort(sf->req);
       return;
     }
-    sf->poll.data = sf;
-    sf->polling = 1;
   }
   sf->busy = 1;
   sf->work.data = sf;
