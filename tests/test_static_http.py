@@ -134,7 +134,7 @@ def test_if_match_and_if_unmodified_since_give_412(fport, files):
                **{"If-Unmodified-Since": email.utils.formatdate(mtime, usegmt=True)}).status == 200
 
 
-def fresh(port, path, want_status, want_body=None, limit=3.0):
+def fresh(port, path, want_status, want_body=None, limit=10.0):
     """GET path until it answers as wanted: a kept copy is checked against the disk once a second."""
     deadline = time.monotonic() + limit
     while True:
