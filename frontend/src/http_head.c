@@ -135,6 +135,32 @@ static int hex_value(char ch) {
   return -1;
 }
 
+size_t http_percent_encode(const char *src, size_t len, char *dst, size_t cap, int keep) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t o = 0;
+
+  for (size_t i = 0; i < len && o + 3 < cap; i++) {
+    unsigned char ch = (unsigned char) src[i];
+    int as_is;
+
+    if (keep == HTTP_PCT_QUERY)
+      as_is = ch > 0x20 && ch < 0x7f;
+    else
+      as_is = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              (ch != '\0' && strchr(keep == HTTP_PCT_PATH ? "-._~/!$&'()*+,;=:@" : "-._~", ch) != NULL);
+    if (as_is) {
+      dst[o++] = (char) ch;
+    } else {
+      dst[o++] = '%';
+      dst[o++] = hex[ch >> 4];
+      dst[o++] = hex[ch & 15];
+    }
+  }
+  if (cap > 0)
+    dst[o] = '\0';
+  return o;
+}
+
 ssize_t http_percent_decode(const char *src, size_t len, char *dst) {
   size_t i, o = 0;
 

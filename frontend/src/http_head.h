@@ -46,6 +46,17 @@ void http_split_target(const char *url, size_t len, http_target *t);
  * decoded length, or -1 for a malformed escape or a NUL. */
 ssize_t http_percent_decode(const char *src, size_t len, char *dst);
 
+/* What http_percent_encode() leaves as it is (RFC 3986): the unreserved
+ * characters only (one path segment); those and '/', ':', '@' and the
+ * sub-delims (a path); or any visible ASCII (a query, already encoded). */
+enum { HTTP_PCT_SEGMENT, HTTP_PCT_PATH, HTTP_PCT_QUERY };
+
+/* Percent-encodes src[0..len) into dst of cap bytes, every byte that keep
+ * does not leave as it is, and NUL-terminates it.  Stops early rather than
+ * cut an escape or overflow (3 * len + 1 bytes always suffice).  Returns the
+ * encoded length. */
+size_t http_percent_encode(const char *src, size_t len, char *dst, size_t cap, int keep);
+
 /* Resolves "." and ".." segments of an absolute path in place and merges
  * repeated slashes.  Returns the new length, or -1 if ".." climbs above the
  * root. */

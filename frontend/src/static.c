@@ -39,6 +39,7 @@
 #include <uv.h>
 
 #include "http_cond.h"
+#include "http_head.h"
 #include "http_mime.h"
 #include "log.h"
 #include "static_cache.h"
@@ -108,7 +109,6 @@ static int follow_symlinks;
 static int list_dirs;
 static void (*fallthrough)(http_req *req);
 
-static size_t percent_encode(const char *src, size_t len, char *dst, size_t cap, int path);
 
 /* Whether path resolves (every symlink followed) to real, inside m's
  * directory (path itself is: it is the directory and a normalised path). */
@@ -170,7 +170,8 @@ static void static_work_list(static_file *sf) {
       !inside_mount(m, dir, real))
     return;
   n = (size_t) snprintf(url, sizeof(url), "%.*s", (int) m->prefix_len, m->prefix);
-  percent_encode(sf->rel_len ? sf->rel : "/", sf->rel_len ? sf->rel_len : 1, url + n, sizeof(url) - n, 1);
+  http_percent_encode(sf->rel_len ? sf->rel : "/", sf->rel_len ? sf->rel_len : 1, url + n, sizeof(url) - n,
+                      HTTP_PCT_PATH);
   len = static_list_dir(real, url, &sf->listing);
   if (len < 0) {
     sf->err = (int) -len;
@@ -496,30 +497,6 @@ static const http_handler static_handler = {
 
 /* ---- starting ------------------------------------------------------------ */
 
-/* src[0..len) into dst (cap bytes, cut to fit, NUL-terminated), with every
- * byte percent-encoded that is not visible ASCII, or, for a path, not a
- * character a path segment may hold as it is (RFC 3986).  Returns the length. */
-static size_t percent_encode(const char *src, size_t len, char *dst, size_t cap, int path) {
-  static const char hex[] = "0123456789ABCDEF";
-  size_t o = 0;
-
-  for (size_t i = 0; i < len && o + 4 < cap; i++) {
-    unsigned char ch = (unsigned char) src[i];
-    if (path ? (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                   strchr("/-._~!$&'()*+,;=:@", ch) != NULL
-             : ch > 0x20 && ch < 0x7f) {
-      dst[o++] = (char) ch;
-    } else {
-      dst[o++] = '%';
-      dst[o++] = hex[ch >> 4];
-      dst[o++] = hex[ch & 15];
-    }
-  }
-  if (cap > 0)
-    dst[o] = '\0';
-  return o;
-}
-
 /* The head of a backend's file response, now that the file's size is known. */
 static int static_backend_head(static_file *sf) {
   if (sf->resp_length >= 0 && (uint64_t) sf->resp_length != sf->size) {
@@ -542,7 +519,7 @@ size_t static_query_suffix(http_req *req, char *dst, size_t cap) {
   if (r == NULL || r->query.len == 0 || cap < 2)
     return 0;
   dst[0] = '?';
-  return 1 + percent_encode(r->query.ptr, r->query.len, dst + 1, cap - 1, 0);
+  return 1 + http_percent_encode(r->query.ptr, r->query.len, dst + 1, cap - 1, HTTP_PCT_QUERY);
 }
 
 /* The header lines every answer about a mount's file carries, into dst:
@@ -757,7 +734,7 @@ static void static_answer(static_file *sf) {
 
   if (sf->redirect) {
     /* As nginx: the directory with its slash, the query kept. */
-    percent_encode(sf->rel, sf->rel_len, enc, sizeof(enc), 1);
+    http_percent_encode(sf->rel, sf->rel_len, enc, sizeof(enc), HTTP_PCT_PATH);
     static_query_suffix(sf->req, query, sizeof(query));
     snprintf(headers, sizeof(headers), "location: %.*s%s/%s\r\n", (int) sf->mount->prefix_len,
              sf->mount->prefix, enc, query);

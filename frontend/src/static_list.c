@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "http_head.h"
+
 typedef struct item {
   char *name;                    /* owner: the listing being built */
   int dir;
@@ -72,20 +74,10 @@ static void put_html(page *pg, const char *s) {
 
 /* s as one path segment of a URL: every byte but the unreserved ones encoded. */
 static void put_segment(page *pg, const char *s) {
-  static const char hex[] = "0123456789ABCDEF";
-  char e[3];
+  char e[3 * NAME_MAX + 1];
+  size_t n = http_percent_encode(s, strlen(s), e, sizeof(e), HTTP_PCT_SEGMENT);
 
-  for (; *s; s++) {
-    unsigned char c = (unsigned char) *s;
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("-._~", c)) {
-      put(pg, s, 1);
-    } else {
-      e[0] = '%';
-      e[1] = hex[c >> 4];
-      e[2] = hex[c & 15];
-      put(pg, e, 3);
-    }
-  }
+  put(pg, e, n);
 }
 
 /* Reads the visible entries of dir (at most STATIC_LIST_MAX kept; *more

@@ -1,7 +1,7 @@
 /* static_list: the HTML listing of a directory under a --static mount
  * (--static-listing), as nginx's autoindex makes it.  Called on the thread
- * pool only (it reads the directory); it names no other module of the
- * frontend. */
+ * pool only (it reads the directory).  Calls http_head (percent-encoding
+ * its links). */
 #ifndef TDM_STATIC_LIST_H
 #define TDM_STATIC_LIST_H
 

@@ -360,6 +360,80 @@ static void test_percent_decode_every_escape(void **state) {
   }
 }
 
+/* ---- percent-encoding -------------------------------------------------------- */
+
+static void check_encode(const char *src, int keep, const char *want) {
+  char dst[256];
+  size_t n = http_percent_encode(src, strlen(src), dst, sizeof(dst), keep);
+
+  if (n != strlen(want) || strcmp(dst, want) != 0)
+    fail_msg("encode \"%s\" (%d): \"%s\", want \"%s\"", src, keep, dst, want);
+}
+
+static void test_percent_encode_examples(void **state) {
+  (void) state;
+
+  check_encode("", HTTP_PCT_PATH, "");
+  check_encode("/a b/c?d#e%", HTTP_PCT_PATH, "/a%20b/c%3Fd%23e%25");
+  check_encode("/x!$&'()*+,;=:@-._~", HTTP_PCT_PATH, "/x!$&'()*+,;=:@-._~");
+  check_encode("a b/c:d", HTTP_PCT_SEGMENT, "a%20b%2Fc%3Ad");
+  check_encode("-._~Az09", HTTP_PCT_SEGMENT, "-._~Az09");
+  check_encode("\"<x>\"", HTTP_PCT_SEGMENT, "%22%3Cx%3E%22");
+  check_encode("a=1&b=%20#", HTTP_PCT_QUERY, "a=1&b=%20#");
+  check_encode("a b\x7f\xc3\xa9\t", HTTP_PCT_QUERY, "a%20b%7F%C3%A9%09");
+}
+
+/* Every byte, in every mode: it is kept or encoded, and decoding gives it
+ * back (but NUL, which the decoder refuses, and a query's '%'). */
+static void test_percent_encode_every_byte(void **state) {
+  (void) state;
+
+  for (int keep = HTTP_PCT_SEGMENT; keep <= HTTP_PCT_QUERY; keep++) {
+    for (int ch = 0; ch < 256; ch++) {
+      char src[1] = {(char) ch}, enc[4], dec[4];
+      size_t n = http_percent_encode(src, 1, enc, sizeof(enc), keep);
+      int kept = keep == HTTP_PCT_QUERY ? ch > 0x20 && ch < 0x7f
+                 : (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                       (ch != 0 && strchr(keep == HTTP_PCT_PATH ? "-._~/!$&'()*+,;=:@" : "-._~", ch));
+
+      if (n != (kept ? 1u : 3u) || enc[n] != '\0')
+        fail_msg("byte 0x%02x (mode %d): %zu bytes \"%s\"", ch, keep, n, enc);
+      if (ch == 0 || (keep == HTTP_PCT_QUERY && ch == '%'))
+        continue;             /* a query is encoded already: its '%' stays */
+      if (http_percent_decode(enc, n, dec) != 1 || (unsigned char) dec[0] != ch)
+        fail_msg("byte 0x%02x (mode %d) does not decode back from \"%s\"", ch, keep, enc);
+    }
+  }
+}
+
+/* Any room: a prefix of the whole encoding, whole escapes only, NUL-ended,
+ * nothing written past cap. */
+static void test_percent_encode_every_room(void **state) {
+  static const char src[] = "/a b/\xc3\xa9/z";
+  char full[64], dst[64];
+  size_t whole = http_percent_encode(src, sizeof(src) - 1, full, sizeof(full), HTTP_PCT_PATH);
+
+  (void) state;
+  assert_int_equal(whole, strlen("/a%20b/%C3%A9/z"));
+  for (size_t cap = 0; cap <= whole + 1; cap++) {
+    size_t n;
+
+    memset(dst, CANARY, sizeof(dst));
+    n = http_percent_encode(src, sizeof(src) - 1, dst, cap, HTTP_PCT_PATH);
+    assert_int_equal((unsigned char) dst[cap], CANARY);
+    if (cap == 0) {
+      assert_int_equal(n, 0);
+      continue;
+    }
+    assert_true(n < cap);
+    assert_int_equal(dst[n], '\0');
+    assert_memory_equal(dst, full, n);
+    for (size_t i = n >= 2 ? n - 2 : 0; i < n; i++)
+      if (dst[i] == '%')
+        fail_msg("room %zu: an escape cut short: \"%s\"", cap, dst);
+  }
+}
+
 /* Every plain byte but NUL and '%' decodes to itself. */
 static void test_percent_decode_every_plain_byte(void **state) {
   (void) state;
@@ -793,6 +867,9 @@ int main(void) {
     cmocka_unit_test(test_percent_decode_every_escape),
     cmocka_unit_test(test_percent_decode_every_plain_byte),
     cmocka_unit_test(test_percent_decode_every_truncation),
+    cmocka_unit_test(test_percent_encode_examples),
+    cmocka_unit_test(test_percent_encode_every_byte),
+    cmocka_unit_test(test_percent_encode_every_room),
     cmocka_unit_test(test_normalize_examples),
     cmocka_unit_test(test_normalize_every_prefix),
     cmocka_unit_test(test_encoded_slash),
