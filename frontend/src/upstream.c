@@ -35,6 +35,9 @@
 /* A drained connection closes once what is queued for it (its GOAWAY) has
  * been written, or after this long if the backend does not read it. */
 #define UPSTREAM_DRAIN_FLUSH_MS 5000
+/* How long a connection closed by an error waits for the write in flight to
+ * end, so that the GOAWAY saying why can follow it (PROTOCOL.md section 5). */
+#define UPSTREAM_GOAWAY_MS 1000
 
 enum upstream_state { UP_HANDSHAKE, UP_READY, UP_DRAINING, UP_CLOSING };
 
@@ -56,6 +59,7 @@ struct upstream_conn {
   uv_timer_t drain_timer;        /* bounds the wait of close_when_flushed */
   unsigned close_when_flushed : 1;  /* drained: close once the output is written */
   unsigned drain_timer_ready : 1;
+  unsigned goaway_after_write : 1;  /* closing: the GOAWAY goes once the write in flight ends */
   int pending_closes;            /* handles whose close callback is still due */
   uint64_t last_pick;            /* upstream_pick's count when it last chose this one */
   /* From the backend's HELLO. */
@@ -82,6 +86,7 @@ static char *socket_path;        /* owner: this module */
 static upstream_conn *backends;
 
 static void up_close(upstream_conn *up, uint32_t code, const char *why);
+static void up_goaway_timeout(uv_timer_t *t);
 
 /* ---- stream table: open addressing, linear probing, backward-shift delete -- */
 
@@ -161,11 +166,22 @@ static void up_written(upstream_conn *up, int was_congested, int status) {
     up_close(up, TDM_GOAWAY_NO_ERROR, NULL);
 }
 
+static void up_release(upstream_conn *up);
+static void up_write_rest(upstream_conn *up);
+
 static void up_write_cb(uv_write_t *wr, int status) {
   upstream_conn *up = wr->data;
   int was_congested = up_congested(up);
 
   outbuf_written(&up->ob);
+  if (up->goaway_after_write) {
+    up->goaway_after_write = 0;
+    uv_timer_stop(&up->drain_timer);
+    if (status == 0)
+      up_write_rest(up);
+    up_release(up);
+    return;
+  }
   up_written(up, was_congested, status);
 }
 
@@ -302,6 +318,19 @@ uint32_t upstream_peer_window(const upstream_conn *up) {
   return up->peer_window;
 }
 
+/* Starts the connection's one timer (made the first time).  Returns 0, or a
+ * negative libuv error. */
+static int up_timer(upstream_conn *up, uv_timer_cb cb, uint64_t ms) {
+  if (!up->drain_timer_ready) {
+    int rc = uv_timer_init(ctx->loop, &up->drain_timer);
+    if (rc != 0)
+      return rc;
+    up->drain_timer.data = up;
+    up->drain_timer_ready = 1;
+  }
+  return uv_timer_start(&up->drain_timer, cb, ms, 0);
+}
+
 static void up_drain_timeout(uv_timer_t *t) {
   up_close(t->data, TDM_GOAWAY_NO_ERROR, NULL);
 }
@@ -321,11 +350,7 @@ static void up_maybe_finish_drain(upstream_conn *up) {
     return;
   up->close_when_flushed = 1;
   ctx_schedule_flush(ctx, &up->fl);
-  if (uv_timer_init(ctx->loop, &up->drain_timer) == 0) {
-    up->drain_timer.data = up;
-    up->drain_timer_ready = 1;
-    uv_timer_start(&up->drain_timer, up_drain_timeout, UPSTREAM_DRAIN_FLUSH_MS, 0);
-  }
+  up_timer(up, up_drain_timeout, UPSTREAM_DRAIN_FLUSH_MS);
 }
 
 void upstream_stream_done(upstream_conn *up, uint32_t sid) {
@@ -615,14 +640,15 @@ static void up_close(upstream_conn *up, uint32_t code, const char *why) {
     if (code != TDM_GOAWAY_NO_ERROR)
       log_warn("backend %s[%llu]: closing: %s: %s", up->app[0] ? up->app : "(no hello)",
                (unsigned long long) up->pid, tdm_goaway_name(code), why);
+    /* What is still queued is for the streams answered below: only the
+     * GOAWAY is worth sending. */
+    up->ob.out.len = 0;
     send_goaway(up, code, why);
   }
   /* What is queued (a GOAWAY saying why, say) goes out if the socket takes
-   * it right now; a backend that is not reading loses it with the close. */
-  if (!up->ob.writing && up->ob.out.len > 0) {
-    uv_buf_t b = uv_buf_init(up->ob.out.base, up->ob.out.len);
-    uv_try_write((uv_stream_t *) &up->pipe, &b, 1);
-  }
+   * it right now, or once the write in flight has ended (below). */
+  if (!up->ob.writing)
+    up_write_rest(up);
   up->state = UP_CLOSING;
   if (up->prev != NULL)
     up->prev->next = up->next;
@@ -650,6 +676,34 @@ static void up_close(upstream_conn *up, uint32_t code, const char *why) {
       open[i].cb->on_lost(open[i].owner, up, open[i].sid);
     free(open);
   }
+  /* The kernel may hold part of a frame: closing now would cut the rest and
+   * lose the GOAWAY.  Both go out when the write ends, if it does within
+   * UPSTREAM_GOAWAY_MS (a backend that does not read loses them). */
+  if (up->ob.writing && why != NULL && up_timer(up, up_goaway_timeout, UPSTREAM_GOAWAY_MS) == 0) {
+    uv_read_stop((uv_stream_t *) &up->pipe);
+    up->goaway_after_write = 1;
+    return;
+  }
+  up_release(up);
+}
+
+/* Writes what is queued if the socket takes it without waiting; the rest is lost. */
+static void up_write_rest(upstream_conn *up) {
+  uv_buf_t b = uv_buf_init(up->ob.out.base, up->ob.out.len);
+
+  if (b.len > 0)
+    uv_try_write((uv_stream_t *) &up->pipe, &b, 1);
+}
+
+static void up_goaway_timeout(uv_timer_t *t) {
+  upstream_conn *up = t->data;
+
+  up->goaway_after_write = 0;
+  up_release(up);          /* cancels the write in flight */
+}
+
+/* The pipe and the timer close; up_on_close frees up after the last. */
+static void up_release(upstream_conn *up) {
   up->pending_closes = 1 + up->drain_timer_ready;
   if (up->drain_timer_ready)
     uv_close((uv_handle_t *) &up->drain_timer, up_on_close);

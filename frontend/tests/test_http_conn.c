@@ -1996,6 +1996,40 @@ static void test_superseded_backend_reads_its_goaway_before_the_close(void **sta
   free(body);
 }
 
+/* A malformed frame from a backend that is not reading while the frontend's
+ * write to it is in flight: the write still ends (no frame is cut short)
+ * and the GOAWAY saying why follows it before the close; the request gets
+ * 502.  Closing at once used to lose the GOAWAY. */
+static void test_error_during_write_sends_goaway_after_it(void **state) {
+  peer *a = be_ready(16, 1 << 20), *c = cl_connect();
+  size_t n = 4 * 1024 * 1024;
+  char *body = calloc(1, n), head[128];
+  int goaway = 0;
+  tdm_frame f;
+  (void) state;
+
+  assert_non_null(body);
+  a->read_paused = 1;
+  snprintf(head, sizeof(head), "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", n);
+  cl_send(c, head);
+  peer_send(c, body, n);
+  spin_n(QUIET_SPINS);          /* the frontend's write to a is now in flight */
+  be_send_raw_frame(a, "\xc1\xc1\xc1", 3);
+  spin_n(QUIET_SPINS);
+  a->read_paused = 0;
+  while (!goaway) {
+    be_wait_frame(a, &f);     /* fails the test on a frame cut short */
+    if (f.type == TDM_GOAWAY) {
+      assert_int_equal(f.u.goaway.code, TDM_GOAWAY_PROTOCOL_ERROR);
+      str_equal(f.u.goaway.message, "malformed frame");
+      goaway = 1;
+    }
+  }
+  be_expect_eof(a);
+  cl_expect_local(c, 502, "Bad Gateway", NULL, "Bad Gateway: the backend went away\n", 0);
+  free(body);
+}
+
 static void test_hello_refusals(void **state) {
   peer *b;
   tdm_frame f;
@@ -2073,6 +2107,7 @@ int main(void) {
     T(test_version_mismatch_refused),
     T(test_hello_refusals),
     T(test_superseded_backend_reads_its_goaway_before_the_close),
+    T(test_error_during_write_sends_goaway_after_it),
     T(test_local_answer_then_invalid_chunk),
     T(test_local_answer_then_body_too_large),
     T(test_local_answer_then_body_times_out),
