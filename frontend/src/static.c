@@ -736,9 +736,11 @@ static void static_answer(static_file *sf) {
     /* As nginx: the directory with its slash, the query kept. */
     http_percent_encode(sf->rel, sf->rel_len, enc, sizeof(enc), HTTP_PCT_PATH);
     static_query_suffix(sf->req, query, sizeof(query));
-    snprintf(headers, sizeof(headers), "location: %.*s%s/%s\r\n", (int) sf->mount->prefix_len,
-             sf->mount->prefix, enc, query);
-    http_req_simple(sf->req, 301, headers, "Moved Permanently\n");
+    if ((size_t) snprintf(headers, sizeof(headers), "location: %.*s%s/%s\r\n", (int) sf->mount->prefix_len,
+                          sf->mount->prefix, enc, query) >= sizeof(headers))
+      http_req_simple(sf->req, 414, NULL, "URI Too Long\n");    /* no room for the whole location */
+    else
+      http_req_simple(sf->req, 301, headers, "Moved Permanently\n");
     return;
   }
   if (sf->status != 0 && sf->mount == NULL) {
