@@ -53,8 +53,12 @@ static PyObject *addr_of(const tdm_addr *a) {
   if (t == NULL)
     return NULL;
   PyTuple_SET_ITEM(t, 0, str_of(a->host));
+  if (PyTuple_GET_ITEM(t, 0) == NULL) {
+    Py_DECREF(t);
+    return NULL;
+  }
   PyTuple_SET_ITEM(t, 1, PyLong_FromUnsignedLong(a->port));
-  if (PyTuple_GET_ITEM(t, 0) == NULL || PyTuple_GET_ITEM(t, 1) == NULL)
+  if (PyTuple_GET_ITEM(t, 1) == NULL)
     Py_CLEAR(t);
   return t;
 }
@@ -88,25 +92,24 @@ static PyObject *headers_of(const tdm_request *r) {
  * http_version, headers, client, server, scheme, body). */
 static PyObject *request_of(uint32_t stream_id, const tdm_request *r) {
   PyObject *t;
-  PyObject *items[12];
+  PyObject *items[12] = {NULL};
   int i;
 
-  items[0] = PyLong_FromUnsignedLong(stream_id);
-  items[1] = PyLong_FromUnsignedLong(r->flags);
-  items[2] = str_of(r->method);
-  items[3] = bytes_of(r->target);
-  items[4] = bytes_of(r->path);
-  items[5] = bytes_of(r->query);
-  items[6] = str_of(r->http_version);
-  items[7] = headers_of(r);
-  items[8] = addr_of(&r->client);
-  items[9] = addr_of(&r->server);
-  items[10] = str_of(r->scheme);
-  items[11] = bytes_of(r->body);
-  t = NULL;
-  for (i = 0; i < 12; i++)
-    if (items[i] == NULL)
-      goto fail;
+  /* In order, stopping at the first failure: a second str that is not
+   * UTF-8 must not be decoded with the first one's exception still set. */
+  if ((items[0] = PyLong_FromUnsignedLong(stream_id)) == NULL ||
+      (items[1] = PyLong_FromUnsignedLong(r->flags)) == NULL ||
+      (items[2] = str_of(r->method)) == NULL ||
+      (items[3] = bytes_of(r->target)) == NULL ||
+      (items[4] = bytes_of(r->path)) == NULL ||
+      (items[5] = bytes_of(r->query)) == NULL ||
+      (items[6] = str_of(r->http_version)) == NULL ||
+      (items[7] = headers_of(r)) == NULL ||
+      (items[8] = addr_of(&r->client)) == NULL ||
+      (items[9] = addr_of(&r->server)) == NULL ||
+      (items[10] = str_of(r->scheme)) == NULL ||
+      (items[11] = bytes_of(r->body)) == NULL)
+    goto fail;
   /* What tuple.__new__(Request, items) does, without the iteration. */
   t = request_type->tp_alloc(request_type, 12);
   if (t == NULL)

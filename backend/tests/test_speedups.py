@@ -141,6 +141,11 @@ def test_non_utf8_and_wide_flags_are_left_to_python() -> None:
     assert c_decode(plain) is not None
     bad_utf8 = plain.replace(b"\xa3GET", b"\xa3G\xffT")
     assert c_decode(bad_utf8) is None and isinstance(python_decode(bad_utf8), protocol.ProtocolError)
+    # Two of them (found by test_protocol_mutations.py): the second was decoded
+    # with the first one's exception still set, and raised SystemError.
+    bad_twice = bad_utf8.replace(b"\xa4http", b"\xa4\xafttp")
+    assert bad_twice != bad_utf8
+    assert c_decode(bad_twice) is None and isinstance(python_decode(bad_twice), protocol.ProtocolError)
     e[2] = 2**40 + 1
     wide = msgpack.packb(e, use_bin_type=True)
     assert c_decode(wide) is None and python_decode(wide).flags == 2**40 + 1
