@@ -34,6 +34,7 @@ FLAGS = {
     "shutdown-timeout": "TANDEM_SHUTDOWN_TIMEOUT",
     "max-header-size": "TANDEM_MAX_HEADER_SIZE",
     "max-body-size": "TANDEM_MAX_BODY_SIZE",
+    "record": "TANDEM_RECORD",
     "access-log": "TANDEM_ACCESS_LOG",
     "log-level": "TANDEM_LOG_LEVEL",
 }
