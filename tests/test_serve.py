@@ -169,3 +169,16 @@ def test_the_example_app_as_make_run_serves_it(serve):
     proc.popen.send_signal(signal.SIGINT)
     assert proc.popen.wait(15) == 0, proc.log()
     assert gone(frontend_pid)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGHUP], ids=["kill-9", "hup"])
+def test_serve_ending_any_way_takes_its_frontend_along(serve, sig):
+    # A frontend left behind would hold the port and answer 503 forever.
+    proc, port, frontend_pid = serve()
+    check_serving(port)
+    os.kill(proc.pid, sig)
+    deadline = time.monotonic() + 15
+    while not gone(frontend_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gone(frontend_pid), "the frontend outlived --serve"
+    assert not tcp_accepts(port)

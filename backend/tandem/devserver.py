@@ -6,7 +6,10 @@ temporary directory (mode 0700), then runs the backend against it.  Ctrl-C
 cleanly: the backend drains, the frontend child gets SIGTERM if it is still
 alive and is waited for, the directory is removed, and the exit status is 0.
 If the frontend dies on its own, the backend stops with status 1 and says how
-the frontend ended.
+the frontend ended.  If this process ends any other way (``kill -9``, a
+crash, a SIGHUP nobody handles), Linux sends the frontend SIGTERM
+(``PR_SET_PDEATHSIG``, set in the child before it runs the frontend), so it
+never stays behind holding the port.
 
 Calls ``server`` (the backend it runs) and ``types``; ``lifespan`` for types
 only.
@@ -15,6 +18,7 @@ only.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 import shutil
@@ -37,8 +41,29 @@ STOP_TIMEOUT = 10.0  # seconds the frontend gets to exit after SIGTERM before SI
 SIGNAL_GRACE = 0.5
 
 
+PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
 class FrontendNotFound(Exception):
     pass
+
+
+def dies_with_us() -> Optional[Callable[[], None]]:
+    """A ``preexec_fn`` for the frontend's process: between fork and exec, it asks
+    Linux for SIGTERM when this process ends, however it ends.  None where there
+    is no prctl(2)."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)  # we ended before the request took: the signal will never come
+
+    return preexec
 
 
 def find_frontend(explicit: Optional[str] = None, package_file: str = __file__) -> str:
@@ -113,7 +138,7 @@ async def serve_with_frontend(app: AppCallable, make_config: Callable[[str], Ser
         cmd = frontend_command(frontend, listen, socket_path, static)
         logger.info("starting the frontend: %s", " ".join(cmd))
         try:
-            proc = await asyncio.create_subprocess_exec(*cmd)
+            proc = await asyncio.create_subprocess_exec(*cmd, preexec_fn=dies_with_us())
         except OSError as exc:
             logger.error("cannot start the frontend %s: %s", frontend, exc)
             return 1
