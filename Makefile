@@ -40,7 +40,7 @@ PY_EXT       = $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_confi
 SPEEDUPS     = backend/tandem/_speedups$(PY_EXT)
 LLHTTP_OBJ   := $(patsubst $(LLHTTP_DIR)/%.c,$(BUILD)/obj/llhttp/%.o,$(LLHTTP_SRC))
 
-.PHONY: all deps build speedups run test test-c test-python test-e2e test-sanitize test-memcheck install clean bench \
+.PHONY: all deps build speedups run test test-c test-python test-e2e test-sanitize test-memcheck install uninstall clean bench \
         bench-quick bench-static
 
 all: build
@@ -165,9 +165,25 @@ bench-static: build
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="wrk nginx"
 	$(PYTHON) benchmark/static.py $(BENCH_ARGS)
 
+# The frontend and the `tandem` command into PREFIX/bin, the tandem package (with
+# its accelerator) into PREFIX/lib/python3/dist-packages: where Debian's
+# /usr/bin/python3 looks when PREFIX is /usr/local, and where the command looks
+# for any other PREFIX.  An installed --serve finds PREFIX/bin/tandem-frontend.
+PY_LIB := $(PREFIX)/lib/python3/dist-packages
+
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BUILD)/tandem-frontend $(DESTDIR)$(PREFIX)/bin/tandem-frontend
+	install -m 0755 backend/bin/tandem $(DESTDIR)$(PREFIX)/bin/tandem
+	rm -rf $(DESTDIR)$(PY_LIB)/tandem
+	@cd backend && find tandem -name __pycache__ -prune -o -type f \( -name '*.py' -o -name py.typed \
+	  -o -name '_speedups*.so' \) -print | while read -r f; do \
+	  install -D -m 0644 "$$f" "$(DESTDIR)$(PY_LIB)/$$f" || exit 1; done
+	@echo "installed tandem-frontend and tandem in $(DESTDIR)$(PREFIX)/bin, the package in $(DESTDIR)$(PY_LIB)"
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/tandem-frontend $(DESTDIR)$(PREFIX)/bin/tandem
+	rm -rf $(DESTDIR)$(PY_LIB)/tandem
 
 clean:
 	rm -rf $(BUILD) backend/tandem/_speedups*.so

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
 
 import pytest
 
-from e2e_support import REPO
+from e2e_support import REPO, START_TIMEOUT, free_port, request, spawn, tcp_accepts, wait_until
 
 
 def test_backend_installs_offline_with_pip(tmp_path):
@@ -35,3 +37,55 @@ def test_backend_installs_offline_with_pip(tmp_path):
     fast = subprocess.run([str(venv / "bin" / "python"), "-c", "from tandem import protocol; print(protocol.speedups())"],
                           capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
     assert fast.stdout.strip() == "True", fast.stderr
+    # The README's venv route: the frontend put in the environment's bin/ is the one --serve finds.
+    shutil.copy(os.path.join(REPO, "build", "tandem-frontend"), venv / "bin" / "tandem-frontend")
+    found = subprocess.run([str(venv / "bin" / "python"), "-c", "from tandem import devserver; "
+                            "print(devserver.find_frontend())"], capture_output=True, text=True, cwd=tmp_path,
+                           env={**env, "PATH": "/usr/bin:/bin"}, timeout=60)
+    assert found.stdout.strip() == str(venv / "bin" / "tandem-frontend"), found.stderr
+
+
+HELLO_APP = '''
+from tandem import App
+
+app = App()
+
+
+@app.get("/")
+def hello(request):
+    return "hello from the prefix"
+'''
+
+
+def test_make_install_into_a_prefix_runs_from_there(tmp_path):
+    prefix = tmp_path / "prefix"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "MAKEFLAGS", "MFLAGS", "MAKELEVEL") and not k.startswith("TANDEM_")}
+    made = subprocess.run(["make", "-C", REPO, "install", f"PREFIX={prefix}", f"PYTHON={sys.executable}"],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert os.access(prefix / "bin" / "tandem", os.X_OK) and os.access(prefix / "bin" / "tandem-frontend", os.X_OK)
+    assert (prefix / "lib" / "python3" / "dist-packages" / "tandem" / "cli.py").is_file()
+    # The installed command runs the installed package, from anywhere, and its --serve
+    # finds the installed frontend (not on PATH, not in a checkout).
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    (app_dir / "app.py").write_text(HELLO_APP)
+    port = free_port()
+    proc = spawn("installed", [str(prefix / "bin" / "tandem"), "app:app", "--serve", f"127.0.0.1:{port}"],
+                 str(tmp_path), env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path / "none")},
+                 cwd=str(app_dir))
+    try:
+        wait_until(lambda: tcp_accepts(port) or not proc.alive(), START_TIMEOUT, "the installed --serve")
+        assert proc.alive(), proc.log()
+        wait_until(lambda: request(port, "GET", "/").status == 200, START_TIMEOUT, "the installed backend")
+        assert request(port, "GET", "/").body == b"hello from the prefix"
+        assert f"starting the frontend: {prefix / 'bin' / 'tandem-frontend'}" in proc.log()
+        proc.popen.send_signal(signal.SIGINT)
+        assert proc.popen.wait(30) == 0, proc.log()
+    finally:
+        proc.stop()
+    uninstalled = subprocess.run(["make", "-C", REPO, "uninstall", f"PREFIX={prefix}"], capture_output=True,
+                                 text=True, timeout=120, env=env)
+    assert uninstalled.returncode == 0 and not (prefix / "bin" / "tandem").exists()
+    assert not (prefix / "lib" / "python3" / "dist-packages" / "tandem").exists()

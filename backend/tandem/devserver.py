@@ -67,7 +67,8 @@ def dies_with_us() -> Optional[Callable[[], None]]:
 
 
 def find_frontend(explicit: Optional[str] = None, package_file: str = __file__) -> str:
-    """--frontend/TANDEM_FRONTEND, else build/tandem-frontend of this checkout, else PATH."""
+    """--frontend/TANDEM_FRONTEND, else build/tandem-frontend of this checkout, else the bin/
+    of the prefix this package is installed in (``make install``, a venv), else PATH."""
     if explicit:
         if os.path.isfile(explicit) and os.access(explicit, os.X_OK):
             return os.path.abspath(explicit)
@@ -76,24 +77,36 @@ def find_frontend(explicit: Optional[str] = None, package_file: str = __file__) 
             return found
         raise FrontendNotFound(f"frontend binary {explicit!r} not found or not executable; "
                                "build it with `make build`")
-    tried = []
-    directory = os.path.dirname(os.path.abspath(package_file))
-    while True:
-        candidate = os.path.join(directory, "build", FRONTEND_NAME)
+    tried = frontend_candidates(os.path.abspath(package_file))
+    for candidate in tried:
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
-        tried.append(candidate)
-        if os.path.isdir(os.path.join(directory, ".git")):
-            break  # the checkout's root: stop walking up
-        parent = os.path.dirname(directory)
-        if parent == directory:
-            break
-        directory = parent
     found = shutil.which(FRONTEND_NAME)
     if found:
         return found
-    raise FrontendNotFound(f"cannot find the {FRONTEND_NAME} binary (looked for {tried[-1]} and on PATH); "
-                           "build it with `make build` or pass --frontend PATH")
+    where = f"build/{FRONTEND_NAME} in {os.path.dirname(os.path.abspath(package_file))} and the folders above it"
+    installed = [c for c in tried if not c.endswith(os.path.join("build", FRONTEND_NAME))]
+    raise FrontendNotFound(f"cannot find the {FRONTEND_NAME} binary (looked for {where}, "
+                           + "".join(f"{c}, " for c in installed) + "and on PATH); build it with `make build`, "
+                           "install it with `make install`, or pass --frontend PATH")
+
+
+def frontend_candidates(package_file: str) -> list[str]:
+    """Where the frontend may be, nearest first: build/ of the checkout this package is in
+    (each folder up to the one holding .git), then PREFIX/bin for a package installed in
+    PREFIX/lib/python3*/*-packages (``make install``, a venv)."""
+    candidates = []
+    directory = os.path.dirname(package_file)
+    while True:
+        candidates.append(os.path.join(directory, "build", FRONTEND_NAME))
+        parent = os.path.dirname(directory)
+        if os.path.isdir(os.path.join(directory, ".git")) or parent == directory:
+            break
+        directory = parent
+    parts = os.path.dirname(os.path.dirname(package_file)).split(os.sep)  # .../lib/python3.11/dist-packages
+    if len(parts) >= 3 and parts[-3] == "lib" and parts[-2].startswith("python3") and parts[-1].endswith("-packages"):
+        candidates.append(os.path.join(os.sep.join(parts[:-3]) or os.sep, "bin", FRONTEND_NAME))
+    return candidates
 
 
 def frontend_command(frontend: str, listen: tuple[str, int], socket_path: str,

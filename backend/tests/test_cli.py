@@ -226,6 +226,22 @@ def test_find_frontend(tmp_path: Path, monkeypatch: Any) -> None:
     assert devserver.find_frontend(None, package_file) == str(on_path / "tandem-frontend")
 
 
+def test_find_frontend_of_an_installed_package(tmp_path: Path, monkeypatch: Any) -> None:
+    # make install puts the package in PREFIX/lib/python3/dist-packages, a venv in lib/python3.11/site-packages.
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    for lib in ("lib/python3/dist-packages", "lib/python3.11/site-packages"):
+        prefix = tmp_path / lib.replace("/", "_")
+        package_file = str(prefix / lib / "tandem" / "devserver.py")
+        with pytest.raises(devserver.FrontendNotFound) as info:
+            devserver.find_frontend(None, package_file)
+        assert str(prefix / "bin" / "tandem-frontend") in str(info.value) and "make install" in str(info.value)
+        binary = prefix / "bin" / "tandem-frontend"
+        binary.parent.mkdir(parents=True)
+        binary.write_text("#!/bin/sh\n")
+        binary.chmod(0o755)
+        assert devserver.find_frontend(None, package_file) == str(binary)
+
+
 def test_frontend_command() -> None:
     cmd = devserver.frontend_command("/fe", ("::1", 80), "/tmp/x/backend.sock", [("/static", "/srv/public")])
     assert cmd == ["/fe", "--listen", "[::1]:80", "--backend-socket", "/tmp/x/backend.sock",
