@@ -46,7 +46,7 @@ def serve(tmp_path, site):
     """
     started = []
 
-    def start(example: bool = False):
+    def start(example: bool = False, env=None):
         for _ in range(3):
             port = free_port()
             if example:
@@ -57,7 +57,7 @@ def serve(tmp_path, site):
                 argv = [PYTHON, "-m", "tandem", APP, "--app-dir", APPS_DIR, "--serve", f"127.0.0.1:{port}",
                         "--static", f"/static={site['static']}", "--frontend", FRONTEND]
                 cwd = REPO
-            proc = spawn("serve", argv, str(tmp_path), cwd=cwd, start_new_session=True)
+            proc = spawn("serve", argv, str(tmp_path), env=env, cwd=cwd, start_new_session=True)
             started.append(proc)
             deadline = time.monotonic() + START_TIMEOUT
             while time.monotonic() < deadline and proc.alive():
@@ -182,3 +182,10 @@ def test_serve_ending_any_way_takes_its_frontend_along(serve, sig):
         time.sleep(0.05)
     assert gone(frontend_pid), "the frontend outlived --serve"
     assert not tcp_accepts(port)
+
+
+def test_serve_passes_the_environment_to_its_frontend(serve):
+    # Every frontend setting reaches --serve's frontend through its TANDEM_* variable.
+    proc, port, frontend_pid = serve(env={"TANDEM_MAX_BODY_SIZE": "10"})
+    assert request(port, "POST", "/echo", body=b"more than ten bytes").status == 413
+    assert request(port, "POST", "/echo", body=b"ten bytes!").status == 201
