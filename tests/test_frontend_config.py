@@ -64,6 +64,30 @@ def test_version():
     assert result.stdout.startswith("tandem-frontend ")
 
 
+def test_check_config_says_valid_and_starts_nothing(tmp_path):
+    port = free_port()
+    result = run("--check-config", "--listen", f"127.0.0.1:{port}", "--backend-socket", str(tmp_path / "b.sock"),
+                 "--static", f"/s={tmp_path}", "--record", str(tmp_path / "rec"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (f"tandem-frontend: the configuration is valid (listen 127.0.0.1:{port}, "
+                             f"backend socket {tmp_path / 'b.sock'}, 1 static mount)\n")
+    assert not tcp_accepts(port) and os.listdir(tmp_path) == []   # no socket, no recording made
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--backend-socket", "/nonexistent-dir/b.sock"], "--backend-socket: cannot create /nonexistent-dir/b.sock: "
+                                                      "/nonexistent-dir is missing"),
+    (["--listen", "no-such-host.invalid:8080"], "--listen: cannot resolve no-such-host.invalid"),
+    (["--record", "/nonexistent-dir/rec"], "--record: cannot create /nonexistent-dir/rec"),
+    (["--max-connections", "0"], "--max-connections"),
+])
+def test_check_config_names_what_would_stop_the_start(tmp_path, args, message):
+    defaults = ["--backend-socket", str(tmp_path / "b.sock")]
+    result = run("--check-config", *defaults, *args)
+    assert result.returncode != 0
+    assert message in result.stderr and result.stdout == ""
+
+
 @pytest.mark.parametrize("args, flag", [
     (["--max-connections", "abc"], "--max-connections"),
     (["--max-connections", "0"], "--max-connections"),

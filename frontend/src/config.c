@@ -11,7 +11,10 @@
 #include <string.h>
 #include <grp.h>
 #include <pwd.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -80,6 +83,7 @@ enum {
 #undef XX
   OPT_HELP,
   OPT_VERSION,
+  OPT_CHECK_CONFIG,
   OPT_COUNT
 };
 
@@ -106,7 +110,9 @@ static void usage(FILE *out) {
     fprintf(out, "  --%s=VALUE\n      %s\n      [env %s, default: %s]\n", options[i].flag,
             options[i].help, options[i].env, options[i].def[0] ? options[i].def : "none");
   }
-  fprintf(out, "  --help     show this help and exit\n  --version  print the version and exit\n");
+  fprintf(out, "  --check-config\n      check the settings, and that the listen address resolves and the\n"
+               "      folders of the backend socket and of --record are writable, then exit (0: valid)\n"
+               "  --help     show this help and exit\n  --version  print the version and exit\n");
 }
 
 static int parse_uint(const char *flag, const char *s, uint64_t max, uint64_t *out) {
@@ -459,6 +465,7 @@ int config_load(config *c, int argc, char **argv) {
     longopts[i] = (struct option) { options[i].flag, required_argument, NULL, i };
   longopts[OPT_HELP] = (struct option) { "help", no_argument, NULL, OPT_HELP };
   longopts[OPT_VERSION] = (struct option) { "version", no_argument, NULL, OPT_VERSION };
+  longopts[OPT_CHECK_CONFIG] = (struct option) { "check-config", no_argument, NULL, OPT_CHECK_CONFIG };
   longopts[OPT_COUNT] = (struct option) { NULL, 0, NULL, 0 };
 
   optind = 1;
@@ -471,6 +478,10 @@ int config_load(config *c, int argc, char **argv) {
     if (ch == OPT_VERSION) {
       printf("tandem-frontend " TANDEM_VERSION " (protocol 1)\n");
       return 1;
+    }
+    if (ch == OPT_CHECK_CONFIG) {
+      c->check_only = 1;
+      continue;
     }
     if (ch == '?' || ch == ':') {
       fprintf(stderr, "tandem-frontend: unknown option or missing value: '%s' (see --help)\n",
@@ -513,4 +524,48 @@ void config_free(config *c) {
     free(c->statics[i].dir);
   }
   memset(c, 0, sizeof(*c));
+}
+
+/* A folder the frontend must create a file in: it exists and is writable.
+ * Returns 0, or -1 after saying what is wrong. */
+static int writable_folder(const char *what, const char *path) {
+  char dir[PATH_MAX];
+  const char *slash = strrchr(path, '/');
+  size_t len = slash == NULL ? 1 : slash == path ? 1 : (size_t) (slash - path);
+  struct stat st;
+
+  if (len >= sizeof(dir))
+    return -1;
+  memcpy(dir, slash == NULL ? "." : path, len);
+  dir[len] = '\0';
+  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) != 0) {
+    fprintf(stderr, "tandem-frontend: %s: cannot create %s: %s is %s\n", what, path, dir,
+            stat(dir, &st) != 0 ? "missing" : !S_ISDIR(st.st_mode) ? "not a folder" : "not writable");
+    return -1;
+  }
+  return 0;
+}
+
+int config_check(const config *c) {
+  struct addrinfo hints, *res = NULL;
+  int rc, bad = 0;
+
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  rc = getaddrinfo(c->listen_host, "80", &hints, &res);
+  if (rc != 0) {
+    fprintf(stderr, "tandem-frontend: --listen: cannot resolve %s: %s\n", c->listen_host, gai_strerror(rc));
+    bad = 1;
+  }
+  freeaddrinfo(res);
+  bad |= writable_folder("--backend-socket", c->backend_socket) != 0;
+  if (c->record != NULL)
+    bad |= writable_folder("--record", c->record) != 0;
+  if (bad)
+    return 1;
+  printf("tandem-frontend: the configuration is valid (listen %s:%d, backend socket %s, %d static mount%s)\n",
+         c->listen_host, c->listen_port, c->backend_socket, c->nstatics, c->nstatics == 1 ? "" : "s");
+  return 0;
 }

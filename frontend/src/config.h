@@ -53,6 +53,7 @@ typedef struct config {
   size_t max_header_size;
   uint64_t max_body_size;        /* 0: unlimited */
   char *record;                  /* --record FILE, or NULL; owner: config */
+  int check_only;                /* --check-config: check, say so, exit */
   int access_log;
   int log_level;
 } config;
@@ -62,5 +63,10 @@ typedef struct config {
  * and returns 1; 0 means run. */
 int config_load(config *c, int argc, char **argv);
 void config_free(config *c);
+
+/* --check-config: what would stop the start beyond the values themselves
+ * (the listen address resolves; the backend socket's and --record's folders
+ * exist and are writable).  Prints the verdict; returns 0 if valid, else 1. */
+int config_check(const config *c);
 
 #endif /* TDM_CONFIG_H */

@@ -23,6 +23,11 @@ int main(int argc, char **argv) {
     config_free(&cfg);
     return rc > 0 ? 0 : 2;
   }
+  if (cfg.check_only) {
+    rc = config_check(&cfg);
+    config_free(&cfg);
+    return rc;
+  }
   log_threshold = (enum log_level) cfg.log_level;
   server_init(&s, loop, &cfg);
   if (server_listen(&s) != 0) {
