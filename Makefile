@@ -20,7 +20,7 @@ FRAMEWORK_PACKAGES := python3-flask python3-django python3-starlette python3-fas
                       python3-httpx python3-multipart
 DEB_PACKAGES := gcc make pkg-config libuv1-dev libmsgpack-dev libcmocka-dev node-llhttp \
                 python3 python3-dev python3-uvloop python3-msgpack python3-pytest python3-jinja2 \
-                python3-setuptools python3-pip python3-venv python3-yaml valgrind \
+                python3-setuptools python3-pip python3-venv python3-yaml python3-watchdog valgrind \
                 $(FRAMEWORK_PACKAGES)
 
 CPPFLAGS_ALL := -Iprotocol -Ifrontend/src -I$(LLHTTP_INC) -D_GNU_SOURCE

@@ -25,6 +25,14 @@ def children(pid: int) -> list[int]:
     return out
 
 
+def command(pid: int) -> list[bytes]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")
+    except FileNotFoundError:
+        return [b""]
+
+
 def gone(pid: int) -> bool:
     """True if pid no longer runs (absent, or a zombie nobody reaped yet)."""
     try:
@@ -46,7 +54,7 @@ def serve(tmp_path, site):
     """
     started = []
 
-    def start(example: bool = False, env=None):
+    def start(example: bool = False, env=None, extra=()):
         for _ in range(3):
             port = free_port()
             if example:
@@ -55,7 +63,7 @@ def serve(tmp_path, site):
                 cwd = EXAMPLES
             else:
                 argv = [PYTHON, "-m", "tandem", APP, "--app-dir", APPS_DIR, "--serve", f"127.0.0.1:{port}",
-                        "--static", f"/static={site['static']}", "--frontend", FRONTEND]
+                        "--static", f"/static={site['static']}", "--frontend", FRONTEND, *extra]
                 cwd = REPO
             proc = spawn("serve", argv, str(tmp_path), env=env, cwd=cwd, start_new_session=True)
             started.append(proc)
@@ -69,10 +77,8 @@ def serve(tmp_path, site):
                         pass
                 time.sleep(0.05)
             if proc.alive():
-                kids = [k for k in children(proc.pid) if not gone(k)]
+                kids = [k for k in children(proc.pid) if not gone(k) and command(k)[0] == FRONTEND.encode()]
                 assert len(kids) == 1, f"expected one frontend child, found {kids}"
-                with open(f"/proc/{kids[0]}/cmdline", "rb") as f:
-                    assert f.read().split(b"\0")[0] == FRONTEND.encode()
                 return proc, port, kids[0]
             if "address already in use" not in proc.log().lower():
                 break
@@ -189,3 +195,20 @@ def test_serve_passes_the_environment_to_its_frontend(serve):
     proc, port, frontend_pid = serve(env={"TANDEM_MAX_BODY_SIZE": "10"})
     assert request(port, "POST", "/echo", body=b"more than ten bytes").status == 413
     assert request(port, "POST", "/echo", body=b"ten bytes!").status == 201
+
+
+def test_serve_with_workers_runs_them_and_the_frontend_under_one_parent(serve):
+    proc, port, frontend_pid = serve(extra=("--workers", "2"))
+    check_serving(port)
+    workers = [k for k in children(proc.pid) if k != frontend_pid and not gone(k)]
+    assert len(workers) == 2, proc.log()
+    # The frontend spreads requests over both (each answers with its pid).
+    seen = set()
+    deadline = time.monotonic() + 30
+    while seen != set(workers) and time.monotonic() < deadline:
+        seen.add(json.loads(request(port, "GET", "/pid").body)["pid"])
+    assert seen == set(workers)
+    proc.popen.send_signal(signal.SIGINT)
+    assert proc.popen.wait(30) == 0, proc.log()
+    assert gone(frontend_pid) and all(gone(w) for w in workers)
+    assert not tcp_accepts(port)

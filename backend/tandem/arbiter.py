@@ -29,6 +29,8 @@ N of them, so the frontend takes them as one deployment), and then:
 * **A worker superseded by a newer generation from elsewhere** (a deployment
   that started other backends) is not replaced: once none is left, the parent
   exits 0.
+* **A companion process** (the frontend ``--serve`` started, ``supervisor.py``)
+  that exits while the parent is not stopping stops everything with status 1.
 
 Workers run in their own process groups, so a Ctrl-C in the terminal reaches
 the parent alone, which passes it on once.  Each worker holds one end of a
@@ -111,8 +113,9 @@ def backoff(failures: int) -> float:
 
 class Arbiter:
     def __init__(self, command: Command, size: int, generation: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, companion: Optional[subprocess.Popen] = None) -> None:
         self.command = command
+        self.companion = companion
         self.size = size
         self.clock = clock
         self.current = Generation(generation, size)
@@ -156,6 +159,7 @@ class Arbiter:
         for sig in signals:
             self._on_signal(sig)
         self._reap()
+        self._watch_companion()
         self._restart_due()
         self._check_done()
 
@@ -330,6 +334,14 @@ class Arbiter:
             del self.workers[pid]
             self._on_exit(worker, code)
 
+    def _watch_companion(self) -> None:
+        if self.companion is None or self.stopping:
+            return
+        code = self.companion.poll()
+        if code is not None:
+            logger.error("the frontend (pid %d) %s; stopping", self.companion.pid, describe_exit(code))
+            self.stop(1)
+
     def _on_exit(self, worker: Worker, code: int) -> None:
         gen = worker.generation
         what = f"worker {worker.place + 1} of generation {gen.number} (pid {worker.pid}) {describe_exit(code)}"
@@ -437,10 +449,12 @@ def _pids(pids: Sequence[int]) -> str:
     return ", ".join(str(p) for p in pids) or "none"
 
 
-def run_workers(argv: Sequence[str], workers: int, generation: int) -> int:
-    """The ``--workers`` parent: run ``workers`` copies of ``python3 -m tandem argv`` until stopped."""
+def run_workers(argv: Sequence[str], workers: int, generation: int, drop: Sequence[str] = (),
+                add: Sequence[str] = (), companion: Optional[subprocess.Popen] = None) -> int:
+    """The ``--workers`` parent: run ``workers`` copies of ``python3 -m tandem argv`` until stopped
+    (``drop`` and ``add``: flags the workers get without, and with: ``reload.child_command``)."""
 
     def command(gen: int, fd: int) -> list[str]:
-        return child_command(argv, gen, "--worker-fd", fd)
+        return child_command(argv, gen, "--worker-fd", fd, drop, add)
 
-    return Arbiter(command, workers, generation).run()
+    return Arbiter(command, workers, generation, companion=companion).run()

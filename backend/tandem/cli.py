@@ -70,6 +70,7 @@ class Options:
     threads: Optional[int] = None  # None: importer.default_threads()
     lifespan: str = "auto"
     workers: int = 1
+    reload: bool = False             # --reload: backends as children, reloaded on source changes
     worker_fd: Optional[int] = None  # internal: a worker of a --workers parent (reload.py)
     ready_fd: Optional[int] = None   # internal: a copy started by SIGHUP (reload.py)
 
@@ -94,8 +95,12 @@ FLAGS: list[tuple[str, str, str, str]] = [
      "deployment generation announced to the frontend (grows with each deployment)"),
     ("--workers", "TANDEM_WORKERS", "1",
      "run N backend processes (1..1024) under a parent process that serves nothing: it restarts a worker "
-     "that dies, reloads them all on SIGHUP, and passes SIGTERM/SIGINT on to them (with --connect only); "
+     "that dies, reloads them all on SIGHUP, and passes SIGTERM/SIGINT on to them; "
      "1: this process is the backend"),
+    ("--reload", "TANDEM_RELOAD", "off",
+     "development: reload the backend when a .py file or a template under --app-dir changes, by a live swap "
+     "(requests in flight finish on the old code); a new version that fails to start leaves the old one "
+     "serving (needs python3-watchdog; the variable: 1 or 0)"),
     ("--max-streams", "TANDEM_MAX_STREAMS", "1024", "most requests served at once (1..65535)"),
     ("--log-level", "TANDEM_LOG_LEVEL", "info", "one of " + ", ".join(LOG_LEVELS) + " (or warn)"),
     ("--frontend", "TANDEM_FRONTEND", "build/tandem-frontend of this checkout, else tandem-frontend on PATH",
@@ -145,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the application, e.g. app:app (env TANDEM_APP)")
     for flag, env, default, text in FLAGS:
         kwargs: dict[str, Any] = {"default": None, "help": f"{text} (env {env}; default: {default})"}
-        if flag == "--factory":
+        if flag in ("--factory", "--reload"):
             kwargs.update(action="store_const", const="1")
         else:
             kwargs["metavar"] = METAVARS[flag]
@@ -211,11 +216,14 @@ def parse_options(argv: Sequence[str], env: Mapping[str, str]) -> Options:
     if ns.worker_fd is not None and ns.ready_fd is not None:
         raise UsageError("--worker-fd and --ready-fd exclude each other")
     opts.worker_fd, opts.ready_fd = ns.worker_fd, ns.ready_fd
-    if opts.worker_fd is not None:
-        opts.workers = 1  # a worker never starts workers of its own
-    if opts.workers > 1 and opts.serve is not None:
-        raise UsageError("--workers starts backends that connect to a running frontend: use it with --connect "
-                         "(--serve runs one backend)")
+    reload = ns.reload if ns.reload is not None else env.get("TANDEM_RELOAD", "")
+    reload = reload.strip().lower()
+    if reload not in TRUE_WORDS + FALSE_WORDS:
+        raise UsageError(f"TANDEM_RELOAD must be 1 or 0, not {reload!r}")
+    opts.reload = reload in TRUE_WORDS
+    if opts.worker_fd is not None or opts.ready_fd is not None:
+        opts.workers = 1      # a worker never starts workers of its own,
+        opts.reload = False   # nor watches files: its parent does
     return opts
 
 
@@ -344,17 +352,33 @@ def main(argv: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] 
     setup_logging(opts.log_level)
     log = logging.getLogger("tandem")
 
-    if opts.workers > 1:
-        from .arbiter import run_workers
-        from .server import start_time_ms
-
-        return run_workers(argv, opts.workers, start_time_ms() if opts.generation is None else opts.generation)
+    if opts.workers > 1 or opts.reload:
+        return _supervise(opts, argv, log)
 
     previous_sighup = signal.getsignal(signal.SIGHUP)
     try:
         return _backend(opts, argv, log, start_cwd, start_environ)
     finally:
         signal.signal(signal.SIGHUP, previous_sighup)
+
+
+def _supervise(opts: Options, argv: Sequence[str], log: logging.Logger) -> int:
+    """--workers above 1, or --reload: the backends run as child processes (supervisor.py)."""
+    from .server import start_time_ms
+    from .supervisor import supervise
+
+    generation = start_time_ms() if opts.generation is None else opts.generation
+    root = os.path.abspath(opts.app_dir) if opts.reload else None
+    if opts.serve is None:
+        return supervise(argv, opts.workers, generation, root)
+    from .devserver import FrontendNotFound, find_frontend
+
+    try:
+        frontend = find_frontend(opts.frontend)
+    except FrontendNotFound as exc:
+        log.error("%s", exc)
+        return 1
+    return supervise(argv, opts.workers, generation, root, frontend, opts.serve, opts.static)
 
 
 def _backend(opts: Options, argv: Sequence[str], log: logging.Logger, start_cwd: str,

@@ -58,13 +58,27 @@ def next_generation(previous: int) -> int:
     return max(int(time.time() * 1000), previous + 1)
 
 
-def child_command(argv: Sequence[str], generation: int, fd_flag: str, fd: int) -> list[str]:
-    """``python3 -m tandem`` with ``argv`` minus the CHILD_FLAGS, plus ``--generation`` and ``fd_flag``.
+def child_command(argv: Sequence[str], generation: int, fd_flag: str, fd: int, drop: Sequence[str] = (),
+                  add: Sequence[str] = ()) -> list[str]:
+    """``python3 -m tandem`` with ``argv`` minus the CHILD_FLAGS (and ``--reload``, and the
+    flags in ``drop``), plus ``add``, ``--generation`` and ``fd_flag``.
 
     Only the exact spellings (``--flag V`` and ``--flag=V``) are removed; the
     values appended at the end win anyway (for argparse the last one counts),
     so an abbreviation left in place changes nothing.
     """
+    kept = without_flags(argv, (*CHILD_FLAGS, *drop), bare=("--reload",))
+    new = [*add, "--generation", str(generation), fd_flag, str(fd)]
+    if "--" in kept:
+        # After "--" everything is positional: the new flags go before it.
+        cut = kept.index("--")
+        kept[cut:cut] = new
+        return [sys.executable, "-m", "tandem", *kept]
+    return [sys.executable, "-m", "tandem", *kept, *new]
+
+
+def without_flags(argv: Sequence[str], flags: Sequence[str], bare: Sequence[str] = ()) -> list[str]:
+    """``argv`` without the ``flags`` (each with its value) and the ``bare`` flags (which take none)."""
     kept: list[str] = []
     skip = False
     rest = False
@@ -80,16 +94,13 @@ def child_command(argv: Sequence[str], generation: int, fd_flag: str, fd: int) -
             kept.append(arg)
             continue
         name = arg.partition("=")[0]
-        if name in CHILD_FLAGS:
+        if name in bare:
+            continue
+        if name in flags:
             skip = "=" not in arg
             continue
         kept.append(arg)
-    if rest:
-        # After "--" everything is positional: the new flags go before it.
-        cut = kept.index("--")
-        kept[cut:cut] = ["--generation", str(generation), fd_flag, str(fd)]
-        return [sys.executable, "-m", "tandem", *kept]
-    return [sys.executable, "-m", "tandem", *kept, "--generation", str(generation), fd_flag, str(fd)]
+    return kept
 
 
 class ParentLink:

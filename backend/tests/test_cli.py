@@ -100,14 +100,25 @@ def test_workers() -> None:
                          {"TANDEM_WORKERS": "3"})
     assert (opts.workers, opts.worker_fd, opts.generation) == (1, 5, 9)
     assert parse_options(["m:a", "--connect", "s", "--ready-fd", "6"], {}).ready_fd == 6
-    # --workers 1 with --serve is what --serve always was.
+    # --workers 1 with --serve is what --serve always was; more run under a parent with the frontend.
     assert parse_options(["m:a", "--serve", "h:1", "--workers", "1"], {}).workers == 1
+    assert parse_options(["m:a", "--serve", "h:1", "--workers", "2"], {}).workers == 2
+
+
+def test_reload_option() -> None:
+    assert not parse_options(["m:a", "--serve", "h:1"], {}).reload
+    assert parse_options(["m:a", "--serve", "h:1", "--reload"], {}).reload
+    assert parse_options(["m:a", "--connect", "s"], {"TANDEM_RELOAD": "1"}).reload
+    assert not parse_options(["m:a", "--connect", "s"], {"TANDEM_RELOAD": "off"}).reload
+    # The backends a reloading parent starts never watch files themselves.
+    assert not parse_options(["m:a", "--connect", "s", "--reload", "--worker-fd", "5"], {}).reload
+    with pytest.raises(UsageError, match="TANDEM_RELOAD"):
+        parse_options(["m:a", "--connect", "s"], {"TANDEM_RELOAD": "sometimes"})
 
 
 @pytest.mark.parametrize("argv", [
     ["m:a", "--connect", "s", "--workers", "0"],
     ["m:a", "--connect", "s", "--workers", "many"],
-    ["m:a", "--serve", "h:1", "--workers", "2"],
     ["m:a", "--connect", "s", "--worker-fd", "5", "--ready-fd", "6"],
 ])
 def test_workers_usage_errors(argv: list[str]) -> None:
