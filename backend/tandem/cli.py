@@ -134,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a tandem, ASGI or WSGI application as a backend of the tandem C HTTP frontend.",
         epilog="Examples:\n"
                "  python3 -m tandem app:app --serve 127.0.0.1:8080 --static /static=./public\n"
+               "  python3 -m tandem app:app --serve 127.0.0.1:8080 --reload\n"
                "  python3 -m tandem app:app --connect /run/tandem/backend.sock\n"
                "  python3 -m tandem myproject.wsgi:application --threads 16 --serve 127.0.0.1:8080\n"
                "  python3 -m tandem main:create_app --factory --root-path /api --serve 127.0.0.1:8080\n"
