@@ -35,3 +35,10 @@ def test_backend_installs_offline_with_pip(tmp_path):
     fast = subprocess.run([str(venv / "bin" / "python"), "-c", "from tandem import protocol; print(protocol.speedups())"],
                           capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
     assert fast.stdout.strip() == "True", fast.stderr
+    # The conformance kit and its app install with the package.
+    kit = subprocess.run([str(venv / "bin" / "python"), "-m", "tandem.conform", "--list"],
+                         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
+    assert kit.returncode == 0 and kit.stdout.startswith("1.1 "), kit.stdout + kit.stderr
+    app = subprocess.run([str(venv / "bin" / "python"), "-c", "import tandem.conform.app as a; print(a.__file__)"],
+                         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
+    assert app.stdout.strip().startswith(str(venv)), app.stderr
