@@ -55,6 +55,7 @@ BREAKS = {
     "accept-trailing-bytes": "ignore bytes after the array in a payload",
     "close-on-drain": "close at once on the frontend's GOAWAY(NO_ERROR), open streams or not",
     "answer-ping-acks": "answer PINGs that have ack = true too",
+    "ignore-max-streams": "serve a REQUEST beyond max_streams instead of refusing it",
     "reuse-ids": "serve a REQUEST whose id is not above the highest used",
     "ignore-unknown-streams": "ignore frames on streams above the highest opened",
     "utf8-internal-error": "answer invalid UTF-8 with GOAWAY(INTERNAL_ERROR)",
@@ -308,7 +309,8 @@ class Connection:
         self.last_id = max(self.last_id, sid)
         if len(body) > INITIAL_WINDOW:
             raise ConnectionFault(FLOW_CONTROL_ERROR, "request body beyond the window")
-        if self.peer_goaway is not None or len(self.streams) >= MAX_STREAMS:
+        full = len(self.streams) >= MAX_STREAMS and "ignore-max-streams" not in self.breaks
+        if self.peer_goaway is not None or full:
             self.send(frame(CANCEL, sid, CANCEL_REFUSED))
             return
         stream = Stream(sid, self.peer_window)

@@ -83,6 +83,7 @@ BREAKS = {
     "accept-trailing-bytes": ({"8.3"}, set()),
     "close-on-drain": ({"6.1"}, set()),
     "answer-ping-acks": ({"5.1"}, set()),
+    "ignore-max-streams": ({"2.6"}, set()),
     "reuse-ids": ({"7.5"}, set()),
     "ignore-unknown-streams": ({"7.3"}, set()),
     "utf8-internal-error": ({"8.8"}, set()),

@@ -24,11 +24,12 @@ from . import wire
 from .app import stream_body
 from .cases_errors import ERROR_CASES
 from .checks import code_name, expect_connection_error, expect_unanswered, stream_target
-from .peer import CaseFailed, CaseSkipped
+from .peer import CaseFailed, CaseSkipped, Peer
 from .runner import Case, Kit
 
 HELLO_BODY = b"hello"
 MAX_BODY_TEST = 16 << 20  # a request body test sends at most this much
+MAX_STREAMS_TEST = 1024   # the refusal beyond max_streams is tested up to this max_streams
 
 
 # --- 1. handshake ---------------------------------------------------------------------------
@@ -142,15 +143,23 @@ def request_beyond_window(kit: Kit) -> None:
 
 def streamed_response(kit: Kit) -> None:
     peer = kit.open()
-    n, size = 8, 16384
+    n, size = 3, 100_000  # each piece is more than one of the kit's frames can carry
     peer.open(1, "GET", stream_target(n, size))
     stream = peer.expect_answer(1, 200, stream_body(n, size))
     if stream.frames < 2:
         raise CaseFailed(f"{n * size} bytes came in {stream.frames} frame")
 
 
+def concurrency_needed(peer: Peer, streams: int) -> None:
+    """The kit never opens more streams than the backend's max_streams (section 2, HELLO)."""
+    announced = peer.backend_hello.max_streams if peer.backend_hello is not None else 0
+    if announced < streams:
+        raise CaseSkipped(f"needs {streams} streams open at once; the backend's max_streams is {announced}")
+
+
 def concurrent_streams(kit: Kit) -> None:
     peer = kit.open()
+    concurrency_needed(peer, 8)
     held = (1, 3, 5)
     quick = {2: ("GET", b"/hello", b"", HELLO_BODY), 4: ("GET", stream_target(3, 1000), b"", stream_body(3, 1000)),
              6: ("POST", b"/count", b"12345", b"5"), 7: ("GET", b"/hello", b"", HELLO_BODY),
@@ -169,6 +178,29 @@ def concurrent_streams(kit: Kit) -> None:
     for sid in reversed(held):
         peer.send_body(sid, f"stream {sid} part 2".encode(), True)
         peer.expect_answer(sid, 200, f"stream {sid} part 1;stream {sid} part 2".encode())
+
+
+def max_streams_refused(kit: Kit) -> None:
+    peer = kit.open()
+    limit = peer.backend_hello.max_streams if peer.backend_hello is not None else 0
+    if not 1 <= limit <= MAX_STREAMS_TEST:
+        raise CaseSkipped(f"the backend's max_streams {limit} is too many streams to hold open cheaply")
+    for sid in range(1, limit + 1):
+        peer.open(sid, "POST", b"/count", b"x", end=False)
+    peer.roundtrip(f"the answer to a PING after {limit} streams were opened")
+    for sid in range(1, limit + 1):
+        if peer.streams[sid].done:
+            raise CaseFailed(f"the backend ended stream {sid}, one of the {limit} its max_streams allows, before "
+                             "its request body ended")
+    extra = peer.open(limit + 1, "GET", b"/hello")
+    peer.pump(lambda: extra.done, f"CANCEL(REFUSED) on stream {limit + 1}, one more than max_streams")
+    if extra.reset != protocol.CANCEL_REFUSED:
+        raise CaseFailed(f"the backend answered stream {limit + 1}, beyond its max_streams of {limit}, with "
+                         + (f"CANCEL({extra.reset})" if extra.reset is not None else f"status {extra.status}")
+                         + " (section 5: REQUEST beyond the backend's max_streams: CANCEL(REFUSED))")
+    peer.send_body(1, b"y", True)
+    peer.expect_answer(1, 200, b"2")
+    peer.roundtrip()
 
 
 # --- 3. flow control ------------------------------------------------------------------------
@@ -344,13 +376,19 @@ CASES = [
          "and waits; the backend grants WINDOW as the application reads (\"a backend when the application has "
          "read them\") and counts every byte.", request_beyond_window),
     Case("2.4", "streamed response body", "§2 DATA, §3",
-         "GET /stream?n=8&size=16384 (131072 bytes, more than the kit's max_frame_size and window): RESPONSE, "
-         "then DATA frames within the kit's limits (the kit grants as it reads), the last with END.",
+         "GET /stream?n=3&size=100000 (pieces larger than the kit's max_frame_size, 300000 bytes in all, more "
+         "than its window): RESPONSE, then DATA frames within the kit's limits (the kit grants as it reads), the "
+         "last with END.",
          streamed_response),
     Case("2.5", "concurrent streams complete out of order", "§3",
          "Streams 1, 3 and 5 (POST /echo) stay open, their bodies unfinished, while streams 2, 4, 6, 7 and 8 "
          "are answered; then 5, 3 and 1 finish in that order. Assumes the backend serves at least 4 streams at "
-         "once (the spec binds the multiplexing, not a degree of concurrency).", concurrent_streams),
+         "once (the spec binds the multiplexing, not a degree of concurrency), and skips if its max_streams is "
+         "below 8.", concurrent_streams),
+    Case("2.6", "REQUEST beyond max_streams refused", "§2 HELLO, §5",
+         "\"REQUEST beyond the backend's max_streams: backend answers CANCEL(REFUSED) on that stream\": the kit "
+         "holds max_streams POST /count open (skipped above 1024), then one more REQUEST is refused while the "
+         "others go on.", max_streams_refused),
     Case("3.1", "response body within the window", "§4",
          "\"A sender MUST NOT send more than its window; when the window is 0 it waits\": GET /stream of 131072 "
          "bytes with the kit's initial_window of 65536 and no grant until it is used, then grants of 10000 bytes.",
