@@ -54,6 +54,8 @@ BREAKS = {
     "no-frame-limit": "wait for the payload of a frame longer than max_frame_size",
     "accept-trailing-bytes": "ignore bytes after the array in a payload",
     "close-on-drain": "close at once on the frontend's GOAWAY(NO_ERROR), open streams or not",
+    "reconnect-when-superseded": "connect again after draining for the frontend's GOAWAY(SUPERSEDED)",
+    "ignore-body-after-end": "ignore request body after END instead of cancelling the stream",
     "answer-ping-acks": "answer PINGs that have ack = true too",
     "ignore-max-streams": "serve a REQUEST beyond max_streams instead of refusing it",
     "reuse-ids": "serve a REQUEST whose id is not above the highest used",
@@ -299,7 +301,7 @@ class Connection:
         if code not in (NO_ERROR, SUPERSEDED):
             raise Hangup("reconnect")
         self.peer_goaway = code
-        if "close-on-drain" in self.breaks:
+        if code == NO_ERROR and "close-on-drain" in self.breaks:
             raise Hangup("reconnect")
 
     def on_request(self, items: list[Any]) -> None:
@@ -332,8 +334,9 @@ class Connection:
             stream.send_window += items[2]
             self.flush(stream)
         elif stream.request_ended:
-            self.send(frame(CANCEL, sid, CANCEL_INTERNAL))
-            del self.streams[sid]
+            if "ignore-body-after-end" not in self.breaks:
+                self.send(frame(CANCEL, sid, CANCEL_INTERNAL))
+                del self.streams[sid]
         else:
             if len(items[3]) > stream.recv_window:
                 raise ConnectionFault(FLOW_CONTROL_ERROR, f"stream {sid}: body beyond the window")
@@ -412,7 +415,8 @@ class Connection:
             self.idle_since = None
             return
         if self.peer_goaway is not None and not self.out:
-            raise Hangup("exit" if self.goaway_sent or self.peer_goaway == SUPERSEDED else "reconnect")
+            superseded = self.peer_goaway == SUPERSEDED and "reconnect-when-superseded" not in self.breaks
+            raise Hangup("exit" if self.goaway_sent or superseded else "reconnect")
         now = time.monotonic()
         if self.idle_since is None:
             self.idle_since = now

@@ -24,7 +24,7 @@ from . import wire
 from .app import stream_body
 from .cases_errors import ERROR_CASES
 from .checks import code_name, expect_connection_error, expect_unanswered, stream_target
-from .peer import CaseFailed, CaseSkipped, Peer
+from .peer import CaseFailed, CaseSkipped, Peer, WaitTimedOut
 from .runner import Case, Kit
 
 HELLO_BODY = b"hello"
@@ -72,7 +72,7 @@ def version_refused(kit: Kit) -> None:
     probe = peer.open(1, "GET", b"/hello")
     try:
         peer.wait_closed("the backend to close the connection after a HELLO of version 2")
-    except CaseFailed:
+    except WaitTimedOut:
         raise CaseFailed(f"the backend did not close the connection within {kit.timeout:g}s after the kit's HELLO "
                          "of version 2 (section 2, HELLO: a backend that receives another version closes)") from None
     expect_unanswered(probe, "the kit's HELLO was of version 2")
@@ -214,7 +214,7 @@ def response_window(kit: Kit) -> None:
     try:
         peer.pump(lambda: len(stream.body) >= wire.KIT_WINDOW or stream.done,
                   f"the backend to send the {wire.KIT_WINDOW} body bytes its window allows")
-    except CaseFailed:
+    except WaitTimedOut:
         kit.note(f"the backend sent {len(stream.body)} bytes and stopped short of its window; the grants go on")
     peer.roundtrip("the answer to a PING while the window is used up")
     step = 10_000
@@ -314,7 +314,7 @@ def frontend_drain(kit: Kit) -> None:
     peer.expect_answer(1, 200, b"7")
     try:
         peer.wait_closed("the backend to close the drained connection")
-    except CaseFailed:
+    except WaitTimedOut:
         raise CaseFailed(f"the backend finished its streams but did not close the drained connection within "
                          f"{kit.timeout:g}s (section 2, GOAWAY: it finishes its open streams, closes, and "
                          "connects again)") from None
@@ -341,6 +341,29 @@ def backend_drain(kit: Kit) -> None:
     peer.expect_answer(3, 200, HELLO_BODY)
     peer.send_body(1, b"defg", True)
     peer.expect_answer(1, 200, b"7")
+
+
+def superseded(kit: Kit) -> None:
+    if kit.backend is None:
+        raise CaseSkipped("needs --backend: the kit watches the backend's process exit")
+    peer = kit.open()
+    peer.open(1, "POST", b"/count", b"abc", end=False)
+    peer.roundtrip()
+    peer.send(protocol.goaway_frame(0, protocol.SUPERSEDED, "tandem-conform: a newer generation attached"),
+              "GOAWAY(SUPERSEDED)")
+    peer.send_body(1, b"defg", True)
+    peer.expect_answer(1, 200, b"7")
+    try:
+        peer.wait_closed("the backend to close the superseded connection")
+    except WaitTimedOut:
+        raise CaseFailed(f"the backend finished its streams but did not close the superseded connection within "
+                         f"{kit.timeout:g}s (section 2, GOAWAY: it finishes its open streams, closes, and exits)"
+                         ) from None
+    what = kit.runner.exit_or_connection(kit.runner.connect_timeout)
+    if what != "exited":
+        raise CaseFailed("after GOAWAY(SUPERSEDED) the backend " + (
+            "connected again" if what == "connected" else f"had not exited {kit.runner.connect_timeout:g}s later")
+            + " (section 2, GOAWAY: it \"exits without reconnecting\")")
 
 
 CASES = [
@@ -413,4 +436,7 @@ CASES = [
     Case("6.2", "drain when the backend shuts down", "§2 GOAWAY",
          "On SIGTERM the backend sends GOAWAY(NO_ERROR); \"a REQUEST that crossed the backend's GOAWAY ... is "
          "still served\", and open streams finish. Needs --backend (the kit sends the signal).", backend_drain),
+    Case("6.3", "superseded: drain, then exit", "§2 GOAWAY",
+         "After the kit's GOAWAY(SUPERSEDED) \"the backend finishes its open streams, closes, and exits without "
+         "reconnecting\". Needs --backend (the kit watches the process).", superseded),
 ] + ERROR_CASES

@@ -19,7 +19,7 @@ from .. import protocol
 from . import wire
 from .app import stream_body
 from .checks import expect_connection_error, expect_unanswered, stream_target
-from .peer import CaseFailed, Peer
+from .peer import CaseFailed, Peer, WaitTimedOut
 from .runner import Case, Kit
 
 HELLO_BODY = b"hello"
@@ -76,6 +76,20 @@ def request_id_reused(kit: Kit) -> None:
     expect_unanswered(probe, "its id was not above the highest used")
 
 
+def body_after_end(kit: Kit) -> None:
+    peer = kit.open()
+    stream = peer.open(1, "GET", stream_target(64, 16384), auto_grant=False)
+    peer.pump(lambda: stream.status is not None or stream.done, "the RESPONSE on stream 1")
+    peer.send(protocol.data_frame(1, protocol.END, b"after END"), "DATA stream 1 (its request body had ended)")
+    peer.pump(lambda: stream.reset is not None,
+              "CANCEL(INTERNAL) on stream 1 (section 5: body after END is a stream error)")
+    if stream.reset != protocol.CANCEL_INTERNAL:
+        raise CaseFailed(f"the backend answered body after END with CANCEL({stream.reset}), not "
+                         "CANCEL(INTERNAL) (section 5)")
+    peer.open(3, "GET", b"/hello")
+    peer.expect_answer(3, 200, HELLO_BODY)
+
+
 def oversized(kit: Kit) -> None:
     peer = kit.open()
     length = peer.backend_max_frame + 1
@@ -111,7 +125,7 @@ def truncated_eof(kit: Kit) -> None:
     peer.shutdown_write()
     try:
         peer.wait_closed("the backend to close the connection after the kit's EOF in the middle of a frame")
-    except CaseFailed:
+    except WaitTimedOut:
         raise CaseFailed(f"the backend did not close the connection within {kit.timeout:g}s after the kit's EOF "
                          "in the middle of a frame") from None
     expect_unanswered(probe, "only half of its REQUEST frame arrived")
@@ -176,7 +190,7 @@ def stops_reading(kit: Kit) -> None:
     peer.send(protocol.ping_frame(0, False, opaque), f"PING {opaque:#x} (while the kit does not read)")
     try:
         peer.pump(lambda: queued(peer) >= 1 << 16, "the socket's queue to fill", timeout=1.0, read=False)
-    except CaseFailed:
+    except WaitTimedOut:
         kit.note(f"the backend had queued only {queued(peer)} bytes after a second; the kit reads again")
     peer.pump(lambda: stream.done and opaque in peer.acks, "the whole response once the kit reads again",
               timeout=kit.timeout * 4)
@@ -212,6 +226,10 @@ ERROR_CASES = [
          "Half a REQUEST, then the kit's EOF. The spec says nothing of EOF inside a frame; what it binds: the "
          "partial frame is no frame (the request is not served), and the connection is over, so the backend "
          "closes it.", truncated_eof),
+    Case("7.10", "request body after END: stream error", "§3, §5",
+         "\"Body after END: stream error: CANCEL(INTERNAL) by the receiver\": DATA on a stream whose REQUEST had "
+         "END, while its response (GET /stream, waiting on its window) is under way; the stream is cancelled, the "
+         "connection goes on.", body_after_end),
     Case("8.1", "payload that is not MessagePack refused", "§1, §5",
          "A payload with the byte 0xc1 (never used by MessagePack): PROTOCOL_ERROR.",
          malformed(wire.fixarray(3) + wire.uint(protocol.PING) + wire.uint(0) + b"\xc1", "a payload with 0xc1")),

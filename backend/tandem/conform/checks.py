@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from .. import protocol
-from .peer import CaseFailed, Peer, Stream
+from .peer import CaseFailed, Peer, Stream, WaitTimedOut
 
 
 def code_name(code: int) -> str:
@@ -24,7 +24,7 @@ def expect_connection_error(peer: Peer, code: int, after: str, note: Callable[[s
     """
     try:
         peer.wait_closed(f"the backend to close the connection after {after}")
-    except CaseFailed:
+    except WaitTimedOut:
         said = f"; it sent GOAWAY({code_name(peer.goaways[-1].code)})" if peer.goaways else ""
         raise CaseFailed(f"the backend did not close the connection within {peer.timeout:g}s after {after}{said} "
                          f"(section 5: a connection error {code_name(code)}: GOAWAY, then close)") from None

@@ -47,6 +47,10 @@ class CaseFailed(Exception):
     """The backend broke a rule, or did not do what the case waited for: the case fails with this reason."""
 
 
+class WaitTimedOut(CaseFailed):
+    """What the case waited for did not come in time (a CaseFailed a case may catch to go on)."""
+
+
 class CaseSkipped(Exception):
     """The case cannot be run against this backend (the reason says why); it counts neither way."""
 
@@ -164,7 +168,7 @@ class Peer:
                                  + self._goaway_said())
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise CaseFailed(f"waited {limit:g}s for {what}; it did not come")
+                raise WaitTimedOut(f"waited {limit:g}s for {what}; it did not come")
             readers = [self.sock] if read and not self.eof else []
             writers = [self.sock] if self._out else []
             if not readers and not writers:

@@ -85,19 +85,15 @@ class Backend:
     def stop(self) -> None:
         """SIGTERM, a bounded wait, then SIGKILL for the process and anything it started in its session."""
         proc = self.proc
-        if proc is None:
+        if proc is None or proc.poll() is not None:
             return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                pass
+        proc.send_signal(signal.SIGTERM)
         try:
+            proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            # Still running, so its process group (start_new_session) is still its own.
             os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        proc.wait()
+            proc.wait()
 
     def log_tail(self, limit: int = 1500) -> str:
         try:
@@ -165,6 +161,19 @@ class Runner:
                 self.gone = (f"no backend connected to {self.socket_path} within {self.connect_timeout:g}s "
                              "(a backend started by hand must connect again after each case)")
                 raise CaseFailed(self.gone)
+
+    def exit_or_connection(self, timeout: float) -> str:
+        """Wait for the backend's process to exit (``"exited"``) or to connect again (``"connected"``; the
+        connection stays for the next case), at most ``timeout`` seconds (``"neither"``)."""
+        assert self.backend is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.backend.exit_status() is not None:
+                return "exited"
+            readable, _, _ = select.select([self.listener], [], [], POLL)
+            if readable:
+                return "connected"
+        return "neither"
 
     def _no_backend(self, what: str) -> str:
         assert self.backend is not None
