@@ -52,6 +52,7 @@ BREAKS = {
     "ignore-cancel": "go on serving a stream the frontend cancelled",
     "reject-unknown-types": "treat a frame of unknown type as PROTOCOL_ERROR",
     "no-frame-limit": "wait for the payload of a frame longer than max_frame_size",
+    "strict-element-count": "refuse a frame with elements past the ones version 1 defines",
     "accept-trailing-bytes": "ignore bytes after the array in a payload",
     "close-on-drain": "close at once on the frontend's GOAWAY(NO_ERROR), open streams or not",
     "reconnect-when-superseded": "connect again after draining for the frontend's GOAWAY(SUPERSEDED)",
@@ -137,6 +138,8 @@ def decode(payload: bytes, breaks: set[str]) -> list[Any]:
         raise ConnectionFault(PROTOCOL_ERROR, f"frame type {items[0]} on the wrong stream")
     if len(items) < 2 + len(checks):
         raise ConnectionFault(PROTOCOL_ERROR, f"frame type {items[0]} with too few elements")
+    if len(items) > 2 + len(checks) and "strict-element-count" in breaks:
+        raise ConnectionFault(PROTOCOL_ERROR, f"frame type {items[0]} with too many elements")
     for check, value in zip(checks, items[2:]):
         ok = type(value) is check if isinstance(check, type) else check(value)
         if not ok:

@@ -58,12 +58,25 @@ def backend_hello(kit: Kit) -> None:
     peer.expect_answer(1, 200, HELLO_BODY)
 
 
-def hello_extra_elements(kit: Kit) -> None:
+def extra_elements(kit: Kit) -> None:
     peer = kit.connect()
     peer.hello(wire.kit_hello(extra=["a field of version 2", 7, [1, 2]]))
-    peer.roundtrip("the answer to a PING after a HELLO with 3 extra elements")
-    peer.open(1, "GET", b"/hello")
-    peer.expect_answer(1, 200, HELLO_BODY)
+    more = ["a field of version 2", 7]
+    frames = [
+        ([protocol.REQUEST, 1, 0, "POST", b"/echo", b"/echo", b"", "1.1", [b"host", b"conform.test"], None, None,
+          "http", b"ab"], "REQUEST stream 1 POST /echo"),
+        ([protocol.DATA, 1, protocol.END, b"cd"], "DATA stream 1 END"),
+        ([protocol.PING, 0, False, 0x0F13], "PING 0xf13"),
+    ]
+    peer.register(1, "POST /echo")
+    for elements, label in frames:
+        peer.send(wire.raw_frame(protocol.pack(elements + more)), f"{label}, with 2 extra elements")
+    peer.pump(lambda: 0x0F13 in peer.acks, "the answer to a PING with 2 extra elements")
+    peer.expect_answer(1, 200, b"abcd")
+    peer.open(3, "POST", b"/echo", b"ef", end=False)
+    peer.send(wire.raw_frame(protocol.pack([protocol.WINDOW, 3, 5] + more)), "WINDOW stream 3, with 2 extra elements")
+    peer.send(wire.raw_frame(protocol.pack([protocol.CANCEL, 3, 0] + more)), "CANCEL stream 3, with 2 extra elements")
+    peer.roundtrip("the answer to a PING after a WINDOW and a CANCEL with 2 extra elements")
 
 
 def version_refused(kit: Kit) -> None:
@@ -371,9 +384,10 @@ CASES = [
          "The backend's first frame is HELLO on stream 0: version 1, role \"backend\", max_frame_size in "
          "65536..16777216, max_streams in 1..65535, initial_window in 65536..2^31-1. After the kit's HELLO, "
          "GET /hello is answered.", backend_hello),
-    Case("1.2", "HELLO elements past version 1's are ignored", "§1",
+    Case("1.2", "elements past version 1's are ignored", "§1",
          "\"A receiver MUST ignore elements past the ones this version defines\": a HELLO with 3 extra "
-         "elements is accepted and the connection serves requests.", hello_extra_elements),
+         "elements, then REQUEST, DATA, PING, WINDOW and CANCEL with 2 each, are taken as the frames they are.",
+         extra_elements),
     Case("1.3", "HELLO of another version refused", "§2 HELLO",
          "\"A backend that receives another version closes and reports the message to its operator\": after a "
          "HELLO of version 2 the backend closes and answers no REQUEST (a GOAWAY before the close is tolerated; "
