@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import textwrap
@@ -94,6 +95,8 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout) -> int:
     if args.timeout <= 0:
         parser.error("--timeout must be above 0")
     connect_timeout = args.connect_timeout or max(10.0, 2 * args.timeout)
+    # SIGTERM unwinds like Ctrl-C, so that the backend is stopped and the socket removed.
+    signal.signal(signal.SIGTERM, _terminated)
     workdir = tempfile.mkdtemp(prefix="tandem-conform-")
     try:
         socket_path = args.socket or os.path.join(workdir, "kit.sock")
@@ -105,3 +108,7 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout) -> int:
             runner.close()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)

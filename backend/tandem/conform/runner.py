@@ -21,6 +21,7 @@ Calls ``peer`` and ``wire``; the cases are handed in (``cases.CASES``).
 
 from __future__ import annotations
 
+import ctypes
 import os
 import select
 import shlex
@@ -37,6 +38,7 @@ from . import wire
 from .peer import CaseFailed, CaseSkipped, Peer
 
 STOP_TIMEOUT = 5.0
+PR_SET_PDEATHSIG = 1  # prctl(2)
 POLL = 0.05
 DUMP_HEAD = 20   # transcript entries shown from the start of a connection, and
 DUMP_TAIL = 40   # from its end, in a dump
@@ -71,7 +73,7 @@ class Backend:
             log.write(f"--- tandem-conform: starting {shlex.join(self.argv)}\n".encode())
             log.flush()
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
-                                         start_new_session=True)
+                                         start_new_session=True, preexec_fn=_end_with_parent)
         self.starts += 1
 
     def exit_status(self) -> Optional[int]:
@@ -103,6 +105,15 @@ class Backend:
                 return f.read().decode("utf-8", "replace")
         except OSError:
             return ""
+
+
+def _end_with_parent() -> None:
+    """In the backend's process before it runs: SIGTERM when the kit dies, even by SIGKILL (Linux only)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 class Runner:
