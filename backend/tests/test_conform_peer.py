@@ -136,3 +136,10 @@ def test_hexdump():
     assert wire.hexdump(b"\x00\x00\x00\x04\x93\x08\x01\x01", indent="") == (
         "000000  00 00 00 04 93 08 01 01                          ........")
     assert wire.hexdump(bytes(300), limit=16, indent="").splitlines()[-1] == "... 284 more bytes"
+
+
+def test_integers_wider_than_they_need():
+    assert wire.wide(1, wire.UINT64) == b"\xcf" + bytes(7) + b"\x01"
+    assert wire.wide(4, wire.INT8) == b"\xd0\x04"
+    assert protocol.decode_payload(b"\x94" + wire.wide(3, wire.UINT16) + wire.wide(0, wire.INT64) + b"\xc2"
+                                   + wire.wide(7, wire.UINT32)) == protocol.Ping(0, False, 7)

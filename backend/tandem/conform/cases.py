@@ -216,6 +216,26 @@ def max_streams_refused(kit: Kit) -> None:
     peer.roundtrip()
 
 
+def integer_encodings(kit: Kit) -> None:
+    peer = kit.open()
+    pack, wide = protocol.pack, wire.wide
+    request = b"".join([
+        b"\xdc\x00\x0d", wide(protocol.REQUEST, wire.INT8), wide(1, wire.UINT64), wide(protocol.END, wire.INT64),
+        pack("GET"), pack(b"/hello"), pack(b"/hello"), pack(b""), pack("1.1"), pack([b"host", b"conform.test"]),
+        b"\x92", pack("127.0.0.1"), wide(40000, wire.UINT32), pack(None), pack("http"), pack(b"")])
+    peer.register(1, "GET /hello")
+    peer.send(wire.raw_frame(request), "REQUEST stream 1 GET /hello: array 16, type int 8, stream id uint 64, "
+              "flags int 64, port uint 32")
+    ping = b"\x94" + wide(protocol.PING, wire.UINT16) + wide(0, wire.INT64) + b"\xc2" + wide(7, wire.UINT64)
+    peer.send(wire.raw_frame(ping), "PING 7: type uint 16, stream id int 64, opaque uint 64")
+    peer.pump(lambda: 7 in peer.acks, "the answer to PING 7")
+    peer.expect_answer(1, 200, HELLO_BODY)
+    peer.open(3, "POST", b"/echo", b"ab", end=False)
+    data = b"\x94" + wide(protocol.DATA, wire.UINT32) + wide(3, wire.INT8) + wide(protocol.END, wire.UINT16) + pack(b"cd")
+    peer.send(wire.raw_frame(data), "DATA stream 3 END: type uint 32, stream id int 8, flags uint 16")
+    peer.expect_answer(3, 200, b"abcd")
+
+
 # --- 3. flow control ------------------------------------------------------------------------
 
 
@@ -426,6 +446,10 @@ CASES = [
          "\"REQUEST beyond the backend's max_streams: backend answers CANCEL(REFUSED) on that stream\": the kit "
          "holds max_streams POST /count open (skipped above 1024), then one more REQUEST is refused while the "
          "others go on.", max_streams_refused),
+    Case("2.7", "integers in any MessagePack encoding", "§1",
+         "\"Integers use any MessagePack integer encoding\": REQUEST, PING and DATA whose integers are wider than "
+         "they need, or of the signed formats holding values >= 0, in an array 16, are taken as usual.",
+         integer_encodings),
     Case("3.1", "response body within the window", "§4",
          "\"A sender MUST NOT send more than its window; when the window is 0 it waits\": GET /stream of 131072 "
          "bytes with the kit's initial_window of 65536 and no grant until it is used, then grants of 10000 bytes.",

@@ -58,6 +58,16 @@ def uint(value: int) -> bytes:
     return protocol.pack(value)
 
 
+def wide(value: int, code: int) -> bytes:
+    """``value`` in the MessagePack integer format ``code`` (0xcc..0xcf unsigned, 0xd0..0xd3 signed), however
+    short an encoding it has: section 1 lets a sender use any."""
+    size = 1 << (code & 0x3)
+    return bytes([code]) + value.to_bytes(size, "big", signed=code >= 0xd0)
+
+
+UINT16, UINT32, UINT64, INT8, INT64 = 0xcd, 0xce, 0xcf, 0xd0, 0xd3
+
+
 def raw_str(data: bytes) -> bytes:
     """A MessagePack str holding ``data`` as it is, valid UTF-8 or not (str 8 encoding)."""
     return b"\xd9" + bytes([len(data)]) + data
