@@ -8,8 +8,9 @@ few routes any backend in any language can implement.
 
 Modules, lowest first: ``wire`` (frames, well-formed and malformed, and hex
 dumps), ``peer`` (one connection seen from the frontend's side, with the rules a
-backend's frames must keep), ``cases`` and ``cases_errors`` (the cases),
-``runner`` (the backend's process, its reconnections, the report) and ``cli``.
+backend's frames must keep), ``checks`` (what several cases check), ``runner``
+(the backend's process, its reconnections, the report), ``cases_errors`` and
+``cases`` (the cases, listed in ``cases.CASES``) and ``cli``.
 ``app`` is the application, in the three forms tandem serves.
 
 This file imports nothing, so ``tandem.conform.app`` loads without the kit.
