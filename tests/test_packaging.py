@@ -37,6 +37,13 @@ def test_backend_installs_offline_with_pip(tmp_path):
     fast = subprocess.run([str(venv / "bin" / "python"), "-c", "from tandem import protocol; print(protocol.speedups())"],
                           capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
     assert fast.stdout.strip() == "True", fast.stderr
+    # The conformance kit and its app install with the package.
+    kit = subprocess.run([str(venv / "bin" / "python"), "-m", "tandem.conform", "--list"],
+                         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
+    assert kit.returncode == 0 and kit.stdout.startswith("1.1 "), kit.stdout + kit.stderr
+    app = subprocess.run([str(venv / "bin" / "python"), "-c", "import tandem.conform.app as a; print(a.__file__)"],
+                         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
+    assert app.stdout.strip().startswith(str(venv)), app.stderr
     # The README's venv route: the frontend put in the environment's bin/ is the one --serve finds.
     shutil.copy(os.path.join(REPO, "build", "tandem-frontend"), venv / "bin" / "tandem-frontend")
     found = subprocess.run([str(venv / "bin" / "python"), "-c", "from tandem import devserver; "
@@ -66,6 +73,7 @@ def test_make_install_into_a_prefix_runs_from_there(tmp_path):
     assert made.returncode == 0, made.stdout + made.stderr
     assert os.access(prefix / "bin" / "tandem", os.X_OK) and os.access(prefix / "bin" / "tandem-frontend", os.X_OK)
     assert (prefix / "lib" / "python3" / "dist-packages" / "tandem" / "cli.py").is_file()
+    assert (prefix / "lib" / "python3" / "dist-packages" / "tandem" / "conform" / "cases.py").is_file()
     # The installed command runs the installed package, from anywhere, and its --serve
     # finds the installed frontend (not on PATH, not in a checkout).
     app_dir = tmp_path / "app"

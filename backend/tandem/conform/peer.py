@@ -1,0 +1,416 @@
+"""One connection to the backend under test, seen from the frontend's side.
+
+A ``Peer`` owns a connected Unix socket and does all of its I/O through one
+loop, ``pump()``: it writes what the kit queued, reads what the backend sent,
+splits it into frames with tandem's decoder and checks each frame against the
+rules a backend's frames must keep, whatever the case is about:
+
+* the first frame is HELLO, and there is no second one (section 2, HELLO);
+* a frame's length is within the kit's max_frame_size (section 1) and its
+  payload is well-formed (sections 1 and 2);
+* RESPONSE comes once per stream the kit opened, before any DATA, with a status
+  in 200..599, and nothing follows END (sections 2 and 3);
+* body bytes stay within the window the kit granted (section 4);
+* nothing arrives on a stream after the kit's CANCEL has been read, which the
+  kit knows when the PING it sent right after the CANCEL is answered
+  (section 2, CANCEL: frames already in flight are tolerated).
+
+A frame that breaks one of these raises ``CaseFailed`` from ``pump()``, which
+ends the case.  The peer answers the backend's PINGs, and grants back the
+response body it reads (as a frontend does once the bytes are written to the
+client) unless a stream's ``auto_grant`` is off.  Every frame each way goes
+into ``transcript`` for the hex dumps of ``--verbose``.
+
+Calls ``protocol`` (the decoder and the builders) and ``wire``.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import select
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from .. import protocol
+from . import wire
+
+READ_SIZE = 1 << 18
+DATA_OVERHEAD = 16  # bytes a DATA frame's payload spends besides its data (connection.py's bound)
+
+_opaques = itertools.count(0x5EED0001)
+
+
+class CaseFailed(Exception):
+    """The backend broke a rule, or did not do what the case waited for: the case fails with this reason."""
+
+
+class WaitTimedOut(CaseFailed):
+    """What the case waited for did not come in time (a CaseFailed a case may catch to go on)."""
+
+
+class CaseSkipped(Exception):
+    """The case cannot be run against this backend (the reason says why); it counts neither way."""
+
+
+@dataclass
+class Entry:
+    """One frame (or run of raw bytes) in a transcript: ``>`` from the kit, ``<`` from the backend."""
+
+    direction: str
+    label: str
+    data: bytes
+
+
+@dataclass
+class Stream:
+    """What the kit knows of one stream it opened."""
+
+    id: int
+    what: str                    # "GET /hello", for messages
+    send_window: int             # request body bytes the kit may still send
+    recv_window: int             # response body bytes the backend may still send
+    auto_grant: bool = True
+    status: Optional[int] = None
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    body: bytearray = field(default_factory=bytearray)
+    frames: int = 0              # RESPONSE and DATA frames received
+    ended: bool = False          # the response's END arrived
+    reset: Optional[int] = None  # the backend's CANCEL code
+    cancel_ping: Optional[int] = None  # the opaque of the PING sent right after the kit's CANCEL
+    cancel_read: bool = False    # that PING was answered: the backend has read the CANCEL
+    late_frames: int = 0         # frames that were in flight when the kit cancelled
+
+    @property
+    def done(self) -> bool:
+        return self.ended or self.reset is not None
+
+
+class Peer:
+    """The kit's end of one connection (see the module doc)."""
+
+    def __init__(self, sock: socket.socket, timeout: float, name: str = "connection") -> None:
+        sock.setblocking(False)
+        self.sock = sock
+        self.timeout = timeout
+        self.name = name
+        self.transcript: list[Entry] = []
+        self.backend_hello: Optional[protocol.Hello] = None
+        self.hello_sent = False
+        self.backend_max_frame = protocol.PRE_HELLO_MAX_FRAME
+        self.backend_window = protocol.MIN_WINDOW
+        self.streams: dict[int, Stream] = {}
+        self.highest = 0
+        self.received: list[protocol.Frame] = []
+        self.goaways: list[protocol.GoAway] = []
+        self.acks: list[int] = []
+        self.eof = False
+        self.write_failed = False
+        self.answer_pings = True
+        self._in = bytearray()
+        self._out = bytearray()
+        self._grants: dict[int, int] = {}
+
+    # --- output ---------------------------------------------------------------------
+
+    def send(self, data: bytes, label: str) -> None:
+        """Queue bytes for the backend (written by this call as far as the socket takes them)."""
+        self.transcript.append(Entry(">", label, data))
+        if self.write_failed:
+            return
+        self._out += data
+        self._write()
+
+    def _write(self) -> None:
+        try:
+            while self._out:
+                n = self.sock.send(self._out)
+                del self._out[:n]
+        except BlockingIOError:
+            pass
+        except OSError as exc:
+            if exc.errno not in (errno.EPIPE, errno.ECONNRESET):
+                raise
+            # The backend has closed: what it sent before is still read.
+            self.write_failed = True
+            self._out.clear()
+
+    def shutdown_write(self) -> None:
+        """Send everything queued, then EOF (the kit's side of the connection ends)."""
+        self.pump(lambda: not self._out, "the kit's bytes to be written")
+        self.transcript.append(Entry(">", "EOF (the kit shuts its side down)", b""))
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    # --- the loop ---------------------------------------------------------------------
+
+    def pump(self, until: Callable[[], bool], what: str, timeout: Optional[float] = None,
+             read: bool = True, eof_ok: bool = False) -> None:
+        """Do the I/O until ``until()`` holds; CaseFailed if ``timeout`` passes first, or the backend
+        closes the connection (unless ``eof_ok``).  With ``read`` off, nothing is read meanwhile."""
+        limit = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        while not until():
+            if self.eof and read:
+                if eof_ok:
+                    return
+                raise CaseFailed(f"the backend closed the connection while the kit waited for {what}"
+                                 + self._goaway_said())
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WaitTimedOut(f"waited {limit:g}s for {what}; it did not come")
+            readers = [self.sock] if read and not self.eof else []
+            writers = [self.sock] if self._out else []
+            if not readers and not writers:
+                time.sleep(min(remaining, 0.05))
+                continue
+            readable, writable, _ = select.select(readers, writers, [], remaining)
+            if writable:
+                self._write()
+            if readable:
+                self._read()
+
+    def _goaway_said(self) -> str:
+        if not self.goaways:
+            return ""
+        g = self.goaways[-1]
+        return f" (after GOAWAY({protocol.GOAWAY_NAMES.get(g.code, g.code)}, {g.message!r}))"
+
+    def _read(self) -> None:
+        try:
+            data = self.sock.recv(READ_SIZE)
+        except BlockingIOError:
+            return
+        except ConnectionResetError:
+            data = b""
+        if not data:
+            self.eof = True
+            self.transcript.append(Entry("<", "EOF (the backend closed the connection)", b""))
+            return
+        self._in += data
+        try:
+            self._split()
+        finally:
+            self._send_grants()
+
+    def _split(self) -> None:
+        buf = self._in
+        while len(buf) >= protocol.HEADER_SIZE:
+            length = int.from_bytes(buf[:4], "big")
+            if length > wire.KIT_MAX_FRAME:
+                self.transcript.append(Entry("<", f"frame length {length}", bytes(buf[:64])))
+                raise CaseFailed(f"the backend sent a frame of {length} bytes, above the kit's max_frame_size "
+                                 f"{wire.KIT_MAX_FRAME} (section 1)")
+            if len(buf) < 4 + length:
+                return
+            raw = bytes(buf[:4 + length])
+            del buf[:4 + length]
+            try:
+                frame = protocol.decode_payload(raw[4:])
+            except protocol.ProtocolError as exc:
+                self.transcript.append(Entry("<", "malformed frame", raw))
+                raise CaseFailed(f"the backend sent a malformed frame: {exc.message} (sections 1-2)") from None
+            self.transcript.append(Entry("<", wire.describe(frame), raw))
+            self.received.append(frame)
+            self._check(frame)
+
+    # --- the rules of the backend's frames ------------------------------------------------
+
+    def _check(self, frame: protocol.Frame) -> None:
+        kind = type(frame)
+        if self.backend_hello is None:
+            if kind is not protocol.Hello:
+                raise CaseFailed(f"the backend's first frame is {type(frame).__name__.upper()}, not HELLO "
+                                 "(section 2, HELLO)")
+            self.backend_hello = frame  # type: ignore[assignment]
+            return
+        if kind is protocol.Hello:
+            raise CaseFailed("the backend sent a second HELLO (section 2, HELLO: only once)")
+        if kind is protocol.Ping:
+            self._on_ping(frame)  # type: ignore[arg-type]
+        elif kind is protocol.GoAway:
+            self.goaways.append(frame)  # type: ignore[arg-type]
+        elif kind in (protocol.Response, protocol.Data, protocol.Window, protocol.Cancel):
+            if not self.hello_sent:
+                raise CaseFailed(f"the backend sent {type(frame).__name__.upper()} before the kit's HELLO "
+                                 "(section 2, HELLO: nothing but PING and GOAWAY before it)")
+            self._on_stream_frame(frame)
+
+    def _on_ping(self, ping: protocol.Ping) -> None:
+        if not ping.ack:
+            if self.answer_pings:
+                self.send(protocol.ping_frame(0, True, ping.opaque), "PING ack (answer)")
+            return
+        self.acks.append(ping.opaque)
+        for stream in self.streams.values():
+            if stream.cancel_ping == ping.opaque:
+                stream.cancel_read = True
+
+    def _on_stream_frame(self, frame: protocol.Frame) -> None:
+        sid = frame.stream_id
+        name = type(frame).__name__.upper()
+        stream = self.streams.get(sid)
+        if stream is None:
+            raise CaseFailed(f"the backend sent {name} on stream {sid}, which the kit never opened (section 3: "
+                             "idle streams are opened by REQUEST)")
+        if stream.cancel_ping is not None:
+            if stream.cancel_read:
+                raise CaseFailed(f"the backend sent {name} on stream {sid} after it had read the kit's CANCEL "
+                                 "(section 2, CANCEL: no frame for the stream after CANCEL)")
+            stream.late_frames += 1
+            return
+        if stream.reset is not None:
+            raise CaseFailed(f"the backend sent {name} on stream {sid} after its own CANCEL (section 2, CANCEL)")
+        if type(frame) is protocol.Window:
+            stream.send_window += frame.increment
+        elif type(frame) is protocol.Cancel:
+            stream.reset = frame.code
+        elif type(frame) is protocol.Response:
+            self._on_response(stream, frame)
+        else:
+            self._on_body(stream, frame.data, frame.flags, "DATA")  # type: ignore[union-attr]
+
+    def _on_response(self, stream: Stream, frame: protocol.Response) -> None:
+        if stream.status is not None:
+            raise CaseFailed(f"the backend sent a second RESPONSE on stream {stream.id} (section 2, RESPONSE: "
+                             "at most once per stream)")
+        if not 200 <= frame.status <= 599:
+            raise CaseFailed(f"the backend answered {stream.what} with status {frame.status}, outside 200..599 "
+                             "(section 2, RESPONSE)")
+        stream.status = frame.status
+        stream.headers = frame.headers
+        if frame.flags & protocol.FILE:
+            stream.frames += 1
+            stream.ended = True
+            return
+        self._on_body(stream, frame.body, frame.flags, "RESPONSE")
+
+    def _on_body(self, stream: Stream, data: bytes, flags: int, name: str) -> None:
+        if stream.status is None:
+            raise CaseFailed(f"the backend sent DATA on stream {stream.id} before RESPONSE (section 3)")
+        if stream.ended:
+            raise CaseFailed(f"the backend sent {name} on stream {stream.id} after the response's END "
+                             "(section 3)")
+        stream.frames += 1
+        stream.recv_window -= len(data)
+        if stream.recv_window < 0:
+            raise CaseFailed(f"the backend sent {-stream.recv_window} body bytes beyond its window on stream "
+                             f"{stream.id} ({len(stream.body) + len(data)} bytes in all) (section 4: a sender "
+                             "MUST NOT send more than its window)")
+        stream.body += data
+        if flags & protocol.END:
+            stream.ended = True
+        elif data and stream.auto_grant:
+            self._grants[stream.id] = self._grants.get(stream.id, 0) + len(data)
+
+    def _send_grants(self) -> None:
+        grants, self._grants = self._grants, {}
+        for sid, n in grants.items():
+            self.grant(sid, n)
+
+    # --- what the cases call ------------------------------------------------------------
+
+    def hello(self, data: Optional[bytes] = None) -> protocol.Hello:
+        """Wait for the backend's HELLO, then send the kit's (``data``, or the usual one)."""
+        self.pump(lambda: self.backend_hello is not None, "the backend's HELLO")
+        hello = self.backend_hello
+        assert hello is not None
+        if protocol.MIN_MAX_FRAME <= hello.max_frame_size <= protocol.MAX_MAX_FRAME:
+            self.backend_max_frame = hello.max_frame_size
+        if protocol.MIN_WINDOW <= hello.initial_window <= protocol.MAX_WINDOW:
+            self.backend_window = hello.initial_window
+        self.hello_sent = True
+        self.send(wire.kit_hello() if data is None else data, "HELLO (kit)")
+        return hello
+
+    def open(self, sid: int, method: str, target: bytes, body: bytes = b"", end: bool = True,
+             auto_grant: bool = True) -> Stream:
+        """Send a REQUEST opening stream ``sid``; ``body`` must fit one frame and the window."""
+        stream = Stream(sid, f"{method} {target.decode('latin-1')}", self.backend_window - len(body),
+                        wire.KIT_WINDOW, auto_grant)
+        self.streams[sid] = stream
+        self.highest = max(self.highest, sid)
+        self.send(wire.request(sid, method, target, body, end), f"REQUEST stream {sid} {stream.what}")
+        return stream
+
+    def send_body(self, sid: int, data: bytes, end: bool) -> None:
+        """Request body on a stream, in DATA frames within the backend's frame size and window, waiting
+        for WINDOW as needed."""
+        stream = self.streams[sid]
+        if not data:
+            if end:
+                self.send(protocol.data_frame(sid, protocol.END, b""), f"DATA stream {sid} END, empty")
+            return
+        view = memoryview(data)
+        pos = 0
+        while pos < len(data):
+            self.pump(lambda: stream.send_window > 0 or stream.done,
+                      f"WINDOW on stream {sid} (the kit has sent {pos} of {len(data)} body bytes and its window "
+                      "is used up; section 4: the backend grants what the application has read)")
+            if stream.done:
+                raise CaseFailed(f"the backend ended stream {sid} before reading its request body")
+            n = min(len(data) - pos, stream.send_window, self.backend_max_frame - DATA_OVERHEAD)
+            last = end and pos + n == len(data)
+            stream.send_window -= n
+            self.send(protocol.data_frame(sid, protocol.END if last else 0, view[pos:pos + n]),
+                      f"DATA stream {sid}, {n} bytes{' END' if last else ''}")
+            pos += n
+
+    def register(self, sid: int, what: str) -> Stream:
+        """A stream the case opened with a REQUEST of its own making."""
+        stream = Stream(sid, what, self.backend_window, wire.KIT_WINDOW)
+        self.streams[sid] = stream
+        self.highest = max(self.highest, sid)
+        return stream
+
+    def grant(self, sid: int, n: int) -> None:
+        self.streams[sid].recv_window += n
+        self.send(protocol.window_frame(sid, n), f"WINDOW stream {sid} +{n}")
+
+    def cancel(self, sid: int, code: int = protocol.CANCEL_CLIENT_GONE) -> None:
+        """CANCEL the stream, and PING right after it: once the PING is answered, the backend has read the
+        CANCEL, and any later frame on the stream breaks section 2."""
+        stream = self.streams[sid]
+        opaque = next(_opaques)
+        self.send(protocol.cancel_frame(sid, code), f"CANCEL stream {sid}")
+        stream.cancel_ping = opaque
+        self.send(protocol.ping_frame(0, False, opaque), f"PING {opaque:#x} (after the CANCEL)")
+
+    def roundtrip(self, what: str = "the answer to the kit's PING") -> None:
+        """PING and wait for its answer: the backend has read (and acted on) everything sent before."""
+        opaque = next(_opaques)
+        self.send(protocol.ping_frame(0, False, opaque), f"PING {opaque:#x}")
+        self.pump(lambda: opaque in self.acks, what)
+
+    def response(self, sid: int, timeout: Optional[float] = None) -> Stream:
+        """Wait for the stream's whole response (or the backend's CANCEL of it)."""
+        stream = self.streams[sid]
+        self.pump(lambda: stream.done, f"the response to {stream.what} on stream {sid}", timeout)
+        return stream
+
+    def expect_answer(self, sid: int, status: int, body: bytes) -> Stream:
+        """The stream's whole response, which must have this status and body."""
+        stream = self.response(sid)
+        if stream.reset is not None:
+            raise CaseFailed(f"the backend cancelled {stream.what} (stream {sid}, code {stream.reset}) "
+                             f"instead of answering it")
+        if stream.status != status or stream.body != body:
+            got = bytes(stream.body[:40]) + (b"..." if len(stream.body) > 40 else b"")
+            raise CaseFailed(f"{stream.what} on stream {sid} was answered {stream.status} with "
+                             f"{len(stream.body)} bytes {got!r}; the app answers {status} with {len(body)} "
+                             f"bytes {body[:40]!r}")
+        return stream
+
+    def wait_closed(self, what: str, timeout: Optional[float] = None) -> None:
+        """Wait until the backend closes the connection, reading (and checking) what comes first."""
+        self.pump(lambda: self.eof, what, timeout, eof_ok=True)
