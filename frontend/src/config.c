@@ -67,6 +67,9 @@
      "bytes of request line plus headers before answering 431")                                   \
   XX(MAX_BODY_SIZE, "max-body-size", "TANDEM_MAX_BODY_SIZE", "0",                                 \
      "largest request body in bytes before answering 413 (0: no limit)")                          \
+  XX(RECORD, "record", "TANDEM_RECORD", "",                                                        \
+     "FILE: write every byte exchanged with backends, timed, to FILE (created mode 0600; it holds " \
+     "the requests' headers and bodies) for tandem.conform --replay (default: off)")              \
   XX(ACCESS_LOG, "access-log", "TANDEM_ACCESS_LOG", "0",                                          \
      "1 to log one line per request on stderr")                                                   \
   XX(LOG_LEVEL, "log-level", "TANDEM_LOG_LEVEL", "info", "error, warn, info or debug")
@@ -402,6 +405,10 @@ static int set_option(config *c, int id, const char *value, int from_user) {
     c->backend_socket_mode_set = from_user;
     return 0;
   }
+  case OPT_RECORD:
+    free(c->record);
+    c->record = value[0] != '\0' ? strdup(value) : NULL;
+    return 0;
   case OPT_BACKEND_SOCKET_GROUP:
     c->backend_socket_gid = -1;
     if (value[0] == '\0')
@@ -500,6 +507,7 @@ void config_free(config *c) {
   free_max_ages(c);
   free(c->listen_host);
   free(c->backend_socket);
+  free(c->record);
   for (int i = 0; i < c->nstatics; i++) {
     free(c->statics[i].prefix);
     free(c->statics[i].dir);

@@ -52,6 +52,7 @@ typedef struct config {
   unsigned shutdown_timeout_ms;
   size_t max_header_size;
   uint64_t max_body_size;        /* 0: unlimited */
+  char *record;                  /* --record FILE, or NULL; owner: config */
   int access_log;
   int log_level;
 } config;

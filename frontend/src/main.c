@@ -1,5 +1,6 @@
 /* tandem-frontend: parse the configuration, listen, run the loop.  It calls
- * config, log, server and static (to free its pool at exit). */
+ * config, log, server, and at exit static (to free its pool) and record (to
+ * write the rest of a recording). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -7,6 +8,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "record.h"
 #include "server.h"
 #include "static.h"
 
@@ -27,6 +29,7 @@ int main(int argc, char **argv) {
     server_stop(&s);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
+    record_close();
     config_free(&cfg);
     return 1;
   }
@@ -34,6 +37,7 @@ int main(int argc, char **argv) {
   /* Closing handles of connections closed during shutdown. */
   uv_run(loop, UV_RUN_DEFAULT);
   static_pool_free();
+  record_close();
   rc = uv_loop_close(loop);
   if (rc != 0)
     log_warn("loop closed with handles still open: %s", uv_strerror(rc));

@@ -11,6 +11,7 @@
 #include "http_conn.h"
 #include "log.h"
 #include "proxy.h"
+#include "record.h"
 #include "route.h"
 #include "static.h"
 #include "upstream.h"
@@ -75,6 +76,8 @@ int server_listen(server *s) {
 
   const config *cfg = s->ctx.cfg;
 
+  if (cfg->record != NULL && (rc = record_open(&s->ctx, cfg->record)) != 0)
+    return rc;
   rc = upstream_listen();
   if (rc != 0)
     return rc;

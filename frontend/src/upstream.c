@@ -7,7 +7,7 @@
  * connection's table (stream id -> its owner and the owner's callbacks); a
  * connection that closes tells each of its streams' owners (on_lost).
  *
- * Calls: ctx, outbuf, config, log and the codec; stream owners and the
+ * Calls: ctx, outbuf, config, log, record (--record) and the codec; stream owners and the
  * module's user only through the callbacks they registered.
  */
 #include "upstream.h"
@@ -23,6 +23,7 @@
 
 #include "log.h"
 #include "outbuf.h"
+#include "record.h"
 
 #define UPSTREAM_OUT_CAP (64u * 1024 * 1024)   /* frames waiting for one backend */
 /* A backend that is not reading (stopped, or overloaded) gets no new streams
@@ -60,6 +61,7 @@ struct upstream_conn {
   unsigned close_when_flushed : 1;  /* drained: close once the output is written */
   unsigned drain_timer_ready : 1;
   unsigned goaway_after_write : 1;  /* closing: the GOAWAY goes once the write in flight ends */
+  uint32_t number;               /* 1, 2, ... in the order of accept (--record) */
   int pending_closes;            /* handles whose close callback is still due */
   uint64_t last_pick;            /* upstream_pick's count when it last chose this one */
   /* From the backend's HELLO. */
@@ -192,8 +194,10 @@ static void up_on_flush(flushable *f) {
 
   if (up->state == UP_CLOSING)
     return;
-  if (!up->ob.writing)
+  if (!up->ob.writing) {
     up->write_since = uv_now(ctx->loop);
+    record_bytes(up->number, RECORD_TO_BACKEND, up->ob.out.base, up->ob.out.len);
+  }
   was_congested = up_congested(up);
   rc = outbuf_write(&up->ob, (uv_stream_t *) &up->pipe, up_write_cb, up);
   if (rc == OUTBUF_DONE)
@@ -592,6 +596,7 @@ static void up_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     up_close(up, TDM_GOAWAY_NO_ERROR, NULL);
     return;
   }
+  record_bytes(up->number, RECORD_FROM_BACKEND, up->rbuf + up->rlen, (size_t) nread);
   up->rlen += (size_t) nread;
   while (off < up->rlen) {
     ssize_t n = tdm_decode(&up->dec, up->rbuf + off, up->rlen - off, &f);
@@ -690,9 +695,10 @@ static void up_close(upstream_conn *up, uint32_t code, const char *why) {
 /* Writes what is queued if the socket takes it without waiting; the rest is lost. */
 static void up_write_rest(upstream_conn *up) {
   uv_buf_t b = uv_buf_init(up->ob.out.base, up->ob.out.len);
+  int n = b.len > 0 ? uv_try_write((uv_stream_t *) &up->pipe, &b, 1) : 0;
 
-  if (b.len > 0)
-    uv_try_write((uv_stream_t *) &up->pipe, &b, 1);
+  if (n > 0)
+    record_bytes(up->number, RECORD_TO_BACKEND, b.base, (size_t) n);
 }
 
 static void up_goaway_timeout(uv_timer_t *t) {
@@ -704,6 +710,7 @@ static void up_goaway_timeout(uv_timer_t *t) {
 
 /* The pipe and the timer close; up_on_close frees up after the last. */
 static void up_release(upstream_conn *up) {
+  record_bytes(up->number, RECORD_CLOSED, NULL, 0);
   up->pending_closes = 1 + up->drain_timer_ready;
   if (up->drain_timer_ready)
     uv_close((uv_handle_t *) &up->drain_timer, up_on_close);
@@ -748,6 +755,10 @@ static upstream_conn *up_new(void) {
 }
 
 static void up_start(upstream_conn *up) {
+  static uint32_t accepted;
+
+  up->number = ++accepted;
+  record_bytes(up->number, RECORD_ACCEPTED, NULL, 0);
   up->next = backends;
   if (backends != NULL)
     backends->prev = up;
