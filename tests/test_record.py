@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import stat
+import struct
 import subprocess
 import sys
 
-from e2e_support import BACKEND_PATH, FRONTEND, PYTHON, big_body, request
+from e2e_support import APP, APPS_DIR, BACKEND_PATH, FRONTEND, PYTHON, big_body, request
 
 sys.path.insert(0, BACKEND_PATH)
 
@@ -72,3 +73,69 @@ def test_the_printer_reads_what_the_frontend_wrote(make_stack, tmp_path):
     out = subprocess.run([PYTHON, "-m", "tandem.recording", str(path)], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": BACKEND_PATH}, check=True).stdout
     assert "-> Request(" in out and "target=b'/users/9'" in out and "<- Response(" in out
+
+
+CHANGED_APP = '''
+from tandem import App
+
+app = App()
+
+
+@app.get("/users/{user_id:int}")
+def user(request, user_id):
+    return {"id": user_id + 1, "q": None}
+'''
+
+
+def replay(path, app, app_dir, *extra):
+    backend = f"{PYTHON} -m tandem {app} --app-dir {app_dir} --connect {{socket}}"
+    return subprocess.run([PYTHON, "-m", "tandem.replay", str(path), "--backend", backend, "--timeout", "20",
+                           *extra], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": BACKEND_PATH})
+
+
+def test_a_recording_replays_into_a_backend_and_shows_what_changed(make_stack, tmp_path):
+    path = tmp_path / "session.rec"
+    st = make_stack()
+    st.start_frontend("--record", str(path))
+    backend = st.start_backend()
+    body = big_body(300_000)
+    assert request(st.port, "POST", "/echo", body=body).body == body
+    assert request(st.port, "GET", "/users/7").status == 200
+    assert request(st.port, "GET", "/boom").status == 500
+    st.frontend.popen.send_signal(signal.SIGTERM)
+    assert st.frontend.popen.wait(30) == 0
+    backend.stop()
+
+    # The same app answers the same (wait_backend_ready's GET / requests are in it too).
+    same = replay(path, APP, APPS_DIR)
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "SAME" in same.stdout and "POST /echo -> 201" in same.stdout and " 0 different" in same.stdout
+
+    # A changed one: each difference is named.
+    (tmp_path / "changed_app.py").write_text(CHANGED_APP)
+    changed = replay(path, "changed_app:app", tmp_path)
+    assert changed.returncode == 1, changed.stdout + changed.stderr
+    lines = changed.stdout.splitlines()
+    users = next(line for line in lines if "GET /users/7" in line)
+    assert users.startswith("DIFF") and "body of 17 bytes recorded, 17 now, first difference at byte 6" in users
+    echo = next(line for line in lines if "POST /echo" in line)
+    assert echo.startswith("DIFF") and "status 201 recorded, 404 now" in echo
+
+
+def test_a_backend_that_never_connects_is_reported(tmp_path):
+    path = tmp_path / "empty.rec"
+    path.write_bytes(b"TDMREC1\n")
+    assert "holds no request" in replay(path, APP, APPS_DIR).stderr
+    (tmp_path / "broken_app.py").write_text("raise SystemExit('no app here')\n")
+    rec = tmp_path / "one.rec"
+    rec.write_bytes(one_request_recording())
+    result = replay(rec, "broken_app:app", tmp_path, "--timeout", "10")
+    assert result.returncode == 2
+    assert "exited with status" in result.stderr and "no app here" in result.stderr
+
+
+def one_request_recording() -> bytes:
+    req = protocol.request_frame(1, protocol.END, "GET", b"/", b"/", b"", "1.1", [b"host", b"x"], None, None,
+                                 "http", b"")
+    return b"TDMREC1\n" + struct.pack(">QIBI", 1, 1, recording.TO_BACKEND, len(req)) + req
