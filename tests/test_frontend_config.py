@@ -36,6 +36,7 @@ FLAGS = {
     "max-body-size": "TANDEM_MAX_BODY_SIZE",
     "access-log": "TANDEM_ACCESS_LOG",
     "log-level": "TANDEM_LOG_LEVEL",
+    "record": "TANDEM_RECORD",
 }
 
 
