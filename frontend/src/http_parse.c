@@ -4,12 +4,16 @@
  * possibly split across reads); the pieces are copied into head_buf as they
  * come, and the spans of each header are kept, so that when the head is
  * complete the REQUEST's fields can point into one buffer that does not
- * move until the next request begins.  Trailer fields of a chunked body come
- * through the same callbacks; they are only counted against the head's
- * limit, never added to the head.
+ * move until the next request begins.
  *
- * Calls: http_head, llhttp and the codec's buffers; its owner only through
- * the callbacks it was given.
+ * A chunked body is not llhttp's to read: at the head's end the parser tells
+ * llhttp the request has no body (F_SKIPBODY), pauses it when it reports the
+ * request complete, and feeds what follows to http_chunked until the body
+ * and its trailer section end; then the request is complete, and llhttp
+ * goes on with what comes after it.  Trailer fields never reach the head.
+ *
+ * Calls: http_head, http_chunked, llhttp and the codec's buffers; its owner
+ * only through the callbacks it was given.
  */
 #include "http_parse.h"
 
@@ -41,7 +45,7 @@ static int on_message_begin(llhttp_t *ll) {
   p->header_value = 0;
   p->bad_header = 0;
   p->in_body = 0;
-  p->trailer_bytes = 0;
+  p->chunked = 0;
   return p->cb->on_begin(p->owner) == HTTP_PARSE_OK ? 0 : HPE_PAUSED;
 }
 
@@ -54,19 +58,10 @@ static int on_url(llhttp_t *ll, const char *at, size_t len) {
   return head_append(p, at, len);
 }
 
-static int on_trailer(http_parser *p, size_t len) {
-  p->trailer_bytes += len;
-  if (p->trailer_bytes > p->max_head)
-    return refuse(p, 431, "request head too large");
-  return 0;
-}
-
 static int on_header_field(llhttp_t *ll, const char *at, size_t len) {
   http_parser *p = ll->data;
   struct hdr_span *h;
 
-  if (p->in_body)
-    return on_trailer(p, len);
   if (p->nhdrs == 0 || p->header_value) {
     if (p->nhdrs == HTTP_MAX_HEADERS)
       return refuse(p, 431, "too many headers");
@@ -85,8 +80,6 @@ static int on_header_value(llhttp_t *ll, const char *at, size_t len) {
   http_parser *p = ll->data;
   struct hdr_span *h;
 
-  if (p->in_body)
-    return on_trailer(p, len);
   h = &p->hdrs[p->nhdrs - 1];
   if (!p->header_value)
     h->value_off = (uint32_t) p->head_buf.len;
@@ -211,6 +204,15 @@ static int on_headers_complete(llhttp_t *ll) {
   hd->http10 = ll->http_major == 1 && ll->http_minor == 0;
   hd->keep_alive = llhttp_should_keep_alive(ll);
   hd->has_body = (ll->flags & F_CHUNKED) || ((ll->flags & F_CONTENT_LENGTH) && ll->content_length > 0);
+  /* No protocol switch is offered (CONNECT is refused, an Upgrade header is
+   * ignored): the connection goes on as HTTP/1.1 with what follows. */
+  ll->upgrade = 0;
+  if (ll->flags & F_CHUNKED) {
+    /* llhttp reads no body; http_chunked does (see the top). */
+    ll->flags |= F_SKIPBODY;
+    p->chunked = 1;
+    http_chunked_init(&p->chunks, p->max_head);
+  }
   /* The decoded path and its normalized copy go after the head bytes;
    * reserve first so the pointers taken below stay valid. */
   if (tdm_buf_reserve(&p->head_buf, 2 * (size_t) p->url_len + 2) != 0)
@@ -230,6 +232,13 @@ static int on_body(llhttp_t *ll, const char *at, size_t len) {
 static int on_message_complete(llhttp_t *ll) {
   http_parser *p = ll->data;
 
+  if (p->chunked && !p->in_chunks) {
+    /* Only the head is complete: llhttp pauses here, and the input after
+     * it goes to http_chunked (http_parse_feed). */
+    p->in_chunks = 1;
+    p->handover = 1;
+    return HPE_PAUSED;
+  }
   return p->cb->on_complete(p->owner) == HTTP_PARSE_OK ? 0 : HPE_PAUSED;
 }
 
@@ -246,6 +255,7 @@ void http_parse_init(http_parser *p, const http_parse_cb *cb, void *owner, size_
     settings.on_message_complete = on_message_complete;
     settings_ready = 1;
   }
+  memset(p, 0, sizeof(*p));
   llhttp_init(&p->ll, HTTP_REQUEST, &settings);
   p->ll.data = p;
   p->cb = cb;
@@ -272,28 +282,14 @@ void http_parse_free(http_parser *p) {
   tdm_buf_free(&p->head_buf);
 }
 
-int http_parse_feed(http_parser *p, const char *data, size_t len, size_t *used) {
+/* Feeds data[0..len) to llhttp; as http_parse_feed(). */
+static int ll_feed(http_parser *p, const char *data, size_t len, size_t *used) {
   llhttp_errno_t err;
 
   p->exec_start = data;
   p->exec_end = data + len;
   p->error_status = 0;
   err = llhttp_execute(&p->ll, data, len);
-  if (err == HPE_PAUSED_UPGRADE) {
-    /* A request asking to upgrade (Upgrade: websocket, h2c) went on as an
-     * ordinary request; no protocol switch is offered, so the connection
-     * goes on as HTTP/1.1 with what follows it. */
-    size_t n = (size_t) (llhttp_get_error_pos(&p->ll) - data), more = 0;
-    int rc;
-    llhttp_resume_after_upgrade(&p->ll);
-    if (n == len) {
-      *used = len;
-      return HTTP_PARSE_OK;
-    }
-    rc = http_parse_feed(p, data + n, len - n, &more);
-    *used = n + more;
-    return rc;
-  }
   if (err == HPE_PAUSED) {
     *used = (size_t) (llhttp_get_error_pos(&p->ll) - data);
     llhttp_resume(&p->ll);
@@ -307,6 +303,53 @@ int http_parse_feed(http_parser *p, const char *data, size_t len, size_t *used) 
   }
   *used = len;
   return HTTP_PARSE_OK;
+}
+
+/* Feeds data[0..len) to the chunked body's decoder; its data and its end go
+ * to the owner.  As http_parse_feed(). */
+static int chunks_feed(http_parser *p, const char *data, size_t len, size_t *used) {
+  size_t off = 0;
+
+  *used = 0;
+  while (off < len) {
+    const char *body;
+    size_t blen;
+    ssize_t n = http_chunked_feed(&p->chunks, data + off, len - off, &body, &blen);
+    if (n < 0) {
+      snprintf(p->error, sizeof(p->error), "chunked body: %s", p->chunks.why);
+      return n == HTTP_CHUNKED_TOO_LARGE ? 431 : 400;
+    }
+    off += (size_t) n;
+    *used = off;
+    if (blen > 0 && p->cb->on_body(p->owner, body, blen) != HTTP_PARSE_OK)
+      return HTTP_PARSE_PAUSED;
+    if (p->chunks.done) {
+      p->in_chunks = 0;
+      return p->cb->on_complete(p->owner) == HTTP_PARSE_OK ? HTTP_PARSE_OK : HTTP_PARSE_PAUSED;
+    }
+  }
+  return HTTP_PARSE_OK;
+}
+
+int http_parse_feed(http_parser *p, const char *data, size_t len, size_t *used) {
+  size_t off = 0, n = 0;
+  int rc;
+
+  for (;;) {
+    if (p->in_chunks) {
+      rc = chunks_feed(p, data + off, len - off, &n);
+      off += n;
+      if (rc != HTTP_PARSE_OK || p->in_chunks || off == len)
+        break;
+    }
+    rc = ll_feed(p, data + off, len - off, &n);
+    off += n;
+    if (rc != HTTP_PARSE_PAUSED || !p->handover)
+      break;
+    p->handover = 0;            /* a chunked body begins: go on with it */
+  }
+  *used = rc > 0 ? 0 : off;
+  return rc;
 }
 
 const http_parse_head *http_parse_head_of(const http_parser *p) {

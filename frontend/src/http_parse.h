@@ -6,8 +6,10 @@
  * callback asks it to and goes on from there on the next feed.
  *
  * It owns the head's bytes until the next request begins, and adds the
- * checks llhttp 8 does not make (obs-fold, header names, Host, framing).
- * It may call http_head, log, llhttp and the codec. */
+ * checks llhttp 8 does not make (obs-fold, header names, Host, framing).  A
+ * chunked body is decoded by http_chunked, not by llhttp, whose chunk
+ * extensions are too strict and whose trailers would reach the head's
+ * callbacks.  It may call http_head, http_chunked, llhttp and the codec. */
 #ifndef TDM_HTTP_PARSE_H
 #define TDM_HTTP_PARSE_H
 
@@ -16,6 +18,7 @@
 
 #include <llhttp.h>
 
+#include "http_chunked.h"
 #include "http_head.h"
 #include "tdm_proto.h"
 
@@ -65,9 +68,12 @@ typedef struct http_parser {
   unsigned value_at_end : 1;     /* the last value span ended at the end of the input */
   unsigned bad_header : 1;       /* a header value held CR, LF or NUL, or was folded */
   unsigned in_body : 1;          /* the request being read is past its head */
+  unsigned chunked : 1;          /* its body is chunked: http_chunked decodes it */
+  unsigned in_chunks : 1;        /* and llhttp has handed the input over to it */
+  unsigned handover : 1;         /* llhttp paused to hand the input over */
   const char *exec_start;        /* the input llhttp is working on */
   const char *exec_end;
-  size_t trailer_bytes;          /* trailer fields of the body being read */
+  http_chunked chunks;
   tdm_buf head_buf;              /* url and headers of the request; owner: the parser */
   uint32_t url_off, url_len;
   struct hdr_span hdrs[HTTP_MAX_HEADERS];

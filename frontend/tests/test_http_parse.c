@@ -473,6 +473,34 @@ static void test_body_chunked_with_trailers(void **state) {
         "h=[host: h][transfer-encoding: gzip, chunked]\n"
         "body zz\n"
         "complete\n");
+  /* Extensions as RFC 9112 section 7.1.1 has them: whitespace around ';'
+   * and '=', several, quoted values (llhttp 8 refuses all three). */
+  CHECK("POST /e HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "5; some; parameters=stuff\r\nhello\r\n"
+        "2 ;a=b;c = \"x;\\\"y\" ; d\t\r\nzz\r\n"
+        "0;last\r\n\r\n",
+        "begin\n"
+        "head 0 POST /e HTTP/1.1 path=/e query=- norm=/e ka=1 body=1 expect=0 "
+        "h=[host: h][transfer-encoding: chunked]\n"
+        "body hellozz\n"
+        "complete\n");
+}
+
+/* A trailer field never reaches the head, whatever it names: one that
+ * would frame or route the request is dropped like any other. */
+static void test_trailers_dropped(void **state) {
+  (void) state;
+  CHECK("POST /t HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "1\r\nx\r\n0\r\nContent-Length: 40\r\nHost: evil\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "GET /next HTTP/1.1\r\nHost: h\r\n\r\n",
+        "begin\n"
+        "head 0 POST /t HTTP/1.1 path=/t query=- norm=/t ka=1 body=1 expect=0 "
+        "h=[host: h][transfer-encoding: chunked]\n"
+        "body x\n"
+        "complete\n"
+        "begin\n"
+        "head 0 GET /next HTTP/1.1 path=/next query=- norm=/next ka=1 body=0 expect=0 h=[host: h]\n"
+        "complete\n");
 }
 
 static void test_pipelined(void **state) {
@@ -886,6 +914,28 @@ static void test_trailers_too_large(void **state) {
 #undef HEAD_LOG
 }
 
+#define LINE_LOG "begin\nhead 0 POST / HTTP/1.1 path=/ query=- norm=/ ka=1 body=1 expect=0 " \
+                 "h=[host: h][transfer-encoding: chunked]\n"
+static void test_chunk_line_too_long(void **state) {
+  static const char head[] = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+  size_t hlen = sizeof(head) - 1, len;
+  char *r = malloc(hlen + HTTP_CHUNK_LINE_MAX + 32);
+  (void) state;
+
+  assert_non_null(r);
+  memcpy(r, head, hlen);
+  /* "1;" and a name that fills the line to its limit. */
+  memcpy(r + hlen, "1;", 2);
+  memset(r + hlen + 2, 'e', HTTP_CHUNK_LINE_MAX - 2);
+  len = hlen + HTTP_CHUNK_LINE_MAX;
+  memcpy(r + len, "\r\nx\r\n0\r\n\r\n", 10);
+  check_every_way(r, len + 10, MAX_HEAD, MAX_BODY, LINE_LOG "body x\ncomplete\n");
+  r[len] = 'e';
+  check_every_way(r, len + 1, MAX_HEAD, MAX_BODY, LINE_LOG "error 400\n");
+  free(r);
+}
+#undef LINE_LOG
+
 static void test_garbage(void **state) {
   (void) state;
   CHECK("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", "begin\nerror 400\n");
@@ -925,9 +975,30 @@ static void test_invalid_chunks(void **state) {
   CHECK(CHUNKED_HEAD "zz\r\n", CHUNKED_LOG "error 400\n");
   CHECK(CHUNKED_HEAD "-1\r\n", CHUNKED_LOG "error 400\n");
   CHECK(CHUNKED_HEAD "fffffffffffffffff\r\n", CHUNKED_LOG "error 400\n");
-  /* Strict mode: the data must be followed by CRLF. */
+  CHECK(CHUNKED_HEAD "\r\n", CHUNKED_LOG "error 400\n");
+  CHECK(CHUNKED_HEAD "0x5\r\nhello\r\n0\r\n\r\n", CHUNKED_LOG "error 400\n");
+  /* The data must be followed by CRLF, and every line end is CRLF. */
   CHECK(CHUNKED_HEAD "3\r\nabcXY0\r\n\r\n", CHUNKED_LOG "body abc\nerror 400\n");
+  CHECK(CHUNKED_HEAD "3\r\nabc\n0\r\n\r\n", CHUNKED_LOG "body abc\nerror 400\n");
   CHECK(CHUNKED_HEAD "3\nabc\n0\n\n", CHUNKED_LOG "error 400\n");
+  CHECK(CHUNKED_HEAD "3\rabc\r\n0\r\n\r\n", CHUNKED_LOG "error 400\n");
+  CHECK(CHUNKED_HEAD "1\r\nx\r\n0\r\n\n", CHUNKED_LOG "body x\nerror 400\n");
+  /* Extensions: a name is a token, a value a token or a quoted string. */
+  CHECK(CHUNKED_HEAD "1;\r\nx\r\n0\r\n\r\n", CHUNKED_LOG "error 400\n");
+  CHECK(CHUNKED_HEAD "1;a=\r\nx\r\n0\r\n\r\n", CHUNKED_LOG "error 400\n");
+  CHECK(CHUNKED_HEAD "1;a b\r\nx\r\n0\r\n\r\n", CHUNKED_LOG "error 400\n");
+  CHECK(CHUNKED_HEAD "1;a=\"b\r\nx\r\n0\r\n\r\n", CHUNKED_LOG "error 400\n");
+  CHECK(CHUNKED_HEAD "1;a=b\x01\r\nx\r\n0\r\n\r\n", CHUNKED_LOG "error 400\n");
+  CHECK(CHUNKED_HEAD "1;a=\"\x00\"\r\nx\r\n0\r\n\r\n", CHUNKED_LOG "error 400\n");
+  CHECK(CHUNKED_HEAD "1 1\r\nx\r\n0\r\n\r\n", CHUNKED_LOG "error 400\n");
+  CHECK(CHUNKED_HEAD "1;a\rb\r\nx\r\n0\r\n\r\n", CHUNKED_LOG "error 400\n");
+  /* Trailer fields: a token name, no whitespace before the colon, no
+   * control byte in the value, no obs-fold. */
+  CHECK(CHUNKED_HEAD "1\r\nx\r\n0\r\nT : v\r\n\r\n", CHUNKED_LOG "body x\nerror 400\n");
+  CHECK(CHUNKED_HEAD "1\r\nx\r\n0\r\nT: v\r\n w\r\n\r\n", CHUNKED_LOG "body x\nerror 400\n");
+  CHECK(CHUNKED_HEAD "1\r\nx\r\n0\r\nT: v\x00\r\n\r\n", CHUNKED_LOG "body x\nerror 400\n");
+  CHECK(CHUNKED_HEAD "1\r\nx\r\n0\r\nT\r\n\r\n", CHUNKED_LOG "body x\nerror 400\n");
+  CHECK(CHUNKED_HEAD "1\r\nx\r\n0\r\n(T): v\r\n\r\n", CHUNKED_LOG "body x\nerror 400\n");
 #undef CHUNKED_HEAD
 #undef CHUNKED_LOG
 }
@@ -1011,6 +1082,7 @@ int main(void) {
     T(test_http10_and_keep_alive),
     T(test_body_content_length),
     T(test_body_chunked_with_trailers),
+    T(test_trailers_dropped),
     T(test_pipelined),
     T(test_upgrade_goes_on_as_http),
     T(test_addresses),
@@ -1032,6 +1104,7 @@ int main(void) {
     T(test_garbage),
     T(test_bytes_after_connection_close),
     T(test_invalid_chunks),
+    T(test_chunk_line_too_long),
   };
   /* They show bugs and fail until those are fixed (see above each). */
   const struct CMUnitTest known_bugs[] = {
