@@ -226,6 +226,9 @@ static int on_headers_complete(llhttp_t *ll) {
 static int on_body(llhttp_t *ll, const char *at, size_t len) {
   http_parser *p = ll->data;
 
+  /* Resumed with no input, llhttp reports an empty span: nothing to pass on. */
+  if (len == 0)
+    return 0;
   return p->cb->on_body(p->owner, at, len) == HTTP_PARSE_OK ? 0 : HPE_PAUSED;
 }
 
