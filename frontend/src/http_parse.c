@@ -125,32 +125,48 @@ static void head_build(http_parser *p, const char *decoded, size_t dlen) {
   rq->body.len = 0;
 }
 
-/* Checks the headers and the framing.  Returns 0, or the status to refuse
- * the request with (p->why says why). */
+/* Refuses the head with status; the body of the answer says why. */
+static int refuse_head(http_parser *p, int status, const char *why) {
+  snprintf(p->why, sizeof(p->why), "%s%s%s\n", http_status_reason(status), why != NULL ? ": " : "",
+           why != NULL ? why : "");
+  return status;
+}
+
+/* Checks the request line.  Returns 0, or the status to refuse the request
+ * with (p->why says why). */
+static int line_check(http_parser *p) {
+  const llhttp_t *ll = &p->ll;
+
+  /* llhttp takes any one-digit version here (LENIENT_VERSION), so that the
+   * ones we do not speak get 505, as nginx answers HTTP/2.0 and later, and
+   * not a reading as HTTP/1.1: HTTP/0.9 as well, and 1.2 to 1.9. */
+  if (ll->http_major != 1 || ll->http_minor > 1)
+    return refuse_head(p, 505, "only HTTP/1.0 and HTTP/1.1 are served");
+  return 0;
+}
+
+/* Checks the request line, the headers and the framing.  Returns 0, or the
+ * status to refuse the request with (p->why says why). */
 static int head_check(http_parser *p) {
   http_head_info info;
   const char *why = NULL;
-  int status;
+  int status = line_check(p);
 
+  if (status != 0)
+    return status;
   for (unsigned i = 0; i < p->nhdrs; i++) {
     p->hdr_out[i].name.ptr = p->head_buf.base + p->hdrs[i].name_off;
     p->hdr_out[i].name.len = p->hdrs[i].name_len;
     p->hdr_out[i].value.ptr = p->head_buf.base + p->hdrs[i].value_off;
     p->hdr_out[i].value.len = p->hdrs[i].value_len;
   }
-  if (http_scan_headers(p->hdr_out, p->nhdrs, &info) != 0 || p->bad_header) {
-    snprintf(p->why, sizeof(p->why), "Bad Request: invalid header value\n");
-    return 400;
-  }
+  if (http_scan_headers(p->hdr_out, p->nhdrs, &info) != 0 || p->bad_header)
+    return refuse_head(p, 400, "invalid header value");
   status = http_check_framing(&info, p->head.http10, &why);
-  if (status != 0) {
-    snprintf(p->why, sizeof(p->why), "%s: %s\n", http_status_reason(status), why);
-    return status;
-  }
-  if (p->max_body > 0 && (p->ll.flags & F_CONTENT_LENGTH) && p->ll.content_length > p->max_body) {
-    snprintf(p->why, sizeof(p->why), "Content Too Large\n");
-    return 413;
-  }
+  if (status != 0)
+    return refuse_head(p, status, why);
+  if (p->max_body > 0 && (p->ll.flags & F_CONTENT_LENGTH) && p->ll.content_length > p->max_body)
+    return refuse_head(p, 413, NULL);
   p->head.expect_continue = info.expect_continue && !p->head.http10 && p->head.has_body;
   return 0;
 }
@@ -260,6 +276,7 @@ void http_parse_init(http_parser *p, const http_parse_cb *cb, void *owner, size_
   }
   memset(p, 0, sizeof(*p));
   llhttp_init(&p->ll, HTTP_REQUEST, &settings);
+  p->ll.lenient_flags |= LENIENT_VERSION;        /* line_check() answers the version */
   p->ll.data = p;
   p->cb = cb;
   p->owner = owner;
