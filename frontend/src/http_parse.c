@@ -132,8 +132,8 @@ static int refuse_head(http_parser *p, int status, const char *why) {
   return status;
 }
 
-/* Checks the request line.  Returns 0, or the status to refuse the request
- * with (p->why says why). */
+/* Checks the request line: the version and the method.  Returns 0, or the
+ * status to refuse the request with (p->why says why). */
 static int line_check(http_parser *p) {
   const llhttp_t *ll = &p->ll;
 
@@ -142,6 +142,11 @@ static int line_check(http_parser *p) {
    * not a reading as HTTP/1.1: HTTP/0.9 as well, and 1.2 to 1.9. */
   if (ll->http_major != 1 || ll->http_minor > 1)
     return refuse_head(p, 505, "only HTTP/1.0 and HTTP/1.1 are served");
+  /* CONNECT would make a tunnel of the connection, and TRACE would echo the
+   * request's headers (its cookies too) back to a script; nginx refuses both
+   * with 405 as well. */
+  if (p->head.method == HTTP_CONNECT || p->head.method == HTTP_TRACE)
+    return refuse_head(p, 405, "CONNECT and TRACE are not served");
   return 0;
 }
 

@@ -398,16 +398,18 @@ static void test_absolute_form_and_others(void **state) {
         "begin\n"
         "head 0 OPTIONS * HTTP/1.1 path=* query=- norm=- ka=1 body=0 expect=0 h=[host: h]\n"
         "complete\n");
-  /* CONNECT is an ordinary request here: what follows it is read as HTTP. */
-  CHECK("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"
-        "GET /next HTTP/1.1\r\nHost: h\r\n\r\n",
-        "begin\n"
-        "head 0 CONNECT example.com:443 HTTP/1.1 path=example.com:443 query=- norm=- ka=1 body=0 "
-        "expect=0 h=[host: example.com:443]\n"
-        "complete\n"
-        "begin\n"
-        "head 0 GET /next HTTP/1.1 path=/next query=- norm=/next ka=1 body=0 expect=0 h=[host: h]\n"
-        "complete\n");
+}
+
+/* CONNECT would make a tunnel, TRACE an echo: 405, as nginx answers. */
+static void test_refused_method(void **state) {
+  (void) state;
+  CHECK("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\nGET /next HTTP/1.1\r\n\r\n",
+        "begin\nhead 405 Method Not Allowed: CONNECT and TRACE are not served\nstop at 59\n");
+  CHECK("TRACE / HTTP/1.1\r\nHost: h\r\n\r\n",
+        "begin\nhead 405 Method Not Allowed: CONNECT and TRACE are not served\nstop at 29\n");
+  /* A method llhttp does not know, or not in capitals, is malformed. */
+  CHECK("FOO / HTTP/1.1\r\nHost: h\r\n\r\n", "begin\nerror 400\n");
+  CHECK("Get / HTTP/1.1\r\nHost: h\r\n\r\n", "begin\nerror 400\n");
 }
 
 static void test_http10_and_keep_alive(void **state) {
@@ -1082,6 +1084,7 @@ int main(void) {
     T(test_names_lowercased_values_kept),
     T(test_target_decoded_and_normalised),
     T(test_absolute_form_and_others),
+    T(test_refused_method),
     T(test_http10_and_keep_alive),
     T(test_body_content_length),
     T(test_body_chunked_with_trailers),
