@@ -99,30 +99,72 @@ int http_value_ok(const char *v, size_t len) {
   return 1;
 }
 
+int http_authority_ok(const char *v, size_t len) {
+  for (size_t i = 0; i < len; i++) {
+    unsigned char ch = (unsigned char) v[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+          (ch != '\0' && strchr("-._~%!$&'()*+,;=:[]", ch) != NULL)))
+      return 0;
+  }
+  return 1;
+}
+
+/* The length of "http://" or "https://" at the start of url (any case), or 0. */
+static size_t http_scheme_len(const char *url, size_t len) {
+  if (len >= 7 && strncasecmp(url, "http://", 7) == 0)
+    return 7;
+  if (len >= 8 && strncasecmp(url, "https://", 8) == 0)
+    return 8;
+  return 0;
+}
+
+int http_target_form(const char *url, size_t len) {
+  size_t start, end;
+
+  if (len == 0 || memchr(url, '#', len) != NULL)
+    return HTTP_FORM_BAD;
+  if (url[0] == '/')
+    return HTTP_FORM_ORIGIN;
+  if (len == 1 && url[0] == '*')
+    return HTTP_FORM_ASTERISK;
+  start = http_scheme_len(url, len);
+  if (start == 0)
+    return HTTP_FORM_BAD;
+  for (end = start; end < len && url[end] != '/' && url[end] != '?'; end++)
+    ;
+  if (end == start || !http_authority_ok(url + start, end - start))
+    return HTTP_FORM_BAD;
+  return HTTP_FORM_ABSOLUTE;
+}
+
 void http_split_target(const char *url, size_t len, http_target *t) {
   const char *start = url, *end = url + len, *q, *hash;
 
+  t->authority = NULL;
+  t->authority_len = 0;
   if (len > 0 && url[0] != '/' && url[0] != '*') {
-    /* absolute-form: skip "scheme://authority". */
+    /* absolute-form: skip "scheme://authority"; the authority ends at the
+     * first '/', '?' or '#' (RFC 3986 section 3.2). */
     const char *s = memchr(url, ':', len);
     if (s != NULL && s + 2 < end && s[1] == '/' && s[2] == '/') {
-      start = memchr(s + 3, '/', (size_t) (end - (s + 3)));
-      if (start == NULL)
-        start = end;
+      t->authority = start = s + 3;
+      while (start < end && *start != '/' && *start != '?' && *start != '#')
+        start++;
+      t->authority_len = (size_t) (start - t->authority);
     }
   }
+  /* A fragment ends the target: a '?' inside it starts no query. */
+  hash = memchr(start, '#', (size_t) (end - start));
+  if (hash != NULL)
+    end = hash;
   q = memchr(start, '?', (size_t) (end - start));
   t->path = start;
   t->path_len = (size_t) ((q != NULL ? q : end) - start);
-  hash = memchr(start, '#', t->path_len);
-  if (hash != NULL)
-    t->path_len = (size_t) (hash - start);
   t->query = NULL;
   t->query_len = 0;
   if (q != NULL) {
     t->query = q + 1;
-    hash = memchr(q, '#', (size_t) (end - q));
-    t->query_len = (size_t) ((hash != NULL ? hash : end) - (q + 1));
+    t->query_len = (size_t) (end - (q + 1));
   }
 }
 
@@ -250,8 +292,10 @@ int http_scan_headers(tdm_header *h, uint32_t n, http_head_info *info) {
       status = 400;
     for (uint32_t j = 0; j < nlen; j++)
       name[j] |= (char) ((name[j] >= 'A' && name[j] <= 'Z') << 5);
-    if (nlen == 4 && memcmp(name, "host", 4) == 0)
+    if (nlen == 4 && memcmp(name, "host", 4) == 0) {
       info->hosts++;
+      info->host = i;
+    }
     else if (nlen == 6 && memcmp(name, "expect", 6) == 0 && vlen == 12 &&
              strncasecmp(v, "100-continue", 12) == 0)
       info->expect_continue = 1;

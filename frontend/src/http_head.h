@@ -15,6 +15,8 @@
 
 /* The parts of a request target (origin or absolute form), pointing into it. */
 typedef struct http_target {
+  const char *authority;         /* absolute form: host and port; NULL for another form */
+  size_t authority_len;
   const char *path;              /* up to '?' or '#', still percent-encoded */
   size_t path_len;
   const char *query;             /* after '?', up to '#'; NULL if there is no '?' */
@@ -24,10 +26,14 @@ typedef struct http_target {
 /* What the headers say about framing and routing. */
 typedef struct http_head_info {
   unsigned hosts;                /* Host headers seen */
+  uint32_t host;                 /* the index of the last one */
   unsigned expect_continue : 1;  /* Expect: 100-continue */
   unsigned has_te : 1;           /* a Transfer-Encoding header */
   unsigned te_chunked_last : 1;  /* chunked is the final coding of the last one */
 } http_head_info;
+
+/* The forms of a request target (RFC 9112 section 3.2) this server takes. */
+enum { HTTP_FORM_BAD, HTTP_FORM_ORIGIN, HTTP_FORM_ABSOLUTE, HTTP_FORM_ASTERISK };
 
 /* The reason phrase of status ("" for one without). */
 const char *http_status_reason(int status);
@@ -38,8 +44,22 @@ int http_is_token(const char *s, size_t len);
 /* Whether a header value v[0..len) holds no CR, LF or NUL. */
 int http_value_ok(const char *v, size_t len);
 
+/* Whether v[0..len) is a host with an optional port as RFC 3986 section 3.2.2
+ * spells them (a name, an address, an IP literal in brackets; percent
+ * escapes and sub-delims, no userinfo, no whitespace, no '/'); empty is
+ * allowed. */
+int http_authority_ok(const char *v, size_t len);
+
+/* The form of the target url[0..len): origin ("/p?q"), absolute
+ * ("http://host/p?q", http or https, with an authority that
+ * http_authority_ok() takes and is not empty), asterisk ("*"), or
+ * HTTP_FORM_BAD for anything else, a fragment ('#') included: RFC 9112
+ * gives no request target one. */
+int http_target_form(const char *url, size_t len);
+
 /* Splits url[0..len); an absolute-form target ("http://host/p") has its
- * scheme and authority skipped. */
+ * scheme and authority skipped (the authority ends at the first '/', '?' or
+ * '#').  A fragment is neither path nor query. */
 void http_split_target(const char *url, size_t len, http_target *t);
 
 /* Percent-decodes src[0..len) into dst (room for len bytes).  Returns the

@@ -132,10 +132,11 @@ static int refuse_head(http_parser *p, int status, const char *why) {
   return status;
 }
 
-/* Checks the request line: the version and the method.  Returns 0, or the
- * status to refuse the request with (p->why says why). */
+/* Checks the request line: the version, the method and the target's form.
+ * Returns 0, or the status to refuse the request with (p->why says why). */
 static int line_check(http_parser *p) {
   const llhttp_t *ll = &p->ll;
+  int form;
 
   /* llhttp takes any one-digit version here (LENIENT_VERSION), so that the
    * ones we do not speak get 505, as nginx answers HTTP/2.0 and later, and
@@ -147,6 +148,11 @@ static int line_check(http_parser *p) {
    * with 405 as well. */
   if (p->head.method == HTTP_CONNECT || p->head.method == HTTP_TRACE)
     return refuse_head(p, 405, "CONNECT and TRACE are not served");
+  form = http_target_form(p->head_buf.base + p->url_off, p->url_len);
+  if (form == HTTP_FORM_BAD)
+    return refuse_head(p, 400, "invalid request target");
+  if (form == HTTP_FORM_ASTERISK && p->head.method != HTTP_OPTIONS)
+    return refuse_head(p, 400, "the target * is for OPTIONS only");
   return 0;
 }
 
@@ -172,8 +178,29 @@ static int head_check(http_parser *p) {
     return refuse_head(p, status, why);
   if (p->max_body > 0 && (p->ll.flags & F_CONTENT_LENGTH) && p->ll.content_length > p->max_body)
     return refuse_head(p, 413, NULL);
+  p->host = info.hosts > 0 ? (int) info.host : -1;
   p->head.expect_continue = info.expect_continue && !p->head.http10 && p->head.has_body;
   return 0;
+}
+
+/* An absolute-form target names the host itself, and RFC 9112 section 3.2.2
+ * has the Host header ignored then: its value becomes the target's
+ * authority, or a Host header is added with it (HTTP/1.0 sends none), so
+ * the backend sees one host, the one routing saw. */
+static void head_authority(http_parser *p) {
+  const http_target *t = &p->head.target;
+
+  if (t->authority == NULL)
+    return;
+  if (p->host < 0 && p->nhdrs < HTTP_MAX_HEADERS) {
+    p->host = (int) p->nhdrs++;
+    p->hdr_out[p->host].name.ptr = "host";
+    p->hdr_out[p->host].name.len = 4;
+  }
+  if (p->host >= 0) {
+    p->hdr_out[p->host].value.ptr = t->authority;
+    p->hdr_out[p->host].value.len = (uint32_t) t->authority_len;
+  }
 }
 
 /* Splits the target, decodes and normalises its path into head_buf (room
@@ -184,6 +211,7 @@ static int head_path(http_parser *p) {
   ssize_t dlen, nlen;
 
   http_split_target(p->head_buf.base + p->url_off, p->url_len, &hd->target);
+  head_authority(p);
   decoded = p->head_buf.base + p->head_buf.len;
   dlen = http_percent_decode(hd->target.path, hd->target.path_len, decoded);
   if (dlen < 0) {

@@ -6,10 +6,11 @@
  * callback asks it to and goes on from there on the next feed.
  *
  * It owns the head's bytes until the next request begins, and adds the
- * checks llhttp 8 does not make (obs-fold, header names, Host, framing).  A
- * chunked body is decoded by http_chunked, not by llhttp, whose chunk
- * extensions are too strict and whose trailers would reach the head's
- * callbacks.  It may call http_head, http_chunked, llhttp and the codec. */
+ * checks llhttp 8 does not make (obs-fold, header names, Host, framing, the
+ * version, the method, the target's form).  A chunked body is decoded by
+ * http_chunked, not by llhttp, whose chunk extensions are too strict and
+ * whose trailers would reach the head's callbacks.
+ * It may call http_head, http_chunked, llhttp and the codec. */
 #ifndef TDM_HTTP_PARSE_H
 #define TDM_HTTP_PARSE_H
 
@@ -73,6 +74,7 @@ typedef struct http_parser {
   unsigned handover : 1;         /* llhttp paused to hand the input over */
   const char *exec_start;        /* the input llhttp is working on */
   const char *exec_end;
+  int host;                      /* the index of the Host header in hdr_out, -1 if none */
   http_chunked chunks;
   tdm_buf head_buf;              /* url and headers of the request; owner: the parser */
   uint32_t url_off, url_len;

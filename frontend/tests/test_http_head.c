@@ -6,10 +6,6 @@
  * every byte value and at every truncation point, and write into buffers
  * with a canary after them.
  *
- * Tests named *_BUG show a defect (see the comment above each): they fail
- * today, so they are not in the main list; set TDM_TEST_KNOWN_BUGS=1 to run
- * them too.
- *
  * Set TDM_TEST_FILTER to a test name (cmocka pattern) to run only that test.
  */
 #include <setjmp.h>
@@ -255,12 +251,10 @@ static void test_split_every_truncation(void **state) {
   }
 }
 
-/* BUG: in absolute form the authority ends at the first '/', '?' or '#'
- * (RFC 3986 section 3.2), but http_split_target() looks only for '/'.  So
- * "http://h?x=/y" gets the path "/y" (taken from inside the query) and no
- * query: a request for "/" is routed as one for "/y".  And "http://h?x"
- * loses its query. */
-static void test_split_absolute_authority_ends_at_query_BUG(void **state) {
+/* In absolute form the authority ends at the first '/', '?' or '#' (RFC
+ * 3986 section 3.2): "http://h?x=/y" is a request for "/" with the query
+ * "x=/y", not one for "/y" (the path taken from inside the query). */
+static void test_split_absolute_authority_ends_at_query(void **state) {
   (void) state;
 
   check_split("http://h?x=/y", "", "x=/y");
@@ -268,13 +262,79 @@ static void test_split_absolute_authority_ends_at_query_BUG(void **state) {
   check_split("http://h#/y", "", NULL);
 }
 
-/* BUG: a '?' inside the fragment is part of the fragment (RFC 3986 section
- * 3.5), but "/a#f?x" gets the query "x".  llhttp passes such a target on. */
-static void test_split_question_mark_in_fragment_BUG(void **state) {
+/* A '?' inside the fragment is part of the fragment (RFC 3986 section 3.5):
+ * "/a#f?x" has no query.  (http_target_form() refuses a fragment anyway.) */
+static void test_split_question_mark_in_fragment(void **state) {
   (void) state;
 
   check_split("/a#f?x", "/a", NULL);
   check_split("http://h/a#f?x", "/a", NULL);
+}
+
+/* The authority of an absolute-form target; none for the other forms. */
+static void test_split_authority(void **state) {
+  static const struct {
+    const char *url, *authority;
+  } cases[] = {
+    {"http://h/a", "h"}, {"https://h.example:8443", "h.example:8443"}, {"http://[::1]:80/", "[::1]:80"},
+    {"http://h?x", "h"}, {"http://h#f", "h"}, {"http:///x", ""}, {"/a", NULL}, {"*", NULL},
+    {"h:443", NULL},
+  };
+  (void) state;
+
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    http_target t;
+    http_split_target(cases[i].url, strlen(cases[i].url), &t);
+    if (cases[i].authority == NULL) {
+      assert_null(t.authority);
+      assert_int_equal(t.authority_len, 0);
+      continue;
+    }
+    if (t.authority == NULL || t.authority_len != strlen(cases[i].authority) ||
+        memcmp(t.authority, cases[i].authority, t.authority_len) != 0)
+      fail_msg("%s: authority \"%.*s\", want \"%s\"", cases[i].url, (int) t.authority_len,
+               t.authority != NULL ? t.authority : "", cases[i].authority);
+  }
+}
+
+static void test_target_form(void **state) {
+  static const struct {
+    const char *url;
+    int form;
+  } cases[] = {
+    {"/", HTTP_FORM_ORIGIN}, {"/a?b", HTTP_FORM_ORIGIN}, {"//a", HTTP_FORM_ORIGIN},
+    {"*", HTTP_FORM_ASTERISK},
+    {"http://h", HTTP_FORM_ABSOLUTE}, {"HTTP://h/a", HTTP_FORM_ABSOLUTE}, {"https://h:1?x", HTTP_FORM_ABSOLUTE},
+    {"http://[::1]/", HTTP_FORM_ABSOLUTE},
+    {"", HTTP_FORM_BAD}, {"/a#f", HTTP_FORM_BAD}, {"http://h/#", HTTP_FORM_BAD}, {"*/", HTTP_FORM_BAD},
+    {"**", HTTP_FORM_BAD}, {"a", HTTP_FORM_BAD}, {"h:443", HTTP_FORM_BAD}, {"ftp://h/", HTTP_FORM_BAD},
+    {"http:/h", HTTP_FORM_BAD}, {"http://", HTTP_FORM_BAD}, {"http:///a", HTTP_FORM_BAD},
+    {"http://u@h/", HTTP_FORM_BAD}, {"http://h h/", HTTP_FORM_BAD}, {"httpx://h/", HTTP_FORM_BAD},
+  };
+  (void) state;
+
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    int got = http_target_form(cases[i].url, strlen(cases[i].url));
+    if (got != cases[i].form)
+      fail_msg("\"%s\": form %d, want %d", cases[i].url, got, cases[i].form);
+  }
+}
+
+static void test_authority_ok(void **state) {
+  static const char *const good[] = {"", "h", "example.com:8080", "[::1]:80", "a-b_c~d.e", "%41",
+                                     "!$&'()*+,;=", "1.2.3.4"};
+  static const char *const bad[] = {"a b", "a/b", "u@h", "a\\b", "h?", "h#", "a\"b", "<h>", "a\tb", "\x80",
+                                    "a{b}", "a|b", "a^b", "`"};
+  (void) state;
+
+  for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+    if (!http_authority_ok(good[i], strlen(good[i])))
+      fail_msg("\"%s\" was refused", good[i]);
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    if (http_authority_ok(bad[i], strlen(bad[i])))
+      fail_msg("\"%s\" was taken", bad[i]);
+  /* A NUL is none of them. */
+  assert_int_equal(http_authority_ok("a\0b", 3), 0);
 }
 
 /* ---- percent-decoding -------------------------------------------------------- */
@@ -863,6 +923,11 @@ int main(void) {
     cmocka_unit_test(test_split_origin_form),
     cmocka_unit_test(test_split_absolute_form),
     cmocka_unit_test(test_split_every_truncation),
+    cmocka_unit_test(test_split_absolute_authority_ends_at_query),
+    cmocka_unit_test(test_split_question_mark_in_fragment),
+    cmocka_unit_test(test_split_authority),
+    cmocka_unit_test(test_target_form),
+    cmocka_unit_test(test_authority_ok),
     cmocka_unit_test(test_percent_decode_examples),
     cmocka_unit_test(test_percent_decode_every_escape),
     cmocka_unit_test(test_percent_decode_every_plain_byte),
@@ -884,17 +949,7 @@ int main(void) {
     cmocka_unit_test(test_parse_length_every_byte_and_prefix),
   };
 
-  /* They show bugs and fail until those are fixed (see above each). */
-  const struct CMUnitTest known_bugs[] = {
-    cmocka_unit_test(test_split_absolute_authority_ends_at_query_BUG),
-    cmocka_unit_test(test_split_question_mark_in_fragment_BUG),
-  };
-  int failed;
-
   if (getenv("TDM_TEST_FILTER") != NULL)
     cmocka_set_test_filter(getenv("TDM_TEST_FILTER"));
-  failed = cmocka_run_group_tests_name("http_head", tests, NULL, NULL);
-  if (getenv("TDM_TEST_KNOWN_BUGS") != NULL)
-    failed += cmocka_run_group_tests_name("http_head known bugs", known_bugs, NULL, NULL);
-  return failed;
+  return cmocka_run_group_tests_name("http_head", tests, NULL, NULL);
 }

@@ -374,13 +374,15 @@ static void test_target_decoded_and_normalised(void **state) {
         "head 0 GET /a/%2e%2E/b%2Fc? HTTP/1.1 path=/a/../b/c query= norm=/b/c ka=1 body=0 expect=0 "
         "h=[host: h]\n"
         "complete\n");
-  /* A fragment is not part of the path or the query. */
+  /* RFC 9112 gives a request target no fragment: a '#' is refused. */
   CHECK("GET /a/b?q#frag HTTP/1.1\r\nHost: h\r\n\r\n",
-        "begin\n"
-        "head 0 GET /a/b?q#frag HTTP/1.1 path=/a/b query=q norm=/a/b ka=1 body=0 expect=0 h=[host: h]\n"
-        "complete\n");
+        "begin\nhead 400 Bad Request: invalid request target\nstop at 37\n");
+  CHECK("GET /a#f?x HTTP/1.1\r\nHost: h\r\n\r\n",
+        "begin\nhead 400 Bad Request: invalid request target\nstop at 32\n");
 }
 
+/* An absolute-form target names the host: the Host header's value is
+ * replaced by its authority (RFC 9112 section 3.2.2), or one is added. */
 static void test_absolute_form_and_others(void **state) {
   (void) state;
   CHECK("GET http://example.com:8080/x/../y?q=1 HTTP/1.1\r\nHost: example.com:8080\r\n\r\n",
@@ -393,11 +395,53 @@ static void test_absolute_form_and_others(void **state) {
         "head 0 GET http://example.com HTTP/1.1 path=/ query=- norm=/ ka=1 body=0 expect=0 "
         "h=[host: example.com]\n"
         "complete\n");
+  CHECK("GET HTTPS://a.example:1/p HTTP/1.1\r\nX: 1\r\nHost: b.example\r\n\r\n",
+        "begin\n"
+        "head 0 GET HTTPS://a.example:1/p HTTP/1.1 path=/p query=- norm=/p ka=1 body=0 expect=0 "
+        "h=[x: 1][host: a.example:1]\n"
+        "complete\n");
+  /* The authority ends at a '?' too. */
+  CHECK("GET http://a.example?x=/y HTTP/1.1\r\nHost: b\r\n\r\n",
+        "begin\n"
+        "head 0 GET http://a.example?x=/y HTTP/1.1 path=/ query=x=/y norm=/ ka=1 body=0 expect=0 "
+        "h=[host: a.example]\n"
+        "complete\n");
+  /* HTTP/1.0 may send no Host: the authority becomes one. */
+  CHECK("GET http://a.example/ HTTP/1.0\r\nX: 1\r\n\r\n",
+        "begin\n"
+        "head 0 GET http://a.example/ HTTP/1.0 path=/ query=- norm=/ ka=0 body=0 expect=0 "
+        "h=[x: 1][host: a.example]\n"
+        "complete\n");
   /* Targets that are not paths have no normalised path. */
   CHECK("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n",
         "begin\n"
         "head 0 OPTIONS * HTTP/1.1 path=* query=- norm=- ka=1 body=0 expect=0 h=[host: h]\n"
         "complete\n");
+}
+
+/* RFC 9112 section 3.2: origin form, absolute form (http and https, with a
+ * host), and "*" for OPTIONS only. */
+static void test_refused_target_form(void **state) {
+  static const char *const bad[] = {
+    "GET * HTTP/1.1\r\nHost: h\r\n\r\n",
+    "POST * HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n",
+    "OPTIONS *x HTTP/1.1\r\nHost: h\r\n\r\n",
+    "GET ftp://h/x HTTP/1.1\r\nHost: h\r\n\r\n",
+    "GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n",
+    "GET http://u@h/x HTTP/1.1\r\nHost: h\r\n\r\n",
+  };
+  char want[128];
+  (void) state;
+
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    const char *end = strstr(bad[i], "\r\n\r\n") + 4;
+    snprintf(want, sizeof(want), "begin\nhead 400 Bad Request: %s\nstop at %zu\n",
+             i < 2 ? "the target * is for OPTIONS only" : "invalid request target", (size_t) (end - bad[i]));
+    check_every_way(bad[i], strlen(bad[i]), MAX_HEAD, MAX_BODY, want);
+  }
+  /* Others llhttp refuses itself: the authority form, a quote in a host. */
+  CHECK("GET h:443 HTTP/1.1\r\nHost: h\r\n\r\n", "begin\nerror 400\n");
+  CHECK("GET http://h\"/x HTTP/1.1\r\nHost: h\r\n\r\n", "begin\nerror 400\n");
 }
 
 /* CONNECT would make a tunnel, TRACE an echo: 405, as nginx answers. */
@@ -1084,6 +1128,7 @@ int main(void) {
     T(test_names_lowercased_values_kept),
     T(test_target_decoded_and_normalised),
     T(test_absolute_form_and_others),
+    T(test_refused_target_form),
     T(test_refused_method),
     T(test_http10_and_keep_alive),
     T(test_body_content_length),
