@@ -288,6 +288,9 @@ int http_scan_headers(tdm_header *h, uint32_t n, http_head_info *info) {
     const char *v = h[i].value.ptr;
     uint32_t vlen = h[i].value.len;
 
+    while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+      vlen--;
+    h[i].value.len = vlen;
     if (!http_is_token(name, nlen))
       status = 400;
     for (uint32_t j = 0; j < nlen; j++)

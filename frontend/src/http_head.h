@@ -86,9 +86,10 @@ ssize_t http_normalize_path(char *p, size_t len);
  * which a static mount refuses. */
 int http_path_has_encoded_slash(const char *path, size_t len);
 
-/* Lowercases every header name in place and reads the framing and routing
- * headers into info.  Returns 0, or 400 for an empty name or one that is not
- * a token. */
+/* Lowercases every header name in place, drops the whitespace at the end of
+ * every value (RFC 9110 section 5.5: it is not part of the value; llhttp
+ * drops only the leading), and reads the framing and routing headers into
+ * info.  Returns 0, or 400 for an empty name or one that is not a token. */
 int http_scan_headers(tdm_header *h, uint32_t n, http_head_info *info);
 
 /* The head's framing rules (RFC 9112 sections 3.2 and 6.1): 0, or the

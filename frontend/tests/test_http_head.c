@@ -713,6 +713,22 @@ static void test_scan_lowercases_names_in_place(void **state) {
   assert_int_equal(info.te_chunked_last, 0);
 }
 
+/* RFC 9110 section 5.5: trailing whitespace is no part of a value. */
+static void test_scan_trims_values(void **state) {
+  static const char *const pairs[] = {"A", "x \t ", "B", " \t", "C", "a b", "D", ""};
+  tdm_header h[4];
+  test_header store[4];
+  http_head_info info;
+  (void) state;
+
+  make_headers(h, store, pairs, 4);
+  assert_int_equal(http_scan_headers(h, 4, &info), 0);
+  assert_int_equal(h[0].value.len, 1);
+  assert_int_equal(h[1].value.len, 0);
+  assert_int_equal(h[2].value.len, 3);
+  assert_int_equal(h[3].value.len, 0);
+}
+
 static void test_scan_zero_headers_clears_info(void **state) {
   http_head_info info;
   (void) state;
@@ -942,6 +958,7 @@ int main(void) {
     cmocka_unit_test(test_scan_zero_headers_clears_info),
     cmocka_unit_test(test_scan_bad_names),
     cmocka_unit_test(test_scan_host_count),
+    cmocka_unit_test(test_scan_trims_values),
     cmocka_unit_test(test_scan_expect),
     cmocka_unit_test(test_scan_transfer_encoding),
     cmocka_unit_test(test_check_framing),
