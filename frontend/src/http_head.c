@@ -270,16 +270,31 @@ int http_path_has_encoded_slash(const char *path, size_t len) {
   return 0;
 }
 
-/* Whether chunked is the final coding of a Transfer-Encoding value. */
-static int te_chunked_last(const char *v, size_t len) {
-  while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
-    len--;
-  return len >= 7 && strncasecmp(v + len - 7, "chunked", 7) == 0 &&
-         (len == 7 || v[len - 8] == ',' || v[len - 8] == ' ' || v[len - 8] == '\t');
+/* What one Transfer-Encoding value says: HTTP_TE_CHUNKED if it is exactly
+ * "chunked", HTTP_TE_UNKNOWN if it is a list of other codings (tokens
+ * between commas and whitespace), HTTP_TE_BAD if it is not a list at all. */
+static int te_kind(const char *v, size_t len) {
+  size_t i = 0, elements = 0;
+
+  if (len == 7 && strncasecmp(v, "chunked", 7) == 0)
+    return HTTP_TE_CHUNKED;
+  while (i < len) {
+    size_t start;
+    while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+      i++;
+    start = i;
+    while (i < len && v[i] != ' ' && v[i] != '\t' && v[i] != ',')
+      i++;
+    if (i > start && !http_is_token(v + start, i - start))
+      return HTTP_TE_BAD;
+    elements += i > start;
+  }
+  return elements > 0 ? HTTP_TE_UNKNOWN : HTTP_TE_BAD;
 }
 
 int http_scan_headers(tdm_header *h, uint32_t n, http_head_info *info) {
   int status = 0;
+  unsigned tes = 0;
 
   memset(info, 0, sizeof(*info));
   for (uint32_t i = 0; i < n; i++) {
@@ -303,9 +318,14 @@ int http_scan_headers(tdm_header *h, uint32_t n, http_head_info *info) {
              strncasecmp(v, "100-continue", 12) == 0)
       info->expect_continue = 1;
     else if (nlen == 17 && memcmp(name, "transfer-encoding", 17) == 0) {
-      /* Only "chunked" as the final coding frames a request (RFC 9112 6.1). */
-      info->has_te = 1;
-      info->te_chunked_last = te_chunked_last(v, vlen);
+      /* Several headers make one list: never exactly "chunked" then. */
+      int kind = te_kind(v, vlen);
+      if (tes++ == 0)
+        info->te = (uint8_t) kind;
+      else if (kind == HTTP_TE_BAD || info->te == HTTP_TE_BAD)
+        info->te = HTTP_TE_BAD;
+      else
+        info->te = HTTP_TE_UNKNOWN;
     }
   }
   return status;
@@ -316,11 +336,15 @@ int http_check_framing(const http_head_info *info, int http10, const char **why)
     *why = "exactly one Host header is required";
     return 400;
   }
-  if (info->has_te && http10) {
+  if (info->te != HTTP_TE_NONE && http10) {
     *why = "transfer-encoding in an HTTP/1.0 request";
     return 400;
   }
-  if (info->has_te && !info->te_chunked_last) {
+  if (info->te == HTTP_TE_BAD) {
+    *why = "invalid transfer-encoding";
+    return 400;
+  }
+  if (info->te == HTTP_TE_UNKNOWN) {
     *why = "unsupported transfer-encoding";
     return 501;
   }

@@ -23,13 +23,16 @@ typedef struct http_target {
   size_t query_len;
 } http_target;
 
+/* What the Transfer-Encoding headers say: none, exactly "chunked" (once),
+ * codings we do not implement, or something that is no list of codings. */
+enum { HTTP_TE_NONE, HTTP_TE_CHUNKED, HTTP_TE_UNKNOWN, HTTP_TE_BAD };
+
 /* What the headers say about framing and routing. */
 typedef struct http_head_info {
   unsigned hosts;                /* Host headers seen */
   uint32_t host;                 /* the index of the last one */
+  uint8_t te;                    /* an HTTP_TE_* */
   unsigned expect_continue : 1;  /* Expect: 100-continue */
-  unsigned has_te : 1;           /* a Transfer-Encoding header */
-  unsigned te_chunked_last : 1;  /* chunked is the final coding of the last one */
 } http_head_info;
 
 /* The forms of a request target (RFC 9112 section 3.2) this server takes. */
@@ -94,8 +97,9 @@ int http_scan_headers(tdm_header *h, uint32_t n, http_head_info *info);
 
 /* The head's framing rules (RFC 9112 sections 3.2 and 6.1): 0, or the
  * status for a request without exactly one Host in HTTP/1.1 (400), a
- * Transfer-Encoding in HTTP/1.0 (400), or one whose final coding is not
- * chunked (501).  *why gets a short reason for the body. */
+ * Transfer-Encoding in HTTP/1.0 (400), one that is not a list of codings
+ * (400), or one that is not exactly "chunked" (501, as nginx answers).
+ * *why gets a short reason for the body. */
 int http_check_framing(const http_head_info *info, int http10, const char **why);
 
 /* Parses a content-length value: digits only, at most 18 of them.  Returns

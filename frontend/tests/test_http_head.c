@@ -708,9 +708,9 @@ static void test_scan_lowercases_names_in_place(void **state) {
   assert_string_equal(h[0].value.ptr, "Example.COM");
   assert_string_equal(h[1].value.ptr, "VaLuE");
   assert_int_equal(info.hosts, 1);
+  assert_int_equal(info.host, 0);
   assert_int_equal(info.expect_continue, 0);
-  assert_int_equal(info.has_te, 0);
-  assert_int_equal(info.te_chunked_last, 0);
+  assert_int_equal(info.te, HTTP_TE_NONE);
 }
 
 /* RFC 9110 section 5.5: trailing whitespace is no part of a value. */
@@ -737,8 +737,7 @@ static void test_scan_zero_headers_clears_info(void **state) {
   assert_int_equal(http_scan_headers(NULL, 0, &info), 0);
   assert_int_equal(info.hosts, 0);
   assert_int_equal(info.expect_continue, 0);
-  assert_int_equal(info.has_te, 0);
-  assert_int_equal(info.te_chunked_last, 0);
+  assert_int_equal(info.te, HTTP_TE_NONE);
 }
 
 static void test_scan_bad_names(void **state) {
@@ -796,18 +795,25 @@ static void test_scan_expect(void **state) {
     assert_int_equal(scan(pairs, 2, &info), 0);
     if (info.expect_continue != (unsigned) cases[i].want)
       fail_msg("%s: %s: want %d", cases[i].name, cases[i].value, cases[i].want);
-    assert_int_equal(info.has_te, 0);
+    assert_int_equal(info.te, HTTP_TE_NONE);
   }
 }
 
 static void test_scan_transfer_encoding(void **state) {
   static const struct {
     const char *value;
-    int chunked_last;
+    int te;
   } cases[] = {
-    {"chunked", 1}, {"CHUNKED", 1}, {"Chunked", 1}, {"gzip, chunked", 1}, {"gzip,chunked", 1},
-    {"gzip,\tchunked", 1}, {"chunked ", 1}, {"chunked\t", 1}, {"gzip", 0}, {"chunked, gzip", 0},
-    {"xchunked", 0}, {"notchunked", 0}, {"chunkedx", 0}, {"chunke", 0}, {"", 0}, {"identity", 0},
+    {"chunked", HTTP_TE_CHUNKED}, {"CHUNKED", HTTP_TE_CHUNKED}, {"Chunked", HTTP_TE_CHUNKED},
+    {"chunked ", HTTP_TE_CHUNKED}, {"chunked\t", HTTP_TE_CHUNKED},
+    /* Any other coding, chunked under it or not: not implemented. */
+    {"gzip, chunked", HTTP_TE_UNKNOWN}, {"gzip,chunked", HTTP_TE_UNKNOWN}, {"gzip,\tchunked", HTTP_TE_UNKNOWN},
+    {"deflate, chunked", HTTP_TE_UNKNOWN}, {"gzip", HTTP_TE_UNKNOWN}, {"chunked, gzip", HTTP_TE_UNKNOWN},
+    {"chunked, chunked", HTTP_TE_UNKNOWN}, {"xchunked", HTTP_TE_UNKNOWN}, {"chunke", HTTP_TE_UNKNOWN},
+    {"identity", HTTP_TE_UNKNOWN}, {", chunked", HTTP_TE_UNKNOWN},
+    /* No list of codings. */
+    {"", HTTP_TE_BAD}, {" ", HTTP_TE_BAD}, {",", HTTP_TE_BAD}, {"chunked;q=1", HTTP_TE_BAD},
+    {"\"chunked\"", HTTP_TE_BAD}, {"chunked/1", HTTP_TE_BAD},
   };
   http_head_info info;
   (void) state;
@@ -815,47 +821,46 @@ static void test_scan_transfer_encoding(void **state) {
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     const char *pairs[] = {"Transfer-Encoding", cases[i].value};
     assert_int_equal(scan(pairs, 1, &info), 0);
-    assert_int_equal(info.has_te, 1);
-    if (info.te_chunked_last != (unsigned) cases[i].chunked_last)
-      fail_msg("\"%s\": want chunked last %d", cases[i].value, cases[i].chunked_last);
+    if (info.te != cases[i].te)
+      fail_msg("\"%s\": %d, want %d", cases[i].value, info.te, cases[i].te);
   }
-  /* The last of several headers decides: their values form one list. */
+  /* Two headers make one list: never exactly chunked. */
   {
-    const char *pairs[] = {"Transfer-Encoding", "chunked", "transfer-encoding", "gzip"};
+    const char *pairs[] = {"Transfer-Encoding", "chunked", "transfer-encoding", "chunked"};
     assert_int_equal(scan(pairs, 2, &info), 0);
-    assert_int_equal(info.has_te, 1);
-    assert_int_equal(info.te_chunked_last, 0);
+    assert_int_equal(info.te, HTTP_TE_UNKNOWN);
   }
   {
-    const char *pairs[] = {"Transfer-Encoding", "gzip", "TRANSFER-ENCODING", "chunked"};
+    const char *pairs[] = {"Transfer-Encoding", "", "TRANSFER-ENCODING", "chunked"};
     assert_int_equal(scan(pairs, 2, &info), 0);
-    assert_int_equal(info.te_chunked_last, 1);
+    assert_int_equal(info.te, HTTP_TE_BAD);
+  }
+  {
+    const char *pairs[] = {"Transfer-Encoding", "gzip", "TRANSFER-ENCODING", "x y"};
+    assert_int_equal(scan(pairs, 2, &info), 0);
+    assert_int_equal(info.te, HTTP_TE_UNKNOWN);
   }
   /* A name that only contains it is not it. */
   {
     const char *pairs[] = {"X-Transfer-Encoding", "chunked"};
     assert_int_equal(scan(pairs, 1, &info), 0);
-    assert_int_equal(info.has_te, 0);
-    assert_int_equal(info.te_chunked_last, 0);
+    assert_int_equal(info.te, HTTP_TE_NONE);
   }
 }
 
 /* ---- framing rules --------------------------------------------------------------- */
 
-static void check_framing(unsigned hosts, int te, int chunked_last, int http10, int want,
-                          const char *want_why) {
+static void check_framing(unsigned hosts, int te, int http10, int want, const char *want_why) {
   http_head_info info;
   const char *why = NULL;
   int got;
 
   memset(&info, 0, sizeof(info));
   info.hosts = hosts;
-  info.has_te = (unsigned) te;
-  info.te_chunked_last = (unsigned) chunked_last;
+  info.te = (uint8_t) te;
   got = http_check_framing(&info, http10, &why);
   if (got != want)
-    fail_msg("hosts %u te %d chunked last %d http10 %d: %d, want %d", hosts, te, chunked_last, http10,
-             got, want);
+    fail_msg("hosts %u te %d http10 %d: %d, want %d", hosts, te, http10, got, want);
   if (want_why != NULL) {
     assert_non_null(why);
     assert_string_equal(why, want_why);
@@ -866,23 +871,25 @@ static void test_check_framing(void **state) {
   static const char host[] = "exactly one Host header is required";
   static const char te10[] = "transfer-encoding in an HTTP/1.0 request";
   static const char unsupported[] = "unsupported transfer-encoding";
+  static const char bad_te[] = "invalid transfer-encoding";
   (void) state;
 
   /* HTTP/1.1: exactly one Host. */
-  check_framing(1, 0, 0, 0, 0, NULL);
-  check_framing(0, 0, 0, 0, 400, host);
-  check_framing(2, 0, 0, 0, 400, host);
-  check_framing(7, 0, 0, 0, 400, host);
+  check_framing(1, HTTP_TE_NONE, 0, 0, NULL);
+  check_framing(0, HTTP_TE_NONE, 0, 400, host);
+  check_framing(2, HTTP_TE_NONE, 0, 400, host);
+  check_framing(7, HTTP_TE_NONE, 0, 400, host);
   /* HTTP/1.0: any number of them. */
-  check_framing(0, 0, 0, 1, 0, NULL);
-  check_framing(2, 0, 0, 1, 0, NULL);
-  /* Transfer-Encoding: chunked last in 1.1, never in 1.0. */
-  check_framing(1, 1, 1, 0, 0, NULL);
-  check_framing(1, 1, 0, 0, 501, unsupported);
-  check_framing(0, 1, 1, 1, 400, te10);
-  check_framing(1, 1, 0, 1, 400, te10);
+  check_framing(0, HTTP_TE_NONE, 1, 0, NULL);
+  check_framing(2, HTTP_TE_NONE, 1, 0, NULL);
+  /* Transfer-Encoding: exactly chunked in 1.1, never in 1.0. */
+  check_framing(1, HTTP_TE_CHUNKED, 0, 0, NULL);
+  check_framing(1, HTTP_TE_UNKNOWN, 0, 501, unsupported);
+  check_framing(1, HTTP_TE_BAD, 0, 400, bad_te);
+  check_framing(0, HTTP_TE_CHUNKED, 1, 400, te10);
+  check_framing(1, HTTP_TE_UNKNOWN, 1, 400, te10);
   /* The Host rule comes first. */
-  check_framing(0, 1, 0, 0, 400, host);
+  check_framing(0, HTTP_TE_UNKNOWN, 0, 400, host);
 }
 
 /* ---- content-length -------------------------------------------------------------- */
