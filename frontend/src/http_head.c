@@ -292,6 +292,29 @@ static int te_kind(const char *v, size_t len) {
   return elements > 0 ? HTTP_TE_UNKNOWN : HTTP_TE_BAD;
 }
 
+/* Reads one Expect value (a list of expectations) into info. */
+static void expect_scan(const char *v, size_t len, http_head_info *info) {
+  size_t i = 0;
+
+  while (i < len) {
+    size_t start, end;
+    while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+      i++;
+    start = i;
+    while (i < len && v[i] != ',')
+      i++;
+    end = i;
+    while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+      end--;
+    if (end == start)
+      continue;
+    if (end - start == 12 && strncasecmp(v + start, "100-continue", 12) == 0)
+      info->expect_continue = 1;
+    else
+      info->expect_other = 1;
+  }
+}
+
 int http_scan_headers(tdm_header *h, uint32_t n, http_head_info *info) {
   int status = 0;
   unsigned tes = 0;
@@ -314,9 +337,8 @@ int http_scan_headers(tdm_header *h, uint32_t n, http_head_info *info) {
       info->hosts++;
       info->host = i;
     }
-    else if (nlen == 6 && memcmp(name, "expect", 6) == 0 && vlen == 12 &&
-             strncasecmp(v, "100-continue", 12) == 0)
-      info->expect_continue = 1;
+    else if (nlen == 6 && memcmp(name, "expect", 6) == 0)
+      expect_scan(v, vlen, info);
     else if (nlen == 17 && memcmp(name, "transfer-encoding", 17) == 0) {
       /* Several headers make one list: never exactly "chunked" then. */
       int kind = te_kind(v, vlen);

@@ -33,6 +33,7 @@ typedef struct http_head_info {
   uint32_t host;                 /* the index of the last one */
   uint8_t te;                    /* an HTTP_TE_* */
   unsigned expect_continue : 1;  /* Expect: 100-continue */
+  unsigned expect_other : 1;     /* an expectation other than 100-continue */
 } http_head_info;
 
 /* The forms of a request target (RFC 9112 section 3.2) this server takes. */

@@ -176,6 +176,8 @@ static int head_check(http_parser *p) {
   status = http_check_framing(&info, p->head.http10, &why);
   if (status != 0)
     return refuse_head(p, status, why);
+  if (info.expect_other)
+    return refuse_head(p, 417, "only 100-continue is understood");
   if (p->max_body > 0 && (p->ll.flags & F_CONTENT_LENGTH) && p->ll.content_length > p->max_body)
     return refuse_head(p, 413, NULL);
   p->host = info.hosts > 0 ? (int) info.host : -1;

@@ -7,9 +7,9 @@
  *
  * It owns the head's bytes until the next request begins, and adds the
  * checks llhttp 8 does not make (obs-fold, header names, Host, framing, the
- * version, the method, the target's form).  A chunked body is decoded by
- * http_chunked, not by llhttp, whose chunk extensions are too strict and
- * whose trailers would reach the head's callbacks.
+ * version, the method, the target's form, Expect).  A chunked body is
+ * decoded by http_chunked, not by llhttp, whose chunk extensions are too
+ * strict and whose trailers would reach the head's callbacks.
  * It may call http_head, http_chunked, llhttp and the codec. */
 #ifndef TDM_HTTP_PARSE_H
 #define TDM_HTTP_PARSE_H

@@ -737,6 +737,7 @@ static void test_scan_zero_headers_clears_info(void **state) {
   assert_int_equal(http_scan_headers(NULL, 0, &info), 0);
   assert_int_equal(info.hosts, 0);
   assert_int_equal(info.expect_continue, 0);
+  assert_int_equal(info.expect_other, 0);
   assert_int_equal(info.te, HTTP_TE_NONE);
 }
 
@@ -781,11 +782,13 @@ static void test_scan_host_count(void **state) {
 static void test_scan_expect(void **state) {
   static const struct {
     const char *name, *value;
-    int want;
+    int cont, other;
   } cases[] = {
-    {"Expect", "100-continue", 1}, {"EXPECT", "100-Continue", 1}, {"expect", "100-CONTINUE", 1},
-    {"Expect", "100-continuex", 0}, {"Expect", "200-ok", 0}, {"Expect", "", 0},
-    {"Expect", "100-continu", 0}, {"X-Expect", "100-continue", 0}, {"Expects", "100-continue", 0},
+    {"Expect", "100-continue", 1, 0}, {"EXPECT", "100-Continue", 1, 0}, {"expect", "100-CONTINUE", 1, 0},
+    {"Expect", "100-continuex", 0, 1}, {"Expect", "200-ok", 0, 1}, {"Expect", "", 0, 0},
+    {"Expect", "100-continu", 0, 1}, {"X-Expect", "100-continue", 0, 0}, {"Expects", "100-continue", 0, 0},
+    {"Expect", " , 100-continue , ", 1, 0}, {"Expect", "100-continue, foo", 1, 1}, {"Expect", ",,", 0, 0},
+    {"Expect", "100-continue; x=1", 0, 1},
   };
   http_head_info info;
   (void) state;
@@ -793,8 +796,9 @@ static void test_scan_expect(void **state) {
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     const char *pairs[] = {"Host", "h", cases[i].name, cases[i].value};
     assert_int_equal(scan(pairs, 2, &info), 0);
-    if (info.expect_continue != (unsigned) cases[i].want)
-      fail_msg("%s: %s: want %d", cases[i].name, cases[i].value, cases[i].want);
+    if (info.expect_continue != (unsigned) cases[i].cont || info.expect_other != (unsigned) cases[i].other)
+      fail_msg("%s: %s: continue %u other %u, want %d %d", cases[i].name, cases[i].value, info.expect_continue,
+               info.expect_other, cases[i].cont, cases[i].other);
     assert_int_equal(info.te, HTTP_TE_NONE);
   }
 }

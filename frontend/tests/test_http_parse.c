@@ -789,6 +789,25 @@ static void test_refused_transfer_encoding(void **state) {
         "begin\nerror 400\n");
 }
 
+/* Expect: 100-continue is the only expectation (RFC 9110 section 10.1.1):
+ * any other is 417. */
+static void test_refused_expectation(void **state) {
+  (void) state;
+  CHECK("POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue, x\r\nContent-Length: 1\r\n\r\nx",
+        "begin\nhead 417 Expectation Failed: only 100-continue is understood\nstop at 72\n");
+  CHECK("GET / HTTP/1.1\r\nHost: h\r\nExpect: foo\r\n\r\n",
+        "begin\nhead 417 Expectation Failed: only 100-continue is understood\nstop at 40\n");
+  CHECK("GET / HTTP/1.0\r\nExpect: 200-ok\r\n\r\n",
+        "begin\nhead 417 Expectation Failed: only 100-continue is understood\nstop at 34\n");
+  /* Empty elements are no expectation. */
+  CHECK("POST / HTTP/1.1\r\nHost: h\r\nExpect: , 100-Continue ,\r\nContent-Length: 1\r\n\r\nx",
+        "begin\n"
+        "head 0 POST / HTTP/1.1 path=/ query=- norm=/ ka=1 body=1 expect=1 "
+        "h=[host: h][expect: , 100-Continue ,][content-length: 1]\n"
+        "body x\n"
+        "complete\n");
+}
+
 /* An owner that does not stop after a refused head gets what llhttp makes
  * of the rest: for a Transfer-Encoding without chunked, its own 400. */
 static void test_refused_head_owner_goes_on(void **state) {
@@ -1150,6 +1169,7 @@ int main(void) {
     T(test_refused_bad_header_name),
     T(test_refused_host),
     T(test_refused_transfer_encoding),
+    T(test_refused_expectation),
     T(test_refused_head_owner_goes_on),
     T(test_refused_content_length_over_max_body),
     T(test_refused_path),
