@@ -336,6 +336,7 @@ int http_scan_headers(tdm_header *h, uint32_t n, http_head_info *info) {
     if (nlen == 4 && memcmp(name, "host", 4) == 0) {
       info->hosts++;
       info->host = i;
+      info->host_bad |= !http_authority_ok(v, vlen);
     }
     else if (nlen == 6 && memcmp(name, "expect", 6) == 0)
       expect_scan(v, vlen, info);
@@ -354,8 +355,14 @@ int http_scan_headers(tdm_header *h, uint32_t n, http_head_info *info) {
 }
 
 int http_check_framing(const http_head_info *info, int http10, const char **why) {
-  if (!http10 && info->hosts != 1) {
+  /* Two of them would let two readers route one request two ways; none is
+   * allowed only in HTTP/1.0, which had no Host. */
+  if (info->hosts > 1 || (!http10 && info->hosts == 0)) {
     *why = "exactly one Host header is required";
+    return 400;
+  }
+  if (info->host_bad) {
+    *why = "invalid Host header";
     return 400;
   }
   if (info->te != HTTP_TE_NONE && http10) {

@@ -32,6 +32,7 @@ typedef struct http_head_info {
   unsigned hosts;                /* Host headers seen */
   uint32_t host;                 /* the index of the last one */
   uint8_t te;                    /* an HTTP_TE_* */
+  unsigned host_bad : 1;         /* a Host value that is no host[:port] */
   unsigned expect_continue : 1;  /* Expect: 100-continue */
   unsigned expect_other : 1;     /* an expectation other than 100-continue */
 } http_head_info;
@@ -97,10 +98,10 @@ int http_path_has_encoded_slash(const char *path, size_t len);
 int http_scan_headers(tdm_header *h, uint32_t n, http_head_info *info);
 
 /* The head's framing rules (RFC 9112 sections 3.2 and 6.1): 0, or the
- * status for a request without exactly one Host in HTTP/1.1 (400), a
- * Transfer-Encoding in HTTP/1.0 (400), one that is not a list of codings
- * (400), or one that is not exactly "chunked" (501, as nginx answers).
- * *why gets a short reason for the body. */
+ * status for a request with two Host headers or more, with none in HTTP/1.1, or with one
+ * that is no host[:port] (400), a Transfer-Encoding in HTTP/1.0 (400), one
+ * that is not a list of codings (400), or one that is not exactly "chunked"
+ * (501, as nginx answers).  *why gets a short reason for the body. */
 int http_check_framing(const http_head_info *info, int http10, const char **why);
 
 /* Parses a content-length value: digits only, at most 18 of them.  Returns

@@ -736,6 +736,7 @@ static void test_scan_zero_headers_clears_info(void **state) {
   memset(&info, 0xff, sizeof(info));
   assert_int_equal(http_scan_headers(NULL, 0, &info), 0);
   assert_int_equal(info.hosts, 0);
+  assert_int_equal(info.host_bad, 0);
   assert_int_equal(info.expect_continue, 0);
   assert_int_equal(info.expect_other, 0);
   assert_int_equal(info.te, HTTP_TE_NONE);
@@ -776,6 +777,23 @@ static void test_scan_host_count(void **state) {
     const char *pairs[] = {"Host", "a", "host", "a", "hOsT", ""};
     assert_int_equal(scan(pairs, 3, &info), 0);
     assert_int_equal(info.hosts, 3);
+  }
+}
+
+static void test_scan_host_value(void **state) {
+  http_head_info info;
+  (void) state;
+
+  {
+    const char *pairs[] = {"X", "1", "Host", "example.com:80"};
+    assert_int_equal(scan(pairs, 2, &info), 0);
+    assert_int_equal(info.host, 1);
+    assert_int_equal(info.host_bad, 0);
+  }
+  {
+    const char *pairs[] = {"Host", "a b"};
+    assert_int_equal(scan(pairs, 1, &info), 0);
+    assert_int_equal(info.host_bad, 1);
   }
 }
 
@@ -854,17 +872,18 @@ static void test_scan_transfer_encoding(void **state) {
 
 /* ---- framing rules --------------------------------------------------------------- */
 
-static void check_framing(unsigned hosts, int te, int http10, int want, const char *want_why) {
+static void check_framing(unsigned hosts, int host_bad, int te, int http10, int want, const char *want_why) {
   http_head_info info;
   const char *why = NULL;
   int got;
 
   memset(&info, 0, sizeof(info));
   info.hosts = hosts;
+  info.host_bad = (unsigned) host_bad;
   info.te = (uint8_t) te;
   got = http_check_framing(&info, http10, &why);
   if (got != want)
-    fail_msg("hosts %u te %d http10 %d: %d, want %d", hosts, te, http10, got, want);
+    fail_msg("hosts %u bad %d te %d http10 %d: %d, want %d", hosts, host_bad, te, http10, got, want);
   if (want_why != NULL) {
     assert_non_null(why);
     assert_string_equal(why, want_why);
@@ -873,27 +892,31 @@ static void check_framing(unsigned hosts, int te, int http10, int want, const ch
 
 static void test_check_framing(void **state) {
   static const char host[] = "exactly one Host header is required";
+  static const char bad_host[] = "invalid Host header";
   static const char te10[] = "transfer-encoding in an HTTP/1.0 request";
   static const char unsupported[] = "unsupported transfer-encoding";
   static const char bad_te[] = "invalid transfer-encoding";
   (void) state;
 
-  /* HTTP/1.1: exactly one Host. */
-  check_framing(1, HTTP_TE_NONE, 0, 0, NULL);
-  check_framing(0, HTTP_TE_NONE, 0, 400, host);
-  check_framing(2, HTTP_TE_NONE, 0, 400, host);
-  check_framing(7, HTTP_TE_NONE, 0, 400, host);
-  /* HTTP/1.0: any number of them. */
-  check_framing(0, HTTP_TE_NONE, 1, 0, NULL);
-  check_framing(2, HTTP_TE_NONE, 1, 0, NULL);
+  /* HTTP/1.1: exactly one Host, and a valid one. */
+  check_framing(1, 0, HTTP_TE_NONE, 0, 0, NULL);
+  check_framing(0, 0, HTTP_TE_NONE, 0, 400, host);
+  check_framing(2, 0, HTTP_TE_NONE, 0, 400, host);
+  check_framing(7, 0, HTTP_TE_NONE, 0, 400, host);
+  check_framing(1, 1, HTTP_TE_NONE, 0, 400, bad_host);
+  /* HTTP/1.0: none or one, and valid. */
+  check_framing(0, 0, HTTP_TE_NONE, 1, 0, NULL);
+  check_framing(1, 0, HTTP_TE_NONE, 1, 0, NULL);
+  check_framing(2, 0, HTTP_TE_NONE, 1, 400, host);
+  check_framing(1, 1, HTTP_TE_NONE, 1, 400, bad_host);
   /* Transfer-Encoding: exactly chunked in 1.1, never in 1.0. */
-  check_framing(1, HTTP_TE_CHUNKED, 0, 0, NULL);
-  check_framing(1, HTTP_TE_UNKNOWN, 0, 501, unsupported);
-  check_framing(1, HTTP_TE_BAD, 0, 400, bad_te);
-  check_framing(0, HTTP_TE_CHUNKED, 1, 400, te10);
-  check_framing(1, HTTP_TE_UNKNOWN, 1, 400, te10);
+  check_framing(1, 0, HTTP_TE_CHUNKED, 0, 0, NULL);
+  check_framing(1, 0, HTTP_TE_UNKNOWN, 0, 501, unsupported);
+  check_framing(1, 0, HTTP_TE_BAD, 0, 400, bad_te);
+  check_framing(0, 0, HTTP_TE_CHUNKED, 1, 400, te10);
+  check_framing(1, 0, HTTP_TE_UNKNOWN, 1, 400, te10);
   /* The Host rule comes first. */
-  check_framing(0, HTTP_TE_UNKNOWN, 0, 400, host);
+  check_framing(0, 0, HTTP_TE_UNKNOWN, 0, 400, host);
 }
 
 /* ---- content-length -------------------------------------------------------------- */
@@ -969,6 +992,7 @@ int main(void) {
     cmocka_unit_test(test_scan_zero_headers_clears_info),
     cmocka_unit_test(test_scan_bad_names),
     cmocka_unit_test(test_scan_host_count),
+    cmocka_unit_test(test_scan_host_value),
     cmocka_unit_test(test_scan_trims_values),
     cmocka_unit_test(test_scan_expect),
     cmocka_unit_test(test_scan_transfer_encoding),

@@ -463,13 +463,15 @@ static void test_http10_and_keep_alive(void **state) {
         "begin\n"
         "head 0 GET / HTTP/1.0 path=/ query=- norm=/ ka=0 body=0 expect=0 h=\n"
         "complete\n");
-  CHECK("GET /k HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /l HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
+  CHECK("GET /k HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /l HTTP/1.0\r\nHost: a\r\n\r\n",
         "begin\n"
         "head 0 GET /k HTTP/1.0 path=/k query=- norm=/k ka=1 body=0 expect=0 h=[connection: keep-alive]\n"
         "complete\n"
         "begin\n"
-        "head 0 GET /l HTTP/1.0 path=/l query=- norm=/l ka=0 body=0 expect=0 h=[host: a][host: b]\n"
+        "head 0 GET /l HTTP/1.0 path=/l query=- norm=/l ka=0 body=0 expect=0 h=[host: a]\n"
         "complete\n");
+  /* But never two Hosts, in any version. */
+  CHECK("GET /l HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", "begin\nhead 400 Bad Request: exactly one Host header is required\nstop at 37\n");
   CHECK("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
         "begin\n"
         "head 0 GET / HTTP/1.1 path=/ query=- norm=/ ka=0 body=0 expect=0 h=[host: h][connection: close]\n"
@@ -806,6 +808,24 @@ static void test_refused_expectation(void **state) {
         "h=[host: h][expect: , 100-Continue ,][content-length: 1]\n"
         "body x\n"
         "complete\n");
+}
+
+/* A Host value is a host and an optional port (RFC 9110 section 7.2). */
+static void test_refused_host_value(void **state) {
+  static const char *const bad[] = {"a b", "a/b", "u@h", "h\\x", "h?", "a\"b", "<h>"};
+  char req[128], want[128];
+  (void) state;
+
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    int n = snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", bad[i]);
+    snprintf(want, sizeof(want), "begin\nhead 400 Bad Request: invalid Host header\nstop at %d\n", n);
+    check_every_way(req, (size_t) n, MAX_HEAD, MAX_BODY, want);
+  }
+  CHECK("GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",
+        "begin\nhead 0 GET / HTTP/1.1 path=/ query=- norm=/ ka=1 body=0 expect=0 h=[host: [::1]:80]\n"
+        "complete\n");
+  CHECK("GET / HTTP/1.1\r\nHost:\r\n\r\n",
+        "begin\nhead 0 GET / HTTP/1.1 path=/ query=- norm=/ ka=1 body=0 expect=0 h=[host: ]\ncomplete\n");
 }
 
 /* An owner that does not stop after a refused head gets what llhttp makes
@@ -1170,6 +1190,7 @@ int main(void) {
     T(test_refused_host),
     T(test_refused_transfer_encoding),
     T(test_refused_expectation),
+    T(test_refused_host_value),
     T(test_refused_head_owner_goes_on),
     T(test_refused_content_length_over_max_body),
     T(test_refused_path),
