@@ -44,6 +44,8 @@ static int on_message_begin(llhttp_t *ll) {
   p->nhdrs = 0;
   p->header_value = 0;
   p->bad_header = 0;
+  p->line_breaks = 0;
+  p->name_end = NULL;
   p->in_body = 0;
   p->chunked = 0;
   return p->cb->on_begin(p->owner) == HTTP_PARSE_OK ? 0 : HPE_PAUSED;
@@ -73,7 +75,20 @@ static int on_header_field(llhttp_t *ll, const char *at, size_t len) {
     p->header_value = 0;
   }
   p->hdrs[p->nhdrs - 1].name_len += len;
+  p->name_end = at + len;
+  p->line_breaks = 0;
   return head_append(p, at, len);
+}
+
+/* The line breaks since the last header name, up to at (counted up to 2). */
+static unsigned line_breaks(http_parser *p, const char *from, const char *at) {
+  unsigned n = p->line_breaks;
+
+  while (n < 2 && (from = memchr(from, '\n', (size_t) (at - from))) != NULL) {
+    n++;
+    from++;
+  }
+  return n;
 }
 
 static int on_header_value(llhttp_t *ll, const char *at, size_t len) {
@@ -81,13 +96,20 @@ static int on_header_value(llhttp_t *ll, const char *at, size_t len) {
   struct hdr_span *h;
 
   h = &p->hdrs[p->nhdrs - 1];
-  if (!p->header_value)
-    h->value_off = (uint32_t) p->head_buf.len;
   /* llhttp 8 accepts obs-fold (a value continued on the next line) and
    * reports the continuation as another span of the same value.  A second
    * span is legitimate only when the first ended with the input and this one
    * starts the next input; RFC 9112 section 5.2 lets a server reject obs-fold,
-   * and we do, as h11 and nginx do. */
+   * and we do, as h11 and nginx do.  After an empty first line the
+   * continuation is the value's first span: then a line break lies between
+   * the name and it.  (An empty value is reported at the start of the next
+   * line, after one line break; an empty value continued, after two.) */
+  if (!p->header_value) {
+    const char *from = p->name_end != NULL ? p->name_end : p->exec_start;
+    h->value_off = (uint32_t) p->head_buf.len;
+    if (line_breaks(p, from, at) > (len == 0))
+      p->bad_header = 1;
+  }
   if (p->header_value && !(p->value_at_end && at == p->exec_start))
     p->bad_header = 1;
   p->value_at_end = at + len == p->exec_end;
@@ -348,6 +370,7 @@ static int ll_feed(http_parser *p, const char *data, size_t len, size_t *used) {
   if (err == HPE_PAUSED) {
     *used = (size_t) (llhttp_get_error_pos(&p->ll) - data);
     llhttp_resume(&p->ll);
+    p->name_end = NULL;
     return HTTP_PARSE_PAUSED;
   }
   if (err != HPE_OK) {
@@ -356,6 +379,12 @@ static int ll_feed(http_parser *p, const char *data, size_t len, size_t *used) {
     snprintf(p->error, sizeof(p->error), "%s (%s)", llhttp_errno_name(err), reason != NULL ? reason : "");
     return err == HPE_USER && p->error_status != 0 ? p->error_status : 400;
   }
+  /* The input ended between a header's name and its value: its line breaks
+   * are remembered, since the value's first span comes in another input
+   * (on_header_value). */
+  if (!p->in_body && p->nhdrs > 0 && !p->header_value)
+    p->line_breaks = line_breaks(p, p->name_end != NULL ? p->name_end : data, data + len);
+  p->name_end = NULL;
   *used = len;
   return HTTP_PARSE_OK;
 }

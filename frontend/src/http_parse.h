@@ -68,12 +68,14 @@ typedef struct http_parser {
   unsigned header_value : 1;     /* the last header callback was a value */
   unsigned value_at_end : 1;     /* the last value span ended at the end of the input */
   unsigned bad_header : 1;       /* a header value held CR, LF or NUL, or was folded */
+  unsigned line_breaks : 2;      /* line breaks after the last name, in earlier inputs (up to 2) */
   unsigned in_body : 1;          /* the request being read is past its head */
   unsigned chunked : 1;          /* its body is chunked: http_chunked decodes it */
   unsigned in_chunks : 1;        /* and llhttp has handed the input over to it */
   unsigned handover : 1;         /* llhttp paused to hand the input over */
   const char *exec_start;        /* the input llhttp is working on */
   const char *exec_end;
+  const char *name_end;          /* where the last header name ended, if in this input */
   int host;                      /* the index of the Host header in hdr_out, -1 if none */
   http_chunked chunks;
   tdm_buf head_buf;              /* url and headers of the request; owner: the parser */
