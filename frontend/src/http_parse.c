@@ -46,9 +46,40 @@ static int on_message_begin(llhttp_t *ll) {
   p->bad_header = 0;
   p->line_breaks = 0;
   p->name_end = NULL;
+  p->in_head = 0;
+  p->bare_lf = 0;
+  p->last_cr = 0;
   p->in_body = 0;
   p->chunked = 0;
   return p->cb->on_begin(p->owner) == HTTP_PARSE_OK ? 0 : HPE_PAUSED;
+}
+
+/* The request line begins with its method: the head's line ends are
+ * checked from there (head_scan). */
+static int on_method(llhttp_t *ll, const char *at, size_t len) {
+  http_parser *p = ll->data;
+
+  (void) len;
+  if (!p->in_head) {
+    p->in_head = 1;
+    p->head_from = at;
+  }
+  return 0;
+}
+
+/* Checks the line ends of the head's bytes in [from, to): llhttp 8 takes a
+ * bare LF after the request line and for the empty line that ends the head,
+ * where a reader that wants CRLF (RFC 9112 section 2.2) would read on. */
+static void head_scan(http_parser *p, const char *from, const char *to) {
+  const char *lf = from;
+
+  while ((lf = memchr(lf, '\n', (size_t) (to - lf))) != NULL) {
+    if (lf > from ? lf[-1] != '\r' : !p->last_cr)
+      p->bare_lf = 1;
+    lf++;
+  }
+  if (to > from)
+    p->last_cr = to[-1] == '\r';
 }
 
 static int on_url(llhttp_t *ll, const char *at, size_t len) {
@@ -293,7 +324,11 @@ static int on_headers_complete(llhttp_t *ll) {
   status = head_check(p);
   if (status == 0)
     status = head_path(p);
-  return p->cb->on_head(p->owner, status, status != 0 ? p->why : NULL) == HTTP_PARSE_OK ? 0 : HPE_PAUSED;
+  /* The owner hears of the head once its line ends are checked, which needs
+   * where it ends: llhttp pauses here to say (ll_feed, head_end). */
+  p->head_status = status;
+  p->head_pending = 1;
+  return HPE_PAUSED;
 }
 
 static int on_body(llhttp_t *ll, const char *at, size_t len) {
@@ -323,6 +358,7 @@ void http_parse_init(http_parser *p, const http_parse_cb *cb, void *owner, size_
   if (!settings_ready) {
     llhttp_settings_init(&settings);
     settings.on_message_begin = on_message_begin;
+    settings.on_method = on_method;
     settings.on_url = on_url;
     settings.on_header_field = on_header_field;
     settings.on_header_value = on_header_value;
@@ -359,19 +395,40 @@ void http_parse_free(http_parser *p) {
   tdm_buf_free(&p->head_buf);
 }
 
+/* The head ends at pos: its last line ends are checked, and the owner is
+ * told of it.  Returns what the owner's on_head said. */
+static int head_end(http_parser *p, const char *pos) {
+  int status = p->head_status;
+
+  head_scan(p, p->head_from != NULL ? p->head_from : p->exec_start, pos);
+  p->head_pending = 0;
+  p->in_head = 0;
+  p->head_from = NULL;
+  if (status == 0 && p->bare_lf)
+    status = refuse_head(p, 400, "a line of the head not ended by CRLF");
+  return p->cb->on_head(p->owner, status, status != 0 ? p->why : NULL);
+}
+
 /* Feeds data[0..len) to llhttp; as http_parse_feed(). */
 static int ll_feed(http_parser *p, const char *data, size_t len, size_t *used) {
+  size_t off = 0;
   llhttp_errno_t err;
 
-  p->exec_start = data;
-  p->exec_end = data + len;
-  p->error_status = 0;
-  err = llhttp_execute(&p->ll, data, len);
-  if (err == HPE_PAUSED) {
-    *used = (size_t) (llhttp_get_error_pos(&p->ll) - data);
+  for (;;) {
+    p->exec_start = data + off;
+    p->exec_end = data + len;
+    p->error_status = 0;
+    err = llhttp_execute(&p->ll, data + off, len - off);
+    if (err != HPE_PAUSED)
+      break;
+    off = (size_t) (llhttp_get_error_pos(&p->ll) - data);
     llhttp_resume(&p->ll);
     p->name_end = NULL;
-    return HTTP_PARSE_PAUSED;
+    /* A head's end goes on at once, unless its owner stops there. */
+    if (!p->head_pending || head_end(p, data + off) != HTTP_PARSE_OK) {
+      *used = off;
+      return HTTP_PARSE_PAUSED;
+    }
   }
   if (err != HPE_OK) {
     const char *reason = llhttp_get_error_reason(&p->ll);
@@ -379,11 +436,14 @@ static int ll_feed(http_parser *p, const char *data, size_t len, size_t *used) {
     snprintf(p->error, sizeof(p->error), "%s (%s)", llhttp_errno_name(err), reason != NULL ? reason : "");
     return err == HPE_USER && p->error_status != 0 ? p->error_status : 400;
   }
+  if (p->in_head)
+    head_scan(p, p->head_from != NULL ? p->head_from : p->exec_start, data + len);
+  p->head_from = NULL;
   /* The input ended between a header's name and its value: its line breaks
    * are remembered, since the value's first span comes in another input
    * (on_header_value). */
   if (!p->in_body && p->nhdrs > 0 && !p->header_value)
-    p->line_breaks = line_breaks(p, p->name_end != NULL ? p->name_end : data, data + len);
+    p->line_breaks = line_breaks(p, p->name_end != NULL ? p->name_end : p->exec_start, data + len);
   p->name_end = NULL;
   *used = len;
   return HTTP_PARSE_OK;

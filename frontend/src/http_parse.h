@@ -69,6 +69,10 @@ typedef struct http_parser {
   unsigned value_at_end : 1;     /* the last value span ended at the end of the input */
   unsigned bad_header : 1;       /* a header value held CR, LF or NUL, or was folded */
   unsigned line_breaks : 2;      /* line breaks after the last name, in earlier inputs (up to 2) */
+  unsigned in_head : 1;          /* its request line has begun, its head is not done */
+  unsigned head_pending : 1;     /* llhttp paused at the head's end; the owner is not told yet */
+  unsigned last_cr : 1;          /* the last head byte checked was a CR */
+  unsigned bare_lf : 1;          /* a line of the head ended in LF alone */
   unsigned in_body : 1;          /* the request being read is past its head */
   unsigned chunked : 1;          /* its body is chunked: http_chunked decodes it */
   unsigned in_chunks : 1;        /* and llhttp has handed the input over to it */
@@ -76,6 +80,8 @@ typedef struct http_parser {
   const char *exec_start;        /* the input llhttp is working on */
   const char *exec_end;
   const char *name_end;          /* where the last header name ended, if in this input */
+  const char *head_from;         /* where the head's bytes begin, if in this input */
+  int head_status;               /* the status of the head llhttp paused at */
   int host;                      /* the index of the Host header in hdr_out, -1 if none */
   http_chunked chunks;
   tdm_buf head_buf;              /* url and headers of the request; owner: the parser */

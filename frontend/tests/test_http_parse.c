@@ -751,6 +751,21 @@ static void test_refused_obs_fold_after_empty_value(void **state) {
         "complete\n");
 }
 
+/* llhttp 8 takes a bare LF after the request line and for the line that
+ * ends the head; a reader that wants CRLF would read on, into what follows
+ * (the next request, a body). */
+static void test_refused_bare_lf(void **state) {
+  (void) state;
+#define NOT_CRLF "head 400 Bad Request: a line of the head not ended by CRLF\n"
+  CHECK("GET / HTTP/1.1\nHost: h\r\n\r\n", "begin\n" NOT_CRLF "stop at 26\n");
+  CHECK("GET / HTTP/1.1\r\nHost: h\r\n\n", "begin\n" NOT_CRLF "stop at 26\n");
+  CHECK("GET / HTTP/1.0\r\n\n", "begin\n" NOT_CRLF "stop at 17\n");
+  CHECK("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\nx", "begin\n" NOT_CRLF "stop at 46\n");
+  /* Elsewhere llhttp refuses it itself. */
+  CHECK("GET / HTTP/1.1\r\nHost: h\nX: 1\r\n\r\n", "begin\nerror 400\n");
+#undef NOT_CRLF
+}
+
 static void test_refused_bad_header_name(void **state) {
   (void) state;
   /* llhttp takes an empty name; the scan refuses it. */
@@ -1008,6 +1023,8 @@ static void test_trailers_too_large(void **state) {
 #undef HEAD_LOG
 }
 
+/* A chunk's size line, extensions included, is at most HTTP_CHUNK_LINE_MAX
+ * bytes: past it, 400 before the line ends. */
 #define LINE_LOG "begin\nhead 0 POST / HTTP/1.1 path=/ query=- norm=/ ka=1 body=1 expect=0 " \
                  "h=[host: h][transfer-encoding: chunked]\n"
 static void test_chunk_line_too_long(void **state) {
@@ -1096,7 +1113,7 @@ static void test_invalid_chunks(void **state) {
 #undef CHUNKED_LOG
 }
 
-/* ---- known bugs -------------------------------------------------------------------- */
+/* ---- versions, empty feeds, whitespace ---------------------------------------------- */
 
 /* After a pause in the middle of a body (an owner that takes the body piece
  * by piece), going on with a feed of nothing passes on no empty piece
@@ -1190,6 +1207,7 @@ int main(void) {
     T(test_pause_on_body_and_complete),
     T(test_feed_nothing),
     T(test_refused_obs_fold),
+    T(test_refused_bare_lf),
     T(test_refused_bad_header_name),
     T(test_refused_host),
     T(test_refused_transfer_encoding),
@@ -1206,10 +1224,10 @@ int main(void) {
     T(test_bytes_after_connection_close),
     T(test_invalid_chunks),
     T(test_chunk_line_too_long),
-    T(test_empty_feed_reports_no_empty_body),
+    T(test_refused_obs_fold_after_empty_value),
     T(test_unsupported_versions),
     T(test_trailing_whitespace_in_values),
-    T(test_refused_obs_fold_after_empty_value),
+    T(test_empty_feed_reports_no_empty_body),
 #undef T
   };
 
