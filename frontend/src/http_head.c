@@ -74,26 +74,27 @@ int http_is_token(const char *s, size_t len) {
   return 1;
 }
 
-/* Whether any byte of the word x is below 0x0e (CR is 0x0d): the classic
- * test for a zero byte, shifted. */
+/* Whether any byte of the word x is below 0x20, or is 0x7f: the classic
+ * test for a zero byte, shifted, and applied to x ^ 0x7f7f... */
 #define ONES 0x0101010101010101ull
 #define HIGHS 0x8080808080808080ull
-#define HAS_BYTE_BELOW_0E(x) ((((x) - ONES * 0x0e) & ~(x) & HIGHS) != 0)
+#define HAS_BYTE_BELOW(x, n) ((((x) - ONES * (n)) & ~(x) & HIGHS) != 0)
+#define HAS_DEL(x) HAS_BYTE_BELOW((x) ^ (ONES * 0x7f), 1)
 
 int http_value_ok(const char *v, size_t len) {
   size_t i = 0;
 
-  /* Eight bytes at a time while none is a control byte up to CR; a word
-   * that has one (a tab, say) is looked at byte by byte. */
+  /* Eight bytes at a time while none is a control byte; a word that has
+   * one (a tab, say) is looked at byte by byte. */
   for (; i + 8 <= len; i += 8) {
     uint64_t x;
     memcpy(&x, v + i, 8);
-    if (HAS_BYTE_BELOW_0E(x))
+    if (HAS_BYTE_BELOW(x, 0x20) || HAS_DEL(x))
       break;
   }
   for (; i < len; i++) {
     unsigned char ch = (unsigned char) v[i];
-    if (ch == '\r' || ch == '\n' || ch == '\0')
+    if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
       return 0;
   }
   return 1;
@@ -337,10 +338,9 @@ int http_scan_headers(tdm_header *h, uint32_t n, http_head_info *info) {
       info->hosts++;
       info->host = i;
       info->host_bad |= !http_authority_ok(v, vlen);
-    }
-    else if (nlen == 6 && memcmp(name, "expect", 6) == 0)
+    } else if (nlen == 6 && memcmp(name, "expect", 6) == 0) {
       expect_scan(v, vlen, info);
-    else if (nlen == 17 && memcmp(name, "transfer-encoding", 17) == 0) {
+    } else if (nlen == 17 && memcmp(name, "transfer-encoding", 17) == 0) {
       /* Several headers make one list: never exactly "chunked" then. */
       int kind = te_kind(v, vlen);
       if (tes++ == 0)

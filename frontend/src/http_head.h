@@ -46,7 +46,9 @@ const char *http_status_reason(int status);
 /* Whether s[0..len) is a token (RFC 9110 section 5.6.2), not empty. */
 int http_is_token(const char *s, size_t len);
 
-/* Whether a header value v[0..len) holds no CR, LF or NUL. */
+/* Whether a header value v[0..len) holds no control byte but HTAB (RFC 9110
+ * section 5.5: no CR, LF, NUL, nor any other that a client could take for
+ * a line's end). */
 int http_value_ok(const char *v, size_t len);
 
 /* Whether v[0..len) is a host with an optional port as RFC 3986 section 3.2.2

@@ -1087,6 +1087,7 @@ static void test_head_streamed_body_larger_than_window(void **state) {
 static void test_invalid_response_header_gives_500_and_cancel(void **state) {
   static const tdm_header bad_value[] = {{S("x-evil"), S("a\r\nset-cookie: b=c")}};
   static const tdm_header bad_name[] = {{S("x evil"), S("a")}};
+  static const tdm_header bad_ctl[] = {{S("x-evil"), S("a\x1b[2Jb")}};
   peer *b = be_default(), *c = cl_connect();
   tdm_frame f;
   (void) state;
@@ -1110,6 +1111,15 @@ static void test_invalid_response_header_gives_500_and_cancel(void **state) {
   /* DATA that crossed the CANCEL is ignored. */
   be_data(b, 2, TDM_FLAG_END, "late", 4);
   be_expect_silence(b);
+  cl_expect_open(c);
+
+  /* Any control byte but HTAB, not only those that break the framing. */
+  cl_send(c, "GET /3 HTTP/1.1\r\nHost: x\r\n\r\n");
+  be_expect_request(b, 3, "GET", "/3", &f);
+  be_respond(b, 3, TDM_FLAG_END, 200, bad_ctl, 1, "body", 4);
+  cl_expect_local(c, 500, "Internal Server Error", NULL,
+                  "Internal Server Error: invalid response header\n", 0);
+  be_expect(b, TDM_CANCEL, 3, &f);
   cl_expect_open(c);
 }
 
