@@ -286,7 +286,9 @@ void http_resp_begin(http_req *req, int status, int64_t content_length) {
   char line[HTTP_STATUS_LINE_MAX];
 
   http_framing_start(&req->framing, req->method == HTTP_HEAD, req->http10, status, content_length);
-  if (req->framing.until_close || !req->keep_alive || req->conn->read_done)
+  /* Once nothing more is read, the last request's response says close; the
+   * ones before it (answered before an error's, say) are answered as usual. */
+  if (req->framing.until_close || !req->keep_alive || (req->conn->read_done && req == parsing_req(req->conn)))
     req->close_after = 1;
   req->status = status;
   req->resp_started = 1;
@@ -699,6 +701,7 @@ static void conn_keep_input(http_conn *c, const char *data, size_t len, size_t u
 /* The input was malformed (status > 0 says how to answer): answer and read
  * nothing more. */
 static void conn_parse_error(http_conn *c, int status) {
+  char body[64];
   http_req *req;
 
   log_debug("client %s: bad request: %s", c->peer, c->parser.error);
@@ -717,9 +720,8 @@ static void conn_parse_error(http_conn *c, int status) {
     conn_close(c);
     return;
   }
-  http_req_local(req, status, NULL, status == 414 ? "URI Too Long\n" :
-                                    status == 431 ? "Request Header Fields Too Large\n" :
-                                    status == 413 ? "Content Too Large\n" : "Bad Request\n", 1);
+  snprintf(body, sizeof(body), "%s\n", http_status_reason(status));
+  http_req_local(req, status, NULL, body, 1);
 }
 
 /* Feeds data to the parser; keeps what it does not take while paused. */

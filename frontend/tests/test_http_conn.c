@@ -1408,6 +1408,22 @@ static void test_malformed_http_rejected(void **state) {
   }
 }
 
+/* A malformed request behind a good one in the same write: the good one is
+ * answered as usual, not cut to a close, then the 400, then the close. */
+static void test_malformed_behind_a_good_request(void **state) {
+  peer *b = be_default(), *c = cl_connect();
+  tdm_frame f;
+  (void) state;
+
+  cl_send(c, "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n");
+  be_expect_request(b, 1, "GET", "/1", &f);
+  be_respond_text(b, 1, "one");
+  cl_expect_response(c, 0, "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nserver: tandem\r\n"
+                           "content-length: 3\r\n\r\none");
+  cl_expect_local(c, 400, "Bad Request", NULL, "Bad Request\n", 1);
+  cl_expect_eof(c);
+}
+
 static void test_body_over_limit_gives_413(void **state) {
   peer *b = be_default(), *c;
   tdm_frame f;
@@ -2104,6 +2120,7 @@ int main(void) {
     T(test_client_reset_cancels_streams),
     T(test_client_reset_while_response_arrives),
     T(test_malformed_http_rejected),
+    T(test_malformed_behind_a_good_request),
     T(test_body_over_limit_gives_413),
     T(test_valid_request_one_byte_at_a_time),
     T(test_static_and_backend_pipelined),
