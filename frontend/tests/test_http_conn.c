@@ -732,6 +732,20 @@ static void test_expect_continue(void **state) {
                            "content-length: 6\r\n\r\nstored");
 }
 
+/* A request answered before a backend took it (here: none is connected)
+ * gets no 100 Continue, and nothing after its head is read: the client may
+ * or may not send the body, so the connection closes after the answer. */
+static void test_expect_continue_answered_first(void **state) {
+  peer *c = cl_connect();
+  (void) state;
+
+  cl_send(c, "PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nExpect: 100-continue\r\n\r\n"
+             "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n");
+  cl_expect_local(c, 503, "Service Unavailable", "retry-after: 1\r\n",
+                  "Service Unavailable: no backend is connected\n", 1);
+  cl_expect_eof(c);
+}
+
 static void test_chunked_request_body_decoded(void **state) {
   peer *b = be_default(), *c = cl_connect();
   tdm_frame f;
@@ -2098,6 +2112,7 @@ int main(void) {
     T(test_get_forwarded_and_answered),
     T(test_post_fast_path_one_frame),
     T(test_expect_continue),
+    T(test_expect_continue_answered_first),
     T(test_chunked_request_body_decoded),
     T(test_large_body_respects_window),
     T(test_pipelined_answered_in_reverse),
