@@ -42,15 +42,16 @@ def test_every_case_file_parses():
     assert len({c.name for c in cases}) == len(cases)
 
 
-def test_corpus_every_split(hostile_stack):
+def test_corpus_every_split(hostile_stack, capsys):
     cases = corpus.load_cases()
     report = runner.run(hostile_stack.port, cases)
     frontend = hostile_stack.frontend
     crashed = 0 if frontend.alive() else 1
     rss = runner.peak_rss_kib(frontend.pid) if not crashed else 0
-    print(f"\nhostile suite: {report.cases} cases, {report.splits} byte splits, {report.replays} replays "
-          f"in {report.seconds:.1f} s; crashes {crashed}, desyncs {report.desyncs}, "
-          f"other mismatches {report.mismatches}; frontend peak RSS {rss} KiB")
+    with capsys.disabled():     # the figures show in every run, pass or fail
+        print(f"\nhostile suite: {report.cases} cases, {report.splits} byte splits, {report.replays} replays "
+              f"in {report.seconds:.1f} s; crashes {crashed}, desyncs {report.desyncs}, "
+              f"other mismatches {report.mismatches}; frontend peak RSS {rss} KiB")
     failed = report.failed()
     assert not crashed, f"the frontend died:\n{hostile_stack.logs()}"
     assert not failed, "\n".join(failed)
