@@ -37,6 +37,7 @@ FLAGS = {
     "record": "TANDEM_RECORD",
     "access-log": "TANDEM_ACCESS_LOG",
     "log-level": "TANDEM_LOG_LEVEL",
+    "record": "TANDEM_RECORD",
 }
 
 

@@ -29,12 +29,12 @@ MAX_STATUS = 599
 _NOT_TOKEN = re.compile(rb"[^!#$%&'*+\-.^_`|~0-9A-Za-z]")
 
 # Control characters other than HTAB.  RFC 9110 section 5.5 allows only visible
-# characters, obs-text, SP and HTAB in a field value.  The frontend refuses just
-# CR, LF and NUL, the three that would break its framing; the others are refused
-# here too, and by every interface alike: a client may take a lone control
-# character for a line end or reject the whole response (strict parsers such as
-# llhttp's and h11's do), and here the value can still be traced to the handler
-# that produced it.  The same rule covers a WSGI status line's reason phrase.
+# characters, obs-text, SP and HTAB in a field value.  The frontend refuses them
+# too, as the trust boundary; they are refused here first, and by every
+# interface alike: a client may take a lone control character for a line end or
+# reject the whole response (strict parsers such as llhttp's and h11's do), and
+# here the value can still be traced to the handler that produced it.  The same
+# rule covers a WSGI status line's reason phrase.
 _CONTROL = "\x00-\x08\x0a-\x1f\x7f"
 _CONTROL_BYTES = re.compile(("[" + _CONTROL + "]").encode("ascii"))
 _CONTROL_TEXT = re.compile("[" + _CONTROL + "]")

@@ -60,6 +60,7 @@ struct http_req {
   unsigned resp_done : 1;        /* the whole response has been produced */
   unsigned close_after : 1;      /* close the connection after this response */
   unsigned expect_continue : 1;  /* the client waits for 100 Continue */
+  unsigned continued : 1;        /* and got it */
   int status;
   http_framing framing;          /* how the response's body is delimited */
   tdm_buf resp;                  /* output held while not at the head; owner: req */
@@ -122,10 +123,7 @@ static void req_release(http_req *req, uint32_t code) {
   if (h != NULL && h->release != NULL)
     h->release(req, code);
   req->hdata = NULL;
-  if (req->conn->body_req == req) {
-    req->conn->body_req = NULL;
-    req->conn->body.len = 0;
-  }
+  http_req_drop_body(req);
 }
 
 /* ---- the request, for its handler ----------------------------------------- */
@@ -286,7 +284,12 @@ void http_resp_begin(http_req *req, int status, int64_t content_length) {
   char line[HTTP_STATUS_LINE_MAX];
 
   http_framing_start(&req->framing, req->method == HTTP_HEAD, req->http10, status, content_length);
-  if (req->framing.until_close || !req->keep_alive || req->conn->read_done)
+  /* Once nothing more is read, the last request's response says close; the
+   * ones before it (answered before an error's, say) are answered as usual.
+   * Nothing after a head that waits for 100 Continue has been read, and the
+   * client may send its body or not: the connection ends with this answer. */
+  if (req->framing.until_close || !req->keep_alive || (req->expect_continue && !req->continued) ||
+      (req->conn->read_done && req == parsing_req(req->conn)))
     req->close_after = 1;
   req->status = status;
   req->resp_started = 1;
@@ -422,11 +425,15 @@ void http_req_simple(http_req *req, int status, const char *extra_headers, const
 }
 
 void http_req_continue(http_req *req) {
+  if (!req->expect_continue || req->continued)
+    return;
   /* Only the head of the pipeline may answer without breaking response
    * order; a later one's client sends its body after its own short wait, as
-   * RFC 9110 section 10.1.1 lets it. */
-  if (req->expect_continue && http_req_is_head(req))
+   * RFC 9110 section 10.1.1 lets it.  Either way the body is read now. */
+  if (http_req_is_head(req) && !req->resp_started)
     req_emit(req, LIT("HTTP/1.1 100 Continue\r\n\r\n"));
+  req->continued = 1;
+  conn_maybe_resume(req->conn);
 }
 
 void http_req_local(http_req *req, int status, const char *extra, const char *body, int close) {
@@ -605,8 +612,9 @@ static int conn_on_head(void *owner, int status, const char *body) {
   if (c->closing)
     return HTTP_PARSE_PAUSED;
   /* A held request pauses its connection's parser right after its head, so
-   * its head stays where it is and its body stays unread. */
-  return req->held ? HTTP_PARSE_PAUSED : HTTP_PARSE_OK;
+   * its head stays where it is and its body stays unread; so does one whose
+   * client waits for 100 Continue, until a handler wants its body. */
+  return req->held || (req->expect_continue && !req->continued) ? HTTP_PARSE_PAUSED : HTTP_PARSE_OK;
 }
 
 static int conn_on_body(void *owner, const char *at, size_t len) {
@@ -699,6 +707,7 @@ static void conn_keep_input(http_conn *c, const char *data, size_t len, size_t u
 /* The input was malformed (status > 0 says how to answer): answer and read
  * nothing more. */
 static void conn_parse_error(http_conn *c, int status) {
+  char body[64];
   http_req *req;
 
   log_debug("client %s: bad request: %s", c->peer, c->parser.error);
@@ -717,9 +726,8 @@ static void conn_parse_error(http_conn *c, int status) {
     conn_close(c);
     return;
   }
-  http_req_local(req, status, NULL, status == 414 ? "URI Too Long\n" :
-                                    status == 431 ? "Request Header Fields Too Large\n" :
-                                    status == 413 ? "Content Too Large\n" : "Bad Request\n", 1);
+  snprintf(body, sizeof(body), "%s\n", http_status_reason(status));
+  http_req_local(req, status, NULL, body, 1);
 }
 
 /* Feeds data to the parser; keeps what it does not take while paused. */
@@ -777,7 +785,7 @@ static void conn_on_end(void *owner, int err) {
 }
 
 static void conn_maybe_resume(http_conn *c) {
-  if (c->count > 0 && parsing_req(c)->held)
+  if (c->count > 0 && (parsing_req(c)->held || (parsing_req(c)->expect_continue && !parsing_req(c)->continued)))
     return;
   if (c->closing || c->read_done || c->sock.lingering)
     return;

@@ -104,7 +104,10 @@ tdm_buf *http_req_body(http_req *req);
 int http_req_body_complete(const http_req *req);
 /* The handler passed bytes of http_req_body() on: reading may go on. */
 void http_req_read_on(http_req *req);
-/* A client that waits for "100 Continue" gets it now, if req is the head. */
+/* A handler wants req's body: a client that waits for "100 Continue" gets
+ * it now (if req is the head), and the body is read.  Until then nothing
+ * after such a request's head is read; answered first, it is the last
+ * request of its connection. */
 void http_req_continue(http_req *req);
 
 /* ---- its response ---------------------------------------------------------- */

@@ -74,55 +74,98 @@ int http_is_token(const char *s, size_t len) {
   return 1;
 }
 
-/* Whether any byte of the word x is below 0x0e (CR is 0x0d): the classic
- * test for a zero byte, shifted. */
+/* Whether any byte of the word x is below 0x20, or is 0x7f: the classic
+ * test for a zero byte, shifted, and applied to x ^ 0x7f7f... */
 #define ONES 0x0101010101010101ull
 #define HIGHS 0x8080808080808080ull
-#define HAS_BYTE_BELOW_0E(x) ((((x) - ONES * 0x0e) & ~(x) & HIGHS) != 0)
+#define HAS_BYTE_BELOW(x, n) ((((x) - ONES * (n)) & ~(x) & HIGHS) != 0)
+#define HAS_DEL(x) HAS_BYTE_BELOW((x) ^ (ONES * 0x7f), 1)
 
 int http_value_ok(const char *v, size_t len) {
   size_t i = 0;
 
-  /* Eight bytes at a time while none is a control byte up to CR; a word
-   * that has one (a tab, say) is looked at byte by byte. */
+  /* Eight bytes at a time while none is a control byte; a word that has
+   * one (a tab, say) is looked at byte by byte. */
   for (; i + 8 <= len; i += 8) {
     uint64_t x;
     memcpy(&x, v + i, 8);
-    if (HAS_BYTE_BELOW_0E(x))
+    if (HAS_BYTE_BELOW(x, 0x20) || HAS_DEL(x))
       break;
   }
   for (; i < len; i++) {
     unsigned char ch = (unsigned char) v[i];
-    if (ch == '\r' || ch == '\n' || ch == '\0')
+    if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
       return 0;
   }
   return 1;
 }
 
+int http_authority_ok(const char *v, size_t len) {
+  for (size_t i = 0; i < len; i++) {
+    unsigned char ch = (unsigned char) v[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+          (ch != '\0' && strchr("-._~%!$&'()*+,;=:[]", ch) != NULL)))
+      return 0;
+  }
+  return 1;
+}
+
+/* The length of "http://" or "https://" at the start of url (any case), or 0. */
+static size_t http_scheme_len(const char *url, size_t len) {
+  if (len >= 7 && strncasecmp(url, "http://", 7) == 0)
+    return 7;
+  if (len >= 8 && strncasecmp(url, "https://", 8) == 0)
+    return 8;
+  return 0;
+}
+
+int http_target_form(const char *url, size_t len) {
+  size_t start, end;
+
+  if (len == 0 || memchr(url, '#', len) != NULL)
+    return HTTP_FORM_BAD;
+  if (url[0] == '/')
+    return HTTP_FORM_ORIGIN;
+  if (len == 1 && url[0] == '*')
+    return HTTP_FORM_ASTERISK;
+  start = http_scheme_len(url, len);
+  if (start == 0)
+    return HTTP_FORM_BAD;
+  for (end = start; end < len && url[end] != '/' && url[end] != '?'; end++)
+    ;
+  if (end == start || !http_authority_ok(url + start, end - start))
+    return HTTP_FORM_BAD;
+  return HTTP_FORM_ABSOLUTE;
+}
+
 void http_split_target(const char *url, size_t len, http_target *t) {
   const char *start = url, *end = url + len, *q, *hash;
 
+  t->authority = NULL;
+  t->authority_len = 0;
   if (len > 0 && url[0] != '/' && url[0] != '*') {
-    /* absolute-form: skip "scheme://authority". */
+    /* absolute-form: skip "scheme://authority"; the authority ends at the
+     * first '/', '?' or '#' (RFC 3986 section 3.2). */
     const char *s = memchr(url, ':', len);
     if (s != NULL && s + 2 < end && s[1] == '/' && s[2] == '/') {
-      start = memchr(s + 3, '/', (size_t) (end - (s + 3)));
-      if (start == NULL)
-        start = end;
+      t->authority = start = s + 3;
+      while (start < end && *start != '/' && *start != '?' && *start != '#')
+        start++;
+      t->authority_len = (size_t) (start - t->authority);
     }
   }
+  /* A fragment ends the target: a '?' inside it starts no query. */
+  hash = memchr(start, '#', (size_t) (end - start));
+  if (hash != NULL)
+    end = hash;
   q = memchr(start, '?', (size_t) (end - start));
   t->path = start;
   t->path_len = (size_t) ((q != NULL ? q : end) - start);
-  hash = memchr(start, '#', t->path_len);
-  if (hash != NULL)
-    t->path_len = (size_t) (hash - start);
   t->query = NULL;
   t->query_len = 0;
   if (q != NULL) {
     t->query = q + 1;
-    hash = memchr(q, '#', (size_t) (end - q));
-    t->query_len = (size_t) ((hash != NULL ? hash : end) - (q + 1));
+    t->query_len = (size_t) (end - (q + 1));
   }
 }
 
@@ -228,16 +271,54 @@ int http_path_has_encoded_slash(const char *path, size_t len) {
   return 0;
 }
 
-/* Whether chunked is the final coding of a Transfer-Encoding value. */
-static int te_chunked_last(const char *v, size_t len) {
-  while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
-    len--;
-  return len >= 7 && strncasecmp(v + len - 7, "chunked", 7) == 0 &&
-         (len == 7 || v[len - 8] == ',' || v[len - 8] == ' ' || v[len - 8] == '\t');
+/* What one Transfer-Encoding value says: HTTP_TE_CHUNKED if it is exactly
+ * "chunked", HTTP_TE_UNKNOWN if it is a list of other codings (tokens
+ * between commas and whitespace), HTTP_TE_BAD if it is not a list at all. */
+static int te_kind(const char *v, size_t len) {
+  size_t i = 0, elements = 0;
+
+  if (len == 7 && strncasecmp(v, "chunked", 7) == 0)
+    return HTTP_TE_CHUNKED;
+  while (i < len) {
+    size_t start;
+    while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+      i++;
+    start = i;
+    while (i < len && v[i] != ' ' && v[i] != '\t' && v[i] != ',')
+      i++;
+    if (i > start && !http_is_token(v + start, i - start))
+      return HTTP_TE_BAD;
+    elements += i > start;
+  }
+  return elements > 0 ? HTTP_TE_UNKNOWN : HTTP_TE_BAD;
+}
+
+/* Reads one Expect value (a list of expectations) into info. */
+static void expect_scan(const char *v, size_t len, http_head_info *info) {
+  size_t i = 0;
+
+  while (i < len) {
+    size_t start, end;
+    while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+      i++;
+    start = i;
+    while (i < len && v[i] != ',')
+      i++;
+    end = i;
+    while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+      end--;
+    if (end == start)
+      continue;
+    if (end - start == 12 && strncasecmp(v + start, "100-continue", 12) == 0)
+      info->expect_continue = 1;
+    else
+      info->expect_other = 1;
+  }
 }
 
 int http_scan_headers(tdm_header *h, uint32_t n, http_head_info *info) {
   int status = 0;
+  unsigned tes = 0;
 
   memset(info, 0, sizeof(*info));
   for (uint32_t i = 0; i < n; i++) {
@@ -246,34 +327,53 @@ int http_scan_headers(tdm_header *h, uint32_t n, http_head_info *info) {
     const char *v = h[i].value.ptr;
     uint32_t vlen = h[i].value.len;
 
+    while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+      vlen--;
+    h[i].value.len = vlen;
     if (!http_is_token(name, nlen))
       status = 400;
     for (uint32_t j = 0; j < nlen; j++)
       name[j] |= (char) ((name[j] >= 'A' && name[j] <= 'Z') << 5);
-    if (nlen == 4 && memcmp(name, "host", 4) == 0)
+    if (nlen == 4 && memcmp(name, "host", 4) == 0) {
       info->hosts++;
-    else if (nlen == 6 && memcmp(name, "expect", 6) == 0 && vlen == 12 &&
-             strncasecmp(v, "100-continue", 12) == 0)
-      info->expect_continue = 1;
-    else if (nlen == 17 && memcmp(name, "transfer-encoding", 17) == 0) {
-      /* Only "chunked" as the final coding frames a request (RFC 9112 6.1). */
-      info->has_te = 1;
-      info->te_chunked_last = te_chunked_last(v, vlen);
+      info->host = i;
+      info->host_bad |= !http_authority_ok(v, vlen);
+    } else if (nlen == 6 && memcmp(name, "expect", 6) == 0) {
+      expect_scan(v, vlen, info);
+    } else if (nlen == 17 && memcmp(name, "transfer-encoding", 17) == 0) {
+      /* Several headers make one list: never exactly "chunked" then. */
+      int kind = te_kind(v, vlen);
+      if (tes++ == 0)
+        info->te = (uint8_t) kind;
+      else if (kind == HTTP_TE_BAD || info->te == HTTP_TE_BAD)
+        info->te = HTTP_TE_BAD;
+      else
+        info->te = HTTP_TE_UNKNOWN;
     }
   }
   return status;
 }
 
 int http_check_framing(const http_head_info *info, int http10, const char **why) {
-  if (!http10 && info->hosts != 1) {
+  /* Two of them would let two readers route one request two ways; none is
+   * allowed only in HTTP/1.0, which had no Host. */
+  if (info->hosts > 1 || (!http10 && info->hosts == 0)) {
     *why = "exactly one Host header is required";
     return 400;
   }
-  if (info->has_te && http10) {
+  if (info->host_bad) {
+    *why = "invalid Host header";
+    return 400;
+  }
+  if (info->te != HTTP_TE_NONE && http10) {
     *why = "transfer-encoding in an HTTP/1.0 request";
     return 400;
   }
-  if (info->has_te && !info->te_chunked_last) {
+  if (info->te == HTTP_TE_BAD) {
+    *why = "invalid transfer-encoding";
+    return 400;
+  }
+  if (info->te == HTTP_TE_UNKNOWN) {
     *why = "unsupported transfer-encoding";
     return 501;
   }

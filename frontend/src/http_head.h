@@ -15,19 +15,30 @@
 
 /* The parts of a request target (origin or absolute form), pointing into it. */
 typedef struct http_target {
+  const char *authority;         /* absolute form: host and port; NULL for another form */
+  size_t authority_len;
   const char *path;              /* up to '?' or '#', still percent-encoded */
   size_t path_len;
   const char *query;             /* after '?', up to '#'; NULL if there is no '?' */
   size_t query_len;
 } http_target;
 
+/* What the Transfer-Encoding headers say: none, exactly "chunked" (once),
+ * codings we do not implement, or something that is no list of codings. */
+enum { HTTP_TE_NONE, HTTP_TE_CHUNKED, HTTP_TE_UNKNOWN, HTTP_TE_BAD };
+
 /* What the headers say about framing and routing. */
 typedef struct http_head_info {
   unsigned hosts;                /* Host headers seen */
+  uint32_t host;                 /* the index of the last one */
+  uint8_t te;                    /* an HTTP_TE_* */
+  unsigned host_bad : 1;         /* a Host value that is no host[:port] */
   unsigned expect_continue : 1;  /* Expect: 100-continue */
-  unsigned has_te : 1;           /* a Transfer-Encoding header */
-  unsigned te_chunked_last : 1;  /* chunked is the final coding of the last one */
+  unsigned expect_other : 1;     /* an expectation other than 100-continue */
 } http_head_info;
+
+/* The forms of a request target (RFC 9112 section 3.2) this server takes. */
+enum { HTTP_FORM_BAD, HTTP_FORM_ORIGIN, HTTP_FORM_ABSOLUTE, HTTP_FORM_ASTERISK };
 
 /* The reason phrase of status ("" for one without). */
 const char *http_status_reason(int status);
@@ -35,11 +46,27 @@ const char *http_status_reason(int status);
 /* Whether s[0..len) is a token (RFC 9110 section 5.6.2), not empty. */
 int http_is_token(const char *s, size_t len);
 
-/* Whether a header value v[0..len) holds no CR, LF or NUL. */
+/* Whether a header value v[0..len) holds no control byte but HTAB (RFC 9110
+ * section 5.5: no CR, LF, NUL, nor any other that a client could take for
+ * a line's end). */
 int http_value_ok(const char *v, size_t len);
 
+/* Whether v[0..len) is a host with an optional port as RFC 3986 section 3.2.2
+ * spells them (a name, an address, an IP literal in brackets; percent
+ * escapes and sub-delims, no userinfo, no whitespace, no '/'); empty is
+ * allowed. */
+int http_authority_ok(const char *v, size_t len);
+
+/* The form of the target url[0..len): origin ("/p?q"), absolute
+ * ("http://host/p?q", http or https, with an authority that
+ * http_authority_ok() takes and is not empty), asterisk ("*"), or
+ * HTTP_FORM_BAD for anything else, a fragment ('#') included: RFC 9112
+ * gives no request target one. */
+int http_target_form(const char *url, size_t len);
+
 /* Splits url[0..len); an absolute-form target ("http://host/p") has its
- * scheme and authority skipped. */
+ * scheme and authority skipped (the authority ends at the first '/', '?' or
+ * '#').  A fragment is neither path nor query. */
 void http_split_target(const char *url, size_t len, http_target *t);
 
 /* Percent-decodes src[0..len) into dst (room for len bytes).  Returns the
@@ -66,15 +93,17 @@ ssize_t http_normalize_path(char *p, size_t len);
  * which a static mount refuses. */
 int http_path_has_encoded_slash(const char *path, size_t len);
 
-/* Lowercases every header name in place and reads the framing and routing
- * headers into info.  Returns 0, or 400 for an empty name or one that is not
- * a token. */
+/* Lowercases every header name in place, drops the whitespace at the end of
+ * every value (RFC 9110 section 5.5: it is not part of the value; llhttp
+ * drops only the leading), and reads the framing and routing headers into
+ * info.  Returns 0, or 400 for an empty name or one that is not a token. */
 int http_scan_headers(tdm_header *h, uint32_t n, http_head_info *info);
 
 /* The head's framing rules (RFC 9112 sections 3.2 and 6.1): 0, or the
- * status for a request without exactly one Host in HTTP/1.1 (400), a
- * Transfer-Encoding in HTTP/1.0 (400), or one whose final coding is not
- * chunked (501).  *why gets a short reason for the body. */
+ * status for a request with two Host headers or more, with none in HTTP/1.1, or with one
+ * that is no host[:port] (400), a Transfer-Encoding in HTTP/1.0 (400), one
+ * that is not a list of codings (400), or one that is not exactly "chunked"
+ * (501, as nginx answers).  *why gets a short reason for the body. */
 int http_check_framing(const http_head_info *info, int http10, const char **why);
 
 /* Parses a content-length value: digits only, at most 18 of them.  Returns

@@ -4,12 +4,16 @@
  * possibly split across reads); the pieces are copied into head_buf as they
  * come, and the spans of each header are kept, so that when the head is
  * complete the REQUEST's fields can point into one buffer that does not
- * move until the next request begins.  Trailer fields of a chunked body come
- * through the same callbacks; they are only counted against the head's
- * limit, never added to the head.
+ * move until the next request begins.
  *
- * Calls: http_head, llhttp and the codec's buffers; its owner only through
- * the callbacks it was given.
+ * A chunked body is not llhttp's to read: at the head's end the parser tells
+ * llhttp the request has no body (F_SKIPBODY), pauses it when it reports the
+ * request complete, and feeds what follows to http_chunked until the body
+ * and its trailer section end; then the request is complete, and llhttp
+ * goes on with what comes after it.  Trailer fields never reach the head.
+ *
+ * Calls: http_head, http_chunked, llhttp and the codec's buffers; its owner
+ * only through the callbacks it was given.
  */
 #include "http_parse.h"
 
@@ -40,9 +44,42 @@ static int on_message_begin(llhttp_t *ll) {
   p->nhdrs = 0;
   p->header_value = 0;
   p->bad_header = 0;
+  p->line_breaks = 0;
+  p->name_end = NULL;
+  p->in_head = 0;
+  p->bare_lf = 0;
+  p->last_cr = 0;
   p->in_body = 0;
-  p->trailer_bytes = 0;
+  p->chunked = 0;
   return p->cb->on_begin(p->owner) == HTTP_PARSE_OK ? 0 : HPE_PAUSED;
+}
+
+/* The request line begins with its method: the head's line ends are
+ * checked from there (head_scan). */
+static int on_method(llhttp_t *ll, const char *at, size_t len) {
+  http_parser *p = ll->data;
+
+  (void) len;
+  if (!p->in_head) {
+    p->in_head = 1;
+    p->head_from = at;
+  }
+  return 0;
+}
+
+/* Checks the line ends of the head's bytes in [from, to): llhttp 8 takes a
+ * bare LF after the request line and for the empty line that ends the head,
+ * where a reader that wants CRLF (RFC 9112 section 2.2) would read on. */
+static void head_scan(http_parser *p, const char *from, const char *to) {
+  const char *lf = from;
+
+  while ((lf = memchr(lf, '\n', (size_t) (to - lf))) != NULL) {
+    if (lf > from ? lf[-1] != '\r' : !p->last_cr)
+      p->bare_lf = 1;
+    lf++;
+  }
+  if (to > from)
+    p->last_cr = to[-1] == '\r';
 }
 
 static int on_url(llhttp_t *ll, const char *at, size_t len) {
@@ -54,19 +91,10 @@ static int on_url(llhttp_t *ll, const char *at, size_t len) {
   return head_append(p, at, len);
 }
 
-static int on_trailer(http_parser *p, size_t len) {
-  p->trailer_bytes += len;
-  if (p->trailer_bytes > p->max_head)
-    return refuse(p, 431, "request head too large");
-  return 0;
-}
-
 static int on_header_field(llhttp_t *ll, const char *at, size_t len) {
   http_parser *p = ll->data;
   struct hdr_span *h;
 
-  if (p->in_body)
-    return on_trailer(p, len);
   if (p->nhdrs == 0 || p->header_value) {
     if (p->nhdrs == HTTP_MAX_HEADERS)
       return refuse(p, 431, "too many headers");
@@ -78,23 +106,41 @@ static int on_header_field(llhttp_t *ll, const char *at, size_t len) {
     p->header_value = 0;
   }
   p->hdrs[p->nhdrs - 1].name_len += len;
+  p->name_end = at + len;
+  p->line_breaks = 0;
   return head_append(p, at, len);
+}
+
+/* The line breaks since the last header name, up to at (counted up to 2). */
+static unsigned line_breaks(http_parser *p, const char *from, const char *at) {
+  unsigned n = p->line_breaks;
+
+  while (n < 2 && (from = memchr(from, '\n', (size_t) (at - from))) != NULL) {
+    n++;
+    from++;
+  }
+  return n;
 }
 
 static int on_header_value(llhttp_t *ll, const char *at, size_t len) {
   http_parser *p = ll->data;
   struct hdr_span *h;
 
-  if (p->in_body)
-    return on_trailer(p, len);
   h = &p->hdrs[p->nhdrs - 1];
-  if (!p->header_value)
-    h->value_off = (uint32_t) p->head_buf.len;
   /* llhttp 8 accepts obs-fold (a value continued on the next line) and
    * reports the continuation as another span of the same value.  A second
    * span is legitimate only when the first ended with the input and this one
    * starts the next input; RFC 9112 section 5.2 lets a server reject obs-fold,
-   * and we do, as h11 and nginx do. */
+   * and we do, as h11 and nginx do.  After an empty first line the
+   * continuation is the value's first span: then a line break lies between
+   * the name and it.  (An empty value is reported at the start of the next
+   * line, after one line break; an empty value continued, after two.) */
+  if (!p->header_value) {
+    const char *from = p->name_end != NULL ? p->name_end : p->exec_start;
+    h->value_off = (uint32_t) p->head_buf.len;
+    if (line_breaks(p, from, at) > (len == 0))
+      p->bad_header = 1;
+  }
   if (p->header_value && !(p->value_at_end && at == p->exec_start))
     p->bad_header = 1;
   p->value_at_end = at + len == p->exec_end;
@@ -132,34 +178,84 @@ static void head_build(http_parser *p, const char *decoded, size_t dlen) {
   rq->body.len = 0;
 }
 
-/* Checks the headers and the framing.  Returns 0, or the status to refuse
- * the request with (p->why says why). */
+/* Refuses the head with status; the body of the answer says why. */
+static int refuse_head(http_parser *p, int status, const char *why) {
+  snprintf(p->why, sizeof(p->why), "%s%s%s\n", http_status_reason(status), why != NULL ? ": " : "",
+           why != NULL ? why : "");
+  return status;
+}
+
+/* Checks the request line: the version, the method and the target's form.
+ * Returns 0, or the status to refuse the request with (p->why says why). */
+static int line_check(http_parser *p) {
+  const llhttp_t *ll = &p->ll;
+  int form;
+
+  /* llhttp takes any one-digit version here (LENIENT_VERSION), so that the
+   * ones we do not speak get 505, as nginx answers HTTP/2.0 and later, and
+   * not a reading as HTTP/1.1: HTTP/0.9 as well, and 1.2 to 1.9. */
+  if (ll->http_major != 1 || ll->http_minor > 1)
+    return refuse_head(p, 505, "only HTTP/1.0 and HTTP/1.1 are served");
+  /* CONNECT would make a tunnel of the connection, and TRACE would echo the
+   * request's headers (its cookies too) back to a script; nginx refuses both
+   * with 405 as well. */
+  if (p->head.method == HTTP_CONNECT || p->head.method == HTTP_TRACE)
+    return refuse_head(p, 405, "CONNECT and TRACE are not served");
+  form = http_target_form(p->head_buf.base + p->url_off, p->url_len);
+  if (form == HTTP_FORM_BAD)
+    return refuse_head(p, 400, "invalid request target");
+  if (form == HTTP_FORM_ASTERISK && p->head.method != HTTP_OPTIONS)
+    return refuse_head(p, 400, "the target * is for OPTIONS only");
+  return 0;
+}
+
+/* Checks the request line, the headers and the framing.  Returns 0, or the
+ * status to refuse the request with (p->why says why). */
 static int head_check(http_parser *p) {
   http_head_info info;
   const char *why = NULL;
-  int status;
+  int status = line_check(p);
 
+  if (status != 0)
+    return status;
   for (unsigned i = 0; i < p->nhdrs; i++) {
     p->hdr_out[i].name.ptr = p->head_buf.base + p->hdrs[i].name_off;
     p->hdr_out[i].name.len = p->hdrs[i].name_len;
     p->hdr_out[i].value.ptr = p->head_buf.base + p->hdrs[i].value_off;
     p->hdr_out[i].value.len = p->hdrs[i].value_len;
   }
-  if (http_scan_headers(p->hdr_out, p->nhdrs, &info) != 0 || p->bad_header) {
-    snprintf(p->why, sizeof(p->why), "Bad Request: invalid header value\n");
-    return 400;
-  }
+  if (http_scan_headers(p->hdr_out, p->nhdrs, &info) != 0 || p->bad_header)
+    return refuse_head(p, 400, "invalid header value");
   status = http_check_framing(&info, p->head.http10, &why);
-  if (status != 0) {
-    snprintf(p->why, sizeof(p->why), "%s: %s\n", http_status_reason(status), why);
-    return status;
-  }
-  if (p->max_body > 0 && (p->ll.flags & F_CONTENT_LENGTH) && p->ll.content_length > p->max_body) {
-    snprintf(p->why, sizeof(p->why), "Content Too Large\n");
-    return 413;
-  }
+  if (status != 0)
+    return refuse_head(p, status, why);
+  if (info.expect_other)
+    return refuse_head(p, 417, "only 100-continue is understood");
+  if (p->max_body > 0 && (p->ll.flags & F_CONTENT_LENGTH) && p->ll.content_length > p->max_body)
+    return refuse_head(p, 413, NULL);
+  p->host = info.hosts > 0 ? (int) info.host : -1;
   p->head.expect_continue = info.expect_continue && !p->head.http10 && p->head.has_body;
   return 0;
+}
+
+/* An absolute-form target names the host itself, and RFC 9112 section 3.2.2
+ * has the Host header ignored then: its value becomes the target's
+ * authority, or a Host header is added with it (HTTP/1.0 sends none), so
+ * the backend sees one host, the one routing saw. */
+static void head_authority(http_parser *p) {
+  const http_target *t = &p->head.target;
+
+  if (t->authority == NULL)
+    return;
+  if (p->host < 0 && p->nhdrs < HTTP_MAX_HEADERS) {
+    p->host = (int) p->nhdrs++;
+    p->hdr_out[p->host].name.ptr = "host";
+    p->hdr_out[p->host].name.len = 4;
+  }
+  if (p->host >= 0) {
+    p->hdr_out[p->host].value.ptr = t->authority;
+    p->hdr_out[p->host].value.len = (uint32_t) t->authority_len;
+  }
 }
 
 /* Splits the target, decodes and normalises its path into head_buf (room
@@ -170,6 +266,7 @@ static int head_path(http_parser *p) {
   ssize_t dlen, nlen;
 
   http_split_target(p->head_buf.base + p->url_off, p->url_len, &hd->target);
+  head_authority(p);
   decoded = p->head_buf.base + p->head_buf.len;
   dlen = http_percent_decode(hd->target.path, hd->target.path_len, decoded);
   if (dlen < 0) {
@@ -211,6 +308,15 @@ static int on_headers_complete(llhttp_t *ll) {
   hd->http10 = ll->http_major == 1 && ll->http_minor == 0;
   hd->keep_alive = llhttp_should_keep_alive(ll);
   hd->has_body = (ll->flags & F_CHUNKED) || ((ll->flags & F_CONTENT_LENGTH) && ll->content_length > 0);
+  /* No protocol switch is offered (CONNECT is refused, an Upgrade header is
+   * ignored): the connection goes on as HTTP/1.1 with what follows. */
+  ll->upgrade = 0;
+  if (ll->flags & F_CHUNKED) {
+    /* llhttp reads no body; http_chunked does (see the top). */
+    ll->flags |= F_SKIPBODY;
+    p->chunked = 1;
+    http_chunked_init(&p->chunks, p->max_head);
+  }
   /* The decoded path and its normalized copy go after the head bytes;
    * reserve first so the pointers taken below stay valid. */
   if (tdm_buf_reserve(&p->head_buf, 2 * (size_t) p->url_len + 2) != 0)
@@ -218,18 +324,32 @@ static int on_headers_complete(llhttp_t *ll) {
   status = head_check(p);
   if (status == 0)
     status = head_path(p);
-  return p->cb->on_head(p->owner, status, status != 0 ? p->why : NULL) == HTTP_PARSE_OK ? 0 : HPE_PAUSED;
+  /* The owner hears of the head once its line ends are checked, which needs
+   * where it ends: llhttp pauses here to say (ll_feed, head_end). */
+  p->head_status = status;
+  p->head_pending = 1;
+  return HPE_PAUSED;
 }
 
 static int on_body(llhttp_t *ll, const char *at, size_t len) {
   http_parser *p = ll->data;
 
+  /* Resumed with no input, llhttp reports an empty span: nothing to pass on. */
+  if (len == 0)
+    return 0;
   return p->cb->on_body(p->owner, at, len) == HTTP_PARSE_OK ? 0 : HPE_PAUSED;
 }
 
 static int on_message_complete(llhttp_t *ll) {
   http_parser *p = ll->data;
 
+  if (p->chunked && !p->in_chunks) {
+    /* Only the head is complete: llhttp pauses here, and the input after
+     * it goes to http_chunked (http_parse_feed). */
+    p->in_chunks = 1;
+    p->handover = 1;
+    return HPE_PAUSED;
+  }
   return p->cb->on_complete(p->owner) == HTTP_PARSE_OK ? 0 : HPE_PAUSED;
 }
 
@@ -238,6 +358,7 @@ void http_parse_init(http_parser *p, const http_parse_cb *cb, void *owner, size_
   if (!settings_ready) {
     llhttp_settings_init(&settings);
     settings.on_message_begin = on_message_begin;
+    settings.on_method = on_method;
     settings.on_url = on_url;
     settings.on_header_field = on_header_field;
     settings.on_header_value = on_header_value;
@@ -246,7 +367,9 @@ void http_parse_init(http_parser *p, const http_parse_cb *cb, void *owner, size_
     settings.on_message_complete = on_message_complete;
     settings_ready = 1;
   }
+  memset(p, 0, sizeof(*p));
   llhttp_init(&p->ll, HTTP_REQUEST, &settings);
+  p->ll.lenient_flags |= LENIENT_VERSION;        /* line_check() answers the version */
   p->ll.data = p;
   p->cb = cb;
   p->owner = owner;
@@ -272,32 +395,40 @@ void http_parse_free(http_parser *p) {
   tdm_buf_free(&p->head_buf);
 }
 
-int http_parse_feed(http_parser *p, const char *data, size_t len, size_t *used) {
+/* The head ends at pos: its last line ends are checked, and the owner is
+ * told of it.  Returns what the owner's on_head said. */
+static int head_end(http_parser *p, const char *pos) {
+  int status = p->head_status;
+
+  head_scan(p, p->head_from != NULL ? p->head_from : p->exec_start, pos);
+  p->head_pending = 0;
+  p->in_head = 0;
+  p->head_from = NULL;
+  if (status == 0 && p->bare_lf)
+    status = refuse_head(p, 400, "a line of the head not ended by CRLF");
+  return p->cb->on_head(p->owner, status, status != 0 ? p->why : NULL);
+}
+
+/* Feeds data[0..len) to llhttp; as http_parse_feed(). */
+static int ll_feed(http_parser *p, const char *data, size_t len, size_t *used) {
+  size_t off = 0;
   llhttp_errno_t err;
 
-  p->exec_start = data;
-  p->exec_end = data + len;
-  p->error_status = 0;
-  err = llhttp_execute(&p->ll, data, len);
-  if (err == HPE_PAUSED_UPGRADE) {
-    /* A request asking to upgrade (Upgrade: websocket, h2c) went on as an
-     * ordinary request; no protocol switch is offered, so the connection
-     * goes on as HTTP/1.1 with what follows it. */
-    size_t n = (size_t) (llhttp_get_error_pos(&p->ll) - data), more = 0;
-    int rc;
-    llhttp_resume_after_upgrade(&p->ll);
-    if (n == len) {
-      *used = len;
-      return HTTP_PARSE_OK;
-    }
-    rc = http_parse_feed(p, data + n, len - n, &more);
-    *used = n + more;
-    return rc;
-  }
-  if (err == HPE_PAUSED) {
-    *used = (size_t) (llhttp_get_error_pos(&p->ll) - data);
+  for (;;) {
+    p->exec_start = data + off;
+    p->exec_end = data + len;
+    p->error_status = 0;
+    err = llhttp_execute(&p->ll, data + off, len - off);
+    if (err != HPE_PAUSED)
+      break;
+    off = (size_t) (llhttp_get_error_pos(&p->ll) - data);
     llhttp_resume(&p->ll);
-    return HTTP_PARSE_PAUSED;
+    p->name_end = NULL;
+    /* A head's end goes on at once, unless its owner stops there. */
+    if (!p->head_pending || head_end(p, data + off) != HTTP_PARSE_OK) {
+      *used = off;
+      return HTTP_PARSE_PAUSED;
+    }
   }
   if (err != HPE_OK) {
     const char *reason = llhttp_get_error_reason(&p->ll);
@@ -305,8 +436,64 @@ int http_parse_feed(http_parser *p, const char *data, size_t len, size_t *used) 
     snprintf(p->error, sizeof(p->error), "%s (%s)", llhttp_errno_name(err), reason != NULL ? reason : "");
     return err == HPE_USER && p->error_status != 0 ? p->error_status : 400;
   }
+  if (p->in_head)
+    head_scan(p, p->head_from != NULL ? p->head_from : p->exec_start, data + len);
+  p->head_from = NULL;
+  /* The input ended between a header's name and its value: its line breaks
+   * are remembered, since the value's first span comes in another input
+   * (on_header_value). */
+  if (!p->in_body && p->nhdrs > 0 && !p->header_value)
+    p->line_breaks = line_breaks(p, p->name_end != NULL ? p->name_end : p->exec_start, data + len);
+  p->name_end = NULL;
   *used = len;
   return HTTP_PARSE_OK;
+}
+
+/* Feeds data[0..len) to the chunked body's decoder; its data and its end go
+ * to the owner.  As http_parse_feed(). */
+static int chunks_feed(http_parser *p, const char *data, size_t len, size_t *used) {
+  size_t off = 0;
+
+  *used = 0;
+  while (off < len) {
+    const char *body;
+    size_t blen;
+    ssize_t n = http_chunked_feed(&p->chunks, data + off, len - off, &body, &blen);
+    if (n < 0) {
+      snprintf(p->error, sizeof(p->error), "chunked body: %s", p->chunks.why);
+      return n == HTTP_CHUNKED_TOO_LARGE ? 431 : 400;
+    }
+    off += (size_t) n;
+    *used = off;
+    if (blen > 0 && p->cb->on_body(p->owner, body, blen) != HTTP_PARSE_OK)
+      return HTTP_PARSE_PAUSED;
+    if (p->chunks.done) {
+      p->in_chunks = 0;
+      return p->cb->on_complete(p->owner) == HTTP_PARSE_OK ? HTTP_PARSE_OK : HTTP_PARSE_PAUSED;
+    }
+  }
+  return HTTP_PARSE_OK;
+}
+
+int http_parse_feed(http_parser *p, const char *data, size_t len, size_t *used) {
+  size_t off = 0, n = 0;
+  int rc;
+
+  for (;;) {
+    if (p->in_chunks) {
+      rc = chunks_feed(p, data + off, len - off, &n);
+      off += n;
+      if (rc != HTTP_PARSE_OK || p->in_chunks || off == len)
+        break;
+    }
+    rc = ll_feed(p, data + off, len - off, &n);
+    off += n;
+    if (rc != HTTP_PARSE_PAUSED || !p->handover)
+      break;
+    p->handover = 0;            /* a chunked body begins: go on with it */
+  }
+  *used = rc > 0 ? 0 : off;
+  return rc;
 }
 
 const http_parse_head *http_parse_head_of(const http_parser *p) {

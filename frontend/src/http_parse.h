@@ -6,8 +6,11 @@
  * callback asks it to and goes on from there on the next feed.
  *
  * It owns the head's bytes until the next request begins, and adds the
- * checks llhttp 8 does not make (obs-fold, header names, Host, framing).
- * It may call http_head, log, llhttp and the codec. */
+ * checks llhttp 8 does not make (obs-fold, header names, Host, framing, the
+ * version, the method, the target's form, Expect).  A chunked body is
+ * decoded by http_chunked, not by llhttp, whose chunk extensions are too
+ * strict and whose trailers would reach the head's callbacks.
+ * It may call http_head, http_chunked, llhttp and the codec. */
 #ifndef TDM_HTTP_PARSE_H
 #define TDM_HTTP_PARSE_H
 
@@ -16,6 +19,7 @@
 
 #include <llhttp.h>
 
+#include "http_chunked.h"
 #include "http_head.h"
 #include "tdm_proto.h"
 
@@ -64,10 +68,22 @@ typedef struct http_parser {
   unsigned header_value : 1;     /* the last header callback was a value */
   unsigned value_at_end : 1;     /* the last value span ended at the end of the input */
   unsigned bad_header : 1;       /* a header value held CR, LF or NUL, or was folded */
+  unsigned line_breaks : 2;      /* line breaks after the last name, in earlier inputs (up to 2) */
+  unsigned in_head : 1;          /* its request line has begun, its head is not done */
+  unsigned head_pending : 1;     /* llhttp paused at the head's end; the owner is not told yet */
+  unsigned last_cr : 1;          /* the last head byte checked was a CR */
+  unsigned bare_lf : 1;          /* a line of the head ended in LF alone */
   unsigned in_body : 1;          /* the request being read is past its head */
+  unsigned chunked : 1;          /* its body is chunked: http_chunked decodes it */
+  unsigned in_chunks : 1;        /* and llhttp has handed the input over to it */
+  unsigned handover : 1;         /* llhttp paused to hand the input over */
   const char *exec_start;        /* the input llhttp is working on */
   const char *exec_end;
-  size_t trailer_bytes;          /* trailer fields of the body being read */
+  const char *name_end;          /* where the last header name ended, if in this input */
+  const char *head_from;         /* where the head's bytes begin, if in this input */
+  int head_status;               /* the status of the head llhttp paused at */
+  int host;                      /* the index of the Host header in hdr_out, -1 if none */
+  http_chunked chunks;
   tdm_buf head_buf;              /* url and headers of the request; owner: the parser */
   uint32_t url_off, url_len;
   struct hdr_span hdrs[HTTP_MAX_HEADERS];

@@ -22,12 +22,39 @@ int log_parse_level(const char *name) {
   return -EINVAL;
 }
 
+/* Copies src into dst (cap bytes, at least 5) with every byte that is not
+ * printable ASCII written as \xHH, as nginx writes its logs: whatever a
+ * client managed to put in a logged string (a path, a target) can neither
+ * end the line, nor make one that looks like another, nor reach a terminal
+ * as an escape sequence.  Returns the length written. */
+static size_t escape(char *dst, size_t cap, const char *src, size_t len) {
+  static const char hex[] = "0123456789abcdef";
+  size_t o = 0;
+
+  for (size_t i = 0; i < len; i++) {
+    unsigned char ch = (unsigned char) src[i];
+    if (ch >= 0x20 && ch < 0x7f) {
+      if (o + 1 > cap)
+        break;
+      dst[o++] = (char) ch;
+    } else {
+      if (o + 4 > cap)
+        break;
+      dst[o++] = '\\';
+      dst[o++] = 'x';
+      dst[o++] = hex[ch >> 4];
+      dst[o++] = hex[ch & 15];
+    }
+  }
+  return o;
+}
+
 void log_msg(enum log_level level, const char *fmt, ...) {
-  char line[1024];
+  char msg[1024], line[1024 + 64];
   struct timespec ts;
   struct tm tm;
   va_list ap;
-  int n;
+  int n, m;
 
   clock_gettime(CLOCK_REALTIME, &ts);
   gmtime_r(&ts.tv_sec, &tm);
@@ -35,10 +62,13 @@ void log_msg(enum log_level level, const char *fmt, ...) {
                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
                tm.tm_sec, ts.tv_nsec / 1000000, (int) getpid(), level_names[level]);
   va_start(ap, fmt);
-  n += vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+  m = vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  if (n > (int) sizeof(line) - 2)
-    n = sizeof(line) - 2;
+  if (m < 0)
+    m = 0;
+  if (m > (int) sizeof(msg) - 1)
+    m = sizeof(msg) - 1;
+  n += (int) escape(line + n, sizeof(line) - 1 - (size_t) n, msg, (size_t) m);
   line[n++] = '\n';
   /* One write(2) per line so that lines from several processes do not interleave;
    * a short write on stderr is not worth retrying. */

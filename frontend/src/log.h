@@ -1,5 +1,7 @@
-/* log: leveled log lines on stderr, one write per line.  Ground level: it
- * names no other module. */
+/* log: leveled log lines on stderr, one write per line.  Every byte of a
+ * message that is not printable ASCII is written as \xHH, so no string in
+ * it (a client's path or target) can end the line, fake another, or send a
+ * terminal an escape sequence.  Ground level: it names no other module. */
 #ifndef TDM_LOG_H
 #define TDM_LOG_H
 

@@ -732,6 +732,20 @@ static void test_expect_continue(void **state) {
                            "content-length: 6\r\n\r\nstored");
 }
 
+/* A request answered before a backend took it (here: none is connected)
+ * gets no 100 Continue, and nothing after its head is read: the client may
+ * or may not send the body, so the connection closes after the answer. */
+static void test_expect_continue_answered_first(void **state) {
+  peer *c = cl_connect();
+  (void) state;
+
+  cl_send(c, "PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nExpect: 100-continue\r\n\r\n"
+             "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n");
+  cl_expect_local(c, 503, "Service Unavailable", "retry-after: 1\r\n",
+                  "Service Unavailable: no backend is connected\n", 1);
+  cl_expect_eof(c);
+}
+
 static void test_chunked_request_body_decoded(void **state) {
   peer *b = be_default(), *c = cl_connect();
   tdm_frame f;
@@ -1087,6 +1101,7 @@ static void test_head_streamed_body_larger_than_window(void **state) {
 static void test_invalid_response_header_gives_500_and_cancel(void **state) {
   static const tdm_header bad_value[] = {{S("x-evil"), S("a\r\nset-cookie: b=c")}};
   static const tdm_header bad_name[] = {{S("x evil"), S("a")}};
+  static const tdm_header bad_ctl[] = {{S("x-evil"), S("a\x1b[2Jb")}};
   peer *b = be_default(), *c = cl_connect();
   tdm_frame f;
   (void) state;
@@ -1110,6 +1125,15 @@ static void test_invalid_response_header_gives_500_and_cancel(void **state) {
   /* DATA that crossed the CANCEL is ignored. */
   be_data(b, 2, TDM_FLAG_END, "late", 4);
   be_expect_silence(b);
+  cl_expect_open(c);
+
+  /* Any control byte but HTAB, not only those that break the framing. */
+  cl_send(c, "GET /3 HTTP/1.1\r\nHost: x\r\n\r\n");
+  be_expect_request(b, 3, "GET", "/3", &f);
+  be_respond(b, 3, TDM_FLAG_END, 200, bad_ctl, 1, "body", 4);
+  cl_expect_local(c, 500, "Internal Server Error", NULL,
+                  "Internal Server Error: invalid response header\n", 0);
+  be_expect(b, TDM_CANCEL, 3, &f);
   cl_expect_open(c);
 }
 
@@ -1396,6 +1420,22 @@ static void test_malformed_http_rejected(void **state) {
       fail_msg("%s on stream %u, which the frontend never opened with REQUEST",
                tdm_frame_type_name(f.type), (unsigned) f.stream_id);
   }
+}
+
+/* A malformed request behind a good one in the same write: the good one is
+ * answered as usual, not cut to a close, then the 400, then the close. */
+static void test_malformed_behind_a_good_request(void **state) {
+  peer *b = be_default(), *c = cl_connect();
+  tdm_frame f;
+  (void) state;
+
+  cl_send(c, "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n");
+  be_expect_request(b, 1, "GET", "/1", &f);
+  be_respond_text(b, 1, "one");
+  cl_expect_response(c, 0, "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nserver: tandem\r\n"
+                           "content-length: 3\r\n\r\none");
+  cl_expect_local(c, 400, "Bad Request", NULL, "Bad Request\n", 1);
+  cl_expect_eof(c);
 }
 
 static void test_body_over_limit_gives_413(void **state) {
@@ -2072,6 +2112,7 @@ int main(void) {
     T(test_get_forwarded_and_answered),
     T(test_post_fast_path_one_frame),
     T(test_expect_continue),
+    T(test_expect_continue_answered_first),
     T(test_chunked_request_body_decoded),
     T(test_large_body_respects_window),
     T(test_pipelined_answered_in_reverse),
@@ -2094,6 +2135,7 @@ int main(void) {
     T(test_client_reset_cancels_streams),
     T(test_client_reset_while_response_arrives),
     T(test_malformed_http_rejected),
+    T(test_malformed_behind_a_good_request),
     T(test_body_over_limit_gives_413),
     T(test_valid_request_one_byte_at_a_time),
     T(test_static_and_backend_pipelined),
