@@ -95,6 +95,10 @@ $(BUILD)/frontend/tests/%: frontend/tests/%.c $(FRONT_OBJ) $(LLHTTP_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $^ $(LIBS) -lcmocka
 
+# The fake client and backend on socketpairs, shared with the HTTP fuzz harness.
+FAKE_PEER_OBJ := $(BUILD)/obj/frontend/tests/fake_peer.o
+$(BUILD)/frontend/tests/test_http_conn: $(FAKE_PEER_OBJ)
+
 test-c: deps
 	@$(MAKE) --no-print-directory $(C_TESTS)
 	@set -e; for t in $(C_TESTS); do echo "== $$t"; $$t; done
