@@ -709,6 +709,21 @@ static void test_chunked_request_body_decoded(void **state) {
   be_respond_text(b, 2, "ok2");
   cl_expect_response(c, 0, "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nserver: tandem\r\n"
                            "content-length: 3\r\n\r\nok2");
+
+  /* An empty body whose last chunk comes alone: the END is an empty DATA,
+   * from a body buffer that never held a byte (fuzz_http found it made
+   * NULL + 0 there; tests/fuzz/corpus/http/regression-empty-chunked-body). */
+  cl_send(c, "POST /up3 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+  be_expect_request(b, 3, "POST", "/up3", &f);
+  assert_int_equal(f.u.request.flags, 0);
+  str_equal(f.u.request.body, "");
+  cl_send(c, "0\r\n\r\n");
+  be_expect(b, TDM_DATA, 3, &f);
+  assert_int_equal(f.u.data.flags, TDM_FLAG_END);
+  str_equal(f.u.data.data, "");
+  be_respond_text(b, 3, "ok3");
+  cl_expect_response(c, 0, "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nserver: tandem\r\n"
+                           "content-length: 3\r\n\r\nok3");
   be_expect_silence(b);
 }
 
