@@ -1386,6 +1386,35 @@ static void test_body_over_limit_gives_413(void **state) {
   be_expect_silence(b);
 }
 
+/* The body grows too large after the backend began a response it streams:
+ * that response cannot be completed (the body it may be reading will never
+ * come), so it is cut short, its stream cancelled, and the connection closes.
+ * It used to wait for the response to end, reading nothing and with no timer
+ * running, while the backend waited for the body: both for ever (fuzz_http;
+ * tests/fuzz/corpus/http/regression-body-too-large-mid-response). */
+static void test_body_over_limit_during_response(void **state) {
+  peer *b = be_default(), *c = cl_connect();
+  tdm_frame f;
+  (void) state;
+
+  H->cfg.max_body_size = 10;
+  cl_send(c, "POST /stream HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+  be_expect_request(b, 1, "POST", "/stream", &f);
+  str_equal(f.u.request.body, "hello");
+  be_respond(b, 1, 0, 200, NULL, 0, "first", 5);
+  WAIT_UNTIL(memmem(c->in.base, c->in.len, "first", 5) != NULL);
+  cl_send(c, "6\r\n world\r\n");
+  do                            /* the window given back for "first" may come first */
+    be_wait_frame(b, &f);
+  while (f.type == TDM_WINDOW && f.stream_id == 1);
+  assert_int_equal(f.type, TDM_CANCEL);
+  assert_int_equal(f.stream_id, 1);
+  WAIT_UNTIL(c->eof);
+  assert_int_equal(c->read_err, 0);
+  assert_null(memmem(c->in.base, c->in.len, "0\r\n\r\n", 5));      /* cut short: no last chunk */
+  be_expect_silence(b);
+}
+
 static void test_valid_request_one_byte_at_a_time(void **state) {
   const char *req = "POST /p?q=1 HTTP/1.1\r\nHost: example.com\r\nX-Long-Header: some value here\r\n"
                     "Content-Length: 4\r\n\r\nbody";
@@ -2016,6 +2045,7 @@ int main(void) {
     T(test_client_reset_while_response_arrives),
     T(test_malformed_http_rejected),
     T(test_body_over_limit_gives_413),
+    T(test_body_over_limit_during_response),
     T(test_valid_request_one_byte_at_a_time),
     T(test_static_and_backend_pipelined),
     T(test_file_response_sent_by_frontend),
