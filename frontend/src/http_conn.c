@@ -602,7 +602,9 @@ static int conn_on_head(void *owner, int status, const char *body) {
     return stop_parsing(c);
   }
   hooks->route(req);
-  if (c->closing)
+  /* Answered as the last response (Connection: close, say): what follows,
+   * its body included, is not read, and an error in it not answered. */
+  if (c->closing || c->read_done)
     return HTTP_PARSE_PAUSED;
   /* A held request pauses its connection's parser right after its head, so
    * its head stays where it is and its body stays unread. */

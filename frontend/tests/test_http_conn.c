@@ -1842,6 +1842,23 @@ static void test_local_answer_then_body_times_out(void **state) {
                                 "HTTP/1.1 200 ");
 }
 
+/* A local answer that is the last (Connection: close) is given at the head,
+ * before the body; a malformed body in the same read must not be answered
+ * too: nothing may follow a response that says "connection: close".  The
+ * parser used to go on after the head and answer the bad chunk with a 400
+ * behind it (fuzz_http; tests/fuzz/corpus/http/regression-close-then-bad-chunk). */
+static void test_last_local_answer_then_invalid_chunk(void **state) {
+  peer *c;
+  (void) state;
+
+  add_static_mount("/static", "hello.txt", "hello file!\n");
+  c = cl_connect();
+  cl_send(c, "POST /static/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+             "Transfer-Encoding: chunked\r\n\r\nzz\r\n");
+  cl_expect_local(c, 405, "Method Not Allowed", "allow: GET, HEAD\r\n", "Method Not Allowed\n", 1);
+  cl_expect_eof(c);
+}
+
 /* The same behind a request still at the backend: the local answer is held
  * until the backend's has gone out, then the body fails. */
 static void test_local_answer_behind_backend_then_body_fails(void **state) {
@@ -2059,6 +2076,7 @@ int main(void) {
     T(test_hello_refusals),
     T(test_superseded_backend_reads_its_goaway_before_the_close),
     T(test_local_answer_then_invalid_chunk),
+    T(test_last_local_answer_then_invalid_chunk),
     T(test_local_answer_then_body_too_large),
     T(test_local_answer_then_body_times_out),
     T(test_local_answer_behind_backend_then_body_fails),
