@@ -154,6 +154,14 @@ static int head_check(http_parser *p) {
     snprintf(p->why, sizeof(p->why), "%s: %s\n", http_status_reason(status), why);
     return status;
   }
+  /* A CONNECT has no content (RFC 9110 section 9.3.6) and llhttp reads none
+   * after it: the body such a head announces would be read as the next
+   * request, which anything in front that took it for a body never saw. */
+  if (p->head.method == HTTP_CONNECT &&
+      (info.has_te || ((p->ll.flags & F_CONTENT_LENGTH) && p->ll.content_length > 0))) {
+    snprintf(p->why, sizeof(p->why), "Bad Request: a CONNECT request has no body\n");
+    return 400;
+  }
   if (p->max_body > 0 && (p->ll.flags & F_CONTENT_LENGTH) && p->ll.content_length > p->max_body) {
     snprintf(p->why, sizeof(p->why), "Content Too Large\n");
     return 413;

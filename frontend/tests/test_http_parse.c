@@ -710,6 +710,25 @@ static void test_refused_transfer_encoding(void **state) {
         "begin\nerror 400\n");
 }
 
+/* A CONNECT that announces a body: llhttp reads none after a CONNECT, so the
+ * body would be taken for the next request, a request smuggled past whatever
+ * in front read it as a body (fuzz_http; tests/fuzz/corpus/http/
+ * regression-connect-with-body). */
+static void test_refused_connect_with_body(void **state) {
+  (void) state;
+  CHECK("CONNECT a:443 HTTP/1.1\r\nHost: a\r\nContent-Length: 34\r\n\r\n"
+        "GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
+        "begin\nhead 400 Bad Request: a CONNECT request has no body\nstop at 55\n");
+  CHECK("CONNECT a:443 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "begin\nhead 400 Bad Request: a CONNECT request has no body\nstop at 63\n");
+  /* An empty one says nothing that could be misread. */
+  CHECK("CONNECT a:443 HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+        "begin\n"
+        "head 0 CONNECT a:443 HTTP/1.1 path=a:443 query=- norm=- ka=1 body=0 expect=0 "
+        "h=[host: a][content-length: 0]\n"
+        "complete\n");
+}
+
 /* An owner that does not stop after a refused head gets what llhttp makes
  * of the rest: for a Transfer-Encoding without chunked, its own 400. */
 static void test_refused_head_owner_goes_on(void **state) {
@@ -1022,6 +1041,7 @@ int main(void) {
     T(test_refused_bad_header_name),
     T(test_refused_host),
     T(test_refused_transfer_encoding),
+    T(test_refused_connect_with_body),
     T(test_refused_head_owner_goes_on),
     T(test_refused_content_length_over_max_body),
     T(test_refused_path),
