@@ -131,17 +131,17 @@ test-sanitize: deps
 	@if [ -n "$$(ls -A $(SANITIZE_BUILD)/reports)" ]; then \
 	  cat $(SANITIZE_BUILD)/reports/*; echo "sanitizer reports above" >&2; exit 1; fi
 
-# libFuzzer harnesses (tests/fuzz/): the frame codec and a static mount's path
-# handling, built with clang, AddressSanitizer and UBSan in a build directory
-# of their own.  Each run starts from the seeds in tests/fuzz/corpus/HARNESS
-# (regression inputs included) and writes what it finds to
-# $(FUZZ_BUILD)/corpus/HARNESS, never to the tree; a crash is saved as
-# $(FUZZ_BUILD)/crashes/HARNESS-crash-* and fails the target.  Reproduce one
-# with `$(FUZZ_BUILD)/fuzz_HARNESS FILE`.
+# libFuzzer harnesses (tests/fuzz/): the frame codec, the HTTP request path
+# through the whole frontend, and a static mount's path handling, built with
+# clang, AddressSanitizer and UBSan in a build directory of their own.  Each
+# run starts from the seeds in tests/fuzz/corpus/HARNESS (regression inputs
+# included) and writes what it finds to $(FUZZ_BUILD)/corpus/HARNESS, never to
+# the tree; a crash is saved as $(FUZZ_BUILD)/crashes/HARNESS-crash-* and
+# fails the target.  Reproduce one with `$(FUZZ_BUILD)/fuzz_HARNESS FILE`.
 FUZZ_PACKAGES   := clang libclang-rt-14-dev
 FUZZ_CC         ?= clang
 FUZZ_BUILD      := $(BUILD)/fuzz
-FUZZERS         := frame path
+FUZZERS         := frame http path
 FUZZ_TIME       ?= 180
 FUZZ_SMOKE_TIME ?= 20
 FUZZ_FLAGS      := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
@@ -155,6 +155,9 @@ FUZZ_LINK = $(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -fsanitize=fuzzer -MMD -MP -
 
 $(BUILD)/fuzz_frame: tests/fuzz/fuzz_frame.c $(BUILD)/obj/protocol/tdm_proto.o
 	$(FUZZ_LINK) $< $(filter %.o,$^) -lmsgpackc
+
+$(BUILD)/fuzz_http: tests/fuzz/fuzz_http.c $(FAKE_PEER_OBJ) $(FRONT_OBJ) $(LLHTTP_OBJ)
+	$(FUZZ_LINK) -Ifrontend/tests $< $(filter %.o,$^) $(LIBS)
 
 # fuzz_path.c includes route.c itself (route.c's calls out are stubs there), so
 # it links only the parser and http_head below route.
