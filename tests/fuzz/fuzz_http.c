@@ -217,13 +217,17 @@ static void check_request(const tdm_frame *f, struct stream *st) {
       te++;
     else if (name_is(n, "content-length")) {
       int64_t cl = 0;
+      uint32_t j = 0, digits;
       lengths++;
-      CHECK(v.len > 0);
-      for (uint32_t j = 0; j < v.len; j++) {
-        CHECK(v.ptr[j] >= '0' && v.ptr[j] <= '9');
+      for (; j < v.len && v.ptr[j] >= '0' && v.ptr[j] <= '9'; j++)
         if (cl < INT64_MAX / 100)
           cl = cl * 10 + (v.ptr[j] - '0');
-      }
+      digits = j;
+      /* Digits only; but llhttp 8 leaves a value's trailing whitespace in it
+       * (test_http_parse.c, test_trailing_whitespace_in_values_BUG). */
+      while (j < v.len && (v.ptr[j] == ' ' || v.ptr[j] == '\t'))
+        j++;
+      CHECK(digits > 0 && j == v.len);
       st->content_length = cl;
     }
   }
