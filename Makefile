@@ -40,8 +40,8 @@ PY_EXT       = $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_confi
 SPEEDUPS     = backend/tandem/_speedups$(PY_EXT)
 LLHTTP_OBJ   := $(patsubst $(LLHTTP_DIR)/%.c,$(BUILD)/obj/llhttp/%.o,$(LLHTTP_SRC))
 
-.PHONY: all deps build speedups run test test-c test-python test-e2e test-sanitize test-memcheck install uninstall clean bench \
-        bench-quick bench-static
+.PHONY: all deps build speedups run test test-c test-python test-e2e test-sanitize test-memcheck test-fuzz fuzz \
+        fuzz-build install uninstall clean bench bench-quick bench-static
 
 all: build
 
@@ -96,6 +96,10 @@ $(BUILD)/frontend/tests/%: frontend/tests/%.c $(FRONT_OBJ) $(LLHTTP_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $^ $(LIBS) -lcmocka
 
+# The fake client and backend on socketpairs, shared with the HTTP fuzz harness.
+FAKE_PEER_OBJ := $(BUILD)/obj/frontend/tests/fake_peer.o
+$(BUILD)/frontend/tests/test_http_conn: $(FAKE_PEER_OBJ)
+
 test-c: deps
 	@$(MAKE) --no-print-directory $(C_TESTS)
 	@set -e; for t in $(C_TESTS); do echo "== $$t"; $$t; done
@@ -107,7 +111,7 @@ test-python: build
 test-e2e: build
 	$(PYTHON) -m pytest -q tests
 
-test: test-c test-python test-e2e test-sanitize test-memcheck
+test: test-c test-python test-e2e test-sanitize test-memcheck test-fuzz
 
 # The C tests again, built with AddressSanitizer and UndefinedBehaviorSanitizer
 # in their own build directory; any report fails the run.
@@ -140,6 +144,75 @@ test-memcheck: deps
 	  $(patsubst $(BUILD)/%,$(MEMCHECK_BUILD)/%,$(C_TESTS))
 	@set -e; for t in $(patsubst $(BUILD)/%,$(MEMCHECK_BUILD)/%,$(C_TESTS)); do \
 	  echo "== valgrind $$t"; $(VALGRIND) $$t >$$t.memcheck 2>&1 || { cat $$t.memcheck; exit 1; }; done
+
+# libFuzzer harnesses (tests/fuzz/): the frame codec, the HTTP request path
+# through the whole frontend, and a static mount's path handling, built with
+# clang, AddressSanitizer and UBSan in a build directory of their own.  Each
+# run starts from the seeds in tests/fuzz/corpus/HARNESS (regression inputs
+# included) and writes what it finds to $(FUZZ_BUILD)/corpus/HARNESS, never to
+# the tree; a crash is saved as $(FUZZ_BUILD)/crashes/HARNESS-crash-* and
+# fails the target.  Reproduce one with `$(FUZZ_BUILD)/fuzz_HARNESS FILE`.
+FUZZ_PACKAGES   := clang libclang-rt-14-dev
+FUZZ_CC         ?= clang
+FUZZ_BUILD      := $(BUILD)/fuzz
+FUZZERS         := frame http path
+FUZZ_TIME       ?= 180
+FUZZ_SMOKE_TIME ?= 20
+FUZZ_FLAGS      := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+                   -fno-sanitize-recover=all
+# An input that runs for 10 s is a hang; -rss_limit_mb bounds what one may take.
+FUZZ_OPTS       ?= -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+
+# What a harness includes (its .d file: headers, and route.c for fuzz_path) are
+# prerequisites too, never inputs of the link.
+FUZZ_LINK = $(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -fsanitize=fuzzer -MMD -MP -MF $@.d -o $@
+
+$(BUILD)/fuzz_frame: tests/fuzz/fuzz_frame.c $(BUILD)/obj/protocol/tdm_proto.o
+	$(FUZZ_LINK) $< $(filter %.o,$^) -lmsgpackc
+
+$(BUILD)/fuzz_http: tests/fuzz/fuzz_http.c $(FAKE_PEER_OBJ) $(FRONT_OBJ) $(LLHTTP_OBJ)
+	$(FUZZ_LINK) -Ifrontend/tests $< $(filter %.o,$^) $(LIBS)
+
+# fuzz_path.c includes route.c itself (route.c's calls out are stubs there), so
+# it links only the parser and http_head below route.
+$(BUILD)/fuzz_path: tests/fuzz/fuzz_path.c $(BUILD)/obj/frontend/src/http_head.o \
+                    $(BUILD)/obj/frontend/src/http_parse.o $(BUILD)/obj/protocol/tdm_proto.o $(LLHTTP_OBJ)
+	$(FUZZ_LINK) $< $(filter %.o,$^) -lmsgpackc
+
+-include $(wildcard $(BUILD)/fuzz_*.d)
+
+fuzz-build: deps
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(FUZZ_PACKAGES)"
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) CFLAGS="$(FUZZ_FLAGS)" \
+	  $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZERS))
+
+# One harness for $(2) seconds with its new inputs in $(3): the HTTP dictionary
+# serves the path harness too.
+define run_fuzzer
+mkdir -p $(3) $(FUZZ_BUILD)/crashes && \
+$(FUZZ_BUILD)/fuzz_$(1) $(FUZZ_OPTS) -max_total_time=$(2) \
+  -dict=tests/fuzz/$(if $(filter frame,$(1)),frame,http).dict \
+  -artifact_prefix=$(FUZZ_BUILD)/crashes/$(1)- $(3) tests/fuzz/corpus/$(1)
+endef
+
+# `make fuzz` (FUZZ_TIME seconds each, default 3 minutes): new inputs stay in
+# $(FUZZ_BUILD)/corpus/HARNESS for the next run; merge an interesting one into
+# tests/fuzz/corpus/HARNESS by hand.
+fuzz: fuzz-build
+	@set -e; $(foreach h,$(FUZZERS),echo "== fuzz_$(h), $(FUZZ_TIME) s"; \
+	  $(call run_fuzzer,$(h),$(FUZZ_TIME),$(FUZZ_BUILD)/corpus/$(h));)
+
+# The smoke run `make test` makes: every seed and regression input, then
+# FUZZ_SMOKE_TIME seconds of fuzzing each from a fresh corpus; the log is
+# shown only if it fails.
+test-fuzz: fuzz-build
+	@set -e; $(foreach h,$(FUZZERS),echo "== fuzz_$(h), $(FUZZ_SMOKE_TIME) s"; \
+	  rm -rf $(FUZZ_BUILD)/smoke/$(h); \
+	  if ! ( $(call run_fuzzer,$(h),$(FUZZ_SMOKE_TIME),$(FUZZ_BUILD)/smoke/$(h)) ) \
+	       >$(FUZZ_BUILD)/smoke-$(h).log 2>&1; then \
+	    tail -n 60 $(FUZZ_BUILD)/smoke-$(h).log; echo "fuzz_$(h) failed (log: $(FUZZ_BUILD)/smoke-$(h).log)" >&2; \
+	    exit 1; fi; \
+	  grep -E '^#[0-9]+[[:space:]]+DONE' $(FUZZ_BUILD)/smoke-$(h).log || true;)
 
 run: build
 	cd examples && PYTHONPATH=../backend $(PYTHON) -m tandem app:app --serve 127.0.0.1:8080 \

@@ -143,7 +143,9 @@ int http_date_parse(const char *str, size_t len, time_t *out) {
     ok = !sc_lit(&s, ", ") && !sc_num(&s, 2, &tm.tm_mday) && !sc_lit(&s, "-") && !sc_month(&s, &tm.tm_mon) &&
          !sc_lit(&s, "-") && !sc_num(&s, 2, &year) && !sc_lit(&s, " ") && !sc_time(&s, &tm) &&
          !sc_lit(&s, " GMT");
-    year += year < 70 ? 2000 : 1900;
+    /* Only a year that was read: a date that failed before it has none. */
+    if (ok)
+      year += year < 70 ? 2000 : 1900;
   } else {
     /* asctime: Sun Nov  6 08:49:37 1994 */
     ok = s.end - s.p >= 4 && (s.p += 4, 1) && !sc_month(&s, &tm.tm_mon) && !sc_lit(&s, " ");

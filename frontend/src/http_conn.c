@@ -609,7 +609,9 @@ static int conn_on_head(void *owner, int status, const char *body) {
     return stop_parsing(c);
   }
   hooks->route(req);
-  if (c->closing)
+  /* Answered as the last response (Connection: close, say): what follows,
+   * its body included, is not read, and an error in it not answered. */
+  if (c->closing || c->read_done)
     return HTTP_PARSE_PAUSED;
   /* A held request pauses its connection's parser right after its head, so
    * its head stays where it is and its body stays unread; so does one whose
@@ -627,12 +629,12 @@ static int conn_on_body(void *owner, const char *at, size_t len) {
 
   c->body_received += len;
   if (ctx->cfg->max_body_size > 0 && c->body_received > ctx->cfg->max_body_size) {
-    if (!req->resp_started)
-      http_req_local(req, 413, NULL, "Content Too Large\n", 1);
-    else if (req->resp_done)
-      req_response_too_late(req);
-    else
-      req->close_after = 1;       /* the response in progress is the last */
+    /* 413 if nothing was sent yet.  A response under way cannot be waited
+     * for: its handler may be waiting for the rest of the body, which will
+     * never be read.  So, as for a malformed body, the handler is released
+     * (a backend's stream cancelled), the response cut short, and the
+     * connection closes after it. */
+    http_req_local(req, 413, NULL, "Content Too Large\n", 1);
     return HTTP_PARSE_PAUSED;     /* nothing more of this connection is read */
   }
   if (c->body_req == req && tdm_buf_append(&c->body, at, len) != 0) {

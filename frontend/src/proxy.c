@@ -471,7 +471,10 @@ static ssize_t ps_send_data(proxy_stream *ps, tdm_buf *body, size_t off) {
     f.type = TDM_DATA;
     f.stream_id = ps->sid;
     f.u.data.flags = end ? TDM_FLAG_END : 0;
-    f.u.data.data.ptr = body != NULL ? body->base + off : NULL;
+    /* An empty body buffer may never have been allocated (base NULL), and
+     * NULL + 0 is undefined: an empty DATA (the END of a chunked body whose
+     * last chunk came alone) points nowhere. */
+    f.u.data.data.ptr = n > 0 ? body->base + off : NULL;
     f.u.data.data.len = (uint32_t) n;
     if (upstream_send(ps->up, &f) != 0) {
       http_req_local(ps->req, 502, NULL, "Bad Gateway\n", 1);

@@ -39,6 +39,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "fake_peer.h"
 #include "http_conn.h"
 #include "http_cond.h"
 #include "log.h"
@@ -54,21 +55,9 @@
 
 /* ---- fake peers ---------------------------------------------------------- */
 
-/* The test's end of a socketpair: bytes queued to send, bytes received.  A
- * fake backend also decodes frames from `in`; a decoded frame points into
- * `in` and stays valid until the next spin(). */
-typedef struct peer {
-  int fd;                        /* -1 once closed by the test */
-  tdm_buf in;                    /* received; in.base[0..rpos) is consumed */
-  size_t rpos;
-  tdm_buf out;                   /* queued; out.base[0..wpos) is sent */
-  size_t wpos;
-  int eof;                       /* read saw end of stream or an error */
-  int read_err;                  /* errno of that error, 0 for a clean EOF */
-  int read_paused;               /* the test does not read (a slow client) */
-  int is_backend;
-  tdm_decoder dec;
-} peer;
+/* The peers themselves (a socketpair end with its buffers) are fake_peer.c's,
+ * shared with the HTTP fuzz harness; the harness below keeps them all so that
+ * spin() can pump every one. */
 
 typedef struct harness {
   uv_loop_t loop;
@@ -81,47 +70,16 @@ typedef struct harness {
 
 static harness *H;
 
-static void peer_pump(peer *p) {
-  if (p->fd < 0)
-    return;
-  while (p->wpos < p->out.len) {
-    ssize_t n = send(p->fd, p->out.base + p->wpos, p->out.len - p->wpos, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK)
-        p->wpos = p->out.len;          /* the other side is gone; drop it */
-      break;
-    }
-    p->wpos += (size_t) n;
-  }
-  if (p->wpos == p->out.len)
-    p->out.len = p->wpos = 0;
-  if (p->read_paused || p->eof)
-    return;
-  if (p->rpos > 0) {
-    tdm_buf_consume(&p->in, p->rpos);
-    p->rpos = 0;
-  }
-  for (;;) {
-    ssize_t n;
-    assert_int_equal(tdm_buf_reserve(&p->in, 65536), 0);
-    n = recv(p->fd, p->in.base + p->in.len, 65536, 0);
-    if (n > 0) {
-      p->in.len += (size_t) n;
-      continue;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-      break;
-    p->eof = 1;
-    p->read_err = n < 0 ? errno : 0;
-    break;
-  }
+/* Sends and reads what a fake end can; a test that runs out of memory fails. */
+static void pump(peer *p) {
+  assert_true(peer_pump(p) >= 0);
 }
 
 /* One loop iteration, then every fake end sends and reads. */
 static void spin(void) {
   uv_run(&H->loop, UV_RUN_NOWAIT);
   for (int i = 0; i < H->npeers; i++)
-    peer_pump(H->peers[i]);
+    pump(H->peers[i]);
 }
 
 static void spin_n(int n) {
@@ -163,7 +121,7 @@ static void guard_on_close(uv_handle_t *h) {
     while (!(ok_ = !!(cond)) && !fired_) {                                    \
       uv_run(&H->loop, UV_RUN_ONCE);                                          \
       for (int i_ = 0; i_ < H->npeers; i_++)                                  \
-        peer_pump(H->peers[i_]);                                              \
+        pump(H->peers[i_]);                                                   \
     }                                                                         \
     uv_close((uv_handle_t *) &guard_, guard_on_close);                        \
     spin();                                                                   \
@@ -172,29 +130,17 @@ static void guard_on_close(uv_handle_t *h) {
   } while (0)
 
 static peer *peer_new(int fd, int is_backend) {
-  peer *p = calloc(1, sizeof(*p));
+  peer *p = calloc(1, sizeof(*p));      /* owner: the harness, freed in teardown */
 
   assert_non_null(p);
   assert_true(H->npeers < MAX_PEERS);
-  p->fd = fd;
-  p->is_backend = is_backend;
-  tdm_buf_init(&p->in, 0);
-  tdm_buf_init(&p->out, 0);
-  assert_int_equal(tdm_decoder_init(&p->dec, TDM_DEFAULT_MAX_FRAME), 0);
-  assert_int_equal(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+  assert_int_equal(peer_init(p, fd, is_backend), 0);
   H->peers[H->npeers++] = p;
   return p;
 }
 
-/* The test hangs up its end (a client or backend going away). */
-static void peer_close(peer *p) {
-  if (p->fd >= 0)
-    close(p->fd);
-  p->fd = -1;
-}
-
-static void peer_send(peer *p, const void *data, size_t len) {
-  assert_int_equal(tdm_buf_append(&p->out, data, len), 0);
+static void send_bytes(peer *p, const void *data, size_t len) {
+  assert_int_equal(peer_send(p, data, len), 0);
 }
 
 /* ---- fake backend -------------------------------------------------------- */
@@ -234,14 +180,11 @@ static void be_send_hello(peer *b, uint32_t version, const char *role, uint32_t 
 
 /* The next whole frame from the frontend, if there is one. */
 static int be_try_frame(peer *b, tdm_frame *f) {
-  ssize_t n = tdm_decode(&b->dec, b->in.base + b->rpos, b->in.len - b->rpos, f);
+  int rc = peer_try_frame(b, f);
 
-  if (n == TDM_EAGAIN)
-    return 0;
-  if (n < 0)
-    fail_msg("the frontend sent a frame the codec rejects: %s", tdm_strerror((int) n));
-  b->rpos += (size_t) n;
-  return 1;
+  if (rc < 0)
+    fail_msg("the frontend sent a frame the codec rejects: %s", tdm_strerror(rc));
+  return rc;
 }
 
 static void be_wait_frame(peer *b, tdm_frame *f) {
@@ -366,8 +309,8 @@ static void be_cancel(peer *b, uint32_t sid, uint32_t code) {
 static void be_send_raw_frame(peer *b, const char *payload, uint32_t len) {
   unsigned char hdr[4] = {len >> 24, len >> 16, len >> 8, len};
 
-  peer_send(b, hdr, 4);
-  peer_send(b, payload, len);
+  send_bytes(b, hdr, 4);
+  send_bytes(b, payload, len);
 }
 
 /* The sum of the WINDOW frames for sid that have arrived; any other frame fails. */
@@ -404,7 +347,7 @@ static peer *cl_connect(void) {
 }
 
 static void cl_send(peer *c, const char *s) {
-  peer_send(c, s, strlen(s));
+  send_bytes(c, s, strlen(s));
 }
 
 typedef struct http_resp {
@@ -615,10 +558,7 @@ static int teardown(void **state) {
   /* The fake ends close last, so the frontend never writes into a closed socket here. */
   for (i = 0; i < h->npeers; i++) {
     peer *p = h->peers[i];
-    peer_close(p);
-    tdm_buf_free(&p->in);
-    tdm_buf_free(&p->out);
-    tdm_decoder_free(&p->dec);
+    peer_free(p);
     free(p);
   }
   for (i = 0; i < h->cfg.nstatics; i++) {
@@ -783,6 +723,21 @@ static void test_chunked_request_body_decoded(void **state) {
   be_respond_text(b, 2, "ok2");
   cl_expect_response(c, 0, "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nserver: tandem\r\n"
                            "content-length: 3\r\n\r\nok2");
+
+  /* An empty body whose last chunk comes alone: the END is an empty DATA,
+   * from a body buffer that never held a byte (fuzz_http found it made
+   * NULL + 0 there; tests/fuzz/corpus/http/regression-empty-chunked-body). */
+  cl_send(c, "POST /up3 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+  be_expect_request(b, 3, "POST", "/up3", &f);
+  assert_int_equal(f.u.request.flags, 0);
+  str_equal(f.u.request.body, "");
+  cl_send(c, "0\r\n\r\n");
+  be_expect(b, TDM_DATA, 3, &f);
+  assert_int_equal(f.u.data.flags, TDM_FLAG_END);
+  str_equal(f.u.data.data, "");
+  be_respond_text(b, 3, "ok3");
+  cl_expect_response(c, 0, "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nserver: tandem\r\n"
+                           "content-length: 3\r\n\r\nok3");
   be_expect_silence(b);
 }
 
@@ -813,7 +768,7 @@ static void test_large_body_respects_window(void **state) {
     body[i] = (char) pattern_byte(i);
   snprintf(head, sizeof(head), "PUT /big HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", total);
   cl_send(c, head);
-  peer_send(c, body, total);
+  send_bytes(c, body, total);
   free(body);
 
   while (!end) {
@@ -1319,7 +1274,7 @@ static void test_client_reset_while_response_arrives(void **state) {
   be_respond_text(b, 1, "unread");
   spin_n(QUIET_SPINS);
   be_respond_text(b, 2, "racing");
-  peer_pump(b);                 /* the answer is readable before the reset */
+  pump(b);                      /* the answer is readable before the reset */
   peer_close(c);
   spin_n(QUIET_SPINS);
   /* Stream 2 finished before the frontend saw the reset, or it is cancelled. */
@@ -1373,7 +1328,7 @@ static void bad_request_case(const struct bad_request *br, int bytewise) {
   print_message("  %s%s\n", br->name, bytewise ? ", one byte at a time" : "");
   if (bytewise) {
     for (size_t i = 0; i < len && !c->eof; i++) {
-      peer_send(c, br->input + i, 1);
+      send_bytes(c, br->input + i, 1);
       spin_n(3);
     }
   } else {
@@ -1471,6 +1426,35 @@ static void test_body_over_limit_gives_413(void **state) {
   be_expect_silence(b);
 }
 
+/* The body grows too large after the backend began a response it streams:
+ * that response cannot be completed (the body it may be reading will never
+ * come), so it is cut short, its stream cancelled, and the connection closes.
+ * It used to wait for the response to end, reading nothing and with no timer
+ * running, while the backend waited for the body: both for ever (fuzz_http;
+ * tests/fuzz/corpus/http/regression-body-too-large-mid-response). */
+static void test_body_over_limit_during_response(void **state) {
+  peer *b = be_default(), *c = cl_connect();
+  tdm_frame f;
+  (void) state;
+
+  H->cfg.max_body_size = 10;
+  cl_send(c, "POST /stream HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+  be_expect_request(b, 1, "POST", "/stream", &f);
+  str_equal(f.u.request.body, "hello");
+  be_respond(b, 1, 0, 200, NULL, 0, "first", 5);
+  WAIT_UNTIL(memmem(c->in.base, c->in.len, "first", 5) != NULL);
+  cl_send(c, "6\r\n world\r\n");
+  do                            /* the window given back for "first" may come first */
+    be_wait_frame(b, &f);
+  while (f.type == TDM_WINDOW && f.stream_id == 1);
+  assert_int_equal(f.type, TDM_CANCEL);
+  assert_int_equal(f.stream_id, 1);
+  WAIT_UNTIL(c->eof);
+  assert_int_equal(c->read_err, 0);
+  assert_null(memmem(c->in.base, c->in.len, "0\r\n\r\n", 5));      /* cut short: no last chunk */
+  be_expect_silence(b);
+}
+
 static void test_valid_request_one_byte_at_a_time(void **state) {
   const char *req = "POST /p?q=1 HTTP/1.1\r\nHost: example.com\r\nX-Long-Header: some value here\r\n"
                     "Content-Length: 4\r\n\r\nbody";
@@ -1481,7 +1465,7 @@ static void test_valid_request_one_byte_at_a_time(void **state) {
   (void) state;
 
   for (size_t i = 0; req[i] != '\0'; i++) {
-    peer_send(c, req + i, 1);
+    send_bytes(c, req + i, 1);
     spin_n(2);
   }
   be_expect_request(b, 1, "POST", "/p?q=1", &f);
@@ -1898,6 +1882,23 @@ static void test_local_answer_then_body_times_out(void **state) {
                                 "HTTP/1.1 200 ");
 }
 
+/* A local answer that is the last (Connection: close) is given at the head,
+ * before the body; a malformed body in the same read must not be answered
+ * too: nothing may follow a response that says "connection: close".  The
+ * parser used to go on after the head and answer the bad chunk with a 400
+ * behind it (fuzz_http; tests/fuzz/corpus/http/regression-close-then-bad-chunk). */
+static void test_last_local_answer_then_invalid_chunk(void **state) {
+  peer *c;
+  (void) state;
+
+  add_static_mount("/static", "hello.txt", "hello file!\n");
+  c = cl_connect();
+  cl_send(c, "POST /static/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+             "Transfer-Encoding: chunked\r\n\r\nzz\r\n");
+  cl_expect_local(c, 405, "Method Not Allowed", "allow: GET, HEAD\r\n", "Method Not Allowed\n", 1);
+  cl_expect_eof(c);
+}
+
 /* The same behind a request still at the backend: the local answer is held
  * until the backend's has gone out, then the body fails. */
 static void test_local_answer_behind_backend_then_body_fails(void **state) {
@@ -2014,7 +2015,7 @@ static void test_superseded_backend_reads_its_goaway_before_the_close(void **sta
   a->read_paused = 1;
   snprintf(head, sizeof(head), "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", n);
   cl_send(c, head);
-  peer_send(c, body, n);
+  send_bytes(c, body, n);
   spin_n(QUIET_SPINS);
   /* The backend answers without reading the body: the stream ends, the
    * frontend's frames for it are still queued for a backend not reading. */
@@ -2137,6 +2138,7 @@ int main(void) {
     T(test_malformed_http_rejected),
     T(test_malformed_behind_a_good_request),
     T(test_body_over_limit_gives_413),
+    T(test_body_over_limit_during_response),
     T(test_valid_request_one_byte_at_a_time),
     T(test_static_and_backend_pipelined),
     T(test_file_response_sent_by_frontend),
@@ -2151,6 +2153,7 @@ int main(void) {
     T(test_superseded_backend_reads_its_goaway_before_the_close),
     T(test_error_during_write_sends_goaway_after_it),
     T(test_local_answer_then_invalid_chunk),
+    T(test_last_local_answer_then_invalid_chunk),
     T(test_local_answer_then_body_too_large),
     T(test_local_answer_then_body_times_out),
     T(test_local_answer_behind_backend_then_body_fails),

@@ -847,6 +847,18 @@ static void test_refused_host_value(void **state) {
         "begin\nhead 0 GET / HTTP/1.1 path=/ query=- norm=/ ka=1 body=0 expect=0 h=[host: ]\ncomplete\n");
 }
 
+/* A CONNECT that announces a body is refused before the body could be read
+ * as the next request, a request smuggled past whatever in front read it as
+ * a body (fuzz_http; tests/fuzz/corpus/http/regression-connect-with-body). */
+static void test_refused_connect_with_body(void **state) {
+  (void) state;
+  CHECK("CONNECT a:443 HTTP/1.1\r\nHost: a\r\nContent-Length: 34\r\n\r\n"
+        "GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
+        "begin\nhead 405 Method Not Allowed: CONNECT and TRACE are not served\nstop at 55\n");
+  CHECK("CONNECT a:443 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "begin\nhead 405 Method Not Allowed: CONNECT and TRACE are not served\nstop at 63\n");
+}
+
 /* An owner that does not stop after a refused head gets what llhttp makes
  * of the rest: for a Transfer-Encoding without chunked, its own 400. */
 static void test_refused_head_owner_goes_on(void **state) {
@@ -1213,6 +1225,7 @@ int main(void) {
     T(test_refused_transfer_encoding),
     T(test_refused_expectation),
     T(test_refused_host_value),
+    T(test_refused_connect_with_body),
     T(test_refused_head_owner_goes_on),
     T(test_refused_content_length_over_max_body),
     T(test_refused_path),
