@@ -174,9 +174,10 @@ $(BUILD)/fuzz_http: tests/fuzz/fuzz_http.c $(FAKE_PEER_OBJ) $(FRONT_OBJ) $(LLHTT
 	$(FUZZ_LINK) -Ifrontend/tests $< $(filter %.o,$^) $(LIBS)
 
 # fuzz_path.c includes route.c itself (route.c's calls out are stubs there), so
-# it links only the parser and http_head below route.
+# it links only the parser (with its chunked decoder) and http_head below route.
 $(BUILD)/fuzz_path: tests/fuzz/fuzz_path.c $(BUILD)/obj/frontend/src/http_head.o \
-                    $(BUILD)/obj/frontend/src/http_parse.o $(BUILD)/obj/protocol/tdm_proto.o $(LLHTTP_OBJ)
+                    $(BUILD)/obj/frontend/src/http_parse.o $(BUILD)/obj/frontend/src/http_chunked.o \
+                    $(BUILD)/obj/protocol/tdm_proto.o $(LLHTTP_OBJ)
 	$(FUZZ_LINK) $< $(filter %.o,$^) -lmsgpackc
 
 -include $(wildcard $(BUILD)/fuzz_*.d)

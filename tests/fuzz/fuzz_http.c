@@ -402,6 +402,9 @@ static void oracle_run(struct oracle *o, const char *data, size_t len) {
   settings.on_message_complete = oracle_on_complete;
   memset(o, 0, sizeof(*o));
   llhttp_init(&o->ll, HTTP_REQUEST, &settings);
+  /* As http_parse.c: any one-digit version is read, and answered 505 once the
+   * head is whole if it is not 1.0 or 1.1. */
+  o->ll.lenient_flags |= LENIENT_VERSION;
   o->ll.data = o;
   while ((err = llhttp_execute(&o->ll, data, len)) == HPE_PAUSED_UPGRADE) {
     /* As http_parse.c: an upgrade goes on as HTTP/1.1. */
