@@ -350,9 +350,9 @@ def dump(conn: Transcribed) -> str:
     """The frames (or bytes) exchanged on one connection, with hex dumps (the middle of a long one elided)."""
     entries = conn.transcript
     lines = [f"    {conn.name}: {len(entries)} frames and events ({conn.legend})"]
-    shown = list(enumerate(entries))
+    shown: list[tuple[int, Optional[Entry]]] = list(enumerate(entries))
     if len(entries) > DUMP_HEAD + DUMP_TAIL:
-        shown = shown[:DUMP_HEAD] + [(-1, None)] + shown[-DUMP_TAIL:]  # type: ignore[list-item]
+        shown = shown[:DUMP_HEAD] + [(-1, None)] + shown[-DUMP_TAIL:]
     for index, entry in shown:
         if entry is None:
             lines.append(f"      ... {len(entries) - DUMP_HEAD - DUMP_TAIL} more ...")
