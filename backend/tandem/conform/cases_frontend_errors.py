@@ -18,9 +18,14 @@ from .link import CaseFailed, CaseSkipped, WaitTimedOut
 from .mirror import BStream, FakeBackend, MirrorKit, cancel_name
 from .runner import Case
 from .scenes import (TEXT, Scene, ask, connection_error, connection_goes_on, expect, expect_cut, expect_stream_error,
-                     no_room, scene, survives, victim_gets)
+                     no_room, not_sent_again, scene, survives, victim_gets)
 
 GARBAGE = b"\xc1 tandem-conform: garbage, not a MessagePack array"
+VICTIM_RCVBUF = 4096
+# Rounds of overrun when the frontend's window is more than one frame: each sends a window's worth beyond what it
+# had granted, and once the kernel's buffers towards the stopped client are full (4 MiB of send buffer at most on
+# Linux), the frontend has written nothing more and granted nothing more.
+OVERRUN_ROUNDS = 8
 
 
 # --- F3. connection errors ---------------------------------------------------------------------
@@ -50,7 +55,10 @@ def send_oversized(sc: Scene) -> None:
 
 
 def window_overrun(kit: MirrorKit) -> None:
-    sc = scene(kit)
+    # The victim's client reads nothing while the body comes, from a small receive buffer: a frontend that grants
+    # what it has written to it soon has nothing more to grant (section 4).
+    sc = scene(kit, rcvbuf=VICTIM_RCVBUF)
+    sc.victim.paused = True
     bad, stream = sc.bad, sc.stream
     window = bad.frontend_window
     frame = protocol.response_frame(stream.id, 0, 200, [], bytes(window + 1))
@@ -59,6 +67,8 @@ def window_overrun(kit: MirrorKit) -> None:
     else:
         overrun_in_pieces(kit, bad, stream, window)
     bad.expect_connection_error(protocol.FLOW_CONTROL_ERROR, f"{window + 1} response body bytes on a window of {window}")
+    sc.victim.paused = False
+    not_sent_again(sc)
     resp = sc.victim.response(f"the victim's {stream.what}")
     if not resp.complete and resp.status == 200:
         kit.note("the frontend had sent the response's head to the client before it found the overrun: the "
@@ -70,11 +80,12 @@ def window_overrun(kit: MirrorKit) -> None:
 
 def overrun_in_pieces(kit: MirrorKit, bad: FakeBackend, stream: BStream, window: int) -> None:
     """The frontend's window is more than one frame: body in DATA frames until the bytes beyond every grant the
-    frontend had sent (known once a PING sent after them is answered) pass the window."""
+    frontend had sent (known once a PING sent after them is answered) pass the window.  A grant that crossed the
+    overrun makes it none (the receiver counts against what it had granted): then the kit goes on, a round more."""
     bad.respond(stream, 200, [], b"", end=False)
     room = bad.frontend_max_frame - 16
     sent = 0
-    for _ in range(4):
+    for _ in range(OVERRUN_ROUNDS):
         need = window + stream.granted + 1 - sent
         while need > 0:
             n = min(need, room)
@@ -312,11 +323,12 @@ def gone_before_response(kit: MirrorKit) -> None:
 
 
 def gone_during_response(kit: MirrorKit) -> None:
-    sc = scene(kit)
+    sc = scene(kit, "GET", "/begun")
     sc.bad.respond(sc.stream, 200, TEXT, b"the response's first bytes", end=False)
     sc.victim.pump(lambda: sc.victim.has_head() and sc.victim.body_so_far() > 0,
                    "the response's first bytes at the victim's client", None)
     sc.bad.close()
+    not_sent_again(sc)
     expect_cut(sc.victim.response(f"the victim's {sc.stream.what}"), 200, "the victim's request, its backend gone "
                "during the response", "section 5: otherwise it closes the client connection")
     survives(kit, sc, "a backend's disconnection during a response")
@@ -378,7 +390,7 @@ def backend_drains(kit: MirrorKit) -> None:
 S5_OTHERS = ("; a bystander's request open on another backend is answered during and a new client is served "
              "after, and a backend connecting afterwards serves the victim's client (section 5: other backend "
              "connections and other clients are not affected).")
-S5_SURVIVE = "; the victim's in-flight POST gets 502" + S5_OTHERS
+S5_SURVIVE = "; the victim's in-flight POST gets 502 (it is not sent again: not a safe request)" + S5_OTHERS
 
 ERROR_CASES = [
     Case("F3.1", "malformed frame refused", "§1, §5",
@@ -445,8 +457,9 @@ ERROR_CASES = [
     Case("F6.1", "backend gone before its response: 502", "§5",
          "A backend closes its connection while a POST waits for its answer" + S5_SURVIVE, gone_before_response),
     Case("F6.2", "backend gone during its response: client closed", "§5",
-         "A backend closes its connection once the response's head and first bytes reached the client: the "
-         "client's connection is closed, the response cut short (no last chunk)" + S5_OTHERS,
+         "A backend closes its connection once the response to a GET had its head and first bytes at the client: "
+         "the GET is not sent again (a RESPONSE had arrived), the client's connection is closed, the response cut "
+         "short (no last chunk)" + S5_OTHERS,
          gone_during_response),
     Case("F6.3", "safe request sent again to another backend", "§5 Sent again",
          "A GET whole in its REQUEST, without RESPONSE, whose backend goes away while another has room: the same "

@@ -167,6 +167,7 @@ class Client:
     responses: list[Response] = field(default_factory=list)
     eof: bool = False
     reset: bool = False
+    paused: bool = False         # the kit reads nothing from it meanwhile (a client that stops reading)
     taken: int = 0               # responses handed to the case
     _in: bytearray = field(default_factory=bytearray)
     _out: bytearray = field(default_factory=bytearray)
@@ -189,7 +190,7 @@ class Client:
     # --- I/O, driven by the kit's loop -------------------------------------------------
 
     def wants_read(self) -> bool:
-        return not self.eof and self.sock.fileno() >= 0
+        return not self.eof and not self.paused and self.sock.fileno() >= 0
 
     def wants_write(self) -> bool:
         return bool(self._out) and not self.eof and self.sock.fileno() >= 0

@@ -487,14 +487,38 @@ class FrontendRunner:
         return MirrorKit(self)
 
     def after_case(self, result: Result) -> None:
-        status = self.frontend.exit_status()
-        if self.gone is not None or status is None:
+        if self.gone is not None:
             return
-        if not self.death_reported:
-            result.status = "FAIL"
-            result.reason = (result.reason + "\n" if result.reason else "") + self.died(status)
-        self.restarts += 1
-        self.start()
+        status = self.frontend.exit_status()
+        if status is None and not self.answers():
+            # A frontend that dies closes its connections a moment before its exit can be seen (and its
+            # listening sockets may outlive them); one that still runs and answers no HELLO is as good as dead.
+            status = self.frontend.wait_exit(self.connect_timeout)
+            if status is None:
+                self.fail(result, f"the frontend stopped answering a backend's HELLO during the case (it did not "
+                                  f"within {self.connect_timeout:g}s after it); the kit stopped it")
+                self.frontend.stop()
+        if status is not None and not self.death_reported:
+            self.fail(result, self.died(status))
+        if self.frontend.exit_status() is not None:
+            self.restarts += 1
+            self.start()
+
+    def answers(self) -> bool:
+        """Whether the frontend answers a backend's HELLO, as a live one does at once (the probe then closes)."""
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                probe.settimeout(self.connect_timeout)
+                probe.connect(self.frontend.socket_path)
+                probe.sendall(wire.backend_hello())
+                return bool(probe.recv(protocol.HEADER_SIZE))
+        except OSError:
+            return False
+
+    @staticmethod
+    def fail(result: Result, reason: str) -> None:
+        result.status = "FAIL"
+        result.reason = (result.reason + "\n" if result.reason else "") + reason
 
     def summary(self) -> str:
         return f"(the frontend was started again {self.restarts} times)" if self.restarts else ""
@@ -584,13 +608,19 @@ class MirrorKit:
         backend.wait_hello()
         return backend
 
-    def client(self, name: Optional[str] = None) -> Client:
-        """A new HTTP connection to the frontend's port."""
+    def client(self, name: Optional[str] = None, rcvbuf: int = 0) -> Client:
+        """A new HTTP connection to the frontend's port (``rcvbuf``: a small receive buffer, for a client that
+        is to stop reading and soon hold the frontend up)."""
         self.runner.ensure()
         self._clients += 1
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.settimeout(self.timeout)
         try:
-            sock = socket.create_connection(("127.0.0.1", self.port), timeout=self.timeout)
+            sock.connect(("127.0.0.1", self.port))
         except OSError as exc:
+            sock.close()
             raise CaseFailed(f"the kit could not connect to the frontend on 127.0.0.1:{self.port}: {exc}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client = Client(sock, name or f"client {self._clients}", self.pump, self.timeout)

@@ -121,6 +121,15 @@ class Child:
         """The exit status once the process has ended, else None."""
         return None if self.proc is None else self.proc.poll()
 
+    def wait_exit(self, timeout: float) -> Optional[int]:
+        """The exit status, waiting at most ``timeout`` seconds for it; None if the process still runs."""
+        if self.proc is None:
+            return None
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
     def signal(self, sig: int) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
