@@ -12,16 +12,24 @@ Case record).
 
 from __future__ import annotations
 
+import fcntl
+import struct
+import termios
+
 from .. import protocol
 from . import wire
 from .link import CaseFailed, CaseSkipped, WaitTimedOut
-from .mirror import BStream, FakeBackend, MirrorKit, cancel_name
+from .mirror import BStream, FakeBackend, MirrorKit, cancel_name, code_name
 from .runner import Case
 from .scenes import (TEXT, Scene, ask, connection_error, connection_goes_on, expect, expect_cut, expect_stream_error,
                      no_room, not_sent_again, scene, survives, victim_gets)
 
 GARBAGE = b"\xc1 tandem-conform: garbage, not a MessagePack array"
+GENERATIONS_APP = "tandem-conform-generations"   # F6.6: an app of its own
 VICTIM_RCVBUF = 4096
+BIG_FRAME = 1 << 20     # F3.7: frames and a body large enough to leave a write half done,
+BIG_BODY = 2 << 20      # and the bytes in the socket's queue that show it is
+FULL_QUEUE = 64 << 10
 # Rounds of overrun when the frontend's window is more than one frame: each sends a window's worth beyond what it
 # had granted, and once the kernel's buffers towards the stopped client are full (4 MiB of send buffer at most on
 # Linux), the frontend has written nothing more and granted nothing more.
@@ -101,6 +109,35 @@ def overrun_in_pieces(kit: MirrorKit, bad: FakeBackend, stream: BStream, window:
                              "window and answered a PING sent after them (section 4: a connection error "
                              "FLOW_CONTROL_ERROR)")
     raise CaseSkipped("the frontend granted window as fast as the kit overran it; the overrun could not be provoked")
+
+
+def queued(backend: FakeBackend) -> int:
+    """Bytes the kernel holds for the kit on a backend connection, not read yet (FIONREAD)."""
+    return struct.unpack("i", fcntl.ioctl(backend.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+
+
+def goaway_after_frame_in_writing(kit: MirrorKit) -> None:
+    # The bystander's backend takes one stream, so the victim's POST can only go to the misbehaving one, which
+    # announces frames and a window large enough for the body and stops reading: the frontend's writes to it
+    # are left half done (the socket's queue full) when it finds the garbage.
+    good = kit.backend("well-behaved backend", max_streams=1)
+    bystander = kit.client("the bystander's client")
+    bystander.request("GET", "/bystander")
+    bystream = good.next_request("the bystander's GET /bystander")
+    bad = kit.backend("misbehaving backend", max_streams=1, max_frame_size=BIG_FRAME, initial_window=BIG_BODY * 2)
+    bad.paused = True
+    victim = kit.client("the victim's client")
+    victim.request("POST", "/victim", body=bytes(BIG_BODY))
+    bad.wait(lambda: queued(bad) >= FULL_QUEUE, f"the frontend to have written {FULL_QUEUE} bytes of the victim's "
+             "POST to a backend that does not read")
+    send_garbage(Scene(bad, victim, None, good, bystander, bystream))  # type: ignore[arg-type]
+    bad.paused = False
+    bad.expect_connection_error(protocol.PROTOCOL_ERROR, "a frame of garbage sent while the frontend wrote a large "
+                                "body to a backend that was not reading (section 5: the GOAWAY goes after any frame "
+                                "the side is in the middle of writing)")
+    sc = Scene(bad, victim, bad.new_streams.popleft(), good, bystander, bystream)
+    victim_gets(sc, 502, "section 5: 502 if no response byte has been sent")
+    survives(kit, sc, "a connection error while the frontend was writing to the backend")
 
 
 # --- F4. stream errors ---------------------------------------------------------------------------
@@ -349,6 +386,38 @@ def sent_again(kit: MirrorKit) -> None:
     survives(kit, sc, "a backend's disconnection")
 
 
+def no_room_to_send_again(kit: MirrorKit) -> None:
+    sc = scene(kit, "GET", "/safe?nowhere=1", good_streams=1)
+    sc.bad.close()
+    not_sent_again(sc, "the other backend had no room for it (at its max_streams of 1)")
+    victim_gets(sc, 502, "section 5, Sent again: if no backend has room, it gets the 502")
+    survives(kit, sc, "a backend's disconnection")
+
+
+def generations(kit: MirrorKit) -> None:
+    app = {"app": GENERATIONS_APP}
+    old = kit.backend("generation 2", generation=2, **app)
+    first = kit.client()
+    first.request("GET", "/old")
+    held = old.next_request("GET /old")
+    new = kit.backend("generation 3", generation=3, **app)
+    old.wait(lambda: bool(old.goaways), "GOAWAY(SUPERSEDED) to generation 2 once generation 3 has attached")
+    if old.goaways[0].code != protocol.SUPERSEDED:
+        raise CaseFailed(f"the frontend sent GOAWAY({code_name(old.goaways[0].code)}), not GOAWAY(SUPERSEDED), to a "
+                         "backend whose app a newer generation had joined (section 2, Generations)")
+    ask(kit, new, kit.client(), "/new", b"generation 3", "a request once generation 3 has attached (section 2: new "
+        "streams only to the highest generation)")
+    old.respond(held, 200, TEXT, b"generation 2")
+    expect(first.response("GET /old"), 200, b"generation 2", "GET /old, open on generation 2 when it was superseded",
+           "section 2, GOAWAY: streams already open continue until they finish")
+    older = kit.backend("generation 1", generation=1, **app)
+    older.wait(lambda: bool(older.goaways), "GOAWAY(SUPERSEDED) to generation 1 right after its HELLO is answered")
+    if older.goaways[0].code != protocol.SUPERSEDED:
+        raise CaseFailed(f"the frontend sent GOAWAY({code_name(older.goaways[0].code)}), not GOAWAY(SUPERSEDED), to a "
+                         "backend older than one attached of its app (section 2, Generations)")
+    ask(kit, new, kit.client(), "/newest", b"generation 3 still", "a request once generation 1 has attached")
+
+
 def backend_drains(kit: MirrorKit) -> None:
     busy = kit.backend("a backend at its max_streams", max_streams=1)
     x = kit.client("client X")
@@ -415,6 +484,11 @@ ERROR_CASES = [
          "frame): GOAWAY(FLOW_CONTROL_ERROR), then the close. The victim gets 502, or, if the frontend had sent the "
          "response's head before it found the overrun, its connection is closed (both allowed)" + S5_OTHERS,
          window_overrun),
+    Case("F3.7", "connection error while a frame is being written", "§5",
+         "A frame of garbage while the frontend writes a 2 MiB body, in frames of up to 1 MiB, to a backend that has "
+         "stopped reading: once the kit reads again, every frame before the GOAWAY is whole (\"the GOAWAY goes after "
+         "any frame the side is in the middle of writing ... a frame is never cut short for it\"), then "
+         "GOAWAY(PROTOCOL_ERROR) and the close; the victim gets 502" + S5_OTHERS, goaway_after_frame_in_writing),
     Case("F4.1", "DATA before RESPONSE: stream error", "§3, §5",
          "Stream error: CANCEL(INTERNAL) to the backend, 502 to the client (nothing was sent to it yet); no "
          "GOAWAY, and the backend connection goes on.", data_before_response),
@@ -469,4 +543,11 @@ ERROR_CASES = [
          "After a backend's GOAWAY(NO_ERROR) has been read, \"the frontend then sends it no new REQUEST\" (a new "
          "request waits for the other backend, at its max_streams, or gets 503: the frontend's policy), its open "
          "stream finishes, and the frontend \"closes the connection once no stream is open\".", backend_drains),
+    Case("F6.5", "a safe request with nowhere to go gets 502", "§5 Sent again",
+         "As F6.3, but the only other backend is at its max_streams: \"if no backend has room, it gets the 502\"; "
+         "the GET is not sent again" + S5_OTHERS, no_room_to_send_again),
+    Case("F6.6", "a newer generation supersedes the older", "§2 GOAWAY, Generations",
+         "A backend of generation 3 of an app attaches: the one of generation 2 gets GOAWAY(SUPERSEDED) at once, "
+         "its open stream finishes, new requests go to generation 3 only; one of generation 1 that attaches "
+         "afterwards gets GOAWAY(SUPERSEDED) right after its HELLO is answered, and no stream.", generations),
 ]

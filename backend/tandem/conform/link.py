@@ -69,6 +69,7 @@ class Link:
         self.eof = False
         self.write_failed = False
         self.answer_pings = True
+        self.paused = False      # a loop over several connections reads nothing from this one meanwhile
         self._in = bytearray()
         self._out = bytearray()
 
@@ -128,7 +129,7 @@ class Link:
     # --- input ----------------------------------------------------------------------
 
     def wants_read(self) -> bool:
-        return not self.eof
+        return not self.eof and not self.paused
 
     def pump(self, until: Callable[[], bool], what: str, timeout: Optional[float] = None,
              read: bool = True, eof_ok: bool = False) -> None:

@@ -23,7 +23,7 @@ frontend's part, whatever the case is about (``FakeBackend._check``):
   after it (section 2, GOAWAY);
 * REQUEST ids strictly increase, never more streams are open than the
   backend's max_streams, and no REQUEST comes once the frontend has read the
-  backend's GOAWAY (sections 2 and 3);
+  backend's GOAWAY, or after its own (sections 2 and 3);
 * request body stays within the window the kit granted and nothing follows
   its END (sections 3 and 4); no frame names a stream the frontend never
   opened; nothing comes on a stream after the frontend's own CANCEL of it, nor
@@ -44,7 +44,7 @@ import socket
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from .. import protocol
 from . import wire
@@ -110,7 +110,9 @@ class FakeBackend(Link):
         self.loop = loop
         self.frontend_hello: Optional[protocol.Hello] = None
         self.hello_sent = False
-        self.max_streams = wire.KIT_MAX_STREAMS
+        self.max_streams = wire.KIT_MAX_STREAMS     # what this backend announced
+        self.max_frame = wire.KIT_MAX_FRAME
+        self.window = wire.KIT_WINDOW
         self.frontend_max_frame = protocol.PRE_HELLO_MAX_FRAME
         self.frontend_window = protocol.MIN_WINDOW
         self.streams: dict[int, BStream] = {}
@@ -121,6 +123,10 @@ class FakeBackend(Link):
         self.goaway_read = False
         self.error_goaway: Optional[protocol.GoAway] = None
         self._grants: dict[int, int] = {}
+
+    def frame_limit(self) -> int:
+        """What the backend announced, once the HELLO exchange is complete; 65536 until then (section 1)."""
+        return self.max_frame if self.frontend_hello is not None else protocol.PRE_HELLO_MAX_FRAME
 
     # --- the rules of the frontend's frames ----------------------------------------------
 
@@ -181,6 +187,10 @@ class FakeBackend(Link):
         if self.goaway_read:
             raise CaseFailed(f"the frontend opened stream {sid} ({r.method} {r.target!r}) after it had read the "
                              "backend's GOAWAY (section 2, GOAWAY: the frontend then sends it no new REQUEST)")
+        if self.goaways:
+            raise CaseFailed(f"the frontend opened stream {sid} ({r.method} {r.target!r}) after its own "
+                             f"GOAWAY({code_name(self.goaways[-1].code)}) (section 2, GOAWAY: a drained or superseded "
+                             "backend gets no new stream)")
         if sid <= self.highest:
             raise CaseFailed(f"the frontend opened stream {sid} after stream {self.highest} (section 2, REQUEST: "
                              "stream ids strictly increase and are never reused)")
@@ -188,10 +198,10 @@ class FakeBackend(Link):
         if count >= self.max_streams:
             raise CaseFailed(f"the frontend opened stream {sid} while {count} streams were open on this connection, "
                              f"the backend's max_streams (section 2, HELLO: the frontend never opens more)")
-        if len(r.body) > wire.KIT_WINDOW:
+        if len(r.body) > self.window:
             raise CaseFailed(f"the frontend sent {len(r.body)} body bytes in the REQUEST on stream {sid}, beyond the "
-                             f"backend's initial_window of {wire.KIT_WINDOW} (section 4)")
-        stream = BStream(sid, r, wire.KIT_WINDOW - len(r.body), self.frontend_window, self.auto_grant,
+                             f"backend's initial_window of {self.window} (section 4)")
+        stream = BStream(sid, r, self.window - len(r.body), self.frontend_window, self.auto_grant,
                          bytearray(r.body), bool(r.flags & protocol.END))
         self.highest = sid
         self.streams[sid] = stream
@@ -276,11 +286,16 @@ class FakeBackend(Link):
 
     # --- what the cases call ---------------------------------------------------------------
 
-    def hello(self, data: Optional[bytes] = None, max_streams: int = wire.KIT_MAX_STREAMS) -> None:
-        """Send the backend's HELLO (``data``, or the usual one with ``max_streams``)."""
-        self.max_streams = max_streams
+    def hello(self, data: Optional[bytes] = None, max_streams: int = wire.KIT_MAX_STREAMS,
+              max_frame_size: int = wire.KIT_MAX_FRAME, initial_window: int = wire.KIT_WINDOW, **more: Any) -> None:
+        """Send the backend's HELLO: ``data``, or the usual one with these limits (and ``more`` of
+        ``wire.backend_hello``'s fields)."""
+        self.max_streams, self.max_frame, self.window = max_streams, max_frame_size, initial_window
         self.hello_sent = True
-        self.send(wire.backend_hello(max_streams=max_streams) if data is None else data, "HELLO (kit's backend)")
+        if data is None:
+            data = wire.backend_hello(max_streams=max_streams, max_frame_size=max_frame_size,
+                                      initial_window=initial_window, **more)
+        self.send(data, "HELLO (kit's backend)")
 
     def wait_hello(self) -> protocol.Hello:
         self.wait(lambda: self.frontend_hello is not None, "the frontend's HELLO in answer to the backend's")
@@ -601,10 +616,11 @@ class MirrorKit:
         self.conns.append(backend)
         return backend
 
-    def backend(self, name: Optional[str] = None, max_streams: int = wire.KIT_MAX_STREAMS) -> FakeBackend:
-        """A fake backend attached: its HELLO sent and the frontend's read."""
+    def backend(self, name: Optional[str] = None, max_streams: int = wire.KIT_MAX_STREAMS, **hello: Any) -> FakeBackend:
+        """A fake backend attached: its HELLO sent (with ``hello``'s limits and fields: ``FakeBackend.hello``)
+        and the frontend's read."""
         backend = self.connect_backend(name)
-        backend.hello(max_streams=max_streams)
+        backend.hello(max_streams=max_streams, **hello)
         backend.wait_hello()
         return backend
 

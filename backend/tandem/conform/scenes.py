@@ -90,12 +90,13 @@ class Scene:
     bystream: BStream        # the bystander's request, on ``good``
 
 
-def scene(kit: MirrorKit, method: str = "POST", target: str = "/victim", rcvbuf: int = 0) -> Scene:
+def scene(kit: MirrorKit, method: str = "POST", target: str = "/victim", rcvbuf: int = 0,
+          good_streams: int = 16) -> Scene:
     bad = kit.backend("misbehaving backend", max_streams=1)
     victim = kit.client("the victim's client", rcvbuf)
     victim.request(method, target, body=b"the victim's body" if method == "POST" else b"")
     stream = bad.next_request(f"the victim's {method} {target}")
-    good = kit.backend("well-behaved backend")
+    good = kit.backend("well-behaved backend", max_streams=good_streams)
     bystander = kit.client("the bystander's client")
     bystander.request("GET", "/bystander")
     bystream = good.next_request("the bystander's GET /bystander (the misbehaving backend, at its max_streams of "
@@ -103,16 +104,17 @@ def scene(kit: MirrorKit, method: str = "POST", target: str = "/victim", rcvbuf:
     return Scene(bad, victim, stream, good, bystander, bystream)
 
 
-def not_sent_again(sc: Scene) -> None:
+def not_sent_again(sc: Scene, why: str = "") -> None:
     """The victim's request, once its backend is gone, is answered or cut, not sent to the other backend: it is
-    not a safe request whole in its REQUEST without a RESPONSE (section 5, Sent again)."""
+    not a safe request whole in its REQUEST without a RESPONSE (section 5, Sent again), or ``why``."""
     sc.good.wait(lambda: sc.victim.has_head() or sc.victim.eof or bool(sc.good.new_streams),
                  f"the frontend's answer to the victim's {sc.stream.what}, its backend gone")
     if sc.good.new_streams:
         again = sc.good.new_streams[0]
-        raise CaseFailed(f"the frontend sent the victim's {again.what} again to the other backend, though "
-                         + ("it is not a GET, HEAD or OPTIONS" if sc.stream.request.method not in SAFE else
-                            "its RESPONSE had arrived") + " (section 5, Sent again)")
+        why = why or ("it is not a GET, HEAD or OPTIONS" if sc.stream.request.method not in SAFE else
+                      "its RESPONSE had arrived")
+        raise CaseFailed(f"the frontend sent the victim's {again.what} again to the other backend, though {why} "
+                         "(section 5, Sent again)")
 
 
 def victim_gets(sc: Scene, status: int, why: str) -> Response:
