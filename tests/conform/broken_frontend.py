@@ -9,9 +9,10 @@ time per client connection, bodies delimited by content-length only, read
 whole before the REQUEST goes out; a request no backend has room for gets 503
 at once (a policy section 2 leaves to the frontend).  It announces
 max_frame_size 1 MiB and initial_window 256 KiB, as tandem's frontend does,
-and has no request timeout unless given one.  No static files,
-no FILE responses, no pipelining: tests/conform/test_mirror.py runs only the
-kit's cases this toy can serve (``SERVED`` there).
+and has no request timeout unless given one.  Backends of a newer generation
+of an app supersede the older.  No static files, no FILE responses, no
+pipelining: tests/conform/test_mirror_catches.py runs only the kit's cases
+this toy can serve (``SERVED`` there).
 
 Without ``--break`` it keeps every rule those cases check.  Each ``--break
 RULE`` breaks exactly one (``BREAKS`` lists them); the test checks that the
@@ -37,7 +38,7 @@ import msgpack
 
 HELLO, GOAWAY, PING, REQUEST, RESPONSE, DATA, WINDOW, CANCEL = range(1, 9)
 END, FILE = 0x1, 0x2
-NO_ERROR, PROTOCOL_ERROR, VERSION_MISMATCH, FRAME_TOO_LARGE, FLOW_CONTROL_ERROR = 0, 1, 2, 3, 4
+NO_ERROR, PROTOCOL_ERROR, VERSION_MISMATCH, FRAME_TOO_LARGE, FLOW_CONTROL_ERROR, SUPERSEDED = 0, 1, 2, 3, 4, 7
 C_NO_ERROR, C_CLIENT_GONE, C_TIMEOUT, C_REFUSED, C_INTERNAL = 0, 1, 2, 3, 4
 MAX_FRAME = 1 << 20
 WINDOW_SIZE = 256 * 1024
@@ -71,6 +72,8 @@ BREAKS = {
     "no-window-grants": "never grant window for response body written to the client",
     "request-beyond-window": "send the whole request body, beyond the backend's window",
     "raw-path": "send the path as it is in the target, not percent-decoded",
+    "cut-frame-for-goaway": "drop the rest of the frame being written to put the GOAWAY in its place",
+    "ignore-generations": "never supersede a backend for a newer generation of its app",
 }
 
 
@@ -245,6 +248,7 @@ class Backend:
         self.number = number
         self.inbuf = bytearray()
         self.out = bytearray()
+        self.frame_ends: list[int] = []  # where in ``out`` each queued frame ends
         self.hello: Optional[list[Any]] = None
         self.max_frame = PRE_HELLO_MAX_FRAME
         self.max_streams = 0
@@ -258,11 +262,14 @@ class Backend:
     def send(self, data: bytes) -> None:
         if not self.closed:
             self.out += data
+            self.frame_ends.append(len(self.out))
 
     def flush(self) -> None:
         try:
             while self.out:
-                del self.out[:self.sock.send(self.out)]
+                n = self.sock.send(self.out)
+                del self.out[:n]
+                self.frame_ends = [end - n for end in self.frame_ends if end > n]
         except BlockingIOError:
             pass
         except OSError:
@@ -305,7 +312,9 @@ class Backend:
 
     def fail(self, fault: Fault) -> None:
         code = PROTOCOL_ERROR if "wrong-goaway-code" in self.breaks else fault.code
-        self.out.clear()
+        # The frame being written goes whole; the frames queued behind it are dropped (section 5).
+        keep = 0 if "cut-frame-for-goaway" in self.breaks or not self.frame_ends else self.frame_ends[0]
+        del self.out[keep:]
         if "no-goaway" not in self.breaks:
             self.out += frame(GOAWAY, 0, code, fault.message)
         if "frame-after-goaway" in self.breaks:
@@ -375,6 +384,17 @@ class Backend:
         self.hello = items
         self.max_frame, self.max_streams, self.window = max_frame, max_streams, window
         self.send(frame(HELLO, 0, 1, "frontend", "broken-frontend", os.getpid(), 0, MAX_FRAME, 0, WINDOW_SIZE))
+        if "ignore-generations" not in self.breaks:
+            self.fe.supersede(self)
+
+    def generation(self) -> tuple[str, int]:
+        assert self.hello is not None
+        return self.hello[4], self.hello[6]
+
+    def superseded(self) -> None:
+        self.send(frame(GOAWAY, 0, SUPERSEDED, "a newer generation has attached"))
+        self.draining = True
+        self.drained()
 
     def open(self, stream: Stream) -> None:
         self.last_sid += 1
@@ -461,6 +481,18 @@ class Frontend:
             for conn in self.backends + self.clients:
                 if (conn.out or getattr(conn, "close_after", False)) and not conn.closed:
                     conn.flush()
+
+    def supersede(self, new: Backend) -> None:
+        """Of the backends of new's app, only those of the highest generation take streams (section 2)."""
+        app, gen = new.generation()
+        for other in list(self.backends):
+            if other is new or other.hello is None or other.draining or other.generation()[0] != app:
+                continue
+            if other.generation()[1] < gen:
+                other.superseded()
+            elif other.generation()[1] > gen:
+                new.superseded()
+                return
 
     def close_everything(self) -> None:
         for backend in list(self.backends):
