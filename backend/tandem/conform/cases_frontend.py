@@ -98,6 +98,64 @@ def oversized_before_hello(kit: MirrorKit) -> None:
     bystander_served(good, client, stream, "the connection error")
 
 
+def extra_elements(kit: MirrorKit) -> None:
+    more = ["a field of version 2", 7]
+    backend = kit.connect_backend()
+    backend.hello(wire.backend_hello(extra=["a field of version 2", 7, [1, 2]]))
+    backend.wait_hello()
+    client, other = kit.client(), kit.client()
+    client.request("GET", "/extra")
+    stream = backend.next_request("GET /extra")
+    other.request("GET", "/cancelled")
+    cancelled = backend.next_request("GET /cancelled")
+    unknown_bits = 0x40 | 1 << 40                # bits section 2 does not define: ignored
+    frames = [
+        ([protocol.PING, 0, False, 0x0F13], "PING 0xf13"),
+        ([protocol.RESPONSE, stream.id, unknown_bits, 200, [b"content-type", b"text/plain"], b"part one,"],
+         f"RESPONSE stream {stream.id}, flags with unknown bits and no END"),
+        ([protocol.DATA, stream.id, protocol.END | 0x80, b" part two"], f"DATA stream {stream.id} END"),
+        ([protocol.CANCEL, cancelled.id, protocol.CANCEL_INTERNAL], f"CANCEL stream {cancelled.id}"),
+    ]
+    for elements, label in frames:
+        backend.send(wire.raw_frame(protocol.pack(elements + more)), f"{label}, with 2 extra elements")
+    backend.wait(lambda: 0x0F13 in backend.acks, "the answer to a PING with 2 extra elements")
+    stream.resp_started = stream.resp_ended = True
+    expect(client.response("GET /extra"), 200, b"part one, part two", "GET /extra, answered in frames with extra "
+           "elements and unknown flag bits", "section 1: a receiver MUST ignore elements past the ones this version "
+           "defines; section 2: flag bits the receiver does not know are ignored")
+    expect(other.response("GET /cancelled"), 502, None, "GET /cancelled, cancelled by a CANCEL with extra elements",
+           "section 2, CANCEL")
+
+
+def integer_encodings(kit: MirrorKit) -> None:
+    pack, wide = protocol.pack, wire.wide
+    backend = kit.connect_backend()
+    hello = b"".join([b"\x9a", wide(protocol.HELLO, wire.UINT16), wide(0, wire.INT64), wide(1, wire.UINT64),
+                      pack("backend"), pack(wire.KIT_BACKEND_APP), wide(os.getpid(), wire.UINT64),
+                      wide(wire.KIT_GENERATION, wire.INT64), wide(wire.KIT_MAX_FRAME, wire.UINT64),
+                      wide(wire.KIT_MAX_STREAMS, wire.UINT32), wide(wire.KIT_WINDOW, wire.UINT64)])
+    backend.hello(wire.raw_frame(hello))
+    backend.wait_hello()
+    client = kit.client()
+    client.request("GET", "/wide")
+    stream = backend.next_request("GET /wide")
+    sid = stream.id
+    response = b"".join([b"\xdc\x00\x06", wide(protocol.RESPONSE, wire.INT8), wide(sid, wire.UINT64),
+                         wide(0, wire.INT64), wide(200, wire.UINT32), pack([b"content-type", b"text/plain"]),
+                         pack(b"wide,")])
+    data = b"".join([b"\x94", wide(protocol.DATA, wire.UINT32), wide(sid, wire.INT8), wide(protocol.END, wire.UINT16),
+                     pack(b" and wider")])
+    ping = b"\x94" + wide(protocol.PING, wire.UINT16) + wide(0, wire.INT64) + b"\xc2" + wide(7, wire.UINT64)
+    backend.send(wire.raw_frame(ping), "PING 7: type uint 16, stream id int 64, opaque uint 64")
+    backend.send(wire.raw_frame(response), f"RESPONSE stream {sid}: array 16, type int 8, stream id uint 64, flags "
+                 "int 64, status uint 32")
+    backend.send(wire.raw_frame(data), f"DATA stream {sid} END: type uint 32, stream id int 8, flags uint 16")
+    backend.wait(lambda: 7 in backend.acks, "the answer to PING 7")
+    stream.resp_started = stream.resp_ended = True
+    expect(client.response("GET /wide"), 200, b"wide, and wider", "GET /wide, answered with integers wider than they "
+           "need", "section 1: integers use any MessagePack integer encoding")
+
+
 # --- F2. streams ---------------------------------------------------------------------------------
 
 
@@ -391,6 +449,14 @@ CASES = [
     Case("F1.7", "oversized frame before HELLO refused", "§1, §5",
          "\"Before the HELLO exchange is complete the limit is 65536\": a length of 65537 in place of the HELLO is "
          "FRAME_TOO_LARGE, detected from the 4 length bytes.", oversized_before_hello),
+    Case("F1.8", "elements past version 1's and unknown flag bits ignored", "§1, §2",
+         "\"A receiver MUST ignore elements past the ones this version defines\": a HELLO with 3 extra elements, "
+         "then PING, RESPONSE, DATA and CANCEL with 2 each, are taken as the frames they are; flag bits section 2 "
+         "does not define (0x40, 0x80, 2^40) are ignored.", extra_elements),
+    Case("F1.9", "integers in any MessagePack encoding", "§1",
+         "\"Integers use any MessagePack integer encoding\": a HELLO, RESPONSE (in an array 16), DATA and PING whose "
+         "integers are wider than they need, or of the signed formats holding values >= 0, are taken as usual.",
+         integer_encodings),
     Case("F2.1", "REQUEST as the client sent it", "§2 REQUEST",
          "GET /conform/a%2Fb%20c?x=1&y=%2F with repeated and mixed-case headers: method, raw target, "
          "percent-decoded path, raw query, http_version \"1.1\", headers in order with repeats and names "

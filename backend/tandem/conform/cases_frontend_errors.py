@@ -140,6 +140,44 @@ def goaway_after_frame_in_writing(kit: MirrorKit) -> None:
     survives(kit, sc, "a connection error while the frontend was writing to the backend")
 
 
+def malformed_kinds(sid: int) -> list[tuple[str, bytes]]:
+    """Payloads each malformed in its own way (section 1), for a backend whose open stream is ``sid``."""
+    fixarray, uint, wide = wire.fixarray, wire.uint, wire.wide
+    ping = fixarray(4) + uint(protocol.PING) + uint(0)
+    return [
+        ("a map in place of the array", b"\x82\x00\x05\x01\x01"),
+        ("an array of 3 elements with 2 in the payload", fixarray(3) + uint(protocol.WINDOW) + uint(sid)),
+        ("a PING with one byte after its array", ping + b"\xc2\x01\x00"),
+        ("a WINDOW without its increment", fixarray(2) + uint(protocol.WINDOW) + uint(sid)),
+        ("a PING whose ack is the integer 0", ping + b"\x00\x05"),
+        ("a RESPONSE whose status is a str", protocol.pack([protocol.RESPONSE, sid, 1, "200", [], b""])),
+        ("a RESPONSE whose header is a str", protocol.pack([protocol.RESPONSE, sid, 1, 200, ["x", b"y"], b""])),
+        ("a WINDOW whose increment is 2^32", fixarray(3) + uint(protocol.WINDOW) + uint(sid)
+         + wide(2**32, wire.UINT64)),
+        ("a WINDOW on stream 2^31", fixarray(3) + uint(protocol.WINDOW) + uint(2**31) + uint(1)),
+        ("a frame of type 2^32", fixarray(2) + wide(2**32, wire.UINT64) + uint(0)),
+    ]
+
+
+def malformed_payloads(kit: MirrorKit) -> None:
+    # The bystander's backend takes one stream, so each victim's POST can only go to the misbehaving backend.
+    good = kit.backend("well-behaved backend", max_streams=1)
+    bystander = kit.client("the bystander's client")
+    bystander.request("GET", "/bystander")
+    bystream = good.next_request("the bystander's GET /bystander")
+    for i in range(len(malformed_kinds(1))):
+        bad = kit.backend(f"misbehaving backend {i + 1}", max_streams=1)
+        victim = kit.client(f"victim {i + 1}")
+        victim.request("POST", "/victim", body=b"the victim's body")
+        stream = bad.next_request(f"victim {i + 1}'s POST /victim")
+        what, payload = malformed_kinds(stream.id)[i]
+        bad.send(wire.raw_frame(payload), what)
+        bad.expect_connection_error(protocol.PROTOCOL_ERROR, what)
+        victim_gets(Scene(bad, victim, stream, good, bystander, bystream), 502,
+                    "section 5: when a backend connection closes, 502 if no response byte has been sent")
+    survives(kit, Scene(bad, victim, stream, good, bystander, bystream), "malformed frames")
+
+
 # --- F4. stream errors ---------------------------------------------------------------------------
 
 
@@ -489,6 +527,11 @@ ERROR_CASES = [
          "stopped reading: once the kit reads again, every frame before the GOAWAY is whole (\"the GOAWAY goes after "
          "any frame the side is in the middle of writing ... a frame is never cut short for it\"), then "
          "GOAWAY(PROTOCOL_ERROR) and the close; the victim gets 502" + S5_OTHERS, goaway_after_frame_in_writing),
+    Case("F3.8", "every kind of malformed payload refused", "§1, §5",
+         "On a backend connection each: a map in place of the array, an array cut short inside its payload, bytes "
+         "after the array, a missing element, elements of the wrong type (a bool, a status, a header), integers "
+         "outside their field (an increment of 2^32, a stream id of 2^31, a type of 2^32): GOAWAY(PROTOCOL_ERROR), "
+         "then the close, and the victim's POST gets 502" + S5_OTHERS, malformed_payloads),
     Case("F4.1", "DATA before RESPONSE: stream error", "§3, §5",
          "Stream error: CANCEL(INTERNAL) to the backend, 502 to the client (nothing was sent to it yet); no "
          "GOAWAY, and the backend connection goes on.", data_before_response),

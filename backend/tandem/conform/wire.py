@@ -43,10 +43,12 @@ KIT_MAX_STREAMS = 16
 
 def backend_hello(version: int = protocol.VERSION, role: str = "backend", max_frame_size: int = KIT_MAX_FRAME,
                   max_streams: int = KIT_MAX_STREAMS, initial_window: int = KIT_WINDOW,
-                  generation: int = KIT_GENERATION, app: str = KIT_BACKEND_APP) -> bytes:
-    """A fake backend's HELLO."""
-    return protocol.hello_frame(0, version, role, app, os.getpid(), generation, max_frame_size, max_streams,
-                                initial_window)
+                  generation: int = KIT_GENERATION, app: str = KIT_BACKEND_APP,
+                  extra: Optional[list[Any]] = None) -> bytes:
+    """A fake backend's HELLO; ``extra`` elements are appended after the ones version 1 defines."""
+    elements = [protocol.HELLO, 0, version, role, app, os.getpid(), generation, max_frame_size, max_streams,
+                initial_window]
+    return protocol.frame_bytes(protocol.pack(elements + (extra or [])))
 
 
 def request(stream_id: int, method: str, target: bytes, body: bytes = b"", end: bool = True,
