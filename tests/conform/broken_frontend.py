@@ -74,6 +74,8 @@ BREAKS = {
     "raw-path": "send the path as it is in the target, not percent-decoded",
     "cut-frame-for-goaway": "drop the rest of the frame being written to put the GOAWAY in its place",
     "ignore-generations": "never supersede a backend for a newer generation of its app",
+    "strict-element-count": "refuse a frame with elements past the ones version 1 defines",
+    "accept-trailing-bytes": "ignore bytes after the array in a payload",
 }
 
 
@@ -121,7 +123,7 @@ def decode(payload: bytes, breaks: set[str]) -> list[Any]:
         if "crash-on-garbage" in breaks:
             os.abort()
         raise Fault(PROTOCOL_ERROR, f"payload is not MessagePack: {exc!r}") from None
-    if unpacker.tell() != len(payload):
+    if unpacker.tell() != len(payload) and "accept-trailing-bytes" not in breaks:
         raise Fault(PROTOCOL_ERROR, "bytes after the array")
     if type(items) is not list or len(items) < 2 or not is_uint(items[0]) or not is_uint(items[1], 2**31 - 1):
         raise Fault(PROTOCOL_ERROR, "not an array of type and stream id")
@@ -135,6 +137,8 @@ def decode(payload: bytes, breaks: set[str]) -> list[Any]:
         raise Fault(PROTOCOL_ERROR, f"frame type {items[0]} on the wrong stream")
     if len(items) < 2 + len(checks):
         raise Fault(PROTOCOL_ERROR, f"frame type {items[0]} with too few elements")
+    if len(items) > 2 + len(checks) and "strict-element-count" in breaks:
+        raise Fault(PROTOCOL_ERROR, f"frame type {items[0]} with too many elements")
     for check, value in zip(checks, items[2:]):
         if not (type(value) is check if isinstance(check, type) else check(value)):
             raise Fault(PROTOCOL_ERROR, f"frame type {items[0]}: mistyped element {value!r}")

@@ -33,7 +33,7 @@ LINE = re.compile(r"^(F\d+\.\d+)\s+(PASS|FAIL|SKIP)\s")
 SERVED = ["F1", "F2.1", "F2.2", "F2.3", "F2.4", "F2.5", "F2.11", "F3", "F4.1", "F4.2", "F4.3", "F4.4", "F4.6", "F5",
           "F6"]
 HANDSHAKE_ERRORS = {"F1.2", "F1.3", "F1.4", "F1.5", "F1.6", "F1.7"}
-CONNECTION_ERRORS = {"F3.1", "F3.2", "F3.3", "F3.4", "F3.5", "F3.6", "F3.7"}
+CONNECTION_ERRORS = {"F3.1", "F3.2", "F3.3", "F3.4", "F3.5", "F3.6", "F3.7", "F3.8"}
 
 # --break RULE: the cases that must fail (and no other may)
 BREAKS = {
@@ -45,7 +45,7 @@ BREAKS = {
     "ignore-window": {"F3.6"},
     "close-everything-on-error": HANDSHAKE_ERRORS | CONNECTION_ERRORS,
     "close-client-on-backend-loss": CONNECTION_ERRORS | {"F6.1", "F6.5"},
-    "resend-unsafe": CONNECTION_ERRORS - {"F3.7"} | {"F6.1"},     # F3.7's other backend has no room
+    "resend-unsafe": CONNECTION_ERRORS - {"F3.7", "F3.8"} | {"F6.1"},   # there the other backend has no room
     "no-resend": {"F6.3"},
     "ignore-max-streams": {"F2.5", "F6.4", "F6.5"},
     "no-cancel-on-stream-error": {"F4.1", "F4.2", "F4.3", "F4.4"},
@@ -55,12 +55,14 @@ BREAKS = {
     "no-timeout-cancel": {"F5.3"},
     "cancelled-is-error": {"F5.1"},
     "request-after-drain": {"F6.4", "F6.6"},
-    "crash-on-garbage": {"F3.1", "F3.7"},
+    "crash-on-garbage": {"F3.1", "F3.7", "F3.8"},
     "no-window-grants": {"F2.4"},
     "request-beyond-window": {"F2.3"},
     "raw-path": {"F2.1"},
     "cut-frame-for-goaway": {"F3.7"},
     "ignore-generations": {"F6.6"},
+    "strict-element-count": {"F1.8"},
+    "accept-trailing-bytes": {"F3.8"},
 }
 TIMED = {"no-timeout-cancel"}     # rules about the request timeout: the toy gets one, and the kit waits for it
 
@@ -131,7 +133,7 @@ def test_list_case_selection_and_usage():
     assert listing.returncode == 0
     assert re.search(r"^F3\.5\s+oversized frame refused from its length  \[§1, §5\]$", listing.stdout, re.M)
     assert "detected from the 4 length bytes" in " ".join(listing.stdout.split())
-    assert served_ids()[:8] == ["F1.1", "F1.2", "F1.3", "F1.4", "F1.5", "F1.6", "F1.7", "F2.1"]
+    assert served_ids()[7:10] == ["F1.8", "F1.9", "F2.1"]
     assert mirror("--frontend", "--list", "--case", "7.1").returncode == 2       # a backend case
     assert mirror("--frontend").returncode == 2                                  # no command, no --list
     assert mirror("--frontend", "x --listen {port}").returncode == 2             # no {socket}
