@@ -10,15 +10,18 @@ itself) and HTTP clients to the port (``client.Client``), and one loop,
 served whatever the case waits for.  The loop also watches the frontend's
 process: a frontend that dies during a case fails that case at once (a crash
 is the worst outcome a misbehaving backend can cause), and is started again
-before the next one (``FrontendRunner``).
+before the next one (``FrontendRunner``, which also probes the frontend with
+a backend's HELLO after each case: one that died a moment ago, or runs but
+answers nothing, fails the case too).
 
 Every frame the frontend sends a fake backend is held to the rules of the
 frontend's part, whatever the case is about (``FakeBackend._check``):
 
 * its first frame answers the backend's HELLO with HELLO (or refuses it with
   GOAWAY), and there is no second HELLO (section 2, HELLO);
-* frames are well-formed and within the kit's max_frame_size (section 1),
-  and none is cut short by the close (section 5);
+* frames are well-formed and within the max_frame_size the fake backend
+  announced (65536 until the HELLO exchange is complete; section 1), and none
+  is cut short by the close (section 5);
 * nothing follows a GOAWAY that reports an error: the sender closes right
   after it (section 2, GOAWAY);
 * REQUEST ids strictly increase, never more streams are open than the
