@@ -14,9 +14,9 @@ The kit's fake backends announce max_frame_size 65536 and initial_window
 otherwise.  The cases on what a frontend must refuse or survive (F3 to F6) are
 in ``cases_frontend_errors.py``; ``CASES`` lists both, in order.
 
-Calls ``protocol``, ``wire``, ``link`` (the exceptions), ``client`` (the
-Response record), ``mirror`` (the kit), ``scenes`` (what the cases share),
-``runner`` (the Case record) and ``cases_frontend_errors``.
+Calls ``protocol``, ``wire``, ``link`` (the exceptions), ``mirror`` (the
+kit), ``scenes`` (what the cases share), ``runner`` (the Case record) and
+``cases_frontend_errors``.
 """
 
 from __future__ import annotations

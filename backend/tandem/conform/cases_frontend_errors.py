@@ -3,10 +3,11 @@
 F3: connection errors (GOAWAY with the code, then the close, and the others
 served: ``scenes.connection_error``); F4: stream errors and the backend's own
 CANCEL; F5: cancelled and closed streams, and a silent backend; F6: a backend
-that goes away, a safe request sent again, a backend's drain.
+that goes away, a safe request sent again (or, with nowhere to go, answered
+502), a backend's drain, generations.
 
-Calls ``protocol``, ``wire``, ``link`` (the exceptions), ``client``,
-``mirror`` (the kit), ``scenes`` (what the cases share) and ``runner`` (the
+Calls ``protocol``, ``wire``, ``link`` (the exceptions), ``mirror`` (the kit
+and its fake backend), ``scenes`` (what the cases share) and ``runner`` (the
 Case record).
 """
 
