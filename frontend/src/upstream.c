@@ -170,6 +170,30 @@ static void up_written(upstream_conn *up, int was_congested, int status) {
 
 static void up_release(upstream_conn *up);
 static void up_write_rest(upstream_conn *up);
+static void up_write_cb(uv_write_t *wr, int status);
+
+/* Starts writing what is queued (nothing if a write is in flight): outbuf_write()'s result. */
+static int up_write_out(upstream_conn *up) {
+  if (!up->ob.writing) {
+    up->write_since = uv_now(ctx->loop);
+    record_bytes(up->number, RECORD_TO_BACKEND, up->ob.out.base, up->ob.out.len);
+  }
+  return outbuf_write(&up->ob, (uv_stream_t *) &up->pipe, up_write_cb, up);
+}
+
+/* Closing with a GOAWAY queued: writes it once no write is in flight, waiting for room in the socket like any
+ * write.  Returns 0 while a write is in flight (up_write_cb goes on), 1 once all is written, or a negative
+ * libuv error. */
+static int up_write_closing(upstream_conn *up) {
+  int rc;
+
+  if (up->ob.writing)
+    return 0;
+  rc = up_write_out(up);
+  if (rc == 0)
+    return up->ob.writing ? 0 : 1;
+  return rc == OUTBUF_DONE ? 1 : rc;
+}
 
 static void up_write_cb(uv_write_t *wr, int status) {
   upstream_conn *up = wr->data;
@@ -177,10 +201,12 @@ static void up_write_cb(uv_write_t *wr, int status) {
 
   outbuf_written(&up->ob);
   if (up->goaway_after_write) {
+    /* The write before the GOAWAY has ended: the GOAWAY follows it in a write of its own, still bounded by
+     * UPSTREAM_GOAWAY_MS (up_goaway_timeout), and the connection goes once that one has ended too. */
+    if (status == 0 && up_write_closing(up) == 0)
+      return;
     up->goaway_after_write = 0;
     uv_timer_stop(&up->drain_timer);
-    if (status == 0)
-      up_write_rest(up);
     up_release(up);
     return;
   }
@@ -194,12 +220,8 @@ static void up_on_flush(flushable *f) {
 
   if (up->state == UP_CLOSING)
     return;
-  if (!up->ob.writing) {
-    up->write_since = uv_now(ctx->loop);
-    record_bytes(up->number, RECORD_TO_BACKEND, up->ob.out.base, up->ob.out.len);
-  }
   was_congested = up_congested(up);
-  rc = outbuf_write(&up->ob, (uv_stream_t *) &up->pipe, up_write_cb, up);
+  rc = up_write_out(up);
   if (rc == OUTBUF_DONE)
     up_written(up, was_congested, 0);
   else if (rc != 0)
@@ -650,9 +672,9 @@ static void up_close(upstream_conn *up, uint32_t code, const char *why) {
     up->ob.out.len = 0;
     send_goaway(up, code, why);
   }
-  /* What is queued (a GOAWAY saying why, say) goes out if the socket takes
-   * it right now, or once the write in flight has ended (below). */
-  if (!up->ob.writing)
+  /* Without a GOAWAY, what is queued goes out if the socket takes it right
+   * now; a GOAWAY is written below, after the write in flight if any. */
+  if (why == NULL && !up->ob.writing)
     up_write_rest(up);
   up->state = UP_CLOSING;
   if (up->prev != NULL)
@@ -681,10 +703,12 @@ static void up_close(upstream_conn *up, uint32_t code, const char *why) {
       open[i].cb->on_lost(open[i].owner, up, open[i].sid);
     free(open);
   }
-  /* The kernel may hold part of a frame: closing now would cut the rest and
-   * lose the GOAWAY.  Both go out when the write ends, if it does within
-   * UPSTREAM_GOAWAY_MS (a backend that does not read loses them). */
-  if (up->ob.writing && why != NULL && up_timer(up, up_goaway_timeout, UPSTREAM_GOAWAY_MS) == 0) {
+  /* The kernel may hold part of a frame, and the socket may have no room for
+   * the GOAWAY right now: closing at once would cut the one and lose the
+   * other.  Both go out, the GOAWAY after the write in flight, in writes that
+   * wait for room like any other, if they end within UPSTREAM_GOAWAY_MS (a
+   * backend that does not read loses them: PROTOCOL.md section 5). */
+  if (why != NULL && up_timer(up, up_goaway_timeout, UPSTREAM_GOAWAY_MS) == 0 && up_write_closing(up) == 0) {
     uv_read_stop((uv_stream_t *) &up->pipe);
     up->goaway_after_write = 1;
     return;

@@ -145,10 +145,16 @@ static void send_bytes(peer *p, const void *data, size_t len) {
 
 /* ---- fake backend -------------------------------------------------------- */
 
+/* When not 0, the send buffer of the frontend's end of the next backend connection (a small one fills at
+ * nearly every write). */
+static int be_sndbuf;
+
 static peer *be_connect(void) {
   int sv[2];
 
   assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  if (be_sndbuf > 0)
+    assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &be_sndbuf, sizeof(be_sndbuf)), 0);
   assert_int_equal(upstream_open_fd(sv[0]), 0);
   return peer_new(sv[1], 1);
 }
@@ -540,6 +546,7 @@ static int setup(void **state) {
   h->cfg.max_connections = 100;
   h->cfg.max_body_size = 0;
   hello_generation = 1700000000000ull;
+  be_sndbuf = 0;
   H = h;
   assert_int_equal(server_init(&h->s, &h->loop, &h->cfg), 0);
   *state = h;
@@ -2071,6 +2078,42 @@ static void test_error_during_write_sends_goaway_after_it(void **state) {
   free(body);
 }
 
+/* The same with a small send buffer at the frontend's end, for bodies of several sizes: the write that ends
+ * the one in flight often leaves the socket full, and the GOAWAY must then wait for room (within
+ * UPSTREAM_GOAWAY_MS, while the backend reads) rather than be lost (PROTOCOL.md section 5). */
+static void test_goaway_waits_for_room_after_the_write(void **state) {
+  (void) state;
+  for (int i = 0; i < 8; i++) {
+    size_t n = 100000 + (size_t) i * 1237;
+    char *body = calloc(1, n), head[128];
+    peer *a, *c = cl_connect();
+    int goaway = 0;
+    tdm_frame f;
+
+    assert_non_null(body);
+    be_sndbuf = 4096;
+    a = be_ready(1, 1 << 20);
+    be_sndbuf = 0;
+    a->read_paused = 1;
+    snprintf(head, sizeof(head), "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", n);
+    cl_send(c, head);
+    peer_send(c, body, n);
+    spin_n(QUIET_SPINS);        /* the frontend's write to a is now in flight, the socket full */
+    be_send_raw_frame(a, "\xc1\xc1\xc1", 3);
+    spin_n(QUIET_SPINS);
+    a->read_paused = 0;
+    while (!goaway) {
+      be_wait_frame(a, &f);     /* fails the test on a frame cut short, or on the close before a GOAWAY */
+      goaway = f.type == TDM_GOAWAY;
+    }
+    assert_int_equal(f.u.goaway.code, TDM_GOAWAY_PROTOCOL_ERROR);
+    be_expect_eof(a);
+    cl_expect_local(c, 502, "Bad Gateway", NULL, "Bad Gateway: the backend went away\n", 0);
+    peer_close(c);
+    free(body);
+  }
+}
+
 static void test_hello_refusals(void **state) {
   peer *b;
   tdm_frame f;
@@ -2152,6 +2195,7 @@ int main(void) {
     T(test_hello_refusals),
     T(test_superseded_backend_reads_its_goaway_before_the_close),
     T(test_error_during_write_sends_goaway_after_it),
+    T(test_goaway_waits_for_room_after_the_write),
     T(test_local_answer_then_invalid_chunk),
     T(test_last_local_answer_then_invalid_chunk),
     T(test_local_answer_then_body_too_large),

@@ -1,9 +1,9 @@
 """One connection to the backend under test, seen from the frontend's side.
 
-A ``Peer`` owns a connected Unix socket and does all of its I/O through one
-loop, ``pump()``: it writes what the kit queued, reads what the backend sent,
-splits it into frames with tandem's decoder and checks each frame against the
-rules a backend's frames must keep, whatever the case is about:
+A ``Peer`` is the ``link.Link`` of the backend kit: it writes what the kit
+queued, reads what the backend sent, splits it into frames with tandem's
+decoder and checks each frame against the rules a backend's frames must keep,
+whatever the case is about:
 
 * the first frame is HELLO, and there is no second one (section 2, HELLO);
 * a frame's length is within the kit's max_frame_size (section 1) and its
@@ -21,47 +21,26 @@ response body it reads (as a frontend does once the bytes are written to the
 client) unless a stream's ``auto_grant`` is off.  Every frame each way goes
 into ``transcript`` for the hex dumps of ``--verbose``.
 
-Calls ``protocol`` (the decoder and the builders) and ``wire``.
+Calls ``protocol`` (the builders), ``wire`` and ``link`` (the connection's I/O
+and the kit's exceptions, which it passes on to the backend kit's modules).
 """
 
 from __future__ import annotations
 
-import errno
 import itertools
-import select
 import socket
-import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 from .. import protocol
 from . import wire
+from .link import CaseFailed, CaseSkipped, Entry, Link, WaitTimedOut
 
-READ_SIZE = 1 << 18
+__all__ = ["CaseFailed", "CaseSkipped", "Entry", "Peer", "Stream", "WaitTimedOut"]
+
 DATA_OVERHEAD = 16  # bytes a DATA frame's payload spends besides its data (connection.py's bound)
 
 _opaques = itertools.count(0x5EED0001)
-
-
-class CaseFailed(Exception):
-    """The backend broke a rule, or did not do what the case waited for: the case fails with this reason."""
-
-
-class WaitTimedOut(CaseFailed):
-    """What the case waited for did not come in time (a CaseFailed a case may catch to go on)."""
-
-
-class CaseSkipped(Exception):
-    """The case cannot be run against this backend (the reason says why); it counts neither way."""
-
-
-@dataclass
-class Entry:
-    """One frame (or run of raw bytes) in a transcript: ``>`` from the kit, ``<`` from the backend."""
-
-    direction: str
-    label: str
-    data: bytes
 
 
 @dataclass
@@ -88,141 +67,21 @@ class Stream:
         return self.ended or self.reset is not None
 
 
-class Peer:
-    """The kit's end of one connection (see the module doc)."""
+class Peer(Link):
+    """The kit's end of one connection to the backend (see the module doc)."""
 
     def __init__(self, sock: socket.socket, timeout: float, name: str = "connection") -> None:
-        sock.setblocking(False)
-        self.sock = sock
-        self.timeout = timeout
-        self.name = name
-        self.transcript: list[Entry] = []
+        super().__init__(sock, timeout, name, "backend")
         self.backend_hello: Optional[protocol.Hello] = None
         self.hello_sent = False
         self.backend_max_frame = protocol.PRE_HELLO_MAX_FRAME
         self.backend_window = protocol.MIN_WINDOW
         self.streams: dict[int, Stream] = {}
         self.highest = 0
-        self.received: list[protocol.Frame] = []
-        self.goaways: list[protocol.GoAway] = []
-        self.acks: list[int] = []
-        self.eof = False
-        self.write_failed = False
-        self.answer_pings = True
-        self._in = bytearray()
-        self._out = bytearray()
         self._grants: dict[int, int] = {}
 
-    # --- output ---------------------------------------------------------------------
-
-    def send(self, data: bytes, label: str) -> None:
-        """Queue bytes for the backend (written by this call as far as the socket takes them)."""
-        self.transcript.append(Entry(">", label, data))
-        if self.write_failed:
-            return
-        self._out += data
-        self._write()
-
-    def _write(self) -> None:
-        try:
-            while self._out:
-                n = self.sock.send(self._out)
-                del self._out[:n]
-        except BlockingIOError:
-            pass
-        except OSError as exc:
-            if exc.errno not in (errno.EPIPE, errno.ECONNRESET):
-                raise
-            # The backend has closed: what it sent before is still read.
-            self.write_failed = True
-            self._out.clear()
-
-    def shutdown_write(self) -> None:
-        """Send everything queued, then EOF (the kit's side of the connection ends)."""
-        self.pump(lambda: not self._out, "the kit's bytes to be written")
-        self.transcript.append(Entry(">", "EOF (the kit shuts its side down)", b""))
-        try:
-            self.sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    # --- the loop ---------------------------------------------------------------------
-
-    def pump(self, until: Callable[[], bool], what: str, timeout: Optional[float] = None,
-             read: bool = True, eof_ok: bool = False) -> None:
-        """Do the I/O until ``until()`` holds; CaseFailed if ``timeout`` passes first, or the backend
-        closes the connection (unless ``eof_ok``).  With ``read`` off, nothing is read meanwhile."""
-        limit = self.timeout if timeout is None else timeout
-        deadline = time.monotonic() + limit
-        while not until():
-            if self.eof and read:
-                if eof_ok:
-                    return
-                raise CaseFailed(f"the backend closed the connection while the kit waited for {what}"
-                                 + self._goaway_said())
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise WaitTimedOut(f"waited {limit:g}s for {what}; it did not come")
-            readers = [self.sock] if read and not self.eof else []
-            writers = [self.sock] if self._out else []
-            if not readers and not writers:
-                time.sleep(min(remaining, 0.05))
-                continue
-            readable, writable, _ = select.select(readers, writers, [], remaining)
-            if writable:
-                self._write()
-            if readable:
-                self._read()
-
-    def _goaway_said(self) -> str:
-        if not self.goaways:
-            return ""
-        g = self.goaways[-1]
-        return f" (after GOAWAY({protocol.GOAWAY_NAMES.get(g.code, g.code)}, {g.message!r}))"
-
-    def _read(self) -> None:
-        try:
-            data = self.sock.recv(READ_SIZE)
-        except BlockingIOError:
-            return
-        except ConnectionResetError:
-            data = b""
-        if not data:
-            self.eof = True
-            self.transcript.append(Entry("<", "EOF (the backend closed the connection)", b""))
-            return
-        self._in += data
-        try:
-            self._split()
-        finally:
-            self._send_grants()
-
-    def _split(self) -> None:
-        buf = self._in
-        while len(buf) >= protocol.HEADER_SIZE:
-            length = int.from_bytes(buf[:4], "big")
-            if length > wire.KIT_MAX_FRAME:
-                self.transcript.append(Entry("<", f"frame length {length}", bytes(buf[:64])))
-                raise CaseFailed(f"the backend sent a frame of {length} bytes, above the kit's max_frame_size "
-                                 f"{wire.KIT_MAX_FRAME} (section 1)")
-            if len(buf) < 4 + length:
-                return
-            raw = bytes(buf[:4 + length])
-            del buf[:4 + length]
-            try:
-                frame = protocol.decode_payload(raw[4:])
-            except protocol.ProtocolError as exc:
-                self.transcript.append(Entry("<", "malformed frame", raw))
-                raise CaseFailed(f"the backend sent a malformed frame: {exc.message} (sections 1-2)") from None
-            self.transcript.append(Entry("<", wire.describe(frame), raw))
-            self.received.append(frame)
-            self._check(frame)
+    def _after_read(self) -> None:
+        self._send_grants()
 
     # --- the rules of the backend's frames ------------------------------------------------
 

@@ -16,7 +16,12 @@ under a failure (and notes under any line), then ``N passed, N failed`` (with
 ``, N skipped`` when some were).  ``verbose`` adds hex dumps of the frames each
 way for failed cases (1) or for every case (2).
 
-Calls ``peer`` and ``wire``; the cases are handed in (``cases.CASES``).
+What is generic, the ``Case`` record, ``Child`` (a process the kit runs and
+stops), ``run_case``, ``report`` and ``run``, also runs the frontend kit
+(``mirror``): ``run`` takes any ``Target``, which hands each case its kit and
+may fail a case afterwards (a frontend that died during it).
+
+Calls ``link``, ``peer`` and ``wire``; the cases are handed in (``cases.CASES``).
 """
 
 from __future__ import annotations
@@ -32,10 +37,11 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Callable, Optional, TextIO
+from typing import Any, Callable, Optional, Protocol, Sequence, TextIO
 
 from . import wire
-from .peer import CaseFailed, CaseSkipped, Peer
+from .link import CaseFailed, CaseSkipped, Entry
+from .peer import Peer
 
 STOP_TIMEOUT = 5.0
 PR_SET_PDEATHSIG = 1  # prctl(2)
@@ -52,33 +58,77 @@ class Case:
     title: str
     section: str
     description: str
-    run: Callable[["Kit"], None]
+    run: Callable[[Any], None]   # takes the kit of its mode: ``Kit`` here, ``mirror.MirrorKit`` for the frontend
 
 
-class Backend:
-    """The backend's process, started by the kit from a command line (``{socket}`` is replaced)."""
+class Transcribed(Protocol):
+    """A connection whose exchange ``--verbose`` dumps: its name, its entries, which way is which."""
 
-    def __init__(self, command: str, socket_path: str, log_path: str) -> None:
-        self.argv = [arg.replace("{socket}", socket_path) for arg in shlex.split(command)]
-        if not self.argv:
-            raise ValueError("the backend command is empty")
-        self.socket_path = socket_path
+    name: str
+    transcript: list[Entry]
+
+    @property
+    def legend(self) -> str: ...
+
+
+class CaseKit(Protocol):
+    """What a case is handed, as the runner sees it: notes to report, connections to dump, a close."""
+
+    notes: list[str]
+
+    def connections(self) -> Sequence[Transcribed]: ...
+
+    def close(self) -> None: ...
+
+
+class Target(Protocol):
+    """What the cases run against: the backend (``Runner``) or the frontend (``mirror.FrontendRunner``)."""
+
+    def start(self) -> None:
+        """Before the first case (start the process under test, if the kit runs it)."""
+
+    def new_kit(self) -> CaseKit:
+        """The kit of one case."""
+
+    def after_case(self, result: "Result") -> None:
+        """After a case (and its kit's close): may turn the result into a FAIL."""
+
+    def summary(self) -> str:
+        """A line for ``--verbose`` after the last case, or ""."""
+
+
+class Child:
+    """A process the kit starts from a command line, logs to a file, and always stops."""
+
+    def __init__(self, argv: list[str], log_path: str, what: str) -> None:
+        if not argv:
+            raise ValueError(f"the {what} command is empty")
+        self.argv = argv
         self.log_path = log_path
+        self.what = what
         self.proc: Optional[subprocess.Popen[bytes]] = None
         self.starts = 0
 
-    def start(self) -> None:
-        env = dict(os.environ, TANDEM_BACKEND_SOCKET=self.socket_path)
+    def spawn(self, argv: list[str], env: Optional[dict[str, str]] = None) -> None:
         with open(self.log_path, "ab") as log:
-            log.write(f"--- tandem-conform: starting {shlex.join(self.argv)}\n".encode())
+            log.write(f"--- tandem-conform: starting {shlex.join(argv)}\n".encode())
             log.flush()
-            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
                                          start_new_session=True, preexec_fn=_end_with_parent)
         self.starts += 1
 
     def exit_status(self) -> Optional[int]:
         """The exit status once the process has ended, else None."""
         return None if self.proc is None else self.proc.poll()
+
+    def wait_exit(self, timeout: float) -> Optional[int]:
+        """The exit status, waiting at most ``timeout`` seconds for it; None if the process still runs."""
+        if self.proc is None:
+            return None
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
 
     def signal(self, sig: int) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -106,9 +156,36 @@ class Backend:
         except OSError:
             return ""
 
+    def log_lines(self, count: int = 8) -> str:
+        """The last lines of its output, indented for the report."""
+        tail = self.log_tail().strip().splitlines()[-count:]
+        return "".join(f"\n        | {line}" for line in tail)
+
+
+def describe_exit(status: int) -> str:
+    """An exit status as the report says it (a negative one is the signal that ended the process)."""
+    if status < 0:
+        try:
+            return f"was killed by {signal.Signals(-status).name}"
+        except ValueError:
+            return f"was killed by signal {-status}"
+    return f"exited with status {status}"
+
+
+class Backend(Child):
+    """The backend's process, started by the kit from a command line (``{socket}`` is replaced)."""
+
+    def __init__(self, command: str, socket_path: str, log_path: str) -> None:
+        super().__init__([arg.replace("{socket}", socket_path) for arg in shlex.split(command)], log_path,
+                         "backend")
+        self.socket_path = socket_path
+
+    def start(self) -> None:
+        self.spawn(self.argv, dict(os.environ, TANDEM_BACKEND_SOCKET=self.socket_path))
+
 
 def _end_with_parent() -> None:
-    """In the backend's process before it runs: SIGTERM when the kit dies, even by SIGKILL (Linux only)."""
+    """In the child process before it runs: SIGTERM when the kit dies, even by SIGKILL (Linux only)."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -132,6 +209,19 @@ class Runner:
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(socket_path)
         self.listener.listen(64)
+
+    def start(self) -> None:
+        if self.backend is not None:
+            self.backend.start()
+
+    def new_kit(self) -> "Kit":
+        return Kit(self)
+
+    def after_case(self, result: "Result") -> None:
+        pass
+
+    def summary(self) -> str:
+        return f"(the backend was started again {self.restarts} times)" if self.restarts else ""
 
     def close(self) -> None:
         self.listener.close()
@@ -188,9 +278,7 @@ class Runner:
 
     def _no_backend(self, what: str) -> str:
         assert self.backend is not None
-        tail = self.backend.log_tail().strip().splitlines()[-8:]
-        shown = "".join(f"\n        | {line}" for line in tail)
-        return f"the backend, started again, {what} (last lines of its output:){shown}"
+        return f"the backend, started again, {what} (last lines of its output:){self.backend.log_lines()}"
 
 
 class Kit:
@@ -218,6 +306,9 @@ class Kit:
     def note(self, text: str) -> None:
         self.notes.append(text)
 
+    def connections(self) -> list[Peer]:
+        return self.peers
+
     def close(self) -> None:
         for peer in self.peers:
             peer.close()
@@ -229,11 +320,11 @@ class Result:
     status: str      # PASS, FAIL or SKIP
     reason: str = ""
     notes: list[str] = field(default_factory=list)
-    peers: list[Peer] = field(default_factory=list)
+    connections: Sequence[Transcribed] = field(default_factory=list)
 
 
-def run_case(runner: Runner, case: Case) -> Result:
-    kit = Kit(runner)
+def run_case(target: Target, case: Case) -> Result:
+    kit = target.new_kit()
     try:
         case.run(kit)
         result = Result(case, "PASS")
@@ -246,7 +337,8 @@ def run_case(runner: Runner, case: Case) -> Result:
     finally:
         kit.close()
     result.notes = kit.notes
-    result.peers = kit.peers
+    result.connections = kit.connections()
+    target.after_case(result)
     return result
 
 
@@ -258,18 +350,18 @@ def report(result: Result, verbose: int, out: TextIO) -> None:
     for note in result.notes:
         out.write(f"      note: {note}\n")
     if verbose >= 2 or (verbose and result.status == "FAIL"):
-        for peer in result.peers:
-            out.write(dump(peer))
+        for conn in result.connections:
+            out.write(dump(conn))
     out.flush()
 
 
-def dump(peer: Peer) -> str:
-    """The frames exchanged on one connection, with hex dumps (the middle of a long one elided)."""
-    entries = peer.transcript
-    lines = [f"    {peer.name}: {len(entries)} frames and events (> kit to backend, < backend to kit)"]
-    shown = list(enumerate(entries))
+def dump(conn: Transcribed) -> str:
+    """The frames (or bytes) exchanged on one connection, with hex dumps (the middle of a long one elided)."""
+    entries = conn.transcript
+    lines = [f"    {conn.name}: {len(entries)} frames and events ({conn.legend})"]
+    shown: list[tuple[int, Optional[Entry]]] = list(enumerate(entries))
     if len(entries) > DUMP_HEAD + DUMP_TAIL:
-        shown = shown[:DUMP_HEAD] + [(-1, None)] + shown[-DUMP_TAIL:]  # type: ignore[list-item]
+        shown = shown[:DUMP_HEAD] + [(-1, None)] + shown[-DUMP_TAIL:]
     for index, entry in shown:
         if entry is None:
             lines.append(f"      ... {len(entries) - DUMP_HEAD - DUMP_TAIL} more ...")
@@ -281,17 +373,17 @@ def dump(peer: Peer) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(runner: Runner, cases: list[Case], verbose: int = 0, out: TextIO = sys.stdout) -> int:
+def run(target: Target, cases: list[Case], verbose: int = 0, out: TextIO = sys.stdout) -> int:
     """Run the cases in order, report each, and return the exit status (0 only if none failed)."""
     counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}
-    if runner.backend is not None:
-        runner.backend.start()
+    target.start()
     for case in cases:
-        result = run_case(runner, case)
+        result = run_case(target, case)
         counts[result.status] += 1
         report(result, verbose, out)
-    if runner.restarts and verbose:
-        out.write(f"(the backend was started again {runner.restarts} times)\n")
+    summary = target.summary()
+    if summary and verbose:
+        out.write(summary + "\n")
     skipped = f", {counts['SKIP']} skipped" if counts["SKIP"] else ""
     out.write(f"{counts['PASS']} passed, {counts['FAIL']} failed{skipped}\n")
     out.flush()

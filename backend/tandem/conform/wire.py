@@ -1,9 +1,11 @@
 """The kit's frames: well-formed ones from tandem's codec, malformed ones byte by byte, and hex dumps.
 
-Well-formed frames come from ``tandem.protocol``'s builders, so they are the
-exact bytes of the golden vectors.  Malformed frames are assembled here from
-raw MessagePack bytes, without an encoder that would refuse to make them: the
-point is to test the backend's decoder, not ours.
+The backend kit plays the frontend (``kit_hello``, ``request``), the frontend
+kit a backend (``backend_hello``).  Well-formed frames come from
+``tandem.protocol``'s builders, so they are the exact bytes of the golden
+vectors.  Malformed frames are assembled here from raw MessagePack bytes,
+without an encoder that would refuse to make them: the point is to test the
+other side's decoder, not ours.
 
 Calls ``protocol`` only.
 """
@@ -27,6 +29,25 @@ def kit_hello(version: int = protocol.VERSION, role: str = "frontend", max_frame
               initial_window: int = KIT_WINDOW, extra: Optional[list[Any]] = None) -> bytes:
     """The kit's HELLO; ``extra`` elements are appended after the ones version 1 defines."""
     elements = [protocol.HELLO, 0, version, role, KIT_APP, os.getpid(), 0, max_frame_size, 0, initial_window]
+    return protocol.frame_bytes(protocol.pack(elements + (extra or [])))
+
+
+# What the frontend kit's fake backends announce: the least max_frame_size and
+# initial_window section 7 allows (a frontend's splitting and flow control are
+# exercised by modest bodies), and one app and generation for all of them, so
+# that none supersedes another (section 2, Generations).
+KIT_BACKEND_APP = "tandem-conform-backend"
+KIT_GENERATION = 1
+KIT_MAX_STREAMS = 16
+
+
+def backend_hello(version: int = protocol.VERSION, role: str = "backend", max_frame_size: int = KIT_MAX_FRAME,
+                  max_streams: int = KIT_MAX_STREAMS, initial_window: int = KIT_WINDOW,
+                  generation: int = KIT_GENERATION, app: str = KIT_BACKEND_APP,
+                  extra: Optional[list[Any]] = None) -> bytes:
+    """A fake backend's HELLO; ``extra`` elements are appended after the ones version 1 defines."""
+    elements = [protocol.HELLO, 0, version, role, app, os.getpid(), generation, max_frame_size, max_streams,
+                initial_window]
     return protocol.frame_bytes(protocol.pack(elements + (extra or [])))
 
 
