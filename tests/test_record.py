@@ -111,6 +111,11 @@ def test_a_recording_replays_into_a_backend_and_shows_what_changed(make_stack, t
     same = replay(path, APP, APPS_DIR)
     assert same.returncode == 0, same.stdout + same.stderr
     assert "SAME" in same.stdout and "POST /echo -> 201" in same.stdout and " 0 different" in same.stdout
+    # The conformance kit's --replay is the same replay.
+    backend_cmd = f"{PYTHON} -m tandem {APP} --app-dir {APPS_DIR} --connect {{socket}}"
+    kit = subprocess.run([PYTHON, "-m", "tandem.conform", "--replay", str(path), "--backend", backend_cmd],
+                         capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": BACKEND_PATH})
+    assert kit.returncode == 0 and kit.stdout == same.stdout, kit.stdout + kit.stderr
 
     # A changed one: each difference is named.
     (tmp_path / "changed_app.py").write_text(CHANGED_APP)

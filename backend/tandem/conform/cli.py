@@ -9,6 +9,7 @@ Examples::
     python3 -m tandem.conform --frontend 'build/tandem-frontend --listen 127.0.0.1:{port} \
         --backend-socket {socket} --request-timeout 2'
     python3 -m tandem.conform --frontend --list --verbose
+    python3 -m tandem.conform --replay session.rec --backend 'python3 -m tandem app:app --connect {socket}'
 
 ``{socket}`` in the backend command is replaced by the kit's socket path (also
 in the environment as TANDEM_BACKEND_SOCKET).  With ``--frontend`` the kit
@@ -16,7 +17,12 @@ plays the backends instead: ``{socket}`` is the socket path the frontend must
 listen on and ``{port}`` a free TCP port on 127.0.0.1 for its clients.  Exit
 status: 0 when no case failed, 1 when one did, 2 for a usage error.
 
-Calls ``cases`` and ``cases_frontend`` (the lists), ``runner`` and ``mirror``.
+``--replay FILE`` with ``--backend CMD`` runs no case: it replays a
+``tandem-frontend --record`` file into the backend and compares its answers
+(the same as ``python3 -m tandem.replay``).
+
+Calls ``cases`` and ``cases_frontend`` (the lists), ``runner`` and ``mirror``;
+``replay`` for ``--replay``.
 """
 
 from __future__ import annotations
@@ -63,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --frontend: the request timeout CMD gives the frontend; case F5.3 waits that "
                              "long, plus --timeout, for the 504 (default 2; 0: the frontend has none, F5.3 is "
                              "skipped)")
+    parser.add_argument("--replay", metavar="FILE",
+                        help="with --backend: replay the requests of a tandem-frontend --record FILE into the "
+                             "backend and compare its answers with the recorded ones, instead of the cases "
+                             "(python3 -m tandem.replay)")
     parser.add_argument("--list", action="store_true",
                         help="list the cases (of the frontend kit with --frontend; with --verbose, what each expects)")
     parser.add_argument("--case", action="append", metavar="ID", default=[],
@@ -101,6 +111,12 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     frontend = args.frontend is not None
+    if args.replay is not None:
+        if not args.backend or frontend or args.wait:
+            parser.error("--replay FILE needs --backend CMD, and neither --frontend nor --wait")
+        from ..replay import main as replay_main
+
+        return replay_main([args.replay, "--backend", args.backend, "--timeout", str(max(args.timeout, 30.0))])
     try:
         cases = select_cases(args.case, FRONTEND_CASES if frontend else CASES)
     except ValueError as exc:
