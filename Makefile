@@ -178,10 +178,11 @@ fuzz-build: deps
 	  $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZERS))
 
 # One harness for $(2) seconds with its new inputs in $(3): the HTTP dictionary
-# serves the path harness too.
+# serves the path harness too.  fuzz_http makes its static files under TMPDIR,
+# and cannot remove them when it stops on a crash: they stay in the build.
 define run_fuzzer
-mkdir -p $(3) $(FUZZ_BUILD)/crashes && \
-$(FUZZ_BUILD)/fuzz_$(1) $(FUZZ_OPTS) -max_total_time=$(2) \
+mkdir -p $(3) $(FUZZ_BUILD)/crashes $(FUZZ_BUILD)/tmp && \
+TMPDIR=$(abspath $(FUZZ_BUILD)/tmp) $(FUZZ_BUILD)/fuzz_$(1) $(FUZZ_OPTS) -max_total_time=$(2) \
   -dict=tests/fuzz/$(if $(filter frame,$(1)),frame,http).dict \
   -artifact_prefix=$(FUZZ_BUILD)/crashes/$(1)- $(3) tests/fuzz/corpus/$(1)
 endef
