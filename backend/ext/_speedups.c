@@ -15,6 +15,13 @@
  *     codec encodes (headers other than a tuple or list of bytes, an int out
  *     of range, a body without the buffer interface).
  *
+ * prepare_headers(headers, lower)
+ *     validation.prepare() for headers given as a list or tuple of (name,
+ *     value) tuples of bytes: ([name, value, ...] with the names lowercased if
+ *     lower, the content-length they declare or None).  None for anything
+ *     else, and for any header the rules refuse: validation.py then raises the
+ *     error that names it.
+ *
  * The module keeps one decoder (its msgpack zone is reused by every call);
  * both functions hold the GIL throughout, so calls never overlap.
  *
@@ -25,6 +32,7 @@
 #include <Python.h>
 
 #include <string.h>
+#include <strings.h>
 
 #include "tdm_proto.h"
 
@@ -283,6 +291,123 @@ done:
   return result;
 }
 
+/* RFC 9110 section 5.6.2's tchar, and the field-value bytes validation.py
+ * allows (all but the controls other than HTAB). */
+static unsigned char is_tchar[256];
+static unsigned char is_value_byte[256];
+
+static void tables_init(void) {
+  const char *extra = "!#$%&'*+-.^_`|~";
+  int c;
+
+  for (c = 0; c < 256; c++) {
+    is_tchar[c] = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    is_value_byte[c] = c == '\t' || (c >= 0x20 && c != 0x7f);
+  }
+  for (; *extra != '\0'; extra++)
+    is_tchar[(unsigned char) *extra] = 1;
+}
+
+/* The name to send: `name` itself, or a lowercased copy if `lower` and it
+ * has capitals; NULL (no exception) if it is not a token. */
+static PyObject *header_name(PyObject *name, int lower, int *is_length) {
+  const unsigned char *p = (const unsigned char *) PyBytes_AS_STRING(name);
+  Py_ssize_t n = PyBytes_GET_SIZE(name), i;
+  int capitals = 0;
+  PyObject *low;
+  char *q;
+
+  if (n == 0)
+    return NULL;
+  for (i = 0; i < n; i++) {
+    if (!is_tchar[p[i]])
+      return NULL;
+    capitals |= p[i] >= 'A' && p[i] <= 'Z';
+  }
+  *is_length = n == 14 && strncasecmp((const char *) p, "content-length", 14) == 0;
+  if (!lower || !capitals)
+    return Py_NewRef(name);
+  low = PyBytes_FromStringAndSize(NULL, n);   /* owner: the caller */
+  if (low == NULL)
+    return NULL;
+  q = PyBytes_AS_STRING(low);
+  for (i = 0; i < n; i++)
+    q[i] = (char) (p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]);
+  return low;
+}
+
+/* A content-length value (1 to 18 digits), or -1; any other value, 0. */
+static long long header_value(PyObject *value, int is_length) {
+  const unsigned char *p = (const unsigned char *) PyBytes_AS_STRING(value);
+  Py_ssize_t n = PyBytes_GET_SIZE(value), i;
+  long long v = 0;
+
+  for (i = 0; i < n; i++)
+    if (!is_value_byte[p[i]])
+      return -1;
+  if (!is_length)
+    return 0;
+  if (n == 0 || n > 18)
+    return -1;
+  for (i = 0; i < n; i++) {
+    if (p[i] < '0' || p[i] > '9')
+      return -1;
+    v = v * 10 + (p[i] - '0');
+  }
+  return v;
+}
+
+static PyObject *prepare_headers(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  PyObject *headers, *flat, *name, *value, *pair;
+  long long length = -1, v;
+  Py_ssize_t n, i;
+  int lower, is_length;
+
+  (void) self;
+  if (nargs != 2) {
+    PyErr_SetString(PyExc_TypeError, "prepare_headers(headers, lower)");
+    return NULL;
+  }
+  headers = args[0];
+  lower = PyObject_IsTrue(args[1]);
+  if (lower < 0)
+    return NULL;
+  if (!PyList_CheckExact(headers) && !PyTuple_CheckExact(headers))
+    Py_RETURN_NONE;
+  n = PySequence_Fast_GET_SIZE(headers);
+  flat = PyList_New(2 * n);   /* owner: returned to the caller */
+  if (flat == NULL)
+    return NULL;
+  for (i = 0; i < n; i++) {
+    pair = PySequence_Fast_GET_ITEM(headers, i);
+    if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2)
+      goto refuse;
+    name = PyTuple_GET_ITEM(pair, 0);
+    value = PyTuple_GET_ITEM(pair, 1);
+    if (!PyBytes_CheckExact(name) || !PyBytes_CheckExact(value))
+      goto refuse;
+    is_length = 0;
+    name = header_name(name, lower, &is_length);
+    if (name == NULL)
+      goto refuse;
+    PyList_SET_ITEM(flat, 2 * i, name);
+    PyList_SET_ITEM(flat, 2 * i + 1, Py_NewRef(value));
+    v = header_value(value, is_length);
+    if (v < 0 || (is_length && length >= 0 && v != length))
+      goto refuse;
+    if (is_length)
+      length = v;
+  }
+  if (length < 0)
+    return Py_BuildValue("(NO)", flat, Py_None);
+  return Py_BuildValue("(NL)", flat, length);
+refuse:
+  Py_DECREF(flat);
+  if (PyErr_Occurred())
+    return NULL;
+  Py_RETURN_NONE;
+}
+
 static PyObject *setup(PyObject *self, PyObject *type) {
   (void) self;
   if (!PyType_Check(type) || !PyType_IsSubtype((PyTypeObject *) type, &PyTuple_Type)) {
@@ -299,6 +424,8 @@ static PyMethodDef methods[] = {
    "The REQUEST frame whose payload is buf[start:end], or None."},
   {"response_frame", (PyCFunction) (void (*)(void)) response_frame, METH_FASTCALL,
    "A whole RESPONSE frame as bytes, or None."},
+  {"prepare_headers", (PyCFunction) (void (*)(void)) prepare_headers, METH_FASTCALL,
+   "validation.prepare() for lists and tuples of bytes pairs, or None."},
   {"setup", setup, METH_O, "Sets the Request type request_from() makes."},
   {NULL, NULL, 0, NULL},
 };
@@ -313,6 +440,7 @@ PyMODINIT_FUNC PyInit__speedups(void) {
 
   /* The caller has checked each payload against its own maximum frame size. */
   if (!ready) {
+    tables_init();
     if (tdm_decoder_init(&decoder, UINT32_MAX) != 0)
       return PyErr_NoMemory();
     ready = 1;

@@ -22,17 +22,17 @@ one back to the Python code here, so both give the same frames and bytes.
 ``TANDEM_NO_SPEEDUPS=1`` in the environment uses the Python code alone.
 
 Calls msgpack, and of tandem only ``validation.flatten``, the one way a
-``[(name, value), ...]`` header list becomes its wire form.
+``[(name, value), ...]`` header list becomes its wire form, and ``accelerator``.
 """
 
 from __future__ import annotations
 
-import os
 import struct
 from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 import msgpack  # type: ignore[import]
 
+from . import accelerator
 from .validation import flatten
 
 VERSION = 1
@@ -588,20 +588,16 @@ class Decoder:
 
 _request_from: Optional[Callable[[bytearray, int, int], Optional[Request]]] = None
 
-if not os.environ.get("TANDEM_NO_SPEEDUPS"):
-    try:
-        from . import _speedups  # type: ignore[attr-defined]
-    except ImportError:
-        pass
-    else:
-        _speedups.setup(Request)
-        _request_from = _speedups.request_from
-        _c_response_frame = _speedups.response_frame
+if accelerator.module is not None:
+    _speedups = accelerator.module
+    _speedups.setup(Request)
+    _request_from = _speedups.request_from
+    _c_response_frame = _speedups.response_frame
 
-        def response_frame(stream_id: int, flags: int, status: int, headers: FlatHeaders, body: Body) -> bytes:
-            # None (never an empty frame) for what only the Python encoder takes.
-            return (_c_response_frame(stream_id, flags, status, headers, body)
-                    or _response_frame(stream_id, flags, status, headers, body))
+    def response_frame(stream_id: int, flags: int, status: int, headers: FlatHeaders, body: Body) -> bytes:
+        # None (never an empty frame) for what only the Python encoder takes.
+        return (_c_response_frame(stream_id, flags, status, headers, body)
+                or _response_frame(stream_id, flags, status, headers, body))
 
 
 def speedups() -> bool:

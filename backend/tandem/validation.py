@@ -12,13 +12,19 @@ under them (the raw ``app(stream)`` interface) checks only the types, which
 keep the frame well-formed.  The frontend checks again as the trust boundary
 (PROTOCOL.md, RESPONSE), and answers 500 for whatever gets past.
 
-Calls nothing else of tandem.
+``prepare()``, which every response with headers of its own goes through,
+is done by ``tandem._speedups`` when it is in use (``accelerator``) for the
+headers it takes; the Python code here says what is wrong with the others.
+
+Calls nothing else of tandem but ``accelerator``.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any, Iterable, Optional
+
+from . import accelerator
 
 # The statuses a RESPONSE may carry: final ones only (the frontend sends
 # ``100 Continue`` itself and answers 500 to anything outside this range).
@@ -118,6 +124,15 @@ def prepare(headers: Iterable[tuple[bytes, bytes]], lower: bool = False) -> tupl
     ``lower``) and the content-length they declare (None if none).  Repeated
     ``content-length`` headers must agree.
     """
+    if _c_prepare is not None:
+        done = _c_prepare(headers, lower)
+        if done is not None:
+            return done  # type: ignore[no-any-return]
+    return _prepare(headers, lower)
+
+
+def _prepare(headers: Iterable[tuple[bytes, bytes]], lower: bool) -> tuple[list[bytes], Optional[int]]:
+    """prepare() in Python: every input, and the error that says what is wrong."""
     flat: list[bytes] = []
     length: Optional[int] = None
     checked = _CHECKED
@@ -137,6 +152,9 @@ def prepare(headers: Iterable[tuple[bytes, bytes]], lower: bool = False) -> tupl
                 raise ValueError(f"content-length {declared} after content-length {length}")
             length = declared
     return flat, length
+
+
+_c_prepare = accelerator.module.prepare_headers if accelerator.module is not None else None
 
 
 def check_headers(headers: Iterable[tuple[bytes, bytes]]) -> Optional[int]:

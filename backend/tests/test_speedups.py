@@ -20,7 +20,7 @@ from typing import Any
 import msgpack  # type: ignore[import]
 import pytest
 
-from tandem import protocol
+from tandem import protocol, validation
 
 VECTORS = Path(__file__).resolve().parents[2] / "protocol" / "vectors"
 HERE = Path(__file__).resolve().parent
@@ -211,3 +211,66 @@ def test_the_python_codec_alone_passes_the_codec_and_connection_tests() -> None:
                           "tests/test_protocol.py", "tests/test_connection.py"],
                          env=env, capture_output=True, text=True, cwd=HERE.parent, timeout=600)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+
+
+# --- validation.prepare() -------------------------------------------------------------
+
+NAMES = [b"content-type", b"Content-Type", b"X-A", b"content-length", b"Content-LENGTH", b"", b"a b", b"a:b",
+         b"\xe9", b"!#$%&'*+-.^_`|~09azAZ", b"set-cookie", b"x\x00"]
+VALUES = [b"", b"text/plain", b"a\tb", b" lead", b"\xff obs-text", b"a\rb", b"a\nb", b"\x00", b"\x7f", b"\x1f",
+          b"13", b"013", b"+13", b"1 3", b"-1", b"9" * 18, b"9" * 19, b"0x10", "str"]
+
+
+def random_pairs(rng: random.Random) -> Any:
+    pairs: list[Any] = [(rng.choice(NAMES), rng.choice(VALUES)) for _ in range(rng.choice([0, 1, 2, 3, 8]))]
+    roll = rng.random()
+    if roll < 0.05 and pairs:
+        pairs[0] = list(pairs[0])
+    elif roll < 0.1 and pairs:
+        pairs[0] = pairs[0] + (b"x",)
+    elif roll < 0.15:
+        pairs.append((bytearray(b"x-a"), b"1"))
+    return rng.choice([list, tuple])(pairs) if roll < 0.9 else iter(pairs)
+
+
+def python_prepare(headers: Any, lower: bool) -> Any:
+    try:
+        return validation._prepare(headers, lower)
+    except (TypeError, ValueError) as exc:
+        return type(exc)
+
+
+@needs_speedups
+def test_headers_are_prepared_as_in_python() -> None:
+    rng = random.Random(9110)
+    taken = refused = 0
+    for _ in range(20000):
+        pairs = list(random_pairs(rng))
+        container = rng.choice([list, tuple])
+        lower = rng.random() < 0.5
+        ours = protocol._speedups.prepare_headers(container(pairs), lower)
+        theirs = python_prepare(container(pairs), lower)
+        if ours is None:
+            # Refused: only what Python refuses too, or shapes it leaves to Python.
+            plain = all(type(p) is tuple and len(p) == 2 and type(p[0]) is bytes and type(p[1]) is bytes
+                        for p in pairs)
+            assert not plain or not isinstance(theirs, tuple), (pairs, lower, theirs)
+            refused += 1
+            continue
+        taken += 1
+        assert ours == theirs, (pairs, lower)
+        assert [type(x) for x in ours[0]] == [bytes] * len(ours[0])
+    assert taken > 3000 and refused > 3000
+    # Anything but a list or a tuple is left to Python.
+    assert protocol._speedups.prepare_headers(iter([(b"a", b"b")]), False) is None
+    assert validation.prepare(iter([(b"A", b"b")]), True) == ([b"a", b"b"], None)
+
+
+@needs_speedups
+def test_prepare_uses_the_accelerator_and_keeps_pythons_errors() -> None:
+    assert validation._c_prepare is protocol._speedups.prepare_headers
+    with pytest.raises(ValueError, match="content-length 2 after content-length 1"):
+        validation.prepare([(b"content-length", b"1"), (b"Content-Length", b"2")])
+    with pytest.raises(ValueError, match="invalid header name"):
+        validation.prepare([(b"a b", b"1")])
+    assert validation.prepare([(b"Content-Length", b"007")], True) == ([b"content-length", b"007"], 7)
