@@ -61,6 +61,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 from . import validation
 from .protocol import END
+from .threadpool import ThreadPool
 from .types import PreparedHeaders, RawHeaders, Stream, StreamCancelled, prepared
 
 logger = logging.getLogger("tandem.wsgi")
@@ -265,10 +266,7 @@ class WSGIAdapter:
         # SCRIPT_NAME is a "bytes as latin-1" string like every WSGI string.
         self._script_name = self._root.decode("latin-1")
         self.sendfile = sendfile
-        self.executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
-        if threads:
-            self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=threads,
-                                                                  thread_name_prefix="tandem-wsgi")
+        self.executor: Optional[ThreadPool] = ThreadPool(threads, "tandem-wsgi") if threads else None
         self._constant: dict[str, Any] = {
             "SCRIPT_NAME": self._script_name,
             "SERVER_SOFTWARE": "tandem",
@@ -286,7 +284,7 @@ class WSGIAdapter:
     def shutdown(self, wait: bool = True) -> None:
         """Stop the pool: requests not yet started never run; with ``wait``, wait for running ones."""
         if self.executor is not None:
-            self.executor.shutdown(wait=wait, cancel_futures=True)
+            self.executor.shutdown(wait=wait)
 
     async def __call__(self, stream: Stream) -> None:
         if self.executor is None:
@@ -299,12 +297,11 @@ class WSGIAdapter:
             # wait), so that the worker never has to ask the loop for it.
             first, more = await stream.receive()
         exchange = _Exchange(self, stream, loop, first, more)
-        job = self.executor.submit(exchange.run)
-        job.add_done_callback(exchange.job_done)
+        self.executor.submit(exchange)
         try:
             action = await exchange.ready
         except BaseException:
-            job.cancel()  # still queued: the application never runs
+            exchange.abandoned = True  # if still queued, the application never runs
             raise
         if action is None:
             return
@@ -548,6 +545,7 @@ class _Exchange:
         self.headers_sent = False
         self.ended = False  # the last body byte was handed to the loop
         self.sent = 0
+        self.abandoned = False  # nobody waits for ``ready`` any more: do not start
 
     # --- talking to the loop ------------------------------------------------------
 
@@ -582,13 +580,9 @@ class _Exchange:
             except (StreamCancelled, concurrent.futures.CancelledError):
                 raise ClientDisconnected("the client has gone") from None
 
-    def job_done(self, job: "concurrent.futures.Future[None]") -> None:
-        """The pool's future for ``run``: a job that never ran, or failed, still answers the stream."""
-        if job.cancelled():
-            # Cancelled by the stream (nobody waits any more) or by shutdown().
-            self._settle_ready((RAISE, RuntimeError("the WSGI thread pool was shut down")))
-        elif job.exception() is not None:
-            self._settle_ready((RAISE, job.exception()))
+    def drop(self) -> None:
+        """The pool was shut down before this job ran: the stream still gets its answer."""
+        self._settle_ready((RAISE, RuntimeError("the WSGI thread pool was shut down")))
 
     def _receive(self) -> tuple[bytes, bool]:
         return self._call(self.stream.receive())  # type: ignore[no-any-return]
@@ -652,7 +646,7 @@ class _Exchange:
 
     def run(self) -> None:
         """The worker: call the application, send its response, close its iterable."""
-        if self.stream.cancelled:
+        if self.stream.cancelled or self.abandoned:
             self._settle_ready(None)
             return
         result: Any = None
