@@ -407,7 +407,9 @@ static int set_option(config *c, int id, const char *value, int from_user) {
   case OPT_METRICS_LISTEN:
     free(c->metrics_host);
     c->metrics_host = NULL;
-    return value[0] == '\0' ? 0 : parse_listen("metrics-listen", value, &c->metrics_host, &c->metrics_port);
+    if (value[0] == '\0' || strcmp(value, "off") == 0)
+      return 0;
+    return parse_listen("metrics-listen", value, &c->metrics_host, &c->metrics_port);
   case OPT_ACCESS_LOG:
     return set_access_log(c, value);
   case OPT_ACCESS_LOG_FORMAT:
