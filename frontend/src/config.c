@@ -576,6 +576,20 @@ static int writable_folder(const char *what, const char *path) {
   return 0;
 }
 
+/* A file the frontend appends to: it exists and is a writable file, or it
+ * can be created.  Returns 0, or -1 after saying what is wrong. */
+static int appendable(const char *what, const char *path) {
+  struct stat st;
+
+  if (stat(path, &st) != 0)
+    return writable_folder(what, path);
+  if (S_ISDIR(st.st_mode) || access(path, W_OK) != 0) {
+    fprintf(stderr, "tandem-frontend: %s: %s is %s\n", what, path, S_ISDIR(st.st_mode) ? "a folder" : "not writable");
+    return -1;
+  }
+  return 0;
+}
+
 /* Whether host resolves for listening.  Returns 0, or -1 after saying why. */
 static int resolvable(const char *flag, const char *host) {
   struct addrinfo hints, *res = NULL;
@@ -602,14 +616,8 @@ int config_check(const config *c) {
   bad |= writable_folder("--backend-socket", c->backend_socket) != 0;
   if (c->record != NULL)
     bad |= writable_folder("--record", c->record) != 0;
-  if (c->access_log != NULL && strcmp(c->access_log, "-") != 0) {
-    if (access(c->access_log, F_OK) == 0 ? access(c->access_log, W_OK) != 0 : writable_folder("--access-log",
-                                                                                           c->access_log) != 0) {
-      if (access(c->access_log, F_OK) == 0)
-        fprintf(stderr, "tandem-frontend: --access-log: %s is not writable\n", c->access_log);
-      bad = 1;
-    }
-  }
+  if (c->access_log != NULL && strcmp(c->access_log, "-") != 0)
+    bad |= appendable("--access-log", c->access_log) != 0;
   if (bad)
     return 1;
   printf("tandem-frontend: the configuration is valid (listen %s:%d, backend socket %s, %d static mount%s)\n",
