@@ -44,7 +44,7 @@ typedef struct access_req {
 /* Opens the log cfg names (nothing if none).  Returns 0, or a negative
  * errno after logging why. */
 int access_log_open(tdm_ctx *x, const config *cfg);
-/* Reopens the log file (SIGUSR1, SIGHUP: log rotation). */
+/* Reopens the log file (SIGUSR1: log rotation). */
 void access_log_reopen(void);
 /* Whether a write to the log is in flight. */
 int access_log_pending(void);

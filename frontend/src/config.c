@@ -75,14 +75,14 @@
      "the requests' headers and bodies) for tandem.conform --replay (default: off)")              \
   XX(ACCESS_LOG, "access-log", "TANDEM_ACCESS_LOG", "off",                                        \
      "PATH, - (stderr) or off: one line per request, written without blocking; the file is "       \
-     "opened for appending and reopened on SIGUSR1 or SIGHUP (log rotation); 1 and 0 are kept "   \
+     "opened for appending and reopened on SIGUSR1 (log rotation); 1 and 0 are kept "   \
      "as - and off")                                                                              \
   XX(ACCESS_LOG_FORMAT, "access-log-format", "TANDEM_ACCESS_LOG_FORMAT", "combined",               \
      "combined (nginx's, then request time, upstream time, backend PID/GENERATION or static, and " \
      "request id) or json (one object a line)")                                                   \
   XX(METRICS_LISTEN, "metrics-listen", "TANDEM_METRICS_LISTEN", "",                               \
      "HOST:PORT: a second listener serving /metrics (Prometheus text), /status (JSON) and "       \
-     "/status.html (a live page); keep it private (default: off)")                                 \
+     "/status.html (a live page); keep it on a private address")                                 \
   XX(LOG_LEVEL, "log-level", "TANDEM_LOG_LEVEL", "info", "error, warn, info or debug")
 
 enum {
@@ -121,8 +121,8 @@ static void usage(FILE *out) {
   fprintf(out, "  --check-config\n      check the settings, and that the listen addresses resolve and the\n"
                "      folders of the backend socket, --record and --access-log are writable, then exit (0: valid)\n"
                "  --help     show this help and exit\n  --version  print the version and exit\n\n"
-               "Signals: SIGTERM or SIGINT stops gracefully (twice: at once); SIGUSR1 or SIGHUP\n"
-               "reopens the --access-log file (after a log rotation moved it).\n");
+               "Signals: SIGTERM or SIGINT stops gracefully (twice: at once); SIGUSR1 reopens\n"
+               "the --access-log file (after a log rotation moved it), as nginx's USR1 does.\n");
 }
 
 static int parse_uint(const char *flag, const char *s, uint64_t max, uint64_t *out) {
