@@ -254,15 +254,20 @@ static void line_dropped(void) {
 static void write_line(const access_req *ar, const char *peer, int status, uint64_t bytes, uint64_t us,
                        const char *rid, size_t rid_len) {
   static char nothing[1];
-  static const access_req none = { .fields = nothing };
+  access_req headless;
   char backend[48], upstream[32], idbuf[ID_MAX * 6], *p;
   size_t idlen = rid != NULL ? escape(idbuf, sizeof(idbuf), rid, rid_len < ID_MAX ? rid_len : ID_MAX) : 0;
   size_t cap, n, alen;
   const char *addr;
   struct timespec ts;
 
-  if (ar->fields == NULL)
-    ar = &none;              /* no head (or no memory for its fields) */
+  if (ar->fields == NULL) {
+    /* No head (or no memory for its fields): its fields are "-". */
+    headless = *ar;
+    headless.fields = nothing;
+    memset(headless.lens, 0, sizeof(headless.lens));
+    ar = &headless;
+  }
   addr = ar->lens[F_ADDR] > 0 ? ar->fields : peer;
   alen = ar->lens[F_ADDR] > 0 ? ar->lens[F_ADDR] : strlen(peer);
   cap = LINE_FIXED + alen + idlen + ar->lens[F_LINE] + ar->lens[F_REFERER] + ar->lens[F_AGENT];

@@ -20,8 +20,8 @@
  * reading stops then; response bytes are bounded by what handlers produce
  * while http_req_writable() (a backend's by the window granted per stream).
  *
- * Calls: ctx, outbuf, http_head, config, log and the codec by name; handlers
- * only through req->handler, and the server through the hooks.
+ * Calls: ctx, outbuf, http_head, access_log, config, log and the codec by
+ * name; handlers only through req->handler, the server through the hooks.
  */
 #include "http_conn.h"
 

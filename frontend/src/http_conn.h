@@ -7,7 +7,9 @@
  * handler takes a request is decided by the route hook the server gives at
  * http_conn_init().  So this module names no module above it: handlers call
  * down into the http_req_* functions below, and are called back through
- * their ops.  It may call ctx, outbuf, http_head, config, log and the codec. */
+ * their ops.  It may call ctx, outbuf, http_head, access_log (each request's
+ * record: the access log and the request counters), config, log and the
+ * codec. */
 #ifndef TDM_HTTP_CONN_H
 #define TDM_HTTP_CONN_H
 
