@@ -21,7 +21,7 @@ FRAMEWORK_PACKAGES := python3-flask python3-django python3-starlette python3-fas
 DEB_PACKAGES := gcc make pkg-config libuv1-dev libmsgpack-dev libcmocka-dev node-llhttp \
                 python3 python3-dev python3-uvloop python3-msgpack python3-pytest python3-jinja2 \
                 python3-setuptools python3-pip python3-venv python3-yaml python3-watchdog valgrind \
-                $(FRAMEWORK_PACKAGES)
+                python3-prometheus-client $(FRAMEWORK_PACKAGES)
 
 CPPFLAGS_ALL := -Iprotocol -Ifrontend/src -I$(LLHTTP_INC) -D_GNU_SOURCE
 LIBS         := -luv -lmsgpackc
@@ -41,7 +41,7 @@ SPEEDUPS     = backend/tandem/_speedups$(PY_EXT)
 LLHTTP_OBJ   := $(patsubst $(LLHTTP_DIR)/%.c,$(BUILD)/obj/llhttp/%.o,$(LLHTTP_SRC))
 
 .PHONY: all deps build speedups run test test-c test-python test-e2e test-sanitize test-memcheck test-fuzz fuzz \
-        fuzz-build install uninstall clean bench bench-quick bench-static
+        fuzz-build install uninstall clean bench bench-quick bench-static test-browser
 
 all: build
 
@@ -223,6 +223,17 @@ test-fuzz: fuzz-build
 	    tail -n 60 $(FUZZ_BUILD)/smoke-$(h).log; echo "fuzz_$(h) failed (log: $(FUZZ_BUILD)/smoke-$(h).log)" >&2; \
 	    exit 1; fi; \
 	  grep -E '^#[0-9]+[[:space:]]+DONE' $(FUZZ_BUILD)/smoke-$(h).log || true;)
+
+# /status.html in headless Chromium (tests/test_status_page.py): the page
+# fetches /status by itself and its DOM shows the backends and a live rate;
+# a screenshot goes to $(BUILD)/status-page.png.  Installs Debian's chromium
+# and python3-websockets (the DevTools protocol) if they are missing; a
+# missing browser fails the run here, where make test skips the page.
+BROWSER_PACKAGES := chromium python3-websockets
+
+test-browser: build
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(BROWSER_PACKAGES)"
+	TANDEM_EXPECT_BROWSER=1 TANDEM_SCREENSHOT=$(BUILD)/status-page.png $(PYTHON) -m pytest -q tests/test_status_page.py
 
 run: build
 	cd examples && PYTHONPATH=../backend $(PYTHON) -m tandem app:app --serve 127.0.0.1:8080 \

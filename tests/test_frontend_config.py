@@ -36,6 +36,8 @@ FLAGS = {
     "max-body-size": "TANDEM_MAX_BODY_SIZE",
     "record": "TANDEM_RECORD",
     "access-log": "TANDEM_ACCESS_LOG",
+    "access-log-format": "TANDEM_ACCESS_LOG_FORMAT",
+    "metrics-listen": "TANDEM_METRICS_LISTEN",
     "log-level": "TANDEM_LOG_LEVEL",
     "record": "TANDEM_RECORD",
 }
@@ -81,6 +83,9 @@ def test_check_config_says_valid_and_starts_nothing(tmp_path):
     (["--listen", "no-such-host.invalid:8080"], "--listen: cannot resolve no-such-host.invalid"),
     (["--record", "/nonexistent-dir/rec"], "--record: cannot create /nonexistent-dir/rec"),
     (["--max-connections", "0"], "--max-connections"),
+    (["--access-log", "/nonexistent-dir/access.log"], "--access-log: cannot create /nonexistent-dir/access.log"),
+    (["--access-log", str(os.path.dirname(__file__))], "is a folder"),
+    (["--metrics-listen", "no-such-host.invalid:9100"], "--metrics-listen: cannot resolve no-such-host.invalid"),
 ])
 def test_check_config_names_what_would_stop_the_start(tmp_path, args, message):
     defaults = ["--backend-socket", str(tmp_path / "b.sock")]
@@ -106,6 +111,9 @@ def test_check_config_names_what_would_stop_the_start(tmp_path, args, message):
     (["--max-header-size", "1"], "--max-header-size"),
     (["--keepalive-timeout", "-1"], "--keepalive-timeout"),
     (["--no-such-flag"], "--no-such-flag"),
+    (["--access-log-format", "xml"], "--access-log-format"),
+    (["--metrics-listen", "9100"], "--metrics-listen"),
+    (["--metrics-listen", "127.0.0.1:70000"], "--metrics-listen"),
 ])
 def test_bad_flag_value_exits_nonzero_naming_the_flag(args, flag):
     result = run(*args)

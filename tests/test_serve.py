@@ -212,3 +212,20 @@ def test_serve_with_workers_runs_them_and_the_frontend_under_one_parent(serve):
     assert proc.popen.wait(30) == 0, proc.log()
     assert gone(frontend_pid) and all(gone(w) for w in workers)
     assert not tcp_accepts(port)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_passes_the_access_log_and_metrics_flags(serve, tmp_path, workers):
+    """--access-log, --access-log-format and --metrics-listen reach the frontend --serve starts."""
+    log = tmp_path / "access.log"
+    mport = free_port()
+    proc, port, frontend_pid = serve(extra=("--workers", workers, "--access-log", str(log),
+                                            "--access-log-format", "json", "--metrics-listen", f"127.0.0.1:{mport}"))
+    assert b"--metrics-listen" in b" ".join(command(frontend_pid))
+    assert request(port, "GET", "/users/4", headers={"User-Agent": "probe/serve"}).status == 200
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and b"probe/serve" not in (log.read_bytes() if log.exists() else b""):
+        time.sleep(0.05)
+    (line,) = [x for x in log.read_bytes().splitlines() if b"probe/serve" in x]
+    assert json.loads(line)["request"] == "GET /users/4 HTTP/1.1"
+    assert request(mport, "GET", "/metrics").status == 200

@@ -69,6 +69,8 @@ class Options:
     root_path: str = ""
     threads: Optional[int] = None  # None: importer.default_threads()
     lifespan: str = "auto"
+    frontend_args: list[str] = field(default_factory=list)  # --access-log & co., for the --serve frontend
+    frontend_flags_given: list[str] = field(default_factory=list)  # those given as flags (not variables)
     workers: int = 1
     reload: bool = False             # --reload: backends as children, reloaded on source changes
     worker_fd: Optional[int] = None  # internal: a worker of a --workers parent (reload.py)
@@ -105,6 +107,14 @@ FLAGS: list[tuple[str, str, str, str]] = [
     ("--log-level", "TANDEM_LOG_LEVEL", "info", "one of " + ", ".join(LOG_LEVELS) + " (or warn)"),
     ("--frontend", "TANDEM_FRONTEND", "build/tandem-frontend of this checkout, else tandem-frontend on PATH",
      "the frontend binary --serve starts"),
+    ("--access-log", "TANDEM_ACCESS_LOG", "off",
+     "the --serve frontend's access log: PATH, - (stderr) or off, one line per request (see tandem-frontend "
+     "--help)"),
+    ("--access-log-format", "TANDEM_ACCESS_LOG_FORMAT", "combined",
+     "the access log's format: combined (nginx's, with request time, upstream time, backend and request id "
+     "appended) or json"),
+    ("--metrics-listen", "TANDEM_METRICS_LISTEN", "off",
+     "the --serve frontend also serves /metrics (Prometheus), /status and /status.html on HOST:PORT"),
     ("--connect-timeout", "TANDEM_CONNECT_TIMEOUT", "wait forever",
      "give up if the frontend socket has not appeared after SECONDS"),
     ("--interface", "TANDEM_INTERFACE", "auto",
@@ -125,7 +135,12 @@ FLAGS: list[tuple[str, str, str, str]] = [
 METAVARS = {"--connect": "SOCK", "--serve": "HOST:PORT", "--static": "PREFIX=DIR", "--app-dir": "DIR",
             "--app-name": "NAME", "--generation": "N", "--workers": "N", "--max-streams": "N", "--log-level": "LEVEL",
             "--frontend": "PATH", "--connect-timeout": "SECONDS", "--interface": "INTERFACE",
-            "--root-path": "PATH", "--threads": "N", "--lifespan": "MODE"}
+            "--root-path": "PATH", "--threads": "N", "--lifespan": "MODE", "--access-log": "PATH",
+            "--access-log-format": "FORMAT", "--metrics-listen": "HOST:PORT"}
+
+# The frontend's own settings that --serve passes on to the frontend it starts.
+FRONTEND_FLAGS = ("--access-log", "--access-log-format", "--metrics-listen")
+ACCESS_LOG_FORMATS = ("combined", "json")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,13 +192,13 @@ def _int(value: str, what: str, low: int, high: int) -> int:
     return number
 
 
-def parse_listen(value: str) -> tuple[str, int]:
+def parse_listen(value: str, flag: str = "--serve") -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not host:
-        raise UsageError(f"--serve wants HOST:PORT, not {value!r}")
+        raise UsageError(f"{flag} wants HOST:PORT, not {value!r}")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-    return host, _int(port, "--serve port", 0, 65535)
+    return host, _int(port, f"{flag} port", 0, 65535)
 
 
 def parse_static(value: str) -> tuple[str, str]:
@@ -213,6 +228,7 @@ def parse_options(argv: Sequence[str], env: Mapping[str, str]) -> Options:
     elif env.get("TANDEM_STATIC"):
         opts.static = [parse_static(v.strip()) for v in env["TANDEM_STATIC"].split(",") if v.strip()]
     _backend_options(opts, pick)
+    _frontend_options(opts, ns, pick)
     _application_options(opts, pick, ns.factory if ns.factory is not None else env.get("TANDEM_FACTORY", ""))
     if ns.worker_fd is not None and ns.ready_fd is not None:
         raise UsageError("--worker-fd and --ready-fd exclude each other")
@@ -274,6 +290,26 @@ def _backend_options(opts: Options, pick: Callable[[str, str], Optional[str]]) -
     workers = pick("workers", "TANDEM_WORKERS")
     if workers is not None:
         opts.workers = _int(workers, "--workers", 1, 1024)
+
+
+def _frontend_options(opts: Options, ns: argparse.Namespace, pick: Callable[[str, str], Optional[str]]) -> None:
+    """The frontend's settings that --serve passes on (the frontend checks the values itself)."""
+    for flag, env, _, _ in FLAGS:
+        if flag not in FRONTEND_FLAGS:
+            continue
+        name = flag[2:].replace("-", "_")
+        value = pick(name, env)
+        if value is None:
+            continue
+        if flag == "--access-log-format":
+            value = _choice(value, flag, ACCESS_LOG_FORMATS)
+        if flag == "--metrics-listen" and value.lower() != "off":
+            parse_listen(value, flag)
+        if flag == "--metrics-listen" and value.lower() == "off":
+            continue
+        opts.frontend_args += [flag, value]
+        if getattr(ns, name) is not None:
+            opts.frontend_flags_given.append(flag)
 
 
 def _application_options(opts: Options, pick: Callable[[str, str], Optional[str]], factory: str) -> None:
@@ -379,7 +415,7 @@ def _supervise(opts: Options, argv: Sequence[str], log: logging.Logger) -> int:
     except FrontendNotFound as exc:
         log.error("%s", exc)
         return 1
-    return supervise(argv, opts.workers, generation, root, frontend, opts.serve, opts.static)
+    return supervise(argv, opts.workers, generation, root, frontend, opts.serve, opts.static, opts.frontend_args)
 
 
 def _backend(opts: Options, argv: Sequence[str], log: logging.Logger, start_cwd: str,
@@ -426,10 +462,13 @@ def _backend(opts: Options, argv: Sequence[str], log: logging.Logger, start_cwd:
             log.error("%s", exc)
             return 1
         serve = opts.serve
-        run = lambda: serve_with_frontend(app, config, frontend, serve, opts.static, lifespan)  # noqa: E731
+        run = lambda: serve_with_frontend(app, config, frontend, serve, opts.static, lifespan,  # noqa: E731
+                                          opts.frontend_args)
     else:
         if opts.static:
             log.warning("--static is served by the frontend: pass it to tandem-frontend; ignored here")
+        for flag in opts.frontend_flags_given:
+            log.warning("%s is a setting of the frontend: pass it to tandem-frontend; ignored here", flag)
         assert opts.connect is not None
         server_config = config(opts.connect)
         run = lambda: _serve_connected(app, server_config, lifespan, link, argv, start_cwd,  # noqa: E731

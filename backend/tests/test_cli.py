@@ -259,6 +259,23 @@ def test_frontend_command() -> None:
                    "--static", "/static=/srv/public"]
 
 
+def test_frontend_flags_go_to_the_serve_frontend() -> None:
+    opts = parse_options(["m:a", "--serve", "127.0.0.1:1", "--access-log", "-", "--access-log-format", "JSON",
+                          "--metrics-listen", "127.0.0.1:9100"], {})
+    assert opts.frontend_args == ["--access-log", "-", "--access-log-format", "json",
+                                  "--metrics-listen", "127.0.0.1:9100"]
+    assert opts.frontend_flags_given == ["--access-log", "--access-log-format", "--metrics-listen"]
+    env = {"TANDEM_ACCESS_LOG": "/var/log/tandem/access.log", "TANDEM_METRICS_LISTEN": "off"}
+    opts = parse_options(["m:a", "--serve", "127.0.0.1:1"], env)
+    assert (opts.frontend_args, opts.frontend_flags_given) == (["--access-log", "/var/log/tandem/access.log"], [])
+    cmd = devserver.frontend_command("/fe", ("127.0.0.1", 1), "/s", [], ["--access-log", "-"])
+    assert cmd[-2:] == ["--access-log", "-"]
+    for argv in (["m:a", "--serve", "h:1", "--access-log-format", "xml"],
+                 ["m:a", "--serve", "h:1", "--metrics-listen", "9100"]):
+        with pytest.raises(UsageError):
+            parse_options(argv, {})
+
+
 def test_describe_exit() -> None:
     assert devserver.describe_exit(3) == "exited with status 3"
     assert devserver.describe_exit(-9) == "was killed by SIGKILL"

@@ -73,8 +73,16 @@
   XX(RECORD, "record", "TANDEM_RECORD", "",                                                        \
      "FILE: write every byte exchanged with backends, timed, to FILE (created mode 0600; it holds " \
      "the requests' headers and bodies) for tandem.conform --replay (default: off)")              \
-  XX(ACCESS_LOG, "access-log", "TANDEM_ACCESS_LOG", "0",                                          \
-     "1 to log one line per request on stderr")                                                   \
+  XX(ACCESS_LOG, "access-log", "TANDEM_ACCESS_LOG", "off",                                        \
+     "PATH, - (stderr) or off: one line per request, written without blocking; the file is "       \
+     "opened for appending and reopened on SIGUSR1 (log rotation); 1 and 0 are kept "   \
+     "as - and off")                                                                              \
+  XX(ACCESS_LOG_FORMAT, "access-log-format", "TANDEM_ACCESS_LOG_FORMAT", "combined",               \
+     "combined (nginx's, then request time, upstream time, backend PID/GENERATION or static, and " \
+     "request id) or json (one object a line)")                                                   \
+  XX(METRICS_LISTEN, "metrics-listen", "TANDEM_METRICS_LISTEN", "",                               \
+     "HOST:PORT: a second listener serving /metrics (Prometheus text), /status (JSON) and "       \
+     "/status.html (a live page); keep it on a private address")                                 \
   XX(LOG_LEVEL, "log-level", "TANDEM_LOG_LEVEL", "info", "error, warn, info or debug")
 
 enum {
@@ -110,9 +118,11 @@ static void usage(FILE *out) {
     fprintf(out, "  --%s=VALUE\n      %s\n      [env %s, default: %s]\n", options[i].flag,
             options[i].help, options[i].env, options[i].def[0] ? options[i].def : "none");
   }
-  fprintf(out, "  --check-config\n      check the settings, and that the listen address resolves and the\n"
-               "      folders of the backend socket and of --record are writable, then exit (0: valid)\n"
-               "  --help     show this help and exit\n  --version  print the version and exit\n");
+  fprintf(out, "  --check-config\n      check the settings, and that the listen addresses resolve and the\n"
+               "      folders of the backend socket, --record and --access-log are writable, then exit (0: valid)\n"
+               "  --help     show this help and exit\n  --version  print the version and exit\n\n"
+               "Signals: SIGTERM or SIGINT stops gracefully (twice: at once); SIGUSR1 reopens\n"
+               "the --access-log file (after a log rotation moved it), as nginx's USR1 does.\n");
 }
 
 static int parse_uint(const char *flag, const char *s, uint64_t max, uint64_t *out) {
@@ -137,14 +147,16 @@ static int at_least_one(const char *flag, uint64_t v) {
   return -EINVAL;
 }
 
-static int parse_listen(config *c, const char *s) {
+/* "HOST:PORT" ("[::1]:PORT" for IPv6; an empty host is 0.0.0.0) into
+ * *host (replaced; owner: config) and *port. */
+static int parse_listen(const char *flag, const char *s, char **host_out, int *port_out) {
   const char *colon = strrchr(s, ':');
   const char *host = s;
   size_t hlen;
   uint64_t port;
 
   if (colon == NULL) {
-    fprintf(stderr, "tandem-frontend: --listen: expected HOST:PORT, got '%s'\n", s);
+    fprintf(stderr, "tandem-frontend: --%s: expected HOST:PORT, got '%s'\n", flag, s);
     return -EINVAL;
   }
   hlen = colon - s;
@@ -152,15 +164,21 @@ static int parse_listen(config *c, const char *s) {
     host++;
     hlen -= 2;
   }
-  if (parse_uint("listen", colon + 1, 65535, &port) != 0)
+  if (parse_uint(flag, colon + 1, 65535, &port) != 0)
     return -EINVAL;
-  free(c->listen_host);
-  c->listen_host = strndup(host, hlen);
-  if (c->listen_host[0] == '\0') {
-    free(c->listen_host);
-    c->listen_host = strdup("0.0.0.0");
-  }
-  c->listen_port = (int) port;
+  free(*host_out);
+  *host_out = hlen > 0 ? strndup(host, hlen) : strdup("0.0.0.0");
+  *port_out = (int) port;
+  return 0;
+}
+
+/* --access-log: PATH, "-" (or "1") for stderr, "off" (or "0", or empty). */
+static int set_access_log(config *c, const char *value) {
+  free(c->access_log);
+  c->access_log = NULL;
+  if (value[0] == '\0' || strcmp(value, "off") == 0 || strcmp(value, "0") == 0)
+    return 0;
+  c->access_log = strdup(strcmp(value, "1") == 0 ? "-" : value);
   return 0;
 }
 
@@ -364,11 +382,6 @@ static int set_number(config *c, int id, const char *value) {
       return -EINVAL;
     c->static_cache_size = (size_t) v;
     return 0;
-  case OPT_ACCESS_LOG:
-    if (parse_uint("access-log", value, 1, &v) != 0)
-      return -EINVAL;
-    c->access_log = (int) v;
-    return 0;
   case OPT_LOG_LEVEL:
     c->log_level = log_parse_level(value);
     if (c->log_level < 0) {
@@ -390,7 +403,22 @@ static int set_option(config *c, int id, const char *value, int from_user) {
     return rc;
   switch (id) {
   case OPT_LISTEN:
-    return parse_listen(c, value);
+    return parse_listen("listen", value, &c->listen_host, &c->listen_port);
+  case OPT_METRICS_LISTEN:
+    free(c->metrics_host);
+    c->metrics_host = NULL;
+    if (value[0] == '\0' || strcmp(value, "off") == 0)
+      return 0;
+    return parse_listen("metrics-listen", value, &c->metrics_host, &c->metrics_port);
+  case OPT_ACCESS_LOG:
+    return set_access_log(c, value);
+  case OPT_ACCESS_LOG_FORMAT:
+    if (strcmp(value, "combined") != 0 && strcmp(value, "json") != 0) {
+      fprintf(stderr, "tandem-frontend: --access-log-format: expected combined or json, got '%s'\n", value);
+      return -EINVAL;
+    }
+    c->access_log_json = strcmp(value, "json") == 0;
+    return 0;
   case OPT_BACKEND_SOCKET:
     if (value[0] == '\0' || strlen(value) >= 108) {
       fprintf(stderr, "tandem-frontend: --backend-socket: a path of 1 to 107 bytes is needed\n");
@@ -519,6 +547,8 @@ void config_free(config *c) {
   free(c->listen_host);
   free(c->backend_socket);
   free(c->record);
+  free(c->access_log);
+  free(c->metrics_host);
   for (int i = 0; i < c->nstatics; i++) {
     free(c->statics[i].prefix);
     free(c->statics[i].dir);
@@ -546,23 +576,48 @@ static int writable_folder(const char *what, const char *path) {
   return 0;
 }
 
-int config_check(const config *c) {
+/* A file the frontend appends to: it exists and is a writable file, or it
+ * can be created.  Returns 0, or -1 after saying what is wrong. */
+static int appendable(const char *what, const char *path) {
+  struct stat st;
+
+  if (stat(path, &st) != 0)
+    return writable_folder(what, path);
+  if (S_ISDIR(st.st_mode) || access(path, W_OK) != 0) {
+    fprintf(stderr, "tandem-frontend: %s: %s is %s\n", what, path, S_ISDIR(st.st_mode) ? "a folder" : "not writable");
+    return -1;
+  }
+  return 0;
+}
+
+/* Whether host resolves for listening.  Returns 0, or -1 after saying why. */
+static int resolvable(const char *flag, const char *host) {
   struct addrinfo hints, *res = NULL;
-  int rc, bad = 0;
+  int rc;
 
   memset(&hints, 0, sizeof(hints));
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  rc = getaddrinfo(c->listen_host, "80", &hints, &res);
-  if (rc != 0) {
-    fprintf(stderr, "tandem-frontend: --listen: cannot resolve %s: %s\n", c->listen_host, gai_strerror(rc));
-    bad = 1;
-  }
+  rc = getaddrinfo(host, "80", &hints, &res);
   freeaddrinfo(res);
+  if (rc == 0)
+    return 0;
+  fprintf(stderr, "tandem-frontend: %s: cannot resolve %s: %s\n", flag, host, gai_strerror(rc));
+  return -1;
+}
+
+int config_check(const config *c) {
+  int bad = 0;
+
+  bad |= resolvable("--listen", c->listen_host) != 0;
+  if (c->metrics_host != NULL)
+    bad |= resolvable("--metrics-listen", c->metrics_host) != 0;
   bad |= writable_folder("--backend-socket", c->backend_socket) != 0;
   if (c->record != NULL)
     bad |= writable_folder("--record", c->record) != 0;
+  if (c->access_log != NULL && strcmp(c->access_log, "-") != 0)
+    bad |= appendable("--access-log", c->access_log) != 0;
   if (bad)
     return 1;
   printf("tandem-frontend: the configuration is valid (listen %s:%d, backend socket %s, %d static mount%s)\n",

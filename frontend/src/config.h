@@ -54,7 +54,10 @@ typedef struct config {
   uint64_t max_body_size;        /* 0: unlimited */
   char *record;                  /* --record FILE, or NULL; owner: config */
   int check_only;                /* --check-config: check, say so, exit */
-  int access_log;
+  char *access_log;              /* --access-log PATH, "-" for stderr, NULL: off; owner: config */
+  int access_log_json;           /* --access-log-format json */
+  char *metrics_host;            /* --metrics-listen's host, NULL: off; owner: config */
+  int metrics_port;
   int log_level;
 } config;
 

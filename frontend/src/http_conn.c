@@ -20,13 +20,12 @@
  * reading stops then; response bytes are bounded by what handlers produce
  * while http_req_writable() (a backend's by the window granted per stream).
  *
- * Calls: ctx, outbuf, http_head, config, log and the codec by name; handlers
- * only through req->handler, and the server through the hooks.
+ * Calls: ctx, outbuf, http_head, access_log, config, log and the codec by
+ * name; handlers only through req->handler, the server through the hooks.
  */
 #include "http_conn.h"
 
 #include <arpa/inet.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +33,7 @@
 
 #include <llhttp.h>
 
+#include "access_log.h"
 #include "http_framing.h"
 #include "http_head.h"
 #include "http_parse.h"
@@ -65,7 +65,7 @@ struct http_req {
   http_framing framing;          /* how the response's body is delimited */
   tdm_buf resp;                  /* output held while not at the head; owner: req */
   uint64_t body_bytes;           /* response body bytes, for the access log */
-  uint64_t started;
+  access_req alog;               /* the access log's and the metrics' record of it */
 };
 
 struct http_conn {
@@ -140,6 +140,10 @@ void *http_req_handler_data(const http_req *req) {
 
 tdm_ctx *http_req_ctx(const http_req *req) {
   return req->conn->ctx;
+}
+
+access_req *http_req_access(http_req *req) {
+  return &req->alog;
 }
 
 const tdm_request *http_req_head(const http_req *req) {
@@ -267,14 +271,6 @@ static void conn_on_written(void *owner, int status) {
 
 /* ---- response framing ----------------------------------------------------- */
 
-static void access_log(http_req *req) {
-  if (!ctx->cfg->access_log)
-    return;
-  log_msg(LOG_INFO, "%s \"%s\" %d %" PRIu64 " %" PRIu64 "ms", req->conn->peer,
-          llhttp_method_name((llhttp_method_t) req->method), req->status, req->body_bytes,
-          uv_now(ctx->loop) - req->started);
-}
-
 #define LIT(s) s, sizeof(s) - 1
 
 /* A header block is written in three steps: http_resp_begin() (the status
@@ -392,7 +388,8 @@ static void req_end_response(http_req *req, int aborted) {
   if (aborted || !http_framing_complete(&req->framing))
     req->close_after = 1;
   req->resp_done = 1;
-  access_log(req);
+  access_req_end(&req->alog, req->conn->sock.peer_host, req->status, req->body_bytes,
+                 http_req_id(req, &req->alog.id_len));
   conn_retire(req->conn);
 }
 
@@ -477,6 +474,7 @@ static void conn_pop(http_conn *c, uint32_t code) {
   http_req *head = conn_req(c, 0);
 
   req_release(head, code);
+  access_req_forget(&head->alog);
   if (head->resp.size > HTTP_OUT_HIGH)
     tdm_buf_free(&head->resp);
   req_reset(head);
@@ -580,7 +578,7 @@ static int conn_on_begin(void *owner) {
   c->count++;
   req = parsing_req(c);
   req_reset(req);
-  req->started = uv_now(ctx->loop);
+  access_req_begin(&req->alog);
   c->parsing = 1;
   c->body_received = 0;
   c->body.len = 0;
@@ -604,6 +602,7 @@ static int conn_on_head(void *owner, int status, const char *body) {
   req->keep_alive = hd->keep_alive;
   req->has_body = hd->has_body;
   req->expect_continue = hd->expect_continue;
+  access_req_head(&req->alog, status == 0 ? &hd->rq : NULL);
   if (status != 0) {
     http_req_local(req, status, NULL, body, 1);
     return stop_parsing(c);
@@ -873,6 +872,7 @@ static void conn_close(http_conn *c) {
   /* Cancel what handlers are doing for us. */
   while (c->count > 0) {
     req_release(conn_req(c, 0), TDM_CANCEL_CLIENT_GONE);
+    access_req_forget(&conn_req(c, 0)->alog);
     c->head = (c->head + 1) % HTTP_PIPELINE_MAX;
     c->count--;
   }

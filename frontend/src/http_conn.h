@@ -7,7 +7,9 @@
  * handler takes a request is decided by the route hook the server gives at
  * http_conn_init().  So this module names no module above it: handlers call
  * down into the http_req_* functions below, and are called back through
- * their ops.  It may call ctx, outbuf, http_head, config, log and the codec. */
+ * their ops.  It may call ctx, outbuf, http_head, access_log (each request's
+ * record: the access log and the request counters), config, log and the
+ * codec. */
 #ifndef TDM_HTTP_CONN_H
 #define TDM_HTTP_CONN_H
 
@@ -72,6 +74,17 @@ void http_conn_close_all(void);
 void http_req_set_handler(http_req *req, const http_handler *h, void *data);
 void *http_req_handler_data(const http_req *req);
 tdm_ctx *http_req_ctx(const http_req *req);
+/* The access log's and the metrics' record of req (access_log.h), for the
+ * handlers to say where req went. */
+struct access_req *http_req_access(http_req *req);
+/* The request's id, *len bytes (X-Request-Id); NULL (and *len 0) while the
+ * frontend gives requests no id.  The access log reads the id through this
+ * one function. */
+static inline const char *http_req_id(const http_req *req, size_t *len) {
+  (void) req;
+  *len = 0;
+  return NULL;
+}
 
 /* The request's head as the codec sends it.  Valid until the request's body
  * is complete (the parser keeps the head while a request is held). */

@@ -1,11 +1,12 @@
 /* tandem-frontend: parse the configuration, listen, run the loop.  It calls
- * config, log, server, and at exit static (to free its pool) and record (to
- * write the rest of a recording). */
+ * config, log, server, and at exit static (to free its pool), record and
+ * access_log (to write the rest of a recording and of the log). */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include <uv.h>
 
+#include "access_log.h"
 #include "config.h"
 #include "log.h"
 #include "record.h"
@@ -35,6 +36,7 @@ int main(int argc, char **argv) {
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     record_close();
+    access_log_close();
     config_free(&cfg);
     return 1;
   }
@@ -43,6 +45,7 @@ int main(int argc, char **argv) {
   uv_run(loop, UV_RUN_DEFAULT);
   static_pool_free();
   record_close();
+  access_log_close();
   rc = uv_loop_close(loop);
   if (rc != 0)
     log_warn("loop closed with handles still open: %s", uv_strerror(rc));

@@ -19,7 +19,9 @@
  * in the stream's state is a stream error for the backend.
  *
  * Calls: http_conn (the request and its response), upstream (the stream),
- * static (a backend's FILE response), ctx, config, log and the codec.
+ * static (a backend's FILE response), access_log (which backend took the
+ * request, and when), metrics (timeouts, cancels), ctx, config, log and the
+ * codec.
  */
 #include "proxy.h"
 
@@ -31,8 +33,10 @@
 
 #include <llhttp.h>
 
+#include "access_log.h"
 #include "http_head.h"
 #include "log.h"
+#include "metrics.h"
 #include "static.h"
 #include "upstream.h"
 
@@ -244,10 +248,13 @@ static void list_on_timer(uv_timer_t *t) {
       return;
     }
     list_unlink(ps);
-    if (l == &active)
+    if (l == &active) {
+      metrics.request_timeouts++;
       ps_timed_out(ps);
-    else
+    } else {
+      metrics.wait_timeouts++;
       ps_wait_expired(ps);
+    }
   }
 }
 
@@ -279,6 +286,7 @@ static int ps_dispatch(proxy_stream *ps, upstream_conn *up) {
   ps->up = up;
   ps->sid = (uint32_t) sid;
   ps->send_window = upstream_peer_window(up);
+  access_req_backend(http_req_access(ps->req), upstream_pid(up), upstream_generation(up));
   http_req_take_body(ps->req);
   if (ctx->cfg->request_timeout_ms > 0)
     list_append(&active, ps, ctx->cfg->request_timeout_ms);
@@ -356,6 +364,7 @@ int proxy_request(http_req *req) {
     return 0;
   }
   http_req_set_handler(req, &proxy_handler, ps);
+  access_req_route(http_req_access(req), ROUTE_DYNAMIC);
   /* Requests already waiting go first. */
   up = wait_queue.head == NULL ? upstream_pick() : NULL;
   if (up != NULL && ps_dispatch(ps, up) == 0)
@@ -629,6 +638,7 @@ static void ps_file_response(proxy_stream *ps, const tdm_response *resp, const s
    * exit right after, as a drained one does).  A request body still coming
    * is not wanted any more: the stream is cancelled. */
   ps_step(ps, PE_RECV_END);
+  access_req_backend_done(http_req_access(req));
   http_req_release_handler(req, TDM_CANCEL_NO_ERROR);      /* ps is gone */
   static_send_file(req, resp->body.ptr, resp->body.len, lines.base != NULL ? lines.base : "", lines.len,
                    (int) resp->status, ri->content_length, ri->have_date, ri->have_server);
@@ -759,6 +769,7 @@ static void ps_on_cancel(void *owner, uint32_t code) {
   proxy_stream *ps = owner;
 
   /* The backend forgot the stream already. */
+  metrics.cancelled_backend++;
   ps->up = NULL;
   ps_step(ps, PE_CLOSE);
   http_req_drop_body(ps->req);
@@ -810,6 +821,7 @@ static int ps_resend(proxy_stream *ps) {
   ps->up = up;
   ps->sid = (uint32_t) sid;
   ps->unacked = 0;
+  access_req_backend(http_req_access(ps->req), upstream_pid(up), upstream_generation(up));
   ps->send_window = (int64_t) upstream_peer_window(up) - f.u.request.body.len;
   if (ctx->cfg->request_timeout_ms > 0)
     list_append(&active, ps, ctx->cfg->request_timeout_ms);
@@ -844,6 +856,10 @@ static const upstream_stream_cb stream_cb = {
 void proxy_init(tdm_ctx *x) {
   ctx = x;
   upstream_init(x, proxy_on_capacity, NULL);
+}
+
+unsigned proxy_waiting(void) {
+  return wait_queue.len;
 }
 
 void proxy_close(void) {

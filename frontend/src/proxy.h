@@ -3,7 +3,8 @@
  * the REQUEST and the body forwarded within the backend's window, the
  * response, the windows granted back, cancel, the re-send of an idempotent
  * request whose backend died, and the request timeout.  It may call
- * http_conn (below it), upstream and static (a backend's FILE response). */
+ * http_conn (below it), upstream, static (a backend's FILE response),
+ * access_log and metrics. */
 #ifndef TDM_PROXY_H
 #define TDM_PROXY_H
 
@@ -18,6 +19,9 @@ void proxy_init(tdm_ctx *ctx);
  * held since its routing (a static mount's --static-fallthrough).  Returns 1
  * if req waits for a backend, held until it gets one, else 0. */
 int proxy_request(http_req *req);
+
+/* Requests waiting for a backend with room. */
+unsigned proxy_waiting(void);
 
 /* Closes the module's timers and frees its pools (shutdown). */
 void proxy_close(void);

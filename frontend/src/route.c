@@ -6,7 +6,9 @@
 
 #include <llhttp.h>
 
+#include "access_log.h"
 #include "http_head.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "static.h"
 
@@ -45,6 +47,7 @@ static void route_static(http_req *req, const static_mount *m, const char *path,
   const char *raw;
   size_t raw_len;
 
+  access_req_route(http_req_access(req), ROUTE_STATIC);
   if (len == m->prefix_len && m->prefix_len > 0) {
     /* "/static" itself: the directory, with a slash (and the query, as nginx keeps it). */
     char loc[ROUTE_MAX_LOCATION * 2], query[ROUTE_MAX_LOCATION];

@@ -1,7 +1,7 @@
 /* route: which handler answers a request.  A path under a --static mount
  * goes to static (or gets the frontend's own 301, 404 or 405); everything
  * else goes to a backend through proxy.  It may call http_conn, static,
- * proxy, config and http_head. */
+ * proxy, config, http_head and access_log (the route kind). */
 #ifndef TDM_ROUTE_H
 #define TDM_ROUTE_H
 

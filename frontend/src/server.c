@@ -8,12 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access_log.h"
 #include "http_conn.h"
 #include "log.h"
 #include "proxy.h"
 #include "record.h"
 #include "route.h"
 #include "static.h"
+#include "status.h"
 #include "upstream.h"
 
 #define LISTEN_BACKLOG 1024
@@ -26,6 +28,11 @@ static void server_on_signal(uv_signal_t *h, int signum) {
 
   if (signum == SIGPIPE)
     return;
+  if (signum == SIGUSR1) {
+    /* nginx's signal for a log rotation: the file moved, open it anew. */
+    access_log_reopen();
+    return;
+  }
   if (srv->ctx.stopping)
     log_info("received %s again, closing everything now", signum == SIGINT ? "SIGINT" : "SIGTERM");
   else
@@ -57,15 +64,17 @@ int server_init(server *s, uv_loop_t *loop, const config *cfg) {
   static_init(loop, cfg->static_cache_size, cfg->static_follow_symlinks, cfg->static_listing,
               cfg->static_fallthrough ? route_fallthrough : NULL);
   proxy_init(&s->ctx);
-  s->sigint.data = s->sigterm.data = s->sigpipe.data = s;
+  s->sigint.data = s->sigterm.data = s->sigpipe.data = s->sigusr1.data = s;
   s->listener.data = s;
   uv_signal_init(loop, &s->sigint);
   uv_signal_init(loop, &s->sigterm);
   uv_signal_init(loop, &s->sigpipe);
+  uv_signal_init(loop, &s->sigusr1);
   uv_signal_start(&s->sigint, server_on_signal, SIGINT);
   uv_signal_start(&s->sigterm, server_on_signal, SIGTERM);
   /* A client that resets its connection must not kill the process. */
   uv_signal_start(&s->sigpipe, server_on_signal, SIGPIPE);
+  uv_signal_start(&s->sigusr1, server_on_signal, SIGUSR1);
   return 0;
 }
 
@@ -77,6 +86,8 @@ int server_listen(server *s) {
   const config *cfg = s->ctx.cfg;
 
   if (cfg->record != NULL && (rc = record_open(&s->ctx, cfg->record)) != 0)
+    return rc;
+  if ((rc = access_log_open(&s->ctx, cfg)) != 0 || (rc = status_listen(&s->ctx)) != 0)
     return rc;
   rc = upstream_listen();
   if (rc != 0)
@@ -117,6 +128,7 @@ static void server_finish(server *s) {
   if (s->shutdown_timer_ready)
     uv_close((uv_handle_t *) &s->shutdown_timer, NULL);
   http_conn_close_all();
+  status_close();
   proxy_close();
   upstream_close_all();
   /* Flushes the GOAWAYs queued above before the loop stops. */
@@ -124,6 +136,7 @@ static void server_finish(server *s) {
   uv_close((uv_handle_t *) &s->sigint, NULL);
   uv_close((uv_handle_t *) &s->sigterm, NULL);
   uv_close((uv_handle_t *) &s->sigpipe, NULL);
+  uv_close((uv_handle_t *) &s->sigusr1, NULL);
 }
 
 static void server_on_shutdown_timeout(uv_timer_t *t) {

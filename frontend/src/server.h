@@ -18,6 +18,7 @@ typedef struct server {
   uv_signal_t sigint;
   uv_signal_t sigterm;
   uv_signal_t sigpipe;
+  uv_signal_t sigusr1;           /* reopens the access log */
   int finished;                  /* everything closed or closing */
   uv_timer_t shutdown_timer;
   int shutdown_timer_ready;
@@ -29,7 +30,8 @@ typedef struct server {
  * negative libuv error. */
 int server_init(server *s, uv_loop_t *loop, const config *cfg);
 
-/* Binds the HTTP listener and the backend socket.  Returns 0 or a negative
+/* Opens --record and --access-log, binds the HTTP listener, the backend
+ * socket and --metrics-listen.  Returns 0 or a negative
  * libuv error, after logging what failed. */
 int server_listen(server *s);
 

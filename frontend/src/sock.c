@@ -1,9 +1,12 @@
-/* sock: a client's stream socket (see sock.h).  Calls libuv, ctx, outbuf
- * and log; its owner only through its callbacks. */
+/* sock: a client's stream socket (see sock.h).  Calls libuv, ctx, outbuf,
+ * metrics (bytes, accepts, timeouts) and log; its owner only through its
+ * callbacks. */
 #include "sock.h"
 
 #include <arpa/inet.h>
 #include <string.h>
+
+#include "metrics.h"
 
 #define SOCK_READ_SIZE (64 * 1024)
 
@@ -35,6 +38,7 @@ static void sock_on_deadline(uv_timer_t *t) {
     return;
   }
   s->deadline = 0;
+  metrics.client_timeouts++;
   s->cb->on_timeout(s->owner);
 }
 
@@ -76,6 +80,7 @@ int sock_accept(sock *s, uv_stream_t *listener) {
   rc = uv_accept(listener, &s->h.stream);
   if (rc != 0)
     return rc;
+  metrics.connections++;
   uv_tcp_nodelay(&s->h.tcp, 1);
   len = sizeof(ss);
   if (uv_tcp_getpeername(&s->h.tcp, (struct sockaddr *) &ss, &len) == 0)
@@ -119,6 +124,7 @@ static void sock_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf
     s->cb->on_end(s->owner, (int) nread);
     return;
   }
+  metrics.bytes_in += (uint64_t) nread;
   s->cb->on_read(s->owner, read_buffer, (size_t) nread);
 }
 
@@ -227,6 +233,7 @@ static void sock_on_flush(flushable *f) {
     }
     return;
   }
+  metrics.bytes_out += s->ob.out.len;     /* handed to the kernel now, or by the write started */
   rc = outbuf_write(&s->ob, &s->h.stream, sock_write_cb, s);
   if (rc == OUTBUF_DONE)
     sock_written(s, 0);

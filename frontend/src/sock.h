@@ -5,7 +5,7 @@
  * client still sends, so that unread input does not make the kernel reset
  * the connection before the client has read the last response), and closes
  * its handles.  It tells its owner what happens through the callbacks given
- * to sock_init().  It may call ctx, outbuf and log. */
+ * to sock_init().  It may call ctx, outbuf, metrics and log. */
 #ifndef TDM_SOCK_H
 #define TDM_SOCK_H
 

@@ -16,7 +16,8 @@
  * uv_poll on a duplicate of the socket's descriptor waits until it is
  * writable again, so a slow client holds no thread.
  *
- * Calls: http_conn (the request and its response), ctx, config and log; it
+ * Calls: http_conn (the request and its response), ctx, config, metrics
+ * (bytes sent) and log; it
  * is told that its request can take more, or has gone, through its
  * http_handler.
  */
@@ -42,6 +43,7 @@
 #include "http_head.h"
 #include "http_mime.h"
 #include "log.h"
+#include "metrics.h"
 #include "static_cache.h"
 #include "static_list.h"
 
@@ -404,6 +406,7 @@ static void static_sendfile_cb(uv_work_t *w, int status) {
     return;
   }
   sf->offset += (uint64_t) n;
+  metrics.bytes_out += (uint64_t) n;
   http_req_sent(sf->req, (size_t) n);
   static_pump(sf);
 }

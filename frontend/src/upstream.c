@@ -7,8 +7,8 @@
  * connection's table (stream id -> its owner and the owner's callbacks); a
  * connection that closes tells each of its streams' owners (on_lost).
  *
- * Calls: ctx, outbuf, config, log, record (--record) and the codec; stream owners and the
- * module's user only through the callbacks they registered.
+ * Calls: ctx, outbuf, config, log, record (--record), metrics and the codec; stream owners
+ * and the module's user only through the callbacks they registered.
  */
 #include "upstream.h"
 
@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "outbuf.h"
 #include "record.h"
 
@@ -64,6 +65,7 @@ struct upstream_conn {
   uint32_t number;               /* 1, 2, ... in the order of accept (--record) */
   int pending_closes;            /* handles whose close callback is still due */
   uint64_t last_pick;            /* upstream_pick's count when it last chose this one */
+  uint64_t served;               /* streams opened on it */
   /* From the backend's HELLO. */
   char app[128];
   uint64_t pid;
@@ -313,6 +315,7 @@ int64_t upstream_open_stream(upstream_conn *up, const upstream_stream_cb *cb, vo
     return TDM_EINVAL;
   sid = ++up->last_sid;
   table_insert(up, sid, cb, owner);
+  up->served++;
   if (up->last_sid == TDM_MAX_STREAM_ID) {
     /* Ids are never reused: this connection drains, the backend reconnects. */
     log_info("backend %s[%llu]: stream ids exhausted, draining", up->app,
@@ -338,6 +341,26 @@ size_t upstream_max_body(const upstream_conn *up, size_t head_size) {
 
 int upstream_pid(const upstream_conn *up) {
   return (int) up->pid;
+}
+
+uint64_t upstream_generation(const upstream_conn *up) {
+  return up->generation;
+}
+
+void upstream_foreach(void (*fn)(const upstream_info *info, void *arg), void *arg) {
+  static const char *const states[] = { "handshake", "ready", "draining", "closing" };
+  upstream_info info;
+
+  for (const upstream_conn *up = backends; up != NULL; up = up->next) {
+    info.app = up->app;
+    info.pid = up->pid;
+    info.generation = up->generation;
+    info.state = states[up->state];
+    info.in_flight = up->nstreams;
+    info.max_streams = up->max_streams;
+    info.served = up->served;
+    fn(&info, arg);
+  }
 }
 
 uint32_t upstream_peer_window(const upstream_conn *up) {
@@ -424,12 +447,15 @@ static void up_supersede(upstream_conn *old, const upstream_conn *by) {
  * newest generation take new streams; the others drain and exit. */
 static void up_apply_generations(upstream_conn *up) {
   upstream_conn *other, *next;
+  int swapped = 0;
 
   for (other = backends; other != NULL; other = next) {
     next = other->next;
     if (other == up || other->state != UP_READY || strcmp(other->app, up->app) != 0)
       continue;
     if (other->generation < up->generation) {
+      metrics.swaps += !swapped;
+      swapped = 1;
       up_supersede(other, up);
     } else if (other->generation > up->generation) {
       up_supersede(up, other);
@@ -663,6 +689,8 @@ static void up_close(upstream_conn *up, uint32_t code, const char *why) {
 
   if (up->state == UP_CLOSING)
     return;
+  metrics.disconnects[code != TDM_GOAWAY_NO_ERROR ? DISCONNECT_ERROR : ctx->stopping ? DISCONNECT_SHUTDOWN :
+                      up->state == UP_DRAINING ? DISCONNECT_DRAINED : DISCONNECT_CLOSED]++;
   if (why != NULL) {
     if (code != TDM_GOAWAY_NO_ERROR)
       log_warn("backend %s[%llu]: closing: %s: %s", up->app[0] ? up->app : "(no hello)",

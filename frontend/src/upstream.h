@@ -4,7 +4,7 @@
  * A stream's owner is told what arrives on it through the callbacks it gives
  * when it opens the stream, and the module's user is told when a backend has
  * room through the hook given to upstream_init(): this module names none of
- * its users.  It may call ctx, outbuf, config, log and the codec. */
+ * its users.  It may call ctx, outbuf, config, log, metrics and the codec. */
 #ifndef TDM_UPSTREAM_H
 #define TDM_UPSTREAM_H
 
@@ -65,6 +65,21 @@ int upstream_frame_fits(const upstream_conn *up, size_t size);
 size_t upstream_max_body(const upstream_conn *up, size_t head_size);
 uint32_t upstream_peer_window(const upstream_conn *up);
 int upstream_pid(const upstream_conn *up);
+uint64_t upstream_generation(const upstream_conn *up);
+
+/* What /status and /metrics show of a backend connection. */
+typedef struct upstream_info {
+  const char *app;               /* from its HELLO ("?" before it) */
+  uint64_t pid;
+  uint64_t generation;
+  const char *state;             /* "handshake", "ready", "draining" or "closing" */
+  uint32_t in_flight;            /* streams open on it */
+  uint32_t max_streams;
+  uint64_t served;               /* streams opened on it so far */
+} upstream_info;
+
+/* Calls fn(info, arg) for every backend connection; info lives for the call. */
+void upstream_foreach(void (*fn)(const upstream_info *info, void *arg), void *arg);
 
 /* Frame senders; each appends to the gathered output. 0 or a negative
  * error. */
