@@ -306,11 +306,15 @@ void access_req_route(access_req *ar, int kind) {
 }
 
 void access_req_backend(access_req *ar, int pid, uint64_t gen) {
+  ar->backend_pid = pid;
+  ar->backend_gen = gen;
+  /* The upstream time is the log's only: two clock reads a request fewer
+   * when it is off. */
+  if (!afile_on(&file))
+    return;
   if (ar->upstream_start == 0)
     ar->upstream_start = uv_hrtime();
   ar->upstream_end = 0;
-  ar->backend_pid = pid;
-  ar->backend_gen = gen;
 }
 
 void access_req_backend_done(access_req *ar) {
