@@ -34,59 +34,12 @@
 
 #include <llhttp.h>
 
+#include "http_conn_state.h"
 #include "http_framing.h"
 #include "http_head.h"
 #include "http_parse.h"
 #include "log.h"
 #include "sock.h"
-
-#define HTTP_PIPELINE_MAX 8
-#define HTTP_READ_SIZE (64 * 1024)
-#define HTTP_OUT_HIGH (256 * 1024)          /* stop producing above this much unwritten output */
-#define HTTP_OUT_CAP (64 * 1024 * 1024)     /* hard cap of any one output buffer */
-
-struct http_req {
-  http_conn *conn;
-  const http_handler *handler;   /* NULL: answered by the connection itself, or not yet */
-  void *hdata;                   /* owner: the handler */
-  uint8_t method;
-  unsigned http10 : 1;
-  unsigned keep_alive : 1;
-  unsigned has_body : 1;         /* the head announces a body */
-  unsigned body_done : 1;        /* the client sent the whole body */
-  unsigned body_taken : 1;       /* the handler forwards the body (it cannot be skipped) */
-  unsigned held : 1;             /* the parser waits after this head */
-  unsigned resp_started : 1;     /* the status line has been produced */
-  unsigned resp_done : 1;        /* the whole response has been produced */
-  unsigned close_after : 1;      /* close the connection after this response */
-  unsigned expect_continue : 1;  /* the client waits for 100 Continue */
-  unsigned continued : 1;        /* and got it */
-  int status;
-  http_framing framing;          /* how the response's body is delimited */
-  tdm_buf resp;                  /* output held while not at the head; owner: req */
-  uint64_t body_bytes;           /* response body bytes, for the access log */
-  uint64_t started;
-};
-
-struct http_conn {
-  sock sock;                     /* the client's socket and output; owner: conn */
-  tdm_ctx *ctx;
-  http_parser parser;            /* owner: conn */
-  http_req reqs[HTTP_PIPELINE_MAX];
-  unsigned head;                 /* index of the oldest request */
-  unsigned count;                /* requests in the ring */
-  unsigned parsing : 1;          /* a message has begun and is not complete */
-  unsigned paused : 1;           /* the parser paused; unparsed bytes in `in` */
-  unsigned read_done : 1;        /* no more requests will be read */
-  unsigned closing : 1;
-  unsigned send_stalled : 1;     /* sendfile waits for the client's socket to take more */
-  tdm_buf in;                    /* unparsed input kept while paused; owner: conn */
-  uint64_t body_received;
-  http_req *body_req;            /* the request whose body sits in `body` */
-  tdm_buf body;                  /* request body not yet forwarded; owner: conn */
-  char peer[INET6_ADDRSTRLEN + 16];     /* "host:port", for the log */
-  struct http_conn *prev, *next; /* all connections, for shutdown */
-};
 
 static tdm_ctx *ctx;                     /* given by http_conn_init(); not owned */
 static const http_hooks *hooks;
@@ -95,7 +48,6 @@ static int nconns;
 
 static void conn_close(http_conn *c);
 static void conn_parse(http_conn *c, const char *data, size_t len);
-static void conn_maybe_resume(http_conn *c);
 static void conn_arm_timer(http_conn *c);
 static void conn_stop_reading(http_conn *c);
 static void conn_retire(http_conn *c);
@@ -126,90 +78,6 @@ static void req_release(http_req *req, uint32_t code) {
   http_req_drop_body(req);
 }
 
-/* ---- the request, for its handler ----------------------------------------- */
-
-void http_req_set_handler(http_req *req, const http_handler *h, void *data) {
-  req->handler = h;
-  req->hdata = data;
-  req->body_taken = 0;
-}
-
-void *http_req_handler_data(const http_req *req) {
-  return req->hdata;
-}
-
-tdm_ctx *http_req_ctx(const http_req *req) {
-  return req->conn->ctx;
-}
-
-const tdm_request *http_req_head(const http_req *req) {
-  return &http_parse_head_of(&req->conn->parser)->rq;
-}
-
-const char *http_req_path(const http_req *req, size_t *len) {
-  const http_parse_head *hd = http_parse_head_of(&req->conn->parser);
-
-  *len = hd->norm_len;
-  return hd->norm;
-}
-
-const char *http_req_raw_path(const http_req *req, size_t *len) {
-  const http_parse_head *hd = http_parse_head_of(&req->conn->parser);
-
-  *len = hd->target.path_len;
-  return hd->target.path;
-}
-
-int http_req_method(const http_req *req) {
-  return req->method;
-}
-
-int http_req_is_head(const http_req *req) {
-  return req->conn->count > 0 && &req->conn->reqs[req->conn->head] == req;
-}
-
-int http_req_responded(const http_req *req) {
-  return req->resp_started;
-}
-
-const char *http_req_peer(const http_req *req) {
-  return req->conn->peer;
-}
-
-void http_req_hold(http_req *req) {
-  req->held = 1;
-}
-
-void http_req_unhold(http_req *req) {
-  req->held = 0;
-  conn_maybe_resume(req->conn);
-}
-
-void http_req_take_body(http_req *req) {
-  req->body_taken = 1;
-  req->conn->body_req = req;
-}
-
-void http_req_drop_body(http_req *req) {
-  req->body_taken = 0;
-  if (req->conn->body_req == req) {
-    req->conn->body_req = NULL;
-    req->conn->body.len = 0;
-  }
-}
-
-tdm_buf *http_req_body(http_req *req) {
-  return req->conn->body_req == req ? &req->conn->body : NULL;
-}
-
-int http_req_body_complete(const http_req *req) {
-  return req->body_done || !req->has_body;
-}
-
-void http_req_read_on(http_req *req) {
-  conn_maybe_resume(req->conn);
-}
-
 /* ---- output -------------------------------------------------------------- */
 
 static void req_emit(http_req *req, const char *data, size_t len) {
@@ -227,16 +95,6 @@ static void req_emit(http_req *req, const char *data, size_t len) {
   }
   if (dst != &req->resp)
     sock_flush_soon(&c->sock);
-}
-
-int http_req_writable(const http_req *req) {
-  if (http_req_is_head(req))
-    return sock_pending(&req->conn->sock) < HTTP_OUT_HIGH;
-  return req->resp.len < HTTP_OUT_HIGH;
-}
-
-size_t http_req_unsent(const http_req *req) {
-  return http_req_is_head(req) ? sock_unwritten(&req->conn->sock) : req->resp.len;
 }
 
 /* The head request's handler may go on producing. */
@@ -358,18 +216,6 @@ void http_req_write(http_req *req, const char *data, size_t len) {
     req_emit(req, "\r\n", 2);
 }
 
-int http_req_no_body(const http_req *req) {
-  return req->framing.no_body;
-}
-
-int http_req_idle_head(const http_req *req) {
-  return http_req_is_head(req) && sock_pending(&req->conn->sock) == 0 && !req->conn->closing;
-}
-
-int http_req_socket(const http_req *req) {
-  return sock_fd(&req->conn->sock);
-}
-
 void http_req_sent(http_req *req, size_t n) {
   http_framing_sent(&req->framing, n);
   req->body_bytes += n;
@@ -408,10 +254,6 @@ void http_req_release_handler(http_req *req, uint32_t code) {
   req_release(req, code);
 }
 
-void http_req_close_after(http_req *req) {
-  req->close_after = 1;
-}
-
 void http_req_simple(http_req *req, int status, const char *extra_headers, const char *body) {
   size_t blen = strlen(body);
 
@@ -433,7 +275,7 @@ void http_req_continue(http_req *req) {
   if (http_req_is_head(req) && !req->resp_started)
     req_emit(req, LIT("HTTP/1.1 100 Continue\r\n\r\n"));
   req->continued = 1;
-  conn_maybe_resume(req->conn);
+  http_conn_resume(req->conn);
 }
 
 void http_req_local(http_req *req, int status, const char *extra, const char *body, int close) {
@@ -549,7 +391,7 @@ static void conn_retire(http_conn *c) {
     sock_end(&c->sock);
   sock_flush_soon(&c->sock);
   conn_arm_timer(c);
-  conn_maybe_resume(c);
+  http_conn_resume(c);
 }
 
 /* ---- parsing: the parser's callbacks -------------------------------------- */
@@ -786,7 +628,7 @@ static void conn_on_end(void *owner, int err) {
   conn_close(c);
 }
 
-static void conn_maybe_resume(http_conn *c) {
+void http_conn_resume(http_conn *c) {
   if (c->count > 0 && (parsing_req(c)->held || (parsing_req(c)->expect_continue && !parsing_req(c)->continued)))
     return;
   if (c->closing || c->read_done || c->sock.lingering)
