@@ -51,6 +51,7 @@ static void conn_parse(http_conn *c, const char *data, size_t len);
 static void conn_arm_timer(http_conn *c);
 static void conn_stop_reading(http_conn *c);
 static void conn_retire(http_conn *c);
+static void conn_idle(http_conn *c);
 static void req_response_too_late(http_req *req);
 
 static http_req *conn_req(http_conn *c, unsigned i) {
@@ -121,6 +122,7 @@ static void conn_on_written(void *owner, int status) {
   }
   if (sock_unwritten(&c->sock) < HTTP_OUT_HIGH / 2)
     conn_head_writable(c);
+  conn_idle(c);
 }
 
 /* ---- response framing ----------------------------------------------------- */
@@ -392,6 +394,48 @@ static void conn_retire(http_conn *c) {
   sock_flush_soon(&c->sock);
   conn_arm_timer(c);
   http_conn_resume(c);
+  conn_idle(c);
+}
+
+/* ---- memory: taken when a request comes, given back when idle ------------- */
+
+static const http_parse_cb parse_cb;
+
+/* Bytes arrived on a connection without a parser: it takes one (pooled,
+ * http_parse_get).  Returns 0, or -1 after closing the connection. */
+static int conn_take_parser(http_conn *c) {
+  const config *cfg = ctx->cfg;
+  const http_parse_limits lim = { cfg->max_header_size, cfg->max_request_line, cfg->max_headers,
+                                  cfg->max_body_size };
+  sock *sk = &c->sock;
+
+  c->parser = http_parse_get(&parse_cb, c, &lim);
+  if (c->parser == NULL) {
+    log_error("client %s: out of memory for a parser; closing", c->peer);
+    conn_close(c);
+    return -1;
+  }
+  http_parse_set_addrs(c->parser, sk->peer_host, sk->peer_port, sk->local_host, sk->local_port);
+  return 0;
+}
+
+/* Between two requests, with no input kept, a connection gives back what only
+ * a request needs: its parser (with the head's buffers), the input and body
+ * buffers, what requests held of their responses, and its output buffers
+ * once they are written.  So an idle keep-alive connection holds little more
+ * than this struct and its socket, as nginx frees a keep-alive connection's
+ * header buffers.  Not from inside the parser (c->feeding): conn_parse
+ * comes here when the parser returns. */
+static void conn_idle(http_conn *c) {
+  if (c->count > 0 || c->parsing || c->paused || c->feeding || c->closing)
+    return;
+  http_parse_put(c->parser);
+  c->parser = NULL;
+  tdm_buf_free(&c->in);
+  tdm_buf_free(&c->body);
+  for (unsigned i = 0; i < HTTP_PIPELINE_MAX; i++)
+    tdm_buf_free(&c->reqs[i].resp);
+  sock_trim(&c->sock);
 }
 
 /* ---- parsing: the parser's callbacks -------------------------------------- */
@@ -435,7 +479,7 @@ static int conn_on_begin(void *owner) {
  * goes to the route hook, which gives it a handler or answers it. */
 static int conn_on_head(void *owner, int status, const char *body) {
   http_conn *c = owner;
-  const http_parse_head *hd = http_parse_head_of(&c->parser);
+  const http_parse_head *hd = http_parse_head_of(c->parser);
   http_req *req;
 
   if (c->read_done || c->closing || !c->parsing)
@@ -455,6 +499,7 @@ static int conn_on_head(void *owner, int status, const char *body) {
    * its body included, is not read, and an error in it not answered. */
   if (c->closing || c->read_done)
     return HTTP_PARSE_PAUSED;
+  conn_arm_timer(c);             /* from the head's timeout to the body's */
   /* A held request pauses its connection's parser right after its head, so
    * its head stays where it is and its body stays unread; so does one whose
    * client waits for 100 Continue, until a handler wants its body. */
@@ -554,7 +599,7 @@ static void conn_parse_error(http_conn *c, int status) {
   char body[64];
   http_req *req;
 
-  log_debug("client %s: bad request: %s", c->peer, c->parser.error);
+  log_debug("client %s: bad request: %s", c->peer, c->parser->error);
   c->read_done = 1;
   conn_stop_reading(c);
   if (c->parsing) {
@@ -577,8 +622,12 @@ static void conn_parse_error(http_conn *c, int status) {
 /* Feeds data to the parser; keeps what it does not take while paused. */
 static void conn_parse(http_conn *c, const char *data, size_t len) {
   size_t used = 0;
-  int rc = http_parse_feed(&c->parser, data, len, &used);
+  unsigned feeding = c->feeding;
+  int rc;
 
+  c->feeding = 1;
+  rc = http_parse_feed(c->parser, data, len, &used);
+  c->feeding = feeding;
   if (c->closing)
     return;
   if (rc == HTTP_PARSE_PAUSED) {
@@ -601,6 +650,7 @@ static void conn_parse(http_conn *c, const char *data, size_t len) {
         conn_stop_reading(c);
     }
   }
+  conn_idle(c);
 }
 
 /* ---- reading ------------------------------------------------------------- */
@@ -608,10 +658,12 @@ static void conn_parse(http_conn *c, const char *data, size_t len) {
 static void conn_on_read(void *owner, const char *data, size_t len) {
   http_conn *c = owner;
 
-  /* The header timeout bounds the whole head; for a body it bounds the gap
-   * between two reads, so a long upload that keeps moving is not cut. */
-  if (c->parsing && http_parse_in_body(&c->parser))
+  /* The body timeout bounds the gap between two reads, so a long upload
+   * that keeps moving is not cut. */
+  if (c->parsing && http_parse_in_body(c->parser))
     conn_arm_timer(c);
+  if (c->parser == NULL && conn_take_parser(c) != 0)
+    return;
   conn_parse(c, data, len);
 }
 
@@ -654,8 +706,8 @@ static void conn_on_timeout(void *owner) {
   http_conn *c = owner;
 
   if (conn_sending(c)) {
-    log_info("client %s: took no response bytes for %u s; closing", c->peer,
-             ctx->cfg->header_timeout_ms / 1000);
+    log_info("client %s: took no response bytes for %u s (--send-timeout); closing", c->peer,
+             ctx->cfg->send_timeout_ms / 1000);
     conn_close(c);
     return;
   }
@@ -666,7 +718,8 @@ static void conn_on_timeout(void *owner) {
   }
   if (c->parsing) {
     http_req *req = parsing_req(c);
-    log_debug("client %s: request timeout", c->peer);
+    log_debug("client %s: 408, %s", c->peer, http_parse_in_body(c->parser) ?
+              "no byte of the body within --body-timeout" : "the head not complete within --header-timeout");
     c->read_done = 1;
     c->parsing = 0;
     req->body_done = 1;
@@ -677,23 +730,31 @@ static void conn_on_timeout(void *owner) {
 
 /* The timer runs only while we wait for the client: to take response bytes
  * (send timeout, restarted by each write that completes), to send the next
- * request (keep-alive timeout), or to send the rest of the one it began
- * (header timeout, restarted by each read of its body).  Not while only a
- * handler is working, nor while the frontend itself has stopped reading
- * because a backend's window is closed or the request waits for a backend. */
+ * request (keep-alive timeout), to complete the head it began (header
+ * timeout, counted from the head's first byte however it trickles in, as
+ * nginx's client_header_timeout), or to send more of its body (body timeout,
+ * restarted by each read).  Not while only a handler is working, nor while
+ * the frontend itself has stopped reading because a backend's window is
+ * closed or the request waits for a backend. */
 static void conn_arm_timer(http_conn *c) {
   const config *cfg = ctx->cfg;
+  uint64_t now, end;
 
   if (c->closing || c->sock.lingering)
     return;
-  if (conn_sending(c))
-    sock_timeout(&c->sock, cfg->header_timeout_ms);
-  else if (c->count == 0)
+  if (conn_sending(c)) {
+    sock_timeout(&c->sock, cfg->send_timeout_ms);
+  } else if (c->count == 0) {
     sock_timeout(&c->sock, cfg->keepalive_timeout_ms);
-  else if (c->parsing && c->sock.reading)
-    sock_timeout(&c->sock, cfg->header_timeout_ms);
-  else
+  } else if (c->parsing && c->sock.reading && http_parse_in_body(c->parser)) {
+    sock_timeout(&c->sock, cfg->body_timeout_ms);
+  } else if (c->parsing && c->sock.reading) {
+    now = uv_now(ctx->loop);
+    end = parsing_req(c)->started + cfg->header_timeout_ms;
+    sock_timeout(&c->sock, end > now ? end - now : 0);
+  } else {
     sock_timeout_stop(&c->sock);
+  }
 }
 
 /* The socket's handles are closed: the connection is freed. */
@@ -703,7 +764,7 @@ static void conn_on_closed(void *owner) {
   for (unsigned i = 0; i < HTTP_PIPELINE_MAX; i++)
     tdm_buf_free(&c->reqs[i].resp);
   tdm_buf_free(&c->in);
-  http_parse_free(&c->parser);
+  http_parse_put(c->parser);
   tdm_buf_free(&c->body);
   free(c);
 }
@@ -774,7 +835,6 @@ static http_conn *conn_new(void) {
     return NULL;
   c->ctx = ctx;
   sock_init(&c->sock, ctx, &conn_sock_cb, c, HTTP_OUT_CAP);
-  http_parse_init(&c->parser, &parse_cb, c, ctx->cfg->max_header_size, ctx->cfg->max_body_size);
   for (unsigned i = 0; i < HTTP_PIPELINE_MAX; i++) {
     c->reqs[i].conn = c;
     tdm_buf_init(&c->reqs[i].resp, HTTP_OUT_CAP);
@@ -794,7 +854,6 @@ static void conn_start(http_conn *c) {
   sock *sk = &c->sock;
 
   snprintf(c->peer, sizeof(c->peer), "%s:%u", sk->peer_host, (unsigned) sk->peer_port);
-  http_parse_set_addrs(&c->parser, sk->peer_host, sk->peer_port, sk->local_host, sk->local_port);
   c->next = all_conns;
   if (all_conns != NULL)
     all_conns->prev = c;
@@ -810,15 +869,10 @@ void http_conn_accept(uv_stream_t *listener) {
 
   if (c == NULL) {
     log_error("out of memory accepting a client");
+    sock_refuse(listener);
     return;
   }
   if (sock_accept(&c->sock, listener) != 0) {
-    sock_close(&c->sock);
-    return;
-  }
-  if (nconns >= ctx->cfg->max_connections) {
-    log_warn("refusing client %s:%u: --max-connections (%d) reached", c->sock.peer_host,
-             (unsigned) c->sock.peer_port, ctx->cfg->max_connections);
     sock_close(&c->sock);
     return;
   }

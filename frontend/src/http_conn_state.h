@@ -46,7 +46,7 @@ struct http_req {
 struct http_conn {
   sock sock;                     /* the client's socket and output; owner: conn */
   tdm_ctx *ctx;
-  http_parser parser;            /* owner: conn */
+  http_parser *parser;           /* while a request is read or answered, else NULL; owner: conn */
   struct http_req reqs[HTTP_PIPELINE_MAX];
   unsigned head;                 /* index of the oldest request */
   unsigned count;                /* requests in the ring */
@@ -55,6 +55,7 @@ struct http_conn {
   unsigned read_done : 1;        /* no more requests will be read */
   unsigned closing : 1;
   unsigned send_stalled : 1;     /* sendfile waits for the client's socket to take more */
+  unsigned feeding : 1;          /* inside the parser: it may not be given back */
   tdm_buf in;                    /* unparsed input kept while paused; owner: conn */
   uint64_t body_received;
   struct http_req *body_req;     /* the request whose body sits in `body` */

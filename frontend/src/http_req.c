@@ -23,18 +23,18 @@ tdm_ctx *http_req_ctx(const http_req *req) {
 }
 
 const tdm_request *http_req_head(const http_req *req) {
-  return &http_parse_head_of(&req->conn->parser)->rq;
+  return &http_parse_head_of(req->conn->parser)->rq;
 }
 
 const char *http_req_path(const http_req *req, size_t *len) {
-  const http_parse_head *hd = http_parse_head_of(&req->conn->parser);
+  const http_parse_head *hd = http_parse_head_of(req->conn->parser);
 
   *len = hd->norm_len;
   return hd->norm;
 }
 
 const char *http_req_raw_path(const http_req *req, size_t *len) {
-  const http_parse_head *hd = http_parse_head_of(&req->conn->parser);
+  const http_parse_head *hd = http_parse_head_of(req->conn->parser);
 
   *len = hd->target.path_len;
   return hd->target.path;

@@ -3,6 +3,7 @@
 #include "sock.h"
 
 #include <arpa/inet.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define SOCK_READ_SIZE (64 * 1024)
@@ -84,6 +85,24 @@ int sock_accept(sock *s, uv_stream_t *listener) {
   if (uv_tcp_getsockname(&s->h.tcp, (struct sockaddr *) &ss, &len) == 0)
     addr_to_str(&ss, s->local_host, sizeof(s->local_host), &s->local_port);
   return 0;
+}
+
+static void sock_on_refused_closed(uv_handle_t *h) {
+  free(h);
+}
+
+int sock_refuse(uv_stream_t *listener) {
+  uv_tcp_t *t = malloc(sizeof(*t));    /* owner: sock_on_refused_closed */
+  int rc;
+
+  if (t == NULL)
+    return UV_ENOMEM;
+  uv_tcp_init(listener->loop, t);
+  /* Accepting it lets libuv watch the listener again; closing it with
+   * nothing read sends the client a FIN. */
+  rc = uv_accept(listener, (uv_stream_t *) t);
+  uv_close((uv_handle_t *) t, sock_on_refused_closed);
+  return rc;
 }
 
 int sock_open_fd(sock *s, int fd) {
@@ -232,6 +251,11 @@ static void sock_on_flush(flushable *f) {
     sock_written(s, 0);
   else if (rc != 0)
     s->cb->on_end(s->owner, UV_EIO);
+}
+
+void sock_trim(sock *s) {
+  if (!s->ob.writing && outbuf_pending(&s->ob) == 0)
+    outbuf_free(&s->ob);
 }
 
 void sock_end(sock *s) {

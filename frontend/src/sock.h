@@ -68,6 +68,9 @@ void sock_init(sock *s, tdm_ctx *ctx, const sock_cb *cb, void *owner, size_t out
 int sock_accept(sock *s, uv_stream_t *listener);
 /* Takes an already connected stream socket (tests use a socketpair). */
 int sock_open_fd(sock *s, int fd);
+/* Accepts the client waiting on listener and closes it at once: the server
+ * is full.  Returns 0 or a negative libuv error. */
+int sock_refuse(uv_stream_t *listener);
 
 /* The owner's timeout: on_timeout in ms milliseconds (a new call replaces the
  * last), or none (sock_timeout_stop).  Cheap to call several times a
@@ -99,6 +102,10 @@ static inline size_t sock_pending(const sock *s) {
 static inline size_t sock_unwritten(const sock *s) {
   return s->ob.out.len;
 }
+
+/* Frees the output buffers if every byte in them is written (an idle
+ * connection's); they are taken again by the next output. */
+void sock_trim(sock *s);
 
 /* Ends the connection gracefully once every output byte is written; the
  * owner hears on_end(0) when it is over. */
