@@ -820,10 +820,16 @@ void http_conn_close_all(void) {
     conn_close(all_conns);
 }
 
+/* The client has not taken all the output at once: the send timeout runs. */
+static void conn_on_write_wait(void *owner) {
+  conn_arm_timer(owner);
+}
+
 static const sock_cb conn_sock_cb = {
   .on_read = conn_on_read,
   .on_end = conn_on_end,
   .on_written = conn_on_written,
+  .on_write_wait = conn_on_write_wait,
   .on_timeout = conn_on_timeout,
   .on_closed = conn_on_closed,
 };

@@ -251,6 +251,8 @@ static void sock_on_flush(flushable *f) {
     sock_written(s, 0);
   else if (rc != 0)
     s->cb->on_end(s->owner, UV_EIO);
+  else if (s->cb->on_write_wait != NULL)
+    s->cb->on_write_wait(s->owner);
 }
 
 void sock_trim(sock *s) {

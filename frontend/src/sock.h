@@ -32,6 +32,9 @@ typedef struct sock_cb {
   void (*on_closed)(void *owner);
   /* The timeout of sock_timeout() ran out. */
   void (*on_timeout)(void *owner);
+  /* A write did not complete at once: output waits for the client to take
+   * it (the owner's send timeout starts).  May be NULL. */
+  void (*on_write_wait)(void *owner);
 } sock_cb;
 
 typedef struct sock {
