@@ -1202,6 +1202,80 @@ static void test_trailing_whitespace_in_values(void **state) {
         "complete\n");
 }
 
+/* ---- the pool of http_parse_get() ----------------------------------------- */
+
+static int pool_status;          /* what the last head was answered with */
+
+static int pool_begin(void *o) {
+  (void) o;
+  return HTTP_PARSE_OK;
+}
+
+static int pool_head(void *o, int status, const char *body) {
+  (void) o;
+  (void) body;
+  pool_status = status;
+  return HTTP_PARSE_OK;
+}
+
+static int pool_body(void *o, const char *at, size_t len) {
+  (void) o;
+  (void) at;
+  (void) len;
+  return HTTP_PARSE_OK;
+}
+
+static int pool_complete(void *o) {
+  ++*(int *) o;
+  return HTTP_PARSE_OK;
+}
+
+/* A request line of exactly len bytes (with its CRLF), then Host. */
+static size_t pool_line(char *out, size_t len) {
+  memcpy(out, "GET /", 5);
+  memset(out + 5, 'x', len - 16);
+  memcpy(out + len - 11, " HTTP/1.1\r\nHost: h\r\n\r\n", 22);
+  return len + 11;
+}
+
+/* A parser from the pool takes its limits (--max-request-line,
+ * --max-headers) from the caller, and one given back comes out again
+ * reset, whatever state it was left in. */
+static void test_pool_limits_and_reuse(void **state) {
+  static const http_parse_cb cb = { pool_begin, pool_head, pool_body, pool_complete };
+  static const char three[] = "GET /a HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n";
+  static const char four[] = "GET /a HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
+  const http_parse_limits lim = { 4096, 64, 3, 0 };
+  char line[128];
+  int complete = 0;
+  size_t used, n;
+  http_parser *p, *q;
+  (void) state;
+
+  p = http_parse_get(&cb, &complete, &lim);
+  assert_non_null(p);
+  assert_int_equal(http_parse_feed(p, L(three), &used), HTTP_PARSE_OK);
+  assert_int_equal(pool_status, 0);
+  assert_int_equal(complete, 1);
+  assert_int_equal(http_parse_head_of(p)->rq.nheaders, 3);
+  /* Given back in the middle of a head (a connection that closed). */
+  assert_int_equal(http_parse_feed(p, L("GET /b HTTP/1.1\r\nHo"), &used), HTTP_PARSE_OK);
+  http_parse_put(p);
+  q = http_parse_get(&cb, &complete, &lim);
+  assert_ptr_equal(q, p);
+  assert_int_equal(http_parse_feed(q, L(four), &used), 431);
+  http_parse_put(q);
+  /* A request line of 64 bytes is taken, one of 65 is 414. */
+  q = http_parse_get(&cb, &complete, &lim);
+  n = pool_line(line, 64);
+  assert_int_equal(http_parse_feed(q, line, n, &used), HTTP_PARSE_OK);
+  assert_int_equal(pool_status, 0);
+  assert_int_equal(complete, 2);
+  n = pool_line(line, 65);
+  assert_int_equal(http_parse_feed(q, line, n, &used), 414);
+  http_parse_put(q);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1245,6 +1319,7 @@ int main(void) {
     T(test_unsupported_versions),
     T(test_trailing_whitespace_in_values),
     T(test_empty_feed_reports_no_empty_body),
+    T(test_pool_limits_and_reuse),
 #undef T
   };
 
