@@ -321,7 +321,7 @@ static void conn_pop(http_conn *c, uint32_t code) {
   http_req *head = conn_req(c, 0);
 
   req_release(head, code);
-  if (head->resp.size > HTTP_OUT_HIGH)
+  if (head->resp.base != NULL)     /* it held output while not at the head */
     tdm_buf_free(&head->resp);
   req_reset(head);
   c->head = (c->head + 1) % HTTP_PIPELINE_MAX;
@@ -431,10 +431,12 @@ static void conn_idle(http_conn *c) {
     return;
   http_parse_put(c->parser);
   c->parser = NULL;
-  tdm_buf_free(&c->in);
-  tdm_buf_free(&c->body);
-  for (unsigned i = 0; i < HTTP_PIPELINE_MAX; i++)
-    tdm_buf_free(&c->reqs[i].resp);
+  /* Most often neither was taken: no call to free() for them.  (What
+   * requests held of their responses went when they left the ring.) */
+  if (c->in.base != NULL)
+    tdm_buf_free(&c->in);
+  if (c->body.base != NULL)
+    tdm_buf_free(&c->body);
   sock_trim(&c->sock);
 }
 
@@ -499,7 +501,8 @@ static int conn_on_head(void *owner, int status, const char *body) {
    * its body included, is not read, and an error in it not answered. */
   if (c->closing || c->read_done)
     return HTTP_PARSE_PAUSED;
-  conn_arm_timer(c);             /* from the head's timeout to the body's */
+  if (req->has_body)
+    conn_arm_timer(c);           /* from the head's timeout to the body's */
   /* A held request pauses its connection's parser right after its head, so
    * its head stays where it is and its body stays unread; so does one whose
    * client waits for 100 Continue, until a handler wants its body. */

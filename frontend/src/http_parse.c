@@ -17,6 +17,7 @@
  */
 #include "http_parse.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -410,11 +411,6 @@ static int on_message_complete(llhttp_t *ll) {
 
 /* Sets p up for cb and owner with lim, keeping the buffers it has. */
 static void parse_setup(http_parser *p, const http_parse_cb *cb, void *owner, const http_parse_limits *lim) {
-  tdm_buf head_buf = p->head_buf;
-  struct hdr_span *hdrs = p->hdrs;
-  tdm_header *hdr_out = p->hdr_out;
-  unsigned hdrs_cap = p->hdrs_cap, out_cap = p->out_cap;
-
   if (!settings_ready) {
     llhttp_settings_init(&settings);
     settings.on_message_begin = on_message_begin;
@@ -427,7 +423,7 @@ static void parse_setup(http_parser *p, const http_parse_cb *cb, void *owner, co
     settings.on_message_complete = on_message_complete;
     settings_ready = 1;
   }
-  memset(p, 0, sizeof(*p));
+  memset(p, 0, offsetof(http_parser, head));
   llhttp_init(&p->ll, HTTP_REQUEST, &settings);
   p->ll.lenient_flags |= LENIENT_VERSION;        /* line_check() answers the version */
   p->ll.data = p;
@@ -437,14 +433,9 @@ static void parse_setup(http_parser *p, const http_parse_cb *cb, void *owner, co
   p->max_body = lim->max_body;
   p->max_line = lim->max_line;
   p->max_headers = lim->max_headers;
-  p->head_buf = head_buf;
   p->head_buf.len = 0;
   /* The decoded and normalised copies of the url follow the head. */
   p->head_buf.cap = lim->max_head + 2 * lim->max_line + 2;
-  p->hdrs = hdrs;
-  p->hdrs_cap = hdrs_cap;
-  p->hdr_out = hdr_out;
-  p->out_cap = out_cap;
 }
 
 void http_parse_init(http_parser *p, const http_parse_cb *cb, void *owner, size_t max_head,

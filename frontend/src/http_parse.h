@@ -98,18 +98,21 @@ typedef struct http_parser {
   int head_status;               /* the status of the head llhttp paused at */
   int host;                      /* the index of the Host header in hdr_out, -1 if none */
   http_chunked chunks;
-  tdm_buf head_buf;              /* url and headers of the request; owner: the parser */
   uint32_t url_off, url_len;
+  unsigned nhdrs;
+  tdm_addr client, server;
+  /* From here on, a parser taken from the pool is not cleared: what is
+   * always written before it is read, and the buffers it keeps. */
+  http_parse_head head;
+  char why[96];                  /* the body of a refusal */
+  char error[128];               /* what llhttp said of the last malformed input, for the log */
+  tdm_buf head_buf;              /* url and headers of the request; owner: the parser */
   /* Both arrays grow as headers come, up to max_headers (and one more
    * entry of hdr_out for an absolute-form target's Host). */
   struct hdr_span *hdrs;         /* owner: the parser */
-  unsigned nhdrs, hdrs_cap;
+  unsigned hdrs_cap;
   tdm_header *hdr_out;           /* owner: the parser */
   unsigned out_cap;
-  http_parse_head head;
-  tdm_addr client, server;
-  char why[96];                  /* the body of a refusal */
-  char error[128];               /* what llhttp said of the last malformed input, for the log */
   struct http_parser *next_free; /* in the pool of http_parse_get() */
 } http_parser;
 

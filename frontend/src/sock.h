@@ -87,9 +87,15 @@ void sock_timeout_stop(sock *s);
 int sock_read_start(sock *s);
 void sock_read_stop(sock *s);
 
+/* Gives an output buffer without memory one from the pool sock_trim()
+ * fills, if it has one. */
+void sock_out_prepare(sock *s);
+
 /* The buffer output gathers in, and the flush that writes it (inline: every
  * response passes through them). */
 static inline tdm_buf *sock_out(sock *s) {
+  if (s->ob.out.base == NULL)
+    sock_out_prepare(s);
   return &s->ob.out;
 }
 
@@ -106,8 +112,10 @@ static inline size_t sock_unwritten(const sock *s) {
   return s->ob.out.len;
 }
 
-/* Frees the output buffers if every byte in them is written (an idle
- * connection's); they are taken again by the next output. */
+/* Gives back the output buffers if every byte in them is written (an idle
+ * connection's): buffers of the first size go to a small pool that the
+ * next output of any socket takes from (no malloc and free per response),
+ * larger ones are freed. */
 void sock_trim(sock *s);
 
 /* Ends the connection gracefully once every output byte is written; the
