@@ -19,6 +19,8 @@
  * bytes wait in conn->body only while the handler cannot pass them on, and
  * reading stops then; response bytes are bounded by what handlers produce
  * while http_req_writable() (a backend's by the window granted per stream).
+ * Between requests a connection holds no parser and no buffer (conn_idle):
+ * they are taken when bytes arrive, from small pools.
  *
  * Calls: ctx, outbuf, http_head, config, log and the codec by name; handlers
  * only through req->handler, and the server through the hooks.
