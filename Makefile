@@ -41,7 +41,7 @@ SPEEDUPS     = backend/tandem/_speedups$(PY_EXT)
 LLHTTP_OBJ   := $(patsubst $(LLHTTP_DIR)/%.c,$(BUILD)/obj/llhttp/%.o,$(LLHTTP_SRC))
 
 .PHONY: all deps build speedups run test test-c test-python test-e2e test-sanitize test-memcheck test-fuzz fuzz \
-        fuzz-build install uninstall clean bench bench-quick bench-static test-browser
+        fuzz-build install uninstall clean bench bench-quick bench-static bench-conn-memory soak test-browser
 
 all: build
 
@@ -259,6 +259,19 @@ bench-quick: build
 bench-static: build
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="wrk nginx"
 	$(PYTHON) benchmark/static.py $(BENCH_ARGS)
+
+# About a minute: the frontend's RSS growth for 10,000 client connections (half
+# idle keep-alive, half in the middle of their headers), and nginx's for the
+# same if Debian's nginx is installed (benchmark/conn_memory.py).
+bench-conn-memory: build
+	$(PYTHON) benchmark/conn_memory.py $(BENCH_ARGS)
+
+# Not part of `make test` (a few minutes): a million keep-alive requests through
+# the frontend and a backend with wrk; each process's RSS may grow by less than
+# 20 MB from after a warm-up to the end (tests/hostile/soak.py).
+soak: build
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="wrk"
+	$(PYTHON) tests/hostile/soak.py $(SOAK_ARGS)
 
 # The frontend and the `tandem` command into PREFIX/bin, the tandem package (with
 # its accelerator) into PREFIX/lib/python3/dist-packages: where Debian's

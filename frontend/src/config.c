@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,11 +54,16 @@
      "1 to send a request under a mount that names no file (and any but GET and HEAD) to the "    \
      "backends, as nginx's try_files (0: the mount answers 404 and 405 itself)")                  \
   XX(MAX_CONNECTIONS, "max-connections", "TANDEM_MAX_CONNECTIONS", "10000",                       \
-     "client connections open at once; more are closed at accept")                                \
+     "client connections open at once; more are closed at accept, as are clients that arrive when "  \
+     "no file descriptor is left")                                                                 \
   XX(KEEPALIVE_TIMEOUT, "keepalive-timeout", "TANDEM_KEEPALIVE_TIMEOUT", "75",                    \
      "seconds an idle keep-alive connection stays open")                                          \
   XX(HEADER_TIMEOUT, "header-timeout", "TANDEM_HEADER_TIMEOUT", "60",                             \
-     "seconds a client has to send a request's head, and at most between two reads of its body")                    \
+     "seconds a client has to send a request's whole head before 408")                            \
+  XX(BODY_TIMEOUT, "body-timeout", "TANDEM_BODY_TIMEOUT", "60",                                   \
+     "seconds a client may send no byte of a request body it has begun before 408")               \
+  XX(SEND_TIMEOUT, "send-timeout", "TANDEM_SEND_TIMEOUT", "60",                                   \
+     "seconds a client may take no byte of its response before its connection is closed")         \
   XX(REQUEST_TIMEOUT, "request-timeout", "TANDEM_REQUEST_TIMEOUT", "60",                          \
      "seconds a request may go without a frame from its backend before 504 (0: never)")          \
   XX(BACKEND_WAIT, "backend-wait", "TANDEM_BACKEND_WAIT", "5",                                    \
@@ -66,6 +72,10 @@
      "requests that may wait for a backend at once; more get 503 at once")                        \
   XX(SHUTDOWN_TIMEOUT, "shutdown-timeout", "TANDEM_SHUTDOWN_TIMEOUT", "30",                       \
      "seconds SIGTERM waits for requests in flight before closing everything")                    \
+  XX(MAX_REQUEST_LINE, "max-request-line", "TANDEM_MAX_REQUEST_LINE", "8192",                    \
+     "bytes of the request line (method, target, version) before answering 414")                  \
+  XX(MAX_HEADERS, "max-headers", "TANDEM_MAX_HEADERS", "100",                                     \
+     "header fields of a request before answering 431")                                           \
   XX(MAX_HEADER_SIZE, "max-header-size", "TANDEM_MAX_HEADER_SIZE", "65536",                       \
      "bytes of request line plus headers before answering 431")                                   \
   XX(MAX_BODY_SIZE, "max-body-size", "TANDEM_MAX_BODY_SIZE", "0",                                 \
@@ -138,13 +148,6 @@ static int parse_uint(const char *flag, const char *s, uint64_t max, uint64_t *o
   }
   *out = v;
   return 0;
-}
-
-static int at_least_one(const char *flag, uint64_t v) {
-  if (v > 0)
-    return 0;
-  fprintf(stderr, "tandem-frontend: --%s: must be at least 1\n", flag);
-  return -EINVAL;
 }
 
 /* "HOST:PORT" ("[::1]:PORT" for IPv6; an empty host is 0.0.0.0) into
@@ -308,86 +311,73 @@ static int parse_id_list(const char *flag, const char *value, int users, long *o
   return rc;
 }
 
+/* How a number setting is stored: the field's type, and seconds kept as
+ * milliseconds. */
+enum { NUM_INT, NUM_UNSIGNED, NUM_SIZE, NUM_U64, NUM_MS };
+
+/* The settings that are numbers, one row each: the smallest and largest
+ * value taken, and where the value goes. */
+static const struct {
+  int id;
+  uint64_t min, max;
+  int kind;
+  size_t offset;
+} numbers[] = {
+  { OPT_MAX_CONNECTIONS, 1, 1000000, NUM_INT, offsetof(config, max_connections) },
+  { OPT_KEEPALIVE_TIMEOUT, 0, 86400, NUM_MS, offsetof(config, keepalive_timeout_ms) },
+  { OPT_HEADER_TIMEOUT, 1, 86400, NUM_MS, offsetof(config, header_timeout_ms) },
+  { OPT_BODY_TIMEOUT, 1, 86400, NUM_MS, offsetof(config, body_timeout_ms) },
+  { OPT_SEND_TIMEOUT, 1, 86400, NUM_MS, offsetof(config, send_timeout_ms) },
+  { OPT_REQUEST_TIMEOUT, 0, 86400, NUM_MS, offsetof(config, request_timeout_ms) },
+  { OPT_BACKEND_WAIT, 0, 3600, NUM_MS, offsetof(config, backend_wait_ms) },
+  { OPT_BACKEND_QUEUE, 0, 1000000, NUM_UNSIGNED, offsetof(config, backend_queue) },
+  { OPT_SHUTDOWN_TIMEOUT, 0, 86400, NUM_MS, offsetof(config, shutdown_timeout_ms) },
+  /* The request line must hold at least "GET / HTTP/1.1" with a short
+   * target; the head at least one such line and a few headers. */
+  { OPT_MAX_REQUEST_LINE, 64, 1 << 20, NUM_SIZE, offsetof(config, max_request_line) },
+  { OPT_MAX_HEADERS, 1, 10000, NUM_UNSIGNED, offsetof(config, max_headers) },
+  { OPT_MAX_HEADER_SIZE, 1024, 1 << 20, NUM_SIZE, offsetof(config, max_header_size) },
+  { OPT_MAX_BODY_SIZE, 0, UINT64_MAX, NUM_U64, offsetof(config, max_body_size) },
+  { OPT_STATIC_FOLLOW_SYMLINKS, 0, 1, NUM_INT, offsetof(config, static_follow_symlinks) },
+  { OPT_STATIC_FALLTHROUGH, 0, 1, NUM_INT, offsetof(config, static_fallthrough) },
+  { OPT_STATIC_LISTING, 0, 1, NUM_INT, offsetof(config, static_listing) },
+  { OPT_STATIC_CACHE_SIZE, 0, (uint64_t) 1 << 40, NUM_SIZE, offsetof(config, static_cache_size) },
+};
+
+#define NNUMBERS ((int) (sizeof(numbers) / sizeof(numbers[0])))
+
 /* The settings that are numbers (and the log level).  Returns 0, -EINVAL if
  * value is not one in range (after saying so), or 1 if id is not such a
  * setting. */
 static int set_number(config *c, int id, const char *value) {
   uint64_t v;
 
-  switch (id) {
-  case OPT_MAX_CONNECTIONS:
-    if (parse_uint("max-connections", value, 1000000, &v) != 0 || at_least_one("max-connections", v) != 0)
-      return -EINVAL;
-    c->max_connections = (int) v;
-    return 0;
-  case OPT_KEEPALIVE_TIMEOUT:
-    if (parse_uint("keepalive-timeout", value, 86400, &v) != 0)
-      return -EINVAL;
-    c->keepalive_timeout_ms = (unsigned) v * 1000;
-    return 0;
-  case OPT_HEADER_TIMEOUT:
-    if (parse_uint("header-timeout", value, 86400, &v) != 0 || at_least_one("header-timeout", v) != 0)
-      return -EINVAL;
-    c->header_timeout_ms = (unsigned) v * 1000;
-    return 0;
-  case OPT_REQUEST_TIMEOUT:
-    if (parse_uint("request-timeout", value, 86400, &v) != 0)
-      return -EINVAL;
-    c->request_timeout_ms = (unsigned) v * 1000;
-    return 0;
-  case OPT_BACKEND_WAIT:
-    if (parse_uint("backend-wait", value, 3600, &v) != 0)
-      return -EINVAL;
-    c->backend_wait_ms = (unsigned) v * 1000;
-    return 0;
-  case OPT_BACKEND_QUEUE:
-    if (parse_uint("backend-queue", value, 1000000, &v) != 0)
-      return -EINVAL;
-    c->backend_queue = (unsigned) v;
-    return 0;
-  case OPT_SHUTDOWN_TIMEOUT:
-    if (parse_uint("shutdown-timeout", value, 86400, &v) != 0)
-      return -EINVAL;
-    c->shutdown_timeout_ms = (unsigned) v * 1000;
-    return 0;
-  case OPT_MAX_HEADER_SIZE:
-    if (parse_uint("max-header-size", value, 1 << 20, &v) != 0 || v < 1024) {
-      fprintf(stderr, "tandem-frontend: --max-header-size: between 1024 and 1048576\n");
-      return -EINVAL;
-    }
-    c->max_header_size = v;
-    return 0;
-  case OPT_MAX_BODY_SIZE:
-    if (parse_uint("max-body-size", value, UINT64_MAX, &v) != 0)
-      return -EINVAL;
-    c->max_body_size = v;
-    return 0;
-  case OPT_STATIC_FOLLOW_SYMLINKS:
-    if (parse_uint("static-follow-symlinks", value, 1, &v) != 0)
-      return -EINVAL;
-    c->static_follow_symlinks = (int) v;
-    return 0;
-  case OPT_STATIC_FALLTHROUGH:
-    if (parse_uint("static-fallthrough", value, 1, &v) != 0)
-      return -EINVAL;
-    c->static_fallthrough = (int) v;
-    return 0;
-  case OPT_STATIC_LISTING:
-    if (parse_uint("static-listing", value, 1, &v) != 0)
-      return -EINVAL;
-    c->static_listing = (int) v;
-    return 0;
-  case OPT_STATIC_CACHE_SIZE:
-    if (parse_uint("static-cache-size", value, (uint64_t) 1 << 40, &v) != 0)
-      return -EINVAL;
-    c->static_cache_size = (size_t) v;
-    return 0;
-  case OPT_LOG_LEVEL:
+  if (id == OPT_LOG_LEVEL) {
     c->log_level = log_parse_level(value);
     if (c->log_level < 0) {
       fprintf(stderr, "tandem-frontend: --log-level: expected error, warn, info or debug, "
                       "got '%s'\n", value);
       return -EINVAL;
+    }
+    return 0;
+  }
+  for (int i = 0; i < NNUMBERS; i++) {
+    char *field = (char *) c + numbers[i].offset;
+    if (numbers[i].id != id)
+      continue;
+    if (parse_uint(options[id].flag, value, numbers[i].max, &v) != 0)
+      return -EINVAL;
+    if (v < numbers[i].min) {
+      fprintf(stderr, "tandem-frontend: --%s: must be at least %llu\n", options[id].flag,
+              (unsigned long long) numbers[i].min);
+      return -EINVAL;
+    }
+    switch (numbers[i].kind) {
+    case NUM_INT: *(int *) field = (int) v; break;
+    case NUM_UNSIGNED: *(unsigned *) field = (unsigned) v; break;
+    case NUM_SIZE: *(size_t *) field = (size_t) v; break;
+    case NUM_U64: *(uint64_t *) field = v; break;
+    case NUM_MS: *(unsigned *) field = (unsigned) v * 1000; break;
     }
     return 0;
   }

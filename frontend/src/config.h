@@ -45,11 +45,15 @@ typedef struct config {
   int static_fallthrough;        /* a mount's missing files go to the backends */
   int max_connections;
   unsigned keepalive_timeout_ms;
-  unsigned header_timeout_ms;
+  unsigned header_timeout_ms;     /* the whole head */
+  unsigned body_timeout_ms;       /* between two reads of a body */
+  unsigned send_timeout_ms;       /* between two writes the client took */
   unsigned request_timeout_ms;   /* 0: none */
   unsigned backend_wait_ms;      /* 0: 503 at once when no backend has room */
   unsigned backend_queue;
   unsigned shutdown_timeout_ms;
+  size_t max_request_line;        /* bytes; over it, 414 */
+  unsigned max_headers;           /* header fields; over it, 431 */
   size_t max_header_size;
   uint64_t max_body_size;        /* 0: unlimited */
   char *record;                  /* --record FILE, or NULL; owner: config */

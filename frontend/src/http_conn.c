@@ -19,6 +19,8 @@
  * bytes wait in conn->body only while the handler cannot pass them on, and
  * reading stops then; response bytes are bounded by what handlers produce
  * while http_req_writable() (a backend's by the window granted per stream).
+ * Between requests a connection holds no parser and no buffer (conn_idle):
+ * they are taken when bytes arrive, from small pools.
  *
  * Calls: ctx, outbuf, http_head, access_log, config, log and the codec by
  * name; handlers only through req->handler, the server through the hooks.
@@ -34,59 +36,12 @@
 #include <llhttp.h>
 
 #include "access_log.h"
+#include "http_conn_state.h"
 #include "http_framing.h"
 #include "http_head.h"
 #include "http_parse.h"
 #include "log.h"
 #include "sock.h"
-
-#define HTTP_PIPELINE_MAX 8
-#define HTTP_READ_SIZE (64 * 1024)
-#define HTTP_OUT_HIGH (256 * 1024)          /* stop producing above this much unwritten output */
-#define HTTP_OUT_CAP (64 * 1024 * 1024)     /* hard cap of any one output buffer */
-
-struct http_req {
-  http_conn *conn;
-  const http_handler *handler;   /* NULL: answered by the connection itself, or not yet */
-  void *hdata;                   /* owner: the handler */
-  uint8_t method;
-  unsigned http10 : 1;
-  unsigned keep_alive : 1;
-  unsigned has_body : 1;         /* the head announces a body */
-  unsigned body_done : 1;        /* the client sent the whole body */
-  unsigned body_taken : 1;       /* the handler forwards the body (it cannot be skipped) */
-  unsigned held : 1;             /* the parser waits after this head */
-  unsigned resp_started : 1;     /* the status line has been produced */
-  unsigned resp_done : 1;        /* the whole response has been produced */
-  unsigned close_after : 1;      /* close the connection after this response */
-  unsigned expect_continue : 1;  /* the client waits for 100 Continue */
-  unsigned continued : 1;        /* and got it */
-  int status;
-  http_framing framing;          /* how the response's body is delimited */
-  tdm_buf resp;                  /* output held while not at the head; owner: req */
-  uint64_t body_bytes;           /* response body bytes, for the access log */
-  access_req alog;               /* the access log's and the metrics' record of it */
-};
-
-struct http_conn {
-  sock sock;                     /* the client's socket and output; owner: conn */
-  tdm_ctx *ctx;
-  http_parser parser;            /* owner: conn */
-  http_req reqs[HTTP_PIPELINE_MAX];
-  unsigned head;                 /* index of the oldest request */
-  unsigned count;                /* requests in the ring */
-  unsigned parsing : 1;          /* a message has begun and is not complete */
-  unsigned paused : 1;           /* the parser paused; unparsed bytes in `in` */
-  unsigned read_done : 1;        /* no more requests will be read */
-  unsigned closing : 1;
-  unsigned send_stalled : 1;     /* sendfile waits for the client's socket to take more */
-  tdm_buf in;                    /* unparsed input kept while paused; owner: conn */
-  uint64_t body_received;
-  http_req *body_req;            /* the request whose body sits in `body` */
-  tdm_buf body;                  /* request body not yet forwarded; owner: conn */
-  char peer[INET6_ADDRSTRLEN + 16];     /* "host:port", for the log */
-  struct http_conn *prev, *next; /* all connections, for shutdown */
-};
 
 static tdm_ctx *ctx;                     /* given by http_conn_init(); not owned */
 static const http_hooks *hooks;
@@ -95,10 +50,10 @@ static int nconns;
 
 static void conn_close(http_conn *c);
 static void conn_parse(http_conn *c, const char *data, size_t len);
-static void conn_maybe_resume(http_conn *c);
 static void conn_arm_timer(http_conn *c);
 static void conn_stop_reading(http_conn *c);
 static void conn_retire(http_conn *c);
+static void conn_idle(http_conn *c);
 static void req_response_too_late(http_req *req);
 
 static http_req *conn_req(http_conn *c, unsigned i) {
@@ -126,94 +81,6 @@ static void req_release(http_req *req, uint32_t code) {
   http_req_drop_body(req);
 }
 
-/* ---- the request, for its handler ----------------------------------------- */
-
-void http_req_set_handler(http_req *req, const http_handler *h, void *data) {
-  req->handler = h;
-  req->hdata = data;
-  req->body_taken = 0;
-}
-
-void *http_req_handler_data(const http_req *req) {
-  return req->hdata;
-}
-
-tdm_ctx *http_req_ctx(const http_req *req) {
-  return req->conn->ctx;
-}
-
-access_req *http_req_access(http_req *req) {
-  return &req->alog;
-}
-
-const tdm_request *http_req_head(const http_req *req) {
-  return &http_parse_head_of(&req->conn->parser)->rq;
-}
-
-const char *http_req_path(const http_req *req, size_t *len) {
-  const http_parse_head *hd = http_parse_head_of(&req->conn->parser);
-
-  *len = hd->norm_len;
-  return hd->norm;
-}
-
-const char *http_req_raw_path(const http_req *req, size_t *len) {
-  const http_parse_head *hd = http_parse_head_of(&req->conn->parser);
-
-  *len = hd->target.path_len;
-  return hd->target.path;
-}
-
-int http_req_method(const http_req *req) {
-  return req->method;
-}
-
-int http_req_is_head(const http_req *req) {
-  return req->conn->count > 0 && &req->conn->reqs[req->conn->head] == req;
-}
-
-int http_req_responded(const http_req *req) {
-  return req->resp_started;
-}
-
-const char *http_req_peer(const http_req *req) {
-  return req->conn->peer;
-}
-
-void http_req_hold(http_req *req) {
-  req->held = 1;
-}
-
-void http_req_unhold(http_req *req) {
-  req->held = 0;
-  conn_maybe_resume(req->conn);
-}
-
-void http_req_take_body(http_req *req) {
-  req->body_taken = 1;
-  req->conn->body_req = req;
-}
-
-void http_req_drop_body(http_req *req) {
-  req->body_taken = 0;
-  if (req->conn->body_req == req) {
-    req->conn->body_req = NULL;
-    req->conn->body.len = 0;
-  }
-}
-
-tdm_buf *http_req_body(http_req *req) {
-  return req->conn->body_req == req ? &req->conn->body : NULL;
-}
-
-int http_req_body_complete(const http_req *req) {
-  return req->body_done || !req->has_body;
-}
-
-void http_req_read_on(http_req *req) {
-  conn_maybe_resume(req->conn);
-}
-
 /* ---- output -------------------------------------------------------------- */
 
 static void req_emit(http_req *req, const char *data, size_t len) {
@@ -231,16 +98,6 @@ static void req_emit(http_req *req, const char *data, size_t len) {
   }
   if (dst != &req->resp)
     sock_flush_soon(&c->sock);
-}
-
-int http_req_writable(const http_req *req) {
-  if (http_req_is_head(req))
-    return sock_pending(&req->conn->sock) < HTTP_OUT_HIGH;
-  return req->resp.len < HTTP_OUT_HIGH;
-}
-
-size_t http_req_unsent(const http_req *req) {
-  return http_req_is_head(req) ? sock_unwritten(&req->conn->sock) : req->resp.len;
 }
 
 /* The head request's handler may go on producing. */
@@ -267,6 +124,7 @@ static void conn_on_written(void *owner, int status) {
   }
   if (sock_unwritten(&c->sock) < HTTP_OUT_HIGH / 2)
     conn_head_writable(c);
+  conn_idle(c);
 }
 
 /* ---- response framing ----------------------------------------------------- */
@@ -354,18 +212,6 @@ void http_req_write(http_req *req, const char *data, size_t len) {
     req_emit(req, "\r\n", 2);
 }
 
-int http_req_no_body(const http_req *req) {
-  return req->framing.no_body;
-}
-
-int http_req_idle_head(const http_req *req) {
-  return http_req_is_head(req) && sock_pending(&req->conn->sock) == 0 && !req->conn->closing;
-}
-
-int http_req_socket(const http_req *req) {
-  return sock_fd(&req->conn->sock);
-}
-
 void http_req_sent(http_req *req, size_t n) {
   http_framing_sent(&req->framing, n);
   req->body_bytes += n;
@@ -405,10 +251,6 @@ void http_req_release_handler(http_req *req, uint32_t code) {
   req_release(req, code);
 }
 
-void http_req_close_after(http_req *req) {
-  req->close_after = 1;
-}
-
 void http_req_simple(http_req *req, int status, const char *extra_headers, const char *body) {
   size_t blen = strlen(body);
 
@@ -430,7 +272,7 @@ void http_req_continue(http_req *req) {
   if (http_req_is_head(req) && !req->resp_started)
     req_emit(req, LIT("HTTP/1.1 100 Continue\r\n\r\n"));
   req->continued = 1;
-  conn_maybe_resume(req->conn);
+  http_conn_resume(req->conn);
 }
 
 void http_req_local(http_req *req, int status, const char *extra, const char *body, int close) {
@@ -475,7 +317,7 @@ static void conn_pop(http_conn *c, uint32_t code) {
 
   req_release(head, code);
   access_req_forget(&head->alog);
-  if (head->resp.size > HTTP_OUT_HIGH)
+  if (head->resp.base != NULL)     /* it held output while not at the head */
     tdm_buf_free(&head->resp);
   req_reset(head);
   c->head = (c->head + 1) % HTTP_PIPELINE_MAX;
@@ -547,7 +389,51 @@ static void conn_retire(http_conn *c) {
     sock_end(&c->sock);
   sock_flush_soon(&c->sock);
   conn_arm_timer(c);
-  conn_maybe_resume(c);
+  http_conn_resume(c);
+  conn_idle(c);
+}
+
+/* ---- memory: taken when a request comes, given back when idle ------------- */
+
+static const http_parse_cb parse_cb;
+
+/* Bytes arrived on a connection without a parser: it takes one (pooled,
+ * http_parse_get).  Returns 0, or -1 after closing the connection. */
+static int conn_take_parser(http_conn *c) {
+  const config *cfg = ctx->cfg;
+  const http_parse_limits lim = { cfg->max_header_size, cfg->max_request_line, cfg->max_headers,
+                                  cfg->max_body_size };
+  sock *sk = &c->sock;
+
+  c->parser = http_parse_get(&parse_cb, c, &lim);
+  if (c->parser == NULL) {
+    log_error("client %s: out of memory for a parser; closing", c->peer);
+    conn_close(c);
+    return -1;
+  }
+  http_parse_set_addrs(c->parser, sk->peer_host, sk->peer_port, sk->local_host, sk->local_port);
+  return 0;
+}
+
+/* Between two requests, with no input kept, a connection gives back what only
+ * a request needs: its parser (with the head's buffers), the input and body
+ * buffers, what requests held of their responses, and its output buffers
+ * once they are written.  So an idle keep-alive connection holds little more
+ * than this struct and its socket, as nginx frees a keep-alive connection's
+ * header buffers.  Not from inside the parser (c->feeding): conn_parse
+ * comes here when the parser returns. */
+static void conn_idle(http_conn *c) {
+  if (c->count > 0 || c->parsing || c->paused || c->feeding || c->closing)
+    return;
+  http_parse_put(c->parser);
+  c->parser = NULL;
+  /* Most often neither was taken: no call to free() for them.  (What
+   * requests held of their responses went when they left the ring.) */
+  if (c->in.base != NULL)
+    tdm_buf_free(&c->in);
+  if (c->body.base != NULL)
+    tdm_buf_free(&c->body);
+  sock_trim(&c->sock);
 }
 
 /* ---- parsing: the parser's callbacks -------------------------------------- */
@@ -578,6 +464,7 @@ static int conn_on_begin(void *owner) {
   c->count++;
   req = parsing_req(c);
   req_reset(req);
+  req->started = uv_now(ctx->loop);
   access_req_begin(&req->alog);
   c->parsing = 1;
   c->body_received = 0;
@@ -591,7 +478,7 @@ static int conn_on_begin(void *owner) {
  * goes to the route hook, which gives it a handler or answers it. */
 static int conn_on_head(void *owner, int status, const char *body) {
   http_conn *c = owner;
-  const http_parse_head *hd = http_parse_head_of(&c->parser);
+  const http_parse_head *hd = http_parse_head_of(c->parser);
   http_req *req;
 
   if (c->read_done || c->closing || !c->parsing)
@@ -612,6 +499,8 @@ static int conn_on_head(void *owner, int status, const char *body) {
    * its body included, is not read, and an error in it not answered. */
   if (c->closing || c->read_done)
     return HTTP_PARSE_PAUSED;
+  if (req->has_body)
+    conn_arm_timer(c);           /* from the head's timeout to the body's */
   /* A held request pauses its connection's parser right after its head, so
    * its head stays where it is and its body stays unread; so does one whose
    * client waits for 100 Continue, until a handler wants its body. */
@@ -711,7 +600,7 @@ static void conn_parse_error(http_conn *c, int status) {
   char body[64];
   http_req *req;
 
-  log_debug("client %s: bad request: %s", c->peer, c->parser.error);
+  log_debug("client %s: bad request: %s", c->peer, c->parser->error);
   c->read_done = 1;
   conn_stop_reading(c);
   if (c->parsing) {
@@ -734,8 +623,12 @@ static void conn_parse_error(http_conn *c, int status) {
 /* Feeds data to the parser; keeps what it does not take while paused. */
 static void conn_parse(http_conn *c, const char *data, size_t len) {
   size_t used = 0;
-  int rc = http_parse_feed(&c->parser, data, len, &used);
+  unsigned feeding = c->feeding;
+  int rc;
 
+  c->feeding = 1;
+  rc = http_parse_feed(c->parser, data, len, &used);
+  c->feeding = feeding;
   if (c->closing)
     return;
   if (rc == HTTP_PARSE_PAUSED) {
@@ -758,6 +651,7 @@ static void conn_parse(http_conn *c, const char *data, size_t len) {
         conn_stop_reading(c);
     }
   }
+  conn_idle(c);
 }
 
 /* ---- reading ------------------------------------------------------------- */
@@ -765,10 +659,12 @@ static void conn_parse(http_conn *c, const char *data, size_t len) {
 static void conn_on_read(void *owner, const char *data, size_t len) {
   http_conn *c = owner;
 
-  /* The header timeout bounds the whole head; for a body it bounds the gap
-   * between two reads, so a long upload that keeps moving is not cut. */
-  if (c->parsing && http_parse_in_body(&c->parser))
+  /* The body timeout bounds the gap between two reads, so a long upload
+   * that keeps moving is not cut. */
+  if (c->parsing && http_parse_in_body(c->parser))
     conn_arm_timer(c);
+  if (c->parser == NULL && conn_take_parser(c) != 0)
+    return;
   conn_parse(c, data, len);
 }
 
@@ -785,7 +681,7 @@ static void conn_on_end(void *owner, int err) {
   conn_close(c);
 }
 
-static void conn_maybe_resume(http_conn *c) {
+void http_conn_resume(http_conn *c) {
   if (c->count > 0 && (parsing_req(c)->held || (parsing_req(c)->expect_continue && !parsing_req(c)->continued)))
     return;
   if (c->closing || c->read_done || c->sock.lingering)
@@ -811,8 +707,8 @@ static void conn_on_timeout(void *owner) {
   http_conn *c = owner;
 
   if (conn_sending(c)) {
-    log_info("client %s: took no response bytes for %u s; closing", c->peer,
-             ctx->cfg->header_timeout_ms / 1000);
+    log_info("client %s: took no response bytes for %u s (--send-timeout); closing", c->peer,
+             ctx->cfg->send_timeout_ms / 1000);
     conn_close(c);
     return;
   }
@@ -823,7 +719,8 @@ static void conn_on_timeout(void *owner) {
   }
   if (c->parsing) {
     http_req *req = parsing_req(c);
-    log_debug("client %s: request timeout", c->peer);
+    log_debug("client %s: 408, %s", c->peer, http_parse_in_body(c->parser) ?
+              "no byte of the body within --body-timeout" : "the head not complete within --header-timeout");
     c->read_done = 1;
     c->parsing = 0;
     req->body_done = 1;
@@ -834,23 +731,31 @@ static void conn_on_timeout(void *owner) {
 
 /* The timer runs only while we wait for the client: to take response bytes
  * (send timeout, restarted by each write that completes), to send the next
- * request (keep-alive timeout), or to send the rest of the one it began
- * (header timeout, restarted by each read of its body).  Not while only a
- * handler is working, nor while the frontend itself has stopped reading
- * because a backend's window is closed or the request waits for a backend. */
+ * request (keep-alive timeout), to complete the head it began (header
+ * timeout, counted from the head's first byte however it trickles in, as
+ * nginx's client_header_timeout), or to send more of its body (body timeout,
+ * restarted by each read).  Not while only a handler is working, nor while
+ * the frontend itself has stopped reading because a backend's window is
+ * closed or the request waits for a backend. */
 static void conn_arm_timer(http_conn *c) {
   const config *cfg = ctx->cfg;
+  uint64_t now, end;
 
   if (c->closing || c->sock.lingering)
     return;
-  if (conn_sending(c))
-    sock_timeout(&c->sock, cfg->header_timeout_ms);
-  else if (c->count == 0)
+  if (conn_sending(c)) {
+    sock_timeout(&c->sock, cfg->send_timeout_ms);
+  } else if (c->count == 0) {
     sock_timeout(&c->sock, cfg->keepalive_timeout_ms);
-  else if (c->parsing && c->sock.reading)
-    sock_timeout(&c->sock, cfg->header_timeout_ms);
-  else
+  } else if (c->parsing && c->sock.reading && http_parse_in_body(c->parser)) {
+    sock_timeout(&c->sock, cfg->body_timeout_ms);
+  } else if (c->parsing && c->sock.reading) {
+    now = uv_now(ctx->loop);
+    end = parsing_req(c)->started + cfg->header_timeout_ms;
+    sock_timeout(&c->sock, end > now ? end - now : 0);
+  } else {
     sock_timeout_stop(&c->sock);
+  }
 }
 
 /* The socket's handles are closed: the connection is freed. */
@@ -860,7 +765,7 @@ static void conn_on_closed(void *owner) {
   for (unsigned i = 0; i < HTTP_PIPELINE_MAX; i++)
     tdm_buf_free(&c->reqs[i].resp);
   tdm_buf_free(&c->in);
-  http_parse_free(&c->parser);
+  http_parse_put(c->parser);
   tdm_buf_free(&c->body);
   free(c);
 }
@@ -917,10 +822,16 @@ void http_conn_close_all(void) {
     conn_close(all_conns);
 }
 
+/* The client has not taken all the output at once: the send timeout runs. */
+static void conn_on_write_wait(void *owner) {
+  conn_arm_timer(owner);
+}
+
 static const sock_cb conn_sock_cb = {
   .on_read = conn_on_read,
   .on_end = conn_on_end,
   .on_written = conn_on_written,
+  .on_write_wait = conn_on_write_wait,
   .on_timeout = conn_on_timeout,
   .on_closed = conn_on_closed,
 };
@@ -932,7 +843,6 @@ static http_conn *conn_new(void) {
     return NULL;
   c->ctx = ctx;
   sock_init(&c->sock, ctx, &conn_sock_cb, c, HTTP_OUT_CAP);
-  http_parse_init(&c->parser, &parse_cb, c, ctx->cfg->max_header_size, ctx->cfg->max_body_size);
   for (unsigned i = 0; i < HTTP_PIPELINE_MAX; i++) {
     c->reqs[i].conn = c;
     tdm_buf_init(&c->reqs[i].resp, HTTP_OUT_CAP);
@@ -952,7 +862,6 @@ static void conn_start(http_conn *c) {
   sock *sk = &c->sock;
 
   snprintf(c->peer, sizeof(c->peer), "%s:%u", sk->peer_host, (unsigned) sk->peer_port);
-  http_parse_set_addrs(&c->parser, sk->peer_host, sk->peer_port, sk->local_host, sk->local_port);
   c->next = all_conns;
   if (all_conns != NULL)
     all_conns->prev = c;
@@ -968,15 +877,10 @@ void http_conn_accept(uv_stream_t *listener) {
 
   if (c == NULL) {
     log_error("out of memory accepting a client");
+    sock_refuse(listener);
     return;
   }
   if (sock_accept(&c->sock, listener) != 0) {
-    sock_close(&c->sock);
-    return;
-  }
-  if (nconns >= ctx->cfg->max_connections) {
-    log_warn("refusing client %s:%u: --max-connections (%d) reached", c->sock.peer_host,
-             (unsigned) c->sock.peer_port, ctx->cfg->max_connections);
     sock_close(&c->sock);
     return;
   }

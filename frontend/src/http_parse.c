@@ -17,11 +17,26 @@
  */
 #include "http_parse.h"
 
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* The head buffer's first size: most heads fit in it (nginx's
+ * client_header_buffer_size is 1 KiB too); a longer one grows it. */
+#define HEAD_FIRST_SIZE 1024
+/* Header fields made room for at once. */
+#define HDRS_FIRST 16
+/* Parsers given back and kept for the next request (http_parse_get), with
+ * buffers of at most these sizes kept in them. */
+#define POOL_MAX 128
+#define POOL_KEEP_HEAD (4 * 1024)
+#define POOL_KEEP_HDRS 32
 
 static llhttp_settings_t settings;
 static int settings_ready;
+static http_parser *pool;        /* parsers given back; owner: this module */
+static unsigned pool_len;
 
 /* Our callbacks refuse a head with HPE_USER and say which status to answer. */
 static int refuse(http_parser *p, int status, const char *reason) {
@@ -31,8 +46,40 @@ static int refuse(http_parser *p, int status, const char *reason) {
 }
 
 static int head_append(http_parser *p, const char *at, size_t len) {
-  if (p->head_buf.len + len > p->max_head || tdm_buf_append(&p->head_buf, at, len) != 0)
+  if (p->head_buf.len + len > p->max_head)
     return refuse(p, 431, "request head too large");
+  if (p->head_buf.size == 0 && len <= HEAD_FIRST_SIZE) {
+    /* Smaller than tdm_buf's first size: a client in the middle of a short
+     * head holds 1 KiB here, not 4. */
+    p->head_buf.base = malloc(HEAD_FIRST_SIZE);
+    if (p->head_buf.base != NULL)
+      p->head_buf.size = HEAD_FIRST_SIZE;
+  }
+  if (tdm_buf_append(&p->head_buf, at, len) != 0)
+    return refuse(p, 431, "request head too large");
+  return 0;
+}
+
+/* Room for n entries in the spans (out == 0) or in hdr_out: grown by
+ * doubling.  Returns 0, or -1 out of memory. */
+static int hdrs_room(http_parser *p, unsigned n, int out) {
+  unsigned *cap = out ? &p->out_cap : &p->hdrs_cap;
+  size_t esize = out ? sizeof(tdm_header) : sizeof(struct hdr_span);
+  unsigned want = *cap > 0 ? *cap : HDRS_FIRST;
+  void *grown;
+
+  if (n <= *cap)
+    return 0;
+  while (want < n)
+    want *= 2;
+  grown = realloc(out ? (void *) p->hdr_out : (void *) p->hdrs, want * esize);
+  if (grown == NULL)
+    return -1;
+  if (out)
+    p->hdr_out = grown;
+  else
+    p->hdrs = grown;
+  *cap = want;
   return 0;
 }
 
@@ -41,6 +88,7 @@ static int on_message_begin(llhttp_t *ll) {
 
   p->head_buf.len = 0;
   p->url_off = p->url_len = 0;
+  p->method_len = 0;
   p->nhdrs = 0;
   p->header_value = 0;
   p->bad_header = 0;
@@ -59,11 +107,11 @@ static int on_message_begin(llhttp_t *ll) {
 static int on_method(llhttp_t *ll, const char *at, size_t len) {
   http_parser *p = ll->data;
 
-  (void) len;
   if (!p->in_head) {
     p->in_head = 1;
     p->head_from = at;
   }
+  p->method_len += (uint32_t) len;
   return 0;
 }
 
@@ -85,8 +133,12 @@ static void head_scan(http_parser *p, const char *from, const char *to) {
 static int on_url(llhttp_t *ll, const char *at, size_t len) {
   http_parser *p = ll->data;
 
-  if (p->url_len + len > HTTP_MAX_URL)
-    return refuse(p, 414, "URI too long");
+  /* The line is the method, the target and "HTTP/1.1" (llhttp takes no
+   * other shape of version) with two spaces and CRLF: refused as soon as
+   * the target makes it too long, as nginx answers a line longer than its
+   * large_client_header_buffers. */
+  if ((size_t) p->method_len + p->url_len + len + 12 > p->max_line)
+    return refuse(p, 414, "request line too long");
   p->url_len += len;
   return head_append(p, at, len);
 }
@@ -96,8 +148,10 @@ static int on_header_field(llhttp_t *ll, const char *at, size_t len) {
   struct hdr_span *h;
 
   if (p->nhdrs == 0 || p->header_value) {
-    if (p->nhdrs == HTTP_MAX_HEADERS)
-      return refuse(p, 431, "too many headers");
+    if (p->nhdrs == p->max_headers)
+      return refuse(p, 431, "too many header fields");
+    if (hdrs_room(p, p->nhdrs + 1, 0) != 0)
+      return refuse(p, 431, "request head too large");
     h = &p->hdrs[p->nhdrs++];
     h->name_off = (uint32_t) p->head_buf.len;
     h->name_len = 0;
@@ -218,6 +272,8 @@ static int head_check(http_parser *p) {
 
   if (status != 0)
     return status;
+  if (hdrs_room(p, p->nhdrs + 1, 1) != 0)
+    return refuse_head(p, 431, "request head too large");
   for (unsigned i = 0; i < p->nhdrs; i++) {
     p->hdr_out[i].name.ptr = p->head_buf.base + p->hdrs[i].name_off;
     p->hdr_out[i].name.len = p->hdrs[i].name_len;
@@ -247,7 +303,7 @@ static void head_authority(http_parser *p) {
 
   if (t->authority == NULL)
     return;
-  if (p->host < 0 && p->nhdrs < HTTP_MAX_HEADERS) {
+  if (p->host < 0) {           /* head_check made room for one more */
     p->host = (int) p->nhdrs++;
     p->hdr_out[p->host].name.ptr = "host";
     p->hdr_out[p->host].name.len = 4;
@@ -353,8 +409,8 @@ static int on_message_complete(llhttp_t *ll) {
   return p->cb->on_complete(p->owner) == HTTP_PARSE_OK ? 0 : HPE_PAUSED;
 }
 
-void http_parse_init(http_parser *p, const http_parse_cb *cb, void *owner, size_t max_head,
-                     uint64_t max_body) {
+/* Sets p up for cb and owner with lim, keeping the buffers it has. */
+static void parse_setup(http_parser *p, const http_parse_cb *cb, void *owner, const http_parse_limits *lim) {
   if (!settings_ready) {
     llhttp_settings_init(&settings);
     settings.on_message_begin = on_message_begin;
@@ -367,16 +423,67 @@ void http_parse_init(http_parser *p, const http_parse_cb *cb, void *owner, size_
     settings.on_message_complete = on_message_complete;
     settings_ready = 1;
   }
-  memset(p, 0, sizeof(*p));
+  memset(p, 0, offsetof(http_parser, head));
   llhttp_init(&p->ll, HTTP_REQUEST, &settings);
   p->ll.lenient_flags |= LENIENT_VERSION;        /* line_check() answers the version */
   p->ll.data = p;
   p->cb = cb;
   p->owner = owner;
-  p->max_head = max_head;
-  p->max_body = max_body;
+  p->max_head = lim->max_head;
+  p->max_body = lim->max_body;
+  p->max_line = lim->max_line;
+  p->max_headers = lim->max_headers;
+  p->head_buf.len = 0;
   /* The decoded and normalised copies of the url follow the head. */
-  tdm_buf_init(&p->head_buf, max_head + 2 * HTTP_MAX_URL + 2);
+  p->head_buf.cap = lim->max_head + 2 * lim->max_line + 2;
+}
+
+void http_parse_init(http_parser *p, const http_parse_cb *cb, void *owner, size_t max_head,
+                     uint64_t max_body) {
+  const http_parse_limits lim = { max_head, HTTP_MAX_LINE, HTTP_MAX_HEADERS, max_body };
+
+  memset(p, 0, sizeof(*p));
+  tdm_buf_init(&p->head_buf, 1);
+  parse_setup(p, cb, owner, &lim);
+}
+
+http_parser *http_parse_get(const http_parse_cb *cb, void *owner, const http_parse_limits *lim) {
+  http_parser *p = pool;
+
+  if (p != NULL) {
+    pool = p->next_free;
+    pool_len--;
+  } else {
+    p = calloc(1, sizeof(*p));   /* owner: the caller, until http_parse_put() */
+    if (p == NULL)
+      return NULL;
+    tdm_buf_init(&p->head_buf, 1);
+  }
+  parse_setup(p, cb, owner, lim);
+  return p;
+}
+
+void http_parse_put(http_parser *p) {
+  if (p == NULL)
+    return;
+  if (pool_len == POOL_MAX) {
+    http_parse_free(p);
+    free(p);
+    return;
+  }
+  /* What a long head grew is not kept: the pool stays small. */
+  if (p->head_buf.size > POOL_KEEP_HEAD)
+    tdm_buf_free(&p->head_buf);
+  if (p->hdrs_cap > POOL_KEEP_HDRS || p->out_cap > POOL_KEEP_HDRS + 1) {
+    free(p->hdrs);
+    free(p->hdr_out);
+    p->hdrs = NULL;
+    p->hdr_out = NULL;
+    p->hdrs_cap = p->out_cap = 0;
+  }
+  p->next_free = pool;
+  pool = p;
+  pool_len++;
 }
 
 void http_parse_set_addrs(http_parser *p, const char *client, uint32_t client_port,
@@ -393,6 +500,11 @@ void http_parse_set_addrs(http_parser *p, const char *client, uint32_t client_po
 
 void http_parse_free(http_parser *p) {
   tdm_buf_free(&p->head_buf);
+  free(p->hdrs);
+  free(p->hdr_out);
+  p->hdrs = NULL;
+  p->hdr_out = NULL;
+  p->hdrs_cap = p->out_cap = 0;
 }
 
 /* The head ends at pos: its last line ends are checked, and the owner is

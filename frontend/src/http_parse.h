@@ -23,8 +23,12 @@
 #include "http_head.h"
 #include "tdm_proto.h"
 
-#define HTTP_MAX_HEADERS 128
-#define HTTP_MAX_URL 8192
+/* The limits http_parse_init() sets; a connection's come from its settings
+ * (--max-request-line, --max-headers), through http_parse_get(). */
+#define HTTP_MAX_HEADERS 100
+#define HTTP_MAX_LINE 8192
+/* The longest target a request line of HTTP_MAX_LINE bytes can hold. */
+#define HTTP_MAX_URL HTTP_MAX_LINE
 
 /* What a callback returns: go on, or stop here (the feed returns
  * HTTP_PARSE_PAUSED with what it did not take). */
@@ -58,12 +62,22 @@ struct hdr_span {
   uint32_t name_off, name_len, value_off, value_len;
 };
 
+typedef struct http_parse_limits {
+  size_t max_head;               /* --max-header-size: the head's bytes kept, 431 */
+  size_t max_line;               /* --max-request-line: the request line's bytes, 414 */
+  unsigned max_headers;          /* --max-headers: header fields, 431 */
+  uint64_t max_body;             /* --max-body-size, 0 for none: 413 */
+} http_parse_limits;
+
 typedef struct http_parser {
   llhttp_t ll;
   const http_parse_cb *cb;
   void *owner;
   size_t max_head;               /* --max-header-size */
   uint64_t max_body;             /* --max-body-size, 0 for none */
+  size_t max_line;               /* --max-request-line */
+  unsigned max_headers;          /* --max-headers */
+  uint32_t method_len;           /* bytes of the request line's method so far */
   int error_status;              /* the status for a head our callbacks refused */
   unsigned header_value : 1;     /* the last header callback was a value */
   unsigned value_at_end : 1;     /* the last value span ended at the end of the input */
@@ -84,15 +98,22 @@ typedef struct http_parser {
   int head_status;               /* the status of the head llhttp paused at */
   int host;                      /* the index of the Host header in hdr_out, -1 if none */
   http_chunked chunks;
-  tdm_buf head_buf;              /* url and headers of the request; owner: the parser */
   uint32_t url_off, url_len;
-  struct hdr_span hdrs[HTTP_MAX_HEADERS];
   unsigned nhdrs;
-  tdm_header hdr_out[HTTP_MAX_HEADERS];
-  http_parse_head head;
   tdm_addr client, server;
+  /* From here on, a parser taken from the pool is not cleared: what is
+   * always written before it is read, and the buffers it keeps. */
+  http_parse_head head;
   char why[96];                  /* the body of a refusal */
   char error[128];               /* what llhttp said of the last malformed input, for the log */
+  tdm_buf head_buf;              /* url and headers of the request; owner: the parser */
+  /* Both arrays grow as headers come, up to max_headers (and one more
+   * entry of hdr_out for an absolute-form target's Host). */
+  struct hdr_span *hdrs;         /* owner: the parser */
+  unsigned hdrs_cap;
+  tdm_header *hdr_out;           /* owner: the parser */
+  unsigned out_cap;
+  struct http_parser *next_free; /* in the pool of http_parse_get() */
 } http_parser;
 
 /* Sets p up to call cb with owner.  The head buffer holds at most max_head
@@ -105,6 +126,17 @@ void http_parse_init(http_parser *p, const http_parse_cb *cb, void *owner, size_
 void http_parse_set_addrs(http_parser *p, const char *client, uint32_t client_port,
                           const char *server, uint32_t server_port);
 void http_parse_free(http_parser *p);
+
+/* A parser set up as http_parse_init() would, with lim, from a small pool of
+ * parsers given back (their buffers kept, up to a bound) or newly made; NULL
+ * if out of memory.  A client connection takes one when bytes of a request
+ * arrive and gives it back when it goes idle, so an idle connection holds
+ * no parser memory (as nginx frees a keep-alive connection's header
+ * buffers).  Owner: the caller, until http_parse_put(). */
+http_parser *http_parse_get(const http_parse_cb *cb, void *owner, const http_parse_limits *lim);
+/* Gives p back (NULL: nothing).  Only between requests: nothing of p's may be
+ * in use, and no input may wait in it. */
+void http_parse_put(http_parser *p);
 
 /* Feeds data[0..len).  Returns HTTP_PARSE_OK (all taken), HTTP_PARSE_PAUSED
  * (a callback stopped it: *used bytes were taken), or the status (> 0) to

@@ -2,6 +2,7 @@
  * modules (see server.h). */
 #include "server.h"
 
+#include <inttypes.h>
 #include <netdb.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "proxy.h"
 #include "record.h"
 #include "route.h"
+#include "sock.h"
 #include "static.h"
 #include "status.h"
 #include "upstream.h"
@@ -42,9 +44,39 @@ static void server_on_signal(uv_signal_t *h, int signum) {
   server_stop(srv);
 }
 
+/* A client was refused (why: a libuv error, or UV_EBUSY for
+ * --max-connections): said at most once a second, with how many there were,
+ * so that a flood cannot flood the log too. */
+static void server_refused(server *s, int why) {
+  uint64_t now = uv_now(s->ctx.loop);
+
+  s->refused++;
+  if (s->refused_said_at != 0 && now - s->refused_said_at < 1000)
+    return;
+  if (why == UV_EBUSY)
+    log_warn("--max-connections (%d) reached: closed %" PRIu64 " new client(s) at accept", s->ctx.cfg->max_connections,
+             s->refused);
+  else
+    log_warn("accept: %s: %" PRIu64 " client(s) refused", uv_strerror(why), s->refused);
+  s->refused = 0;
+  s->refused_said_at = now;
+}
+
+/* Over --max-connections a client is accepted and closed at once, so the
+ * listener never stays readable (no busy loop) and the client learns at
+ * once.  Out of file descriptors (EMFILE), libuv does the same with a
+ * descriptor it keeps in reserve for that, then tells us. */
 static void server_on_connection(uv_stream_t *listener, int status) {
+  server *s = listener->data;
+  int rc;
+
   if (status < 0) {
-    log_warn("accept: %s", uv_strerror(status));
+    server_refused(s, status);
+    return;
+  }
+  if (http_conn_count() >= s->ctx.cfg->max_connections) {
+    rc = sock_refuse(listener);
+    server_refused(s, rc == 0 ? UV_EBUSY : rc);
     return;
   }
   http_conn_accept(listener);

@@ -23,6 +23,8 @@ typedef struct server {
   uv_timer_t shutdown_timer;
   int shutdown_timer_ready;
   flushable finisher;
+  uint64_t refused;              /* clients refused since the last warning */
+  uint64_t refused_said_at;      /* loop time of that warning; 0: none yet */
 } server;
 
 /* Sets up the loop-wide handles (flush, signals) and every module without

@@ -4,14 +4,21 @@
 #include "sock.h"
 
 #include <arpa/inet.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "metrics.h"
 
 #define SOCK_READ_SIZE (64 * 1024)
+/* Output buffers kept by sock_trim() for the next output, and their one
+ * size (tdm_buf's first). */
+#define SOCK_POOL_MAX 128
+#define SOCK_POOL_SIZE 4096
 
 static char read_buffer[SOCK_READ_SIZE];      /* a read is handled before the next one */
 static int read_buffer_busy;
+static void *out_pool;           /* buffers given back, each holding the next one's address; owner: sock.c */
+static unsigned out_pool_len;
 
 static void sock_on_flush(flushable *f);
 
@@ -89,6 +96,24 @@ int sock_accept(sock *s, uv_stream_t *listener) {
   if (uv_tcp_getsockname(&s->h.tcp, (struct sockaddr *) &ss, &len) == 0)
     addr_to_str(&ss, s->local_host, sizeof(s->local_host), &s->local_port);
   return 0;
+}
+
+static void sock_on_refused_closed(uv_handle_t *h) {
+  free(h);
+}
+
+int sock_refuse(uv_stream_t *listener) {
+  uv_tcp_t *t = malloc(sizeof(*t));    /* owner: sock_on_refused_closed */
+  int rc;
+
+  if (t == NULL)
+    return UV_ENOMEM;
+  uv_tcp_init(listener->loop, t);
+  /* Accepting it lets libuv watch the listener again; closing it with
+   * nothing read sends the client a FIN. */
+  rc = uv_accept(listener, (uv_stream_t *) t);
+  uv_close((uv_handle_t *) t, sock_on_refused_closed);
+  return rc;
 }
 
 int sock_open_fd(sock *s, int fd) {
@@ -239,6 +264,41 @@ static void sock_on_flush(flushable *f) {
     sock_written(s, 0);
   else if (rc != 0)
     s->cb->on_end(s->owner, UV_EIO);
+  else if (s->cb->on_write_wait != NULL)
+    s->cb->on_write_wait(s->owner);
+}
+
+void sock_out_prepare(sock *s) {
+  tdm_buf *b = &s->ob.out;
+
+  if (out_pool == NULL || b->cap < SOCK_POOL_SIZE)
+    return;                     /* tdm_buf allocates as usual */
+  b->base = out_pool;
+  memcpy(&out_pool, b->base, sizeof(out_pool));
+  out_pool_len--;
+  b->size = SOCK_POOL_SIZE;
+  b->len = 0;
+}
+
+static void out_give_back(tdm_buf *b) {
+  if (b->base == NULL)
+    return;
+  if (b->size != SOCK_POOL_SIZE || out_pool_len == SOCK_POOL_MAX) {
+    tdm_buf_free(b);
+    return;
+  }
+  memcpy(b->base, &out_pool, sizeof(out_pool));
+  out_pool = b->base;
+  out_pool_len++;
+  b->base = NULL;
+  b->size = b->len = 0;
+}
+
+void sock_trim(sock *s) {
+  if (s->ob.writing || outbuf_pending(&s->ob) != 0)
+    return;
+  out_give_back(&s->ob.out);
+  out_give_back(&s->ob.wbuf);
 }
 
 void sock_end(sock *s) {

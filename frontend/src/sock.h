@@ -32,6 +32,9 @@ typedef struct sock_cb {
   void (*on_closed)(void *owner);
   /* The timeout of sock_timeout() ran out. */
   void (*on_timeout)(void *owner);
+  /* A write did not complete at once: output waits for the client to take
+   * it (the owner's send timeout starts).  May be NULL. */
+  void (*on_write_wait)(void *owner);
 } sock_cb;
 
 typedef struct sock {
@@ -68,6 +71,9 @@ void sock_init(sock *s, tdm_ctx *ctx, const sock_cb *cb, void *owner, size_t out
 int sock_accept(sock *s, uv_stream_t *listener);
 /* Takes an already connected stream socket (tests use a socketpair). */
 int sock_open_fd(sock *s, int fd);
+/* Accepts the client waiting on listener and closes it at once: the server
+ * is full.  Returns 0 or a negative libuv error. */
+int sock_refuse(uv_stream_t *listener);
 
 /* The owner's timeout: on_timeout in ms milliseconds (a new call replaces the
  * last), or none (sock_timeout_stop).  Cheap to call several times a
@@ -81,9 +87,15 @@ void sock_timeout_stop(sock *s);
 int sock_read_start(sock *s);
 void sock_read_stop(sock *s);
 
+/* Gives an output buffer without memory one from the pool sock_trim()
+ * fills, if it has one. */
+void sock_out_prepare(sock *s);
+
 /* The buffer output gathers in, and the flush that writes it (inline: every
  * response passes through them). */
 static inline tdm_buf *sock_out(sock *s) {
+  if (s->ob.out.base == NULL)
+    sock_out_prepare(s);
   return &s->ob.out;
 }
 
@@ -99,6 +111,12 @@ static inline size_t sock_pending(const sock *s) {
 static inline size_t sock_unwritten(const sock *s) {
   return s->ob.out.len;
 }
+
+/* Gives back the output buffers if every byte in them is written (an idle
+ * connection's): buffers of the first size go to a small pool that the
+ * next output of any socket takes from (no malloc and free per response),
+ * larger ones are freed. */
+void sock_trim(sock *s);
 
 /* Ends the connection gracefully once every output byte is written; the
  * owner hears on_end(0) when it is over. */

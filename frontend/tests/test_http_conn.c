@@ -543,6 +543,10 @@ static int setup(void **state) {
   h->cfg.max_header_size = 65536;
   h->cfg.keepalive_timeout_ms = 75000;
   h->cfg.header_timeout_ms = 60000;
+  h->cfg.body_timeout_ms = 60000;
+  h->cfg.send_timeout_ms = 60000;
+  h->cfg.max_request_line = 8192;
+  h->cfg.max_headers = 100;
   h->cfg.max_connections = 100;
   h->cfg.max_body_size = 0;
   hello_generation = 1700000000000ull;
@@ -1880,7 +1884,7 @@ static void test_local_answer_then_body_too_large(void **state) {
 
 static void test_local_answer_then_body_times_out(void **state) {
   (void) state;
-  H->cfg.header_timeout_ms = 50;
+  H->cfg.body_timeout_ms = 50;
   add_static_mount("/static", "hello.txt", "hello file!\n");
   body_fails_after_local_answer("POST /static/x HTTP/1.1\r\nHost: x\r\n"
                                 "Content-Length: 100\r\n\r\nonly some", NULL, "HTTP/1.1 405 ");

@@ -941,8 +941,12 @@ static char *make_request(size_t url_len, const char *headers, size_t *len) {
   return r;
 }
 
+/* The request line's limit counts the method, the target, "HTTP/1.1", two
+ * spaces and CRLF: a GET's target may be HTTP_MAX_LINE - 15 bytes long. */
+#define URL_AT_LIMIT (HTTP_MAX_LINE - 15)
+
 static void test_url_too_long(void **state) {
-  size_t wcap = 3 * HTTP_MAX_URL + 256;
+  size_t wcap = 3 * HTTP_MAX_LINE + 256;
   char *want = malloc(wcap);
   size_t len;
   char *r;
@@ -950,15 +954,15 @@ static void test_url_too_long(void **state) {
 
   assert_non_null(want);
   /* At the limit it is taken (the head's limit is set above it here). */
-  r = make_request(HTTP_MAX_URL, "Host: h\r\n\r\n", &len);
+  r = make_request(URL_AT_LIMIT, "Host: h\r\n\r\n", &len);
   snprintf(want, wcap, "begin\nhead 0 GET %.*s HTTP/1.1 path=%.*s query=- norm=%.*s ka=1 body=0 "
-           "expect=0 h=[host: h]\ncomplete\n", HTTP_MAX_URL, r + 4, HTTP_MAX_URL, r + 4, HTTP_MAX_URL, r + 4);
-  check_every_way(r, len, 2 * HTTP_MAX_URL, MAX_BODY, want);
+           "expect=0 h=[host: h]\ncomplete\n", URL_AT_LIMIT, r + 4, URL_AT_LIMIT, r + 4, URL_AT_LIMIT, r + 4);
+  check_every_way(r, len, 2 * HTTP_MAX_LINE, MAX_BODY, want);
   free(r);
   /* One byte more is 414, before the url ends. */
-  r = make_request(HTTP_MAX_URL + 1, "Host: h\r\n\r\n", &len);
-  check_every_way(r, len, 2 * HTTP_MAX_URL, MAX_BODY, "begin\nerror 414\n");
-  check_every_way(r, 4 + HTTP_MAX_URL + 1, 2 * HTTP_MAX_URL, MAX_BODY, "begin\nerror 414\n");
+  r = make_request(URL_AT_LIMIT + 1, "Host: h\r\n\r\n", &len);
+  check_every_way(r, len, 2 * HTTP_MAX_LINE, MAX_BODY, "begin\nerror 414\n");
+  check_every_way(r, 4 + URL_AT_LIMIT + 1, 2 * HTTP_MAX_LINE, MAX_BODY, "begin\nerror 414\n");
   free(r);
   free(want);
 }
@@ -1198,6 +1202,80 @@ static void test_trailing_whitespace_in_values(void **state) {
         "complete\n");
 }
 
+/* ---- the pool of http_parse_get() ----------------------------------------- */
+
+static int pool_status;          /* what the last head was answered with */
+
+static int pool_begin(void *o) {
+  (void) o;
+  return HTTP_PARSE_OK;
+}
+
+static int pool_head(void *o, int status, const char *body) {
+  (void) o;
+  (void) body;
+  pool_status = status;
+  return HTTP_PARSE_OK;
+}
+
+static int pool_body(void *o, const char *at, size_t len) {
+  (void) o;
+  (void) at;
+  (void) len;
+  return HTTP_PARSE_OK;
+}
+
+static int pool_complete(void *o) {
+  ++*(int *) o;
+  return HTTP_PARSE_OK;
+}
+
+/* A request line of exactly len bytes (with its CRLF), then Host. */
+static size_t pool_line(char *out, size_t len) {
+  memcpy(out, "GET /", 5);
+  memset(out + 5, 'x', len - 16);
+  memcpy(out + len - 11, " HTTP/1.1\r\nHost: h\r\n\r\n", 22);
+  return len + 11;
+}
+
+/* A parser from the pool takes its limits (--max-request-line,
+ * --max-headers) from the caller, and one given back comes out again
+ * reset, whatever state it was left in. */
+static void test_pool_limits_and_reuse(void **state) {
+  static const http_parse_cb cb = { pool_begin, pool_head, pool_body, pool_complete };
+  static const char three[] = "GET /a HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n";
+  static const char four[] = "GET /a HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
+  const http_parse_limits lim = { 4096, 64, 3, 0 };
+  char line[128];
+  int complete = 0;
+  size_t used, n;
+  http_parser *p, *q;
+  (void) state;
+
+  p = http_parse_get(&cb, &complete, &lim);
+  assert_non_null(p);
+  assert_int_equal(http_parse_feed(p, L(three), &used), HTTP_PARSE_OK);
+  assert_int_equal(pool_status, 0);
+  assert_int_equal(complete, 1);
+  assert_int_equal(http_parse_head_of(p)->rq.nheaders, 3);
+  /* Given back in the middle of a head (a connection that closed). */
+  assert_int_equal(http_parse_feed(p, L("GET /b HTTP/1.1\r\nHo"), &used), HTTP_PARSE_OK);
+  http_parse_put(p);
+  q = http_parse_get(&cb, &complete, &lim);
+  assert_ptr_equal(q, p);
+  assert_int_equal(http_parse_feed(q, L(four), &used), 431);
+  http_parse_put(q);
+  /* A request line of 64 bytes is taken, one of 65 is 414. */
+  q = http_parse_get(&cb, &complete, &lim);
+  n = pool_line(line, 64);
+  assert_int_equal(http_parse_feed(q, line, n, &used), HTTP_PARSE_OK);
+  assert_int_equal(pool_status, 0);
+  assert_int_equal(complete, 2);
+  n = pool_line(line, 65);
+  assert_int_equal(http_parse_feed(q, line, n, &used), 414);
+  http_parse_put(q);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1241,6 +1319,7 @@ int main(void) {
     T(test_unsupported_versions),
     T(test_trailing_whitespace_in_values),
     T(test_empty_feed_reports_no_empty_body),
+    T(test_pool_limits_and_reuse),
 #undef T
   };
 

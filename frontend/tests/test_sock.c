@@ -134,7 +134,7 @@ static void own_timeout(void *o) {
   ((owner *) o)->timeouts++;
 }
 
-static const sock_cb own_cb = { own_read, own_end, own_written, own_closed, own_timeout };
+static const sock_cb own_cb = { own_read, own_end, own_written, own_closed, own_timeout, NULL };
 
 typedef struct rig {
   uv_loop_t loop;

@@ -617,6 +617,10 @@ static void run_setup(struct run *r, uint8_t conf) {
   r->cfg.static_cache_size = conf & 0x80 ? 1 << 20 : 0;
   r->cfg.keepalive_timeout_ms = 75000;
   r->cfg.header_timeout_ms = 60000;
+  r->cfg.body_timeout_ms = 60000;
+  r->cfg.send_timeout_ms = 60000;
+  r->cfg.max_request_line = 8192;
+  r->cfg.max_headers = 100;
   r->cfg.max_connections = 100;
   if (conf & 8) {
     static_mount *m = &r->cfg.statics[r->cfg.nstatics++];
