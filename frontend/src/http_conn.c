@@ -37,6 +37,7 @@
 #include "http_framing.h"
 #include "http_head.h"
 #include "http_parse.h"
+#include "http_req.h"
 #include "log.h"
 #include "sock.h"
 
@@ -44,29 +45,6 @@
 #define HTTP_READ_SIZE (64 * 1024)
 #define HTTP_OUT_HIGH (256 * 1024)          /* stop producing above this much unwritten output */
 #define HTTP_OUT_CAP (64 * 1024 * 1024)     /* hard cap of any one output buffer */
-
-struct http_req {
-  http_conn *conn;
-  const http_handler *handler;   /* NULL: answered by the connection itself, or not yet */
-  void *hdata;                   /* owner: the handler */
-  uint8_t method;
-  unsigned http10 : 1;
-  unsigned keep_alive : 1;
-  unsigned has_body : 1;         /* the head announces a body */
-  unsigned body_done : 1;        /* the client sent the whole body */
-  unsigned body_taken : 1;       /* the handler forwards the body (it cannot be skipped) */
-  unsigned held : 1;             /* the parser waits after this head */
-  unsigned resp_started : 1;     /* the status line has been produced */
-  unsigned resp_done : 1;        /* the whole response has been produced */
-  unsigned close_after : 1;      /* close the connection after this response */
-  unsigned expect_continue : 1;  /* the client waits for 100 Continue */
-  unsigned continued : 1;        /* and got it */
-  int status;
-  http_framing framing;          /* how the response's body is delimited */
-  tdm_buf resp;                  /* output held while not at the head; owner: req */
-  uint64_t body_bytes;           /* response body bytes, for the access log */
-  uint64_t started;
-};
 
 struct http_conn {
   sock sock;                     /* the client's socket and output; owner: conn */
@@ -174,6 +152,11 @@ int http_req_responded(const http_req *req) {
 
 const char *http_req_peer(const http_req *req) {
   return req->conn->peer;
+}
+
+const char *http_req_id(const http_req *req, size_t *len) {
+  *len = req->ident.id_len;
+  return req->ident.id_len > 0 ? req->ident.id : NULL;
 }
 
 void http_req_hold(http_req *req) {
@@ -299,6 +282,7 @@ void http_resp_begin(http_req *req, int status, int64_t content_length) {
 void http_resp_header(http_req *req, const char *name, size_t nlen, const char *value, size_t vlen) {
   char line[256];
 
+  http_ident_resp_header(&req->ident, name, nlen);
   /* Most header lines are short: one append each. */
   if (nlen + vlen + 4 <= sizeof(line)) {
     memcpy(line, name, nlen);
@@ -321,12 +305,12 @@ void http_resp_header_lines(http_req *req, const char *lines, size_t len) {
 }
 
 void http_resp_end_head(http_req *req, int have_date, int have_server) {
-  char line[HTTP_FRAMING_HEAD_MAX];
-  size_t date_len = 0;
+  char line[HTTP_ID_LINE_MAX + HTTP_FRAMING_HEAD_MAX];
+  size_t date_len = 0, n = http_ident_echo(&req->ident, line);
   const char *date = have_date ? NULL : ctx_date_line(ctx, &date_len);
 
-  req_emit(req, line, http_framing_head_end(line, &req->framing, have_server, date, date_len,
-                                            req->close_after, req->http10));
+  req_emit(req, line, n + http_framing_head_end(line + n, &req->framing, have_server, date, date_len,
+                                                req->close_after, req->http10));
 }
 
 void http_req_start(http_req *req, int status, const char *headers, size_t headers_len,
@@ -604,6 +588,8 @@ static int conn_on_head(void *owner, int status, const char *body) {
   req->keep_alive = hd->keep_alive;
   req->has_body = hd->has_body;
   req->expect_continue = hd->expect_continue;
+  http_ident_req(&req->ident, &c->parser.head.rq, c->sock.peer_host,
+                 status == 0 ? &ctx->cfg->forwarded_allow : NULL);
   if (status != 0) {
     http_req_local(req, status, NULL, body, 1);
     return stop_parsing(c);

@@ -86,6 +86,10 @@ int http_req_is_head(const http_req *req);        /* at the head of its pipeline
 int http_req_responded(const http_req *req);      /* a status line has been produced */
 /* "client 1.2.3.4:5678", for log lines. */
 const char *http_req_peer(const http_req *req);
+/* The request id (the REQUEST's request_id, the response's X-Request-Id),
+ * *len bytes of visible ASCII, NUL-terminated; NULL (and *len 0) if the
+ * request has none (its head was never read whole). */
+const char *http_req_id(const http_req *req, size_t *len);
 
 /* Only while routing: the parser stops after this head until
  * http_req_unhold() (the request waits for a backend). */

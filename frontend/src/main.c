@@ -1,12 +1,13 @@
 /* tandem-frontend: parse the configuration, listen, run the loop.  It calls
- * config, log, server, and at exit static (to free its pool) and record (to
- * write the rest of a recording). */
+ * config, log, server, http_ident (to seed the request ids), and at exit
+ * static (to free its pool) and record (to write the rest of a recording). */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include <uv.h>
 
 #include "config.h"
+#include "http_ident.h"
 #include "log.h"
 #include "record.h"
 #include "server.h"
@@ -29,6 +30,8 @@ int main(int argc, char **argv) {
     return rc;
   }
   log_threshold = (enum log_level) cfg.log_level;
+  if (http_ident_init() != 0)
+    log_warn("no randomness for request ids yet: made from the time and the pid instead");
   server_init(&s, loop, &cfg);
   if (server_listen(&s) != 0) {
     server_stop(&s);
