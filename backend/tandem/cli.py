@@ -63,6 +63,7 @@ class Options:
     max_streams: int = 1024
     log_level: str = "info"
     frontend: Optional[str] = None
+    frontend_options: list[str] = field(default_factory=list)  # more flags for the --serve frontend
     connect_timeout: Optional[float] = None
     interface: str = "auto"
     factory: bool = False
@@ -105,6 +106,10 @@ FLAGS: list[tuple[str, str, str, str]] = [
     ("--log-level", "TANDEM_LOG_LEVEL", "info", "one of " + ", ".join(LOG_LEVELS) + " (or warn)"),
     ("--frontend", "TANDEM_FRONTEND", "build/tandem-frontend of this checkout, else tandem-frontend on PATH",
      "the frontend binary --serve starts"),
+    ("--forwarded-allow-ips", "TANDEM_FORWARDED_ALLOW_IPS", "127.0.0.1,::1",
+     "--serve: the proxies (comma-separated IPs and ADDRESS/PREFIX networks, '*' for any) whose X-Forwarded-For, "
+     "X-Forwarded-Proto, Forwarded and X-Request-Id the frontend believes: the application then sees the "
+     "client address and scheme they forward (the frontend reads the variable itself)"),
     ("--connect-timeout", "TANDEM_CONNECT_TIMEOUT", "wait forever",
      "give up if the frontend socket has not appeared after SECONDS"),
     ("--interface", "TANDEM_INTERFACE", "auto",
@@ -124,7 +129,8 @@ FLAGS: list[tuple[str, str, str, str]] = [
 
 METAVARS = {"--connect": "SOCK", "--serve": "HOST:PORT", "--static": "PREFIX=DIR", "--app-dir": "DIR",
             "--app-name": "NAME", "--generation": "N", "--workers": "N", "--max-streams": "N", "--log-level": "LEVEL",
-            "--frontend": "PATH", "--connect-timeout": "SECONDS", "--interface": "INTERFACE",
+            "--frontend": "PATH", "--forwarded-allow-ips": "LIST", "--connect-timeout": "SECONDS",
+            "--interface": "INTERFACE",
             "--root-path": "PATH", "--threads": "N", "--lifespan": "MODE"}
 
 
@@ -212,7 +218,7 @@ def parse_options(argv: Sequence[str], env: Mapping[str, str]) -> Options:
         opts.static = [parse_static(v) for v in ns.static]
     elif env.get("TANDEM_STATIC"):
         opts.static = [parse_static(v.strip()) for v in env["TANDEM_STATIC"].split(",") if v.strip()]
-    _backend_options(opts, pick)
+    _backend_options(opts, pick, ns)
     _application_options(opts, pick, ns.factory if ns.factory is not None else env.get("TANDEM_FACTORY", ""))
     if ns.worker_fd is not None and ns.ready_fd is not None:
         raise UsageError("--worker-fd and --ready-fd exclude each other")
@@ -249,7 +255,7 @@ def _frontend_address(ns: argparse.Namespace,
                      "or start one with --serve HOST:PORT (or TANDEM_LISTEN)")
 
 
-def _backend_options(opts: Options, pick: Callable[[str, str], Optional[str]]) -> None:
+def _backend_options(opts: Options, pick: Callable[[str, str], Optional[str]], ns: argparse.Namespace) -> None:
     """The options of the backend process: where from, its name and limits, logging, workers."""
     opts.app_dir = pick("app_dir", "TANDEM_APP_DIR") or "."
     opts.app_name = pick("app_name", "TANDEM_APP_NAME")
@@ -265,6 +271,9 @@ def _backend_options(opts: Options, pick: Callable[[str, str], Optional[str]]) -
         raise UsageError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}")
     opts.log_level = log_level
     opts.frontend = pick("frontend", "TANDEM_FRONTEND")
+    # The frontend's own; the variable reaches a --serve frontend by inheritance.
+    if ns.forwarded_allow_ips is not None:
+        opts.frontend_options += ["--forwarded-allow-ips", ns.forwarded_allow_ips]
     timeout = pick("connect_timeout", "TANDEM_CONNECT_TIMEOUT")
     if timeout is not None:
         try:
@@ -352,6 +361,8 @@ def main(argv: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] 
         return 1
     setup_logging(opts.log_level)
     log = logging.getLogger("tandem")
+    if opts.frontend_options and opts.serve is None and opts.worker_fd is None:
+        log.warning("--forwarded-allow-ips is the frontend's: pass it to tandem-frontend; ignored here")
 
     if opts.workers > 1 or opts.reload:
         return _supervise(opts, argv, log)
@@ -379,7 +390,7 @@ def _supervise(opts: Options, argv: Sequence[str], log: logging.Logger) -> int:
     except FrontendNotFound as exc:
         log.error("%s", exc)
         return 1
-    return supervise(argv, opts.workers, generation, root, frontend, opts.serve, opts.static)
+    return supervise(argv, opts.workers, generation, root, frontend, opts.serve, opts.static, opts.frontend_options)
 
 
 def _backend(opts: Options, argv: Sequence[str], log: logging.Logger, start_cwd: str,
@@ -426,7 +437,8 @@ def _backend(opts: Options, argv: Sequence[str], log: logging.Logger, start_cwd:
             log.error("%s", exc)
             return 1
         serve = opts.serve
-        run = lambda: serve_with_frontend(app, config, frontend, serve, opts.static, lifespan)  # noqa: E731
+        run = lambda: serve_with_frontend(app, config, frontend, serve, opts.static, lifespan,  # noqa: E731
+                                          opts.frontend_options)
     else:
         if opts.static:
             log.warning("--static is served by the frontend: pass it to tandem-frontend; ignored here")

@@ -110,14 +110,15 @@ def frontend_candidates(package_file: str) -> list[str]:
 
 
 def frontend_command(frontend: str, listen: tuple[str, int], socket_path: str,
-                     static: Sequence[tuple[str, str]]) -> list[str]:
+                     static: Sequence[tuple[str, str]], options: Sequence[str] = ()) -> list[str]:
+    """The frontend's command line; ``options``: more of its flags, as given (``--forwarded-allow-ips``)."""
     host, port = listen
     if ":" in host:
         host = f"[{host}]"
     cmd = [frontend, "--listen", f"{host}:{port}", "--backend-socket", socket_path]
     for prefix, directory in static:
         cmd += ["--static", f"{prefix}={os.path.abspath(directory)}"]
-    return cmd
+    return cmd + list(options)
 
 
 def describe_exit(returncode: int) -> str:
@@ -131,7 +132,7 @@ def describe_exit(returncode: int) -> str:
 
 async def serve_with_frontend(app: AppCallable, make_config: Callable[[str], ServerConfig], frontend: str,
                               listen: tuple[str, int], static: Sequence[tuple[str, str]],
-                              lifespan: Optional["Lifespan"] = None) -> int:
+                              lifespan: Optional["Lifespan"] = None, options: Sequence[str] = ()) -> int:
     loop = asyncio.get_running_loop()
     tmpdir = tempfile.mkdtemp(prefix="tandem-")
     os.chmod(tmpdir, 0o700)
@@ -148,7 +149,7 @@ async def serve_with_frontend(app: AppCallable, make_config: Callable[[str], Ser
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
     try:
-        cmd = frontend_command(frontend, listen, socket_path, static)
+        cmd = frontend_command(frontend, listen, socket_path, static, options)
         logger.info("starting the frontend: %s", " ".join(cmd))
         try:
             proc = await asyncio.create_subprocess_exec(*cmd, preexec_fn=dies_with_us())

@@ -36,13 +36,13 @@ from .watch import SourceWatcher, WatchUnavailable
 logger = logging.getLogger("tandem.supervisor")
 
 # What the workers of a --serve parent do not get: they connect to its private socket.
-SERVE_FLAGS = ("--serve", "--static", "--frontend", "--connect")
+SERVE_FLAGS = ("--serve", "--static", "--frontend", "--connect", "--forwarded-allow-ips")
 
 
 def supervise(argv: Sequence[str], workers: int, generation: int, reload_root: Optional[str],
               frontend: Optional[str] = None, listen: Optional[tuple[str, int]] = None,
-              static: Sequence[tuple[str, str]] = ()) -> int:
-    """Runs ``workers`` backends (``--serve``: with the frontend given), reloading them on source
+              static: Sequence[tuple[str, str]] = (), options: Sequence[str] = ()) -> int:
+    """Runs ``workers`` backends (``--serve``: with the frontend given, ``options`` its more flags), reloading them on source
     changes under ``reload_root`` if it is not None.  Returns the exit status."""
     watcher = None
     if reload_root is not None:
@@ -56,7 +56,7 @@ def supervise(argv: Sequence[str], workers: int, generation: int, reload_root: O
     try:
         if frontend is None or listen is None:
             return run_workers(argv, workers, generation)
-        return _with_frontend(argv, workers, generation, frontend, listen, static)
+        return _with_frontend(argv, workers, generation, frontend, listen, static, options)
     finally:
         if watcher is not None:
             watcher.stop()
@@ -70,11 +70,11 @@ def _reload_on_change(paths: list[str]) -> None:
 
 
 def _with_frontend(argv: Sequence[str], workers: int, generation: int, frontend: str, listen: tuple[str, int],
-                   static: Sequence[tuple[str, str]]) -> int:
+                   static: Sequence[tuple[str, str]], options: Sequence[str]) -> int:
     tmpdir = tempfile.mkdtemp(prefix="tandem-")
     os.chmod(tmpdir, 0o700)
     socket_path = os.path.join(tmpdir, "backend.sock")
-    cmd = frontend_command(frontend, listen, socket_path, static)
+    cmd = frontend_command(frontend, listen, socket_path, static, options)
     logger.info("starting the frontend: %s", " ".join(cmd))
     try:
         proc = subprocess.Popen(cmd, preexec_fn=dies_with_us())
