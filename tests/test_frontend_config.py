@@ -34,6 +34,7 @@ FLAGS = {
     "shutdown-timeout": "TANDEM_SHUTDOWN_TIMEOUT",
     "max-header-size": "TANDEM_MAX_HEADER_SIZE",
     "max-body-size": "TANDEM_MAX_BODY_SIZE",
+    "forwarded-allow-ips": "TANDEM_FORWARDED_ALLOW_IPS",
     "record": "TANDEM_RECORD",
     "access-log": "TANDEM_ACCESS_LOG",
     "log-level": "TANDEM_LOG_LEVEL",
@@ -105,12 +106,20 @@ def test_check_config_names_what_would_stop_the_start(tmp_path, args, message):
     (["--backend-socket-mode", "999"], "--backend-socket-mode"),
     (["--max-header-size", "1"], "--max-header-size"),
     (["--keepalive-timeout", "-1"], "--keepalive-timeout"),
+    (["--forwarded-allow-ips", "localhost"], "--forwarded-allow-ips: 'localhost' is not an IP address"),
+    (["--forwarded-allow-ips", "10.0.0.0/33"], "--forwarded-allow-ips: '10.0.0.0/33'"),
     (["--no-such-flag"], "--no-such-flag"),
 ])
 def test_bad_flag_value_exits_nonzero_naming_the_flag(args, flag):
     result = run(*args)
     assert result.returncode != 0
     assert flag in result.stderr
+
+
+def test_forwarded_allow_ips_takes_networks_of_both_families_and_star():
+    for value in ("10.0.0.0/8, 192.168.1.7,2001:db8::/32,::1", "*", ""):
+        result = run("--forwarded-allow-ips", value, "--check-config", "--backend-socket", "/tmp/tandem-x/b.sock")
+        assert "--forwarded-allow-ips" not in result.stderr, result.stderr
 
 
 def test_bad_variable_value_names_the_flag_and_the_variable():
