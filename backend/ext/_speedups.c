@@ -5,9 +5,10 @@
  *     The REQUEST frame whose payload is buf[start:end], as the Request tuple
  *     protocol.py's decoder makes, or None for anything else: another frame
  *     type, a malformed frame, a str that is not UTF-8, an element this
- *     version ignores.  A REQUEST without the optional request_id gets "".  On None the caller decodes the payload in Python,
- *     which says what is wrong; so this accepts a subset of what protocol.py
- *     accepts and returns the same values for it.
+ *     version ignores.  A REQUEST without the optional request_id gets
+ *     "".  On None the caller decodes the payload in Python, which says
+ *     what is wrong; so this accepts a subset of what protocol.py accepts
+ *     and returns the same values for it.
  *
  * response_frame(stream_id, flags, status, headers, body)
  *     A whole RESPONSE frame (length prefix and payload), the same bytes as

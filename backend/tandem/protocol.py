@@ -479,8 +479,8 @@ def decode_payload(payload: Any) -> Frame:
                 # when something is wrong, to say what.
                 flags, method, target, path, query, version, headers, client, server, scheme, body = items[2:13]
                 request_id = items[13] if len(items) > 13 else ""
-                if (type(flags) is int and type(request_id) is str and flags >= 0 and type(method) is str and type(target) is bytes
-                        and type(path) is bytes and type(query) is bytes and type(version) is str
+                if (type(flags) is int and flags >= 0 and type(method) is str and type(target) is bytes
+                        and type(request_id) is str and type(path) is bytes and type(query) is bytes and type(version) is str
                         and type(scheme) is str and type(body) is bytes
                         and type(headers) is list and not len(headers) & 1
                         and (client is None or (type(client) is list and len(client) == 2

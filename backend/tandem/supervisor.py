@@ -42,8 +42,9 @@ SERVE_FLAGS = ("--serve", "--static", "--frontend", "--connect", "--forwarded-al
 def supervise(argv: Sequence[str], workers: int, generation: int, reload_root: Optional[str],
               frontend: Optional[str] = None, listen: Optional[tuple[str, int]] = None,
               static: Sequence[tuple[str, str]] = (), options: Sequence[str] = ()) -> int:
-    """Runs ``workers`` backends (``--serve``: with the frontend given, ``options`` its more flags), reloading them on source
-    changes under ``reload_root`` if it is not None.  Returns the exit status."""
+    """Runs ``workers`` backends (``--serve``: with the frontend given, and ``options``, more of its
+    flags), reloading them on source changes under ``reload_root`` if it is not None.  Returns the exit
+    status."""
     watcher = None
     if reload_root is not None:
         try:
