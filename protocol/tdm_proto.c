@@ -21,14 +21,14 @@
 #define BUF_MIN_SIZE 4096
 #define BUF_DEFAULT_CAP ((size_t)TDM_MAX_MAX_FRAME * 4)
 
-/* Per frame type: the number of elements this version defines (type and stream
- * id included), and whether the frame belongs to a stream (id > 0) or to the
+/* Per frame type: the number of elements this version defines and writes (type
+ * and stream id included), and whether the frame belongs to a stream (id > 0) or to the
  * connection (id 0). */
 #define FRAME_TYPE_MAP(XX)                                                    \
   XX(HELLO, 10, 0)                                                            \
   XX(GOAWAY, 4, 0)                                                            \
   XX(PING, 4, 0)                                                              \
-  XX(REQUEST, 13, 1)                                                          \
+  XX(REQUEST, 14, 1)                                                          \
   XX(RESPONSE, 6, 1)                                                          \
   XX(DATA, 4, 1)                                                              \
   XX(WINDOW, 3, 1)                                                            \
@@ -45,6 +45,13 @@ static const struct frame_layout frame_layouts[] = {
   FRAME_TYPE_MAP(XX)
 #undef XX
 };
+
+/* Elements at the end of a frame that a receiver accepts missing, because
+ * they were appended to version 1 after its first release (PROTOCOL.md
+ * section 2, "Optional elements"): REQUEST's request_id. */
+static uint8_t optional_elements(uint32_t type) {
+  return type == TDM_REQUEST ? 1 : 0;
+}
 
 /* Returns the layout of a type this version defines, NULL for any other. */
 static const struct frame_layout *layout_of(uint32_t type) {
@@ -300,8 +307,10 @@ static int get_headers(msgpack_zone *zone, const msgpack_object *o,
 }
 
 /* Fills the union of f from the elements e of a frame whose type, stream id
- * and element count are already checked. */
-static int decode_fields(tdm_decoder *d, const msgpack_object *e, tdm_frame *f) {
+ * and element count (nelements, at least the required ones) are already
+ * checked. */
+static int decode_fields(tdm_decoder *d, const msgpack_object *e, uint32_t nelements,
+                         tdm_frame *f) {
   switch (f->type) {
   case TDM_HELLO: {
     tdm_hello *h = &f->u.hello;
@@ -322,6 +331,10 @@ static int decode_fields(tdm_decoder *d, const msgpack_object *e, tdm_frame *f) 
     return 0;
   case TDM_REQUEST: {
     tdm_request *r = &f->u.request;
+    r->request_id.ptr = "";
+    r->request_id.len = 0;
+    if (nelements > 13 && get_str(&e[13], &r->request_id))
+      return TDM_EPROTO;
     if (get_flags(&e[2], &r->flags) || get_str(&e[3], &r->method) || get_bin(&e[4], &r->target) ||
         get_bin(&e[5], &r->path) || get_bin(&e[6], &r->query) ||
         get_str(&e[7], &r->http_version) || get_addr(&e[9], &r->client) ||
@@ -401,9 +414,10 @@ int tdm_decode_payload(tdm_decoder *d, const char *payload, uint32_t n, tdm_fram
     out->stream_id = f.stream_id;
     return 0;
   }
-  if (obj.via.array.size < layout->nelements || (f.stream_id != 0) != layout->on_stream)
+  if (obj.via.array.size < (uint32_t) (layout->nelements - optional_elements(f.type)) ||
+      (f.stream_id != 0) != layout->on_stream)
     return TDM_EPROTO;
-  if ((err = decode_fields(d, e, &f)) != 0)
+  if ((err = decode_fields(d, e, obj.via.array.size, &f)) != 0)
     return err;
   *out = f;
   return 0;
@@ -558,7 +572,8 @@ static uint64_t payload_size(const tdm_frame *f) {
     size += mp_uint_size(r->flags) + mp_str_size(r->method) + mp_bin_size(r->target) +
             mp_bin_size(r->path) + mp_bin_size(r->query) + mp_str_size(r->http_version) +
             mp_headers_size(r->headers, r->nheaders) + mp_addr_size(&r->client) +
-            mp_addr_size(&r->server) + mp_str_size(r->scheme) + mp_bin_size(r->body);
+            mp_addr_size(&r->server) + mp_str_size(r->scheme) + mp_bin_size(r->body) +
+            mp_str_size(r->request_id);
     break;
   }
   case TDM_RESPONSE: {
@@ -708,7 +723,8 @@ static unsigned char *w_frame(unsigned char *w, const tdm_frame *f) {
     w = w_addr(w, &r->client);
     w = w_addr(w, &r->server);
     w = w_str(w, r->scheme);
-    return w_bin(w, r->body);
+    w = w_bin(w, r->body);
+    return w_str(w, r->request_id);
   }
   case TDM_RESPONSE: {
     const tdm_response *r = &f->u.response;

@@ -144,6 +144,9 @@ typedef struct tdm_request {
   tdm_addr server;
   tdm_str scheme;
   tdm_str body;
+  /* Optional (PROTOCOL.md section 2, "Optional elements"): len 0 when the
+   * frame has none or it is empty; never NULL in a decoded frame. */
+  tdm_str request_id;
 } tdm_request;
 
 typedef struct tdm_response {

@@ -92,7 +92,7 @@ def test_combined_lines_for_static_dynamic_and_404(make_stack, tmp_path):
     assert static["request"] == "GET /static/hello.txt HTTP/1.1"
     assert (static["status"], static["backend"], static["upstream_time"]) == ("200", "static", "-")
     assert int(static["bytes"]) == os.path.getsize(os.path.join(st.static_dir, "hello.txt"))
-    assert (static["referer"], static["agent"], static["request_id"]) == ("-", "probe/1", "-")
+    assert (static["referer"], static["agent"]) == ("-", "probe/1")
     assert dynamic["request"] == "GET /users/5?q=x HTTP/1.1"
     assert (dynamic["status"], dynamic["bytes"]) == ("200", str(len(b'{"id":5,"q":"x"}')))
     assert dynamic["backend"] == f"{backend.pid}/7"
@@ -103,6 +103,8 @@ def test_combined_lines_for_static_dynamic_and_404(make_stack, tmp_path):
     assert (static_missing["status"], static_missing["backend"]) == ("404", "static")
     for line in lines:
         assert line["addr"] == "127.0.0.1"
+        assert re.fullmatch(r"[0-9a-f]{32}", line["request_id"])
+    assert len({line["request_id"] for line in lines}) == 4
 
 
 def test_json_lines_for_static_dynamic_and_404(make_stack, tmp_path):
@@ -111,7 +113,7 @@ def test_json_lines_for_static_dynamic_and_404(make_stack, tmp_path):
     static, dynamic, missing, static_missing = [parse_json(line) for line in read_lines(path, 4)]
     assert static["request"] == "GET /static/hello.txt HTTP/1.1"
     assert (static["status"], static["backend"], static["upstream_time"]) == (200, "static", None)
-    assert (static["referer"], static["user_agent"], static["request_id"]) == (None, "probe/1", None)
+    assert (static["referer"], static["user_agent"]) == (None, "probe/1")
     assert dynamic["request"] == "GET /users/5?q=x HTTP/1.1"
     assert (dynamic["status"], dynamic["body_bytes_sent"]) == (200, len(b'{"id":5,"q":"x"}'))
     assert dynamic["backend"] == f"{backend.pid}/7"
@@ -120,6 +122,8 @@ def test_json_lines_for_static_dynamic_and_404(make_stack, tmp_path):
     assert (missing["status"], missing["backend"]) == (404, f"{backend.pid}/7")
     assert (static_missing["status"], static_missing["backend"]) == (404, "static")
     assert all(e["remote_addr"] == "127.0.0.1" for e in (static, dynamic, missing, static_missing))
+    ids = {e["request_id"] for e in (static, dynamic, missing, static_missing)}
+    assert len(ids) == 4 and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
 
 
 @pytest.mark.parametrize("fmt", ["combined", "json"])

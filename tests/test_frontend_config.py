@@ -38,6 +38,7 @@ FLAGS = {
     "max-headers": "TANDEM_MAX_HEADERS",
     "max-header-size": "TANDEM_MAX_HEADER_SIZE",
     "max-body-size": "TANDEM_MAX_BODY_SIZE",
+    "forwarded-allow-ips": "TANDEM_FORWARDED_ALLOW_IPS",
     "record": "TANDEM_RECORD",
     "access-log": "TANDEM_ACCESS_LOG",
     "access-log-format": "TANDEM_ACCESS_LOG_FORMAT",
@@ -118,6 +119,8 @@ def test_check_config_names_what_would_stop_the_start(tmp_path, args, message):
     (["--body-timeout", "0"], "--body-timeout"),
     (["--send-timeout", "x"], "--send-timeout"),
     (["--keepalive-timeout", "-1"], "--keepalive-timeout"),
+    (["--forwarded-allow-ips", "localhost"], "--forwarded-allow-ips: 'localhost' is not an IP address"),
+    (["--forwarded-allow-ips", "10.0.0.0/33"], "--forwarded-allow-ips: '10.0.0.0/33'"),
     (["--no-such-flag"], "--no-such-flag"),
     (["--access-log-format", "xml"], "--access-log-format"),
     (["--metrics-listen", "9100"], "--metrics-listen"),
@@ -127,6 +130,12 @@ def test_bad_flag_value_exits_nonzero_naming_the_flag(args, flag):
     result = run(*args)
     assert result.returncode != 0
     assert flag in result.stderr
+
+
+def test_forwarded_allow_ips_takes_networks_of_both_families_and_star():
+    for value in ("10.0.0.0/8, 192.168.1.7,2001:db8::/32,::1", "*", ""):
+        result = run("--forwarded-allow-ips", value, "--check-config", "--backend-socket", "/tmp/tandem-x/b.sock")
+        assert "--forwarded-allow-ips" not in result.stderr, result.stderr
 
 
 def test_bad_variable_value_names_the_flag_and_the_variable():

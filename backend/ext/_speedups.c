@@ -5,9 +5,10 @@
  *     The REQUEST frame whose payload is buf[start:end], as the Request tuple
  *     protocol.py's decoder makes, or None for anything else: another frame
  *     type, a malformed frame, a str that is not UTF-8, an element this
- *     version ignores.  On None the caller decodes the payload in Python,
- *     which says what is wrong; so this accepts a subset of what protocol.py
- *     accepts and returns the same values for it.
+ *     version ignores.  A REQUEST without the optional request_id gets
+ *     "".  On None the caller decodes the payload in Python, which says
+ *     what is wrong; so this accepts a subset of what protocol.py accepts
+ *     and returns the same values for it.
  *
  * response_frame(stream_id, flags, status, headers, body)
  *     A whole RESPONSE frame (length prefix and payload), the same bytes as
@@ -37,7 +38,8 @@
 #include "tdm_proto.h"
 
 #define HEADERS_ON_STACK 32
-#define REQUEST_ELEMENTS 13
+#define REQUEST_ELEMENTS 14         /* 13 from a frontend before request ids */
+#define REQUEST_ITEMS 13            /* the Request tuple's: no type */
 #define FIXARRAY(n) (0x90 | (n))
 
 static tdm_decoder decoder;           /* owner: this module, for the process's life */
@@ -97,10 +99,10 @@ static PyObject *headers_of(const tdm_request *r) {
 }
 
 /* The Request tuple: (stream_id, flags, method, target, path, query,
- * http_version, headers, client, server, scheme, body). */
+ * http_version, headers, client, server, scheme, body, request_id). */
 static PyObject *request_of(uint32_t stream_id, const tdm_request *r) {
   PyObject *t;
-  PyObject *items[12] = {NULL};
+  PyObject *items[REQUEST_ITEMS] = {NULL};
   int i;
 
   /* In order, stopping at the first failure: a second str that is not
@@ -116,18 +118,19 @@ static PyObject *request_of(uint32_t stream_id, const tdm_request *r) {
       (items[8] = addr_of(&r->client)) == NULL ||
       (items[9] = addr_of(&r->server)) == NULL ||
       (items[10] = str_of(r->scheme)) == NULL ||
-      (items[11] = bytes_of(r->body)) == NULL)
+      (items[11] = bytes_of(r->body)) == NULL ||
+      (items[12] = str_of(r->request_id)) == NULL)
     goto fail;
   /* What tuple.__new__(Request, items) does, without the iteration. */
-  t = request_type->tp_alloc(request_type, 12);
+  t = request_type->tp_alloc(request_type, REQUEST_ITEMS);
   if (t == NULL)
     goto fail;
-  for (i = 0; i < 12; i++)
+  for (i = 0; i < REQUEST_ITEMS; i++)
     PyTuple_SET_ITEM(t, i, items[i]);
   return t;
 
 fail:
-  for (i = 0; i < 12; i++)
+  for (i = 0; i < REQUEST_ITEMS; i++)
     Py_XDECREF(items[i]);
   return NULL;
 }
@@ -172,11 +175,13 @@ static PyObject *request_from(PyObject *self, PyObject *const *args, Py_ssize_t 
   if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) != 0)
     return NULL;
   p = (const unsigned char *) view.buf + start;
-  /* Exactly the thirteen elements of this version, and a REQUEST's type: a
-   * later version's extra elements may hold what only the Python decoder
-   * takes (a map with array keys, an ext). */
+  /* Exactly the fourteen elements of this version (or the thirteen of a
+   * frontend from before request ids), and a REQUEST's type: a later
+   * version's extra elements may hold what only the Python decoder takes (a
+   * map with array keys, an ext). */
   if (start < 0 || end > view.len || end - start < 2 || end - start > UINT32_MAX ||
-      p[0] != FIXARRAY(REQUEST_ELEMENTS) || p[1] != TDM_REQUEST ||
+      (p[0] != FIXARRAY(REQUEST_ELEMENTS) && p[0] != FIXARRAY(REQUEST_ELEMENTS - 1)) ||
+      p[1] != TDM_REQUEST ||
       flags_are_wide(p, (size_t) (end - start)))
     goto done;
   if (tdm_decode_payload(&decoder, (const char *) p, (uint32_t) (end - start), &f) != 0 ||

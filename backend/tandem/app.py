@@ -138,7 +138,8 @@ class App:
         except Exception:
             if stream.cancelled:
                 return
-            logger.exception("error in handler %s for %s %s", route.name, head.method, path)
+            logger.exception("error in handler %s for %s %s (request id %s)", route.name, head.method, path,
+                             head.request_id)
             prepared = plain("Internal Server Error", 500)
         try:
             if prepared is None:
@@ -153,7 +154,8 @@ class App:
             # logged with its route like any failure of the handler.
             if stream.response_started or stream.cancelled:
                 raise
-            logger.exception("invalid response from handler %s for %s %s", route.name, head.method, path)
+            logger.exception("invalid response from handler %s for %s %s (request id %s)", route.name,
+                             head.method, path, head.request_id)
             await plain("Internal Server Error", 500).send(stream)
 
 

@@ -52,13 +52,16 @@ from . import validation
 from .validation import MAX_STATUS, MIN_STATUS
 from .asgi_types import ASGI2Application, ASGIApplication, Message, Receive, Scope, Send
 from .request import decode_path
-from .types import Header, PreparedHeaders, RawHeaders, StreamCancelled, Stream, prepared
+from .types import Header, PreparedHeaders, RawHeaders, StreamCancelled, Stream, describe, prepared
 
 logger = logging.getLogger("tandem.asgi")
 
 ASGI_VERSION = "3.0"
 HTTP_SPEC_VERSION = "2.3"
 PATHSEND = "http.response.pathsend"
+# tandem's own extension (ASGI: a server advertises what it supports in
+# scope["extensions"], keyed by name): {"request_id": the request's id}.
+TANDEM_EXTENSION = "tandem"
 
 
 class ASGI2Middleware:
@@ -126,7 +129,7 @@ class ASGIAdapter:
             "client": head.client,
             "server": head.server,
             "state": self.state.copy(),
-            "extensions": {PATHSEND: {}},
+            "extensions": {PATHSEND: {}, TANDEM_EXTENSION: {"request_id": head.request_id}},
         }
 
     async def __call__(self, stream: Stream) -> None:
@@ -269,8 +272,8 @@ class RequestResponseCycle:
         yet, else the stream is cancelled (uvicorn closes the connection).
         """
         if result is not None:
-            logger.error("stream %d: the ASGI application returned %r; it should return None",
-                         self.stream.id, result)
+            logger.error("%s: the ASGI application returned %r; it should return None",
+                         describe(self.stream), result)
         if self.complete or self.stream.cancelled or self.status is None:
             return
         raise RuntimeError("the ASGI application returned without completing the response"

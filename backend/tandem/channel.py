@@ -45,7 +45,7 @@ from .connection import (
     CLOSED, RESP_BODY_STATES, WAIT, Attached, BodyReceived, Connection, ConnectionFailed, DrainAsked, Event,
     HelloConfig, Outcome, StreamReset, StreamState, WindowOpened)
 from .stream import ChannelStream
-from .types import AppCallable, StreamCancelled
+from .types import AppCallable, StreamCancelled, describe
 from .validation import flatten
 
 __all__ = ["Channel", "HelloConfig", "Outcome", "OWN_DRAIN_CLOSE_GRACE"]
@@ -363,15 +363,15 @@ class Channel(asyncio.Protocol):
                 logger.debug("stream %d: app raised after cancellation: %r", stream.id, exc)
         elif exc is None:
             if not stream.response_started:
-                logger.error("stream %d: the app returned without starting a response", stream.id)
+                logger.error("%s: the app returned without starting a response", describe(stream))
                 conn.send_response(stream, 500, _ERROR_HEADERS, _ERROR_BODY, True)
             elif stream.state in RESP_BODY_STATES:
                 conn.send_data(stream, b"", True)
         else:
             if isinstance(exc, asyncio.CancelledError):
-                logger.error("stream %d: the app was cancelled", stream.id)
+                logger.error("%s: the app was cancelled", describe(stream))
             else:
-                logger.error("stream %d: the app raised an exception", stream.id, exc_info=exc)
+                logger.error("%s: the app raised an exception", describe(stream), exc_info=exc)
             if not stream.response_started:
                 conn.send_response(stream, 500, _ERROR_HEADERS, _ERROR_BODY, True)
             elif stream.state in RESP_BODY_STATES:

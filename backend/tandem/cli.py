@@ -115,6 +115,10 @@ FLAGS: list[tuple[str, str, str, str]] = [
      "appended) or json"),
     ("--metrics-listen", "TANDEM_METRICS_LISTEN", "off",
      "the --serve frontend also serves /metrics (Prometheus), /status and /status.html on HOST:PORT"),
+    ("--forwarded-allow-ips", "TANDEM_FORWARDED_ALLOW_IPS", "127.0.0.1,::1",
+     "--serve: the proxies (comma-separated IPs and ADDRESS/PREFIX networks, '*' for any) whose X-Forwarded-For, "
+     "X-Forwarded-Proto, Forwarded and X-Request-Id the frontend believes: the application then sees the "
+     "client address and scheme they forward (the frontend reads the variable itself)"),
     ("--connect-timeout", "TANDEM_CONNECT_TIMEOUT", "wait forever",
      "give up if the frontend socket has not appeared after SECONDS"),
     ("--interface", "TANDEM_INTERFACE", "auto",
@@ -134,12 +138,12 @@ FLAGS: list[tuple[str, str, str, str]] = [
 
 METAVARS = {"--connect": "SOCK", "--serve": "HOST:PORT", "--static": "PREFIX=DIR", "--app-dir": "DIR",
             "--app-name": "NAME", "--generation": "N", "--workers": "N", "--max-streams": "N", "--log-level": "LEVEL",
-            "--frontend": "PATH", "--connect-timeout": "SECONDS", "--interface": "INTERFACE",
-            "--root-path": "PATH", "--threads": "N", "--lifespan": "MODE", "--access-log": "PATH",
-            "--access-log-format": "FORMAT", "--metrics-listen": "HOST:PORT"}
+            "--frontend": "PATH", "--forwarded-allow-ips": "LIST", "--connect-timeout": "SECONDS",
+            "--interface": "INTERFACE", "--root-path": "PATH", "--threads": "N", "--lifespan": "MODE",
+            "--access-log": "PATH", "--access-log-format": "FORMAT", "--metrics-listen": "HOST:PORT"}
 
 # The frontend's own settings that --serve passes on to the frontend it starts.
-FRONTEND_FLAGS = ("--access-log", "--access-log-format", "--metrics-listen")
+FRONTEND_FLAGS = ("--access-log", "--access-log-format", "--metrics-listen", "--forwarded-allow-ips")
 ACCESS_LOG_FORMATS = ("combined", "json")
 
 

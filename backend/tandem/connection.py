@@ -244,6 +244,11 @@ Event = Union[Attached, BodyReceived, WindowOpened, StreamReset, DrainAsked, Con
 OnStream = Callable[[StreamState], bool]
 OnEvent = Callable[[Event], None]
 OnOutput = Callable[[], None]
+def own_request_id() -> str:
+    """A request id for a REQUEST that came without one: 32 random hex digits, as the frontend's."""
+    return os.urandom(16).hex()
+
+
 NewStream = Callable[["Connection", Request], StreamState]
 
 
@@ -349,6 +354,10 @@ class Connection:
                     if not self._accepting or len(streams) >= max_streams:
                         self._queue(cancel_frame(sid, protocol.CANCEL_REFUSED))
                         continue
+                    if not frame.request_id:
+                        # A frontend from before request ids (PROTOCOL.md
+                        # section 2): the request gets one of ours.
+                        frame = frame._replace(request_id=own_request_id())
                     stream = new_stream(self, frame)
                     stream.state = HALF_CLOSED_REQ if frame.flags & END else OPEN
                     stream.response_started = False

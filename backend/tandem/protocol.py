@@ -149,6 +149,9 @@ class Request(NamedTuple):
     server: Address
     scheme: str
     body: bytes
+    # Optional (PROTOCOL.md section 2): "" when the frontend sent none, as one
+    # from before request ids does.
+    request_id: str = ""
 
 
 class Response(NamedTuple):
@@ -241,10 +244,10 @@ def ping_frame(stream_id: int, ack: bool, opaque: int) -> bytes:
 
 def request_frame(stream_id: int, flags: int, method: str, target: bytes, path: bytes, query: bytes,
                   http_version: str, headers: FlatHeaders, client: Address, server: Address, scheme: str,
-                  body: Body) -> bytes:
+                  body: Body, request_id: str = "") -> bytes:
     return frame_bytes(pack([REQUEST, stream_id, flags, method, target, path, query, http_version, headers,
                              None if client is None else [client[0], client[1]],
-                             None if server is None else [server[0], server[1]], scheme, body]))
+                             None if server is None else [server[0], server[1]], scheme, body, request_id]))
 
 
 def _response_frame(stream_id: int, flags: int, status: int, headers: FlatHeaders, body: Body) -> bytes:
@@ -289,7 +292,7 @@ def encode(frame: Frame) -> bytes:
     if cls is Request:
         f: Any = frame
         return request_frame(f.stream_id, f.flags, f.method, f.target, f.path, f.query, f.http_version,
-                             flatten(f.headers), f.client, f.server, f.scheme, f.body)
+                             flatten(f.headers), f.client, f.server, f.scheme, f.body, f.request_id)
     if cls is Response:
         f = frame
         return response_frame(f.stream_id, f.flags, f.status, flatten(f.headers), f.body)
@@ -394,13 +397,15 @@ def _ping(sid: int, e: list[Any]) -> Ping:
 
 
 def _request(sid: int, e: list[Any]) -> Request:
+    # 13 elements: request_id (the 14th) is optional, PROTOCOL.md section 2.
     _need(e, 13, "REQUEST")
     _on_stream(sid, "REQUEST")
     return Request(sid, _u64(e[2], "REQUEST flags"), _str(e[3], "REQUEST method"),
                    _bin(e[4], "REQUEST target"), _bin(e[5], "REQUEST path"), _bin(e[6], "REQUEST query"),
                    _str(e[7], "REQUEST http_version"), _headers(e[8], "REQUEST headers"),
                    _addr(e[9], "REQUEST client"), _addr(e[10], "REQUEST server"),
-                   _str(e[11], "REQUEST scheme"), _bin(e[12], "REQUEST body"))
+                   _str(e[11], "REQUEST scheme"), _bin(e[12], "REQUEST body"),
+                   _str(e[13], "REQUEST request_id") if len(e) > 13 else "")
 
 
 def _response(sid: int, e: list[Any]) -> Response:
@@ -473,8 +478,9 @@ def decode_payload(payload: Any) -> Frame:
                 # construction; _request() runs the field by field checks only
                 # when something is wrong, to say what.
                 flags, method, target, path, query, version, headers, client, server, scheme, body = items[2:13]
+                request_id = items[13] if len(items) > 13 else ""
                 if (type(flags) is int and flags >= 0 and type(method) is str and type(target) is bytes
-                        and type(path) is bytes and type(query) is bytes and type(version) is str
+                        and type(request_id) is str and type(path) is bytes and type(query) is bytes and type(version) is str
                         and type(scheme) is str and type(body) is bytes
                         and type(headers) is list and not len(headers) & 1
                         and (client is None or (type(client) is list and len(client) == 2
@@ -495,7 +501,7 @@ def decode_payload(payload: Any) -> Frame:
                         return _tuple_new(Request, (
                             sid, flags, method, target, path, query, version, list(zip(pairs, pairs)),
                             None if client is None else (client[0], client[1]),
-                            None if server is None else (server[0], server[1]), scheme, body))
+                            None if server is None else (server[0], server[1]), scheme, body, request_id))
             decoder = _DECODERS.get(ftype)
             if decoder is not None:
                 return decoder(sid, items)

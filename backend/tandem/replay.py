@@ -235,11 +235,11 @@ class Replayer:
         headers = flatten(r.headers)
         room = min(self.peer.max_frame_size - len(protocol.request_frame(
             sid, 0, r.method, r.target, r.path, r.query, r.http_version, headers, r.client, r.server, r.scheme,
-            b"")) - HEAD_ROOM, self.windows[sid])
+            b"", r.request_id)) - HEAD_ROOM, self.windows[sid])
         first, rest = ex.body[:room], ex.body[room:]
         end = protocol.END if ex.request_ended and not rest else 0
         self.send(protocol.request_frame(sid, end, r.method, r.target, r.path, r.query, r.http_version, headers,
-                                         r.client, r.server, r.scheme, first))
+                                         r.client, r.server, r.scheme, first, r.request_id))
         self.windows[sid] -= len(first)
         await self._send_body(sid, rest, ex.request_ended)
         if ex.cancelled is not None:

@@ -58,7 +58,15 @@ class Request:
 
     @property
     def client(self) -> Optional[tuple[str, int]]:
+        """``(host, port)`` of the client; behind a trusted proxy, the one it forwarded for
+        (the frontend's ``--forwarded-allow-ips``)."""
         return self._stream.head.client
+
+    @property
+    def id(self) -> str:
+        """The request id: the trusted ``X-Request-Id`` the frontend got, or one it made; the
+        response's ``X-Request-Id`` header and both processes' log lines carry it."""
+        return self._stream.head.request_id
 
     @property
     def server(self) -> Optional[tuple[str, int]]:

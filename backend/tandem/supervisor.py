@@ -37,7 +37,7 @@ logger = logging.getLogger("tandem.supervisor")
 
 # What the workers of a --serve parent do not get: they connect to its private socket.
 SERVE_FLAGS = ("--serve", "--static", "--frontend", "--connect", "--access-log", "--access-log-format",
-               "--metrics-listen")
+               "--metrics-listen", "--forwarded-allow-ips")
 
 
 def supervise(argv: Sequence[str], workers: int, generation: int, reload_root: Optional[str],

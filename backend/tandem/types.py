@@ -8,7 +8,7 @@ time, so the hot path has a single code path::
     async def app(stream: Stream) -> None
 
 ``stream.head`` is the decoded REQUEST frame (method, target, path, query,
-http_version, headers, client, server, scheme; read the body with ``receive()``,
+http_version, headers, client, server, scheme, request_id; read the body with ``receive()``,
 not from ``head.body``).  The app reads the request body with ``receive()``,
 starts the response once with ``send_response()`` and continues it with
 ``send_data()``; the sends wait (do not return) while the frontend's flow-control
@@ -159,3 +159,12 @@ class Stream(Protocol):
 
 
 AppCallable = Callable[[Stream], Awaitable[None]]
+
+
+def describe(stream: Stream) -> str:
+    """``GET /path (request id ID, stream N)``, for a log line about the stream's request: the
+    path as the client sent it, without the query (which may hold secrets), cut at 200 bytes."""
+    head = stream.head
+    path = head.target.partition(b"?")[0][:200].decode("ascii", "backslashreplace")
+    return f"{head.method} {path} (request id {head.request_id}, stream {head.stream_id})"
+

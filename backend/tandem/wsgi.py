@@ -62,7 +62,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 from . import validation
 from .protocol import END
 from .threadpool import ThreadPool
-from .types import PreparedHeaders, RawHeaders, Stream, StreamCancelled, prepared
+from .types import PreparedHeaders, RawHeaders, Stream, StreamCancelled, describe, prepared
 
 logger = logging.getLogger("tandem.wsgi")
 errors_logger = logging.getLogger("tandem.wsgi.errors")
@@ -331,6 +331,7 @@ class WSGIAdapter:
         environ["wsgi.url_scheme"] = scheme
         environ["wsgi.input"] = wsgi_input
         environ["wsgi.errors"] = WSGIErrors()
+        environ["tandem.request_id"] = head.request_id
         for name, value in head.headers:
             key = _KEYS.get(name, _UNSEEN)
             if key is _UNSEEN:
@@ -670,7 +671,7 @@ class _Exchange:
             if result is not None and hasattr(result, "close"):
                 result.close()
         except catch:
-            logger.exception("stream %d: the WSGI iterable's close() raised", self.stream.id)
+            logger.exception("%s: the WSGI iterable's close() raised", describe(self.stream))
         finally:
             if environ is not None:
                 environ["wsgi.errors"].flush()
@@ -743,8 +744,8 @@ class _Exchange:
             return
         if self.settled:
             # The response went out whole already; only the log can tell.
-            logger.error("stream %d: the WSGI application raised after its response was complete",
-                         self.stream.id, exc_info=exc)
+            logger.error("%s: the WSGI application raised after its response was complete",
+                         describe(self.stream), exc_info=exc)
             return
         if not isinstance(exc, Exception):
             # SystemExit or KeyboardInterrupt in a worker thread must not stop the loop.

@@ -50,13 +50,15 @@ def run(fn: Callable[[], Awaitable[T]], guard: float = 30.0) -> T:
 
 def request(sid: int, method: str = "GET", path: bytes = b"/", query: bytes = b"", body: bytes = b"",
             end: bool = True, headers: Optional[list[tuple[bytes, bytes]]] = None,
-            target: Optional[bytes] = None) -> protocol.Request:
+            target: Optional[bytes] = None, request_id: Optional[str] = None) -> protocol.Request:
+    """A REQUEST as the frontend sends it, with the request id ``req-<sid>`` unless given ("": none)."""
     if target is None:
         target = path + (b"?" + query if query else b"")
     if headers is None:
         headers = [(b"host", b"example.test")]
     return protocol.Request(sid, END if end else 0, method, target, path, query, "1.1", headers,
-                            ("127.0.0.1", 50000), ("127.0.0.1", 8080), "http", body)
+                            ("127.0.0.1", 50000), ("127.0.0.1", 8080), "http", body,
+                            f"req-{sid}" if request_id is None else request_id)
 
 
 def frontend_hello(max_frame_size: int = protocol.DEFAULT_MAX_FRAME,

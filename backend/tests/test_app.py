@@ -104,6 +104,8 @@ def test_500_logs_the_traceback(app: App, caplog: Any) -> None:
     s = call_app(app, path=b"/boom")
     assert (s.status, bytes(s.body)) == (500, b"Internal Server Error")
     assert "ValueError: boom" in caplog.text
+    # The line names the request and its id, which the client got in x-request-id.
+    assert "GET /boom (request id req-1)" in caplog.text
     assert call_app(app, path=b"/bad-return").status == 500
     assert call_app(app).status == 200
 

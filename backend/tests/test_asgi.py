@@ -74,7 +74,7 @@ def test_scope_has_every_key(tmp_path: Any) -> None:
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8080),
         "state": {"pool": "P", "mine": True},
-        "extensions": {"http.response.pathsend": {}},
+        "extensions": {"http.response.pathsend": {}, "tandem": {"request_id": "req-1"}},
     }
     assert adapter.state == {"pool": "P"}
     assert absolute["raw_path"] == b"/a%2Fb" and absolute["method"] == "POST"
@@ -380,6 +380,27 @@ def test_exception_before_the_response_is_a_500(tmp_path: Any, caplog: Any) -> N
             _expect_500(r3, 3)
     run(main)
     assert caplog.text.count("ValueError: broken app") == 2
+    # Each log line names its request and request id.
+    assert "GET / (request id req-1, stream 1): the app raised an exception" in caplog.text
+    assert "GET /started (request id req-3, stream 3): the app raised an exception" in caplog.text
+
+
+def test_request_id_in_the_scope(tmp_path: Any) -> None:
+    ids: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        ids.append(scope["extensions"]["tandem"]["request_id"])
+        await send(start())
+        await send(body(b"ok"))
+
+    async def main() -> None:
+        async with connected(ASGIAdapter(app), str(tmp_path)) as p:
+            # The frontend's id; then none (a frontend from before request ids): the backend's own.
+            await p.fe.send(request(1, request_id="4f1c2a9e"), request(3, request_id=""), request(5, request_id=""))
+            await p.fe.recv_frames(3)
+    run(main)
+    assert ids[0] == "4f1c2a9e"
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids[1:]) and ids[1] != ids[2]
 
 
 def test_exception_after_the_response_started_cancels_the_stream(tmp_path: Any, caplog: Any) -> None:

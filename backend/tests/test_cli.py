@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tandem import cli, devserver
+from tandem import cli, devserver, supervisor
 from tandem.cli import Options, UsageError, parse_options
 from tandem.importer import ImportFromStringError, import_from_string, load_app
 
@@ -257,6 +257,19 @@ def test_frontend_command() -> None:
     cmd = devserver.frontend_command("/fe", ("::1", 80), "/tmp/x/backend.sock", [("/static", "/srv/public")])
     assert cmd == ["/fe", "--listen", "[::1]:80", "--backend-socket", "/tmp/x/backend.sock",
                    "--static", "/static=/srv/public"]
+    cmd = devserver.frontend_command("/fe", ("0.0.0.0", 80), "/s", [], ["--forwarded-allow-ips", "10.0.0.0/8"])
+    assert cmd[-2:] == ["--forwarded-allow-ips", "10.0.0.0/8"]
+
+
+def test_forwarded_allow_ips_goes_to_the_frontend() -> None:
+    opts = cli.parse_options(["app:app", "--serve", "127.0.0.1:8000", "--forwarded-allow-ips", "*"], {})
+    assert opts.frontend_args == ["--forwarded-allow-ips", "*"]
+    assert opts.frontend_flags_given == ["--forwarded-allow-ips"]
+    # The variable goes on as the flag, as the other frontend settings'.
+    opts = cli.parse_options(["app:app", "--serve", "127.0.0.1:8000"], {"TANDEM_FORWARDED_ALLOW_IPS": "10.0.0.0/8"})
+    assert opts.frontend_args == ["--forwarded-allow-ips", "10.0.0.0/8"]
+    assert opts.frontend_flags_given == []
+    assert "--forwarded-allow-ips" in supervisor.SERVE_FLAGS
 
 
 def test_frontend_flags_go_to_the_serve_frontend() -> None:

@@ -24,6 +24,7 @@ def test_head_fields() -> None:
     assert req.raw_target == b"/a/b?x=1"
     assert req.query_string == b"x=1"
     assert req.url == "http://example.test/a/b?x=1"
+    assert req.id == "req-1"
     assert repr(req) == "<Request POST /a/b?x=1>"
 
 

@@ -91,6 +91,9 @@ def random_request(rng: random.Random) -> list[Any]:
     e = [protocol.REQUEST, rng.choice([1, 5, 127, 128, 255, 256, 65536, 2**31 - 1]),
          rng.choice([0, 1, 3, 2**32 - 1, 2**32, 2**64 - 1]), random_str(rng), random_bin(rng), random_bin(rng),
          random_bin(rng), "1.1", headers, rng.choice(addr)(), rng.choice(addr)(), "https", random_bin(rng)]
+    # Most with the optional request_id, some without (a frontend from before it).
+    if rng.random() < 0.7:
+        e.append(random_str(rng))
     # Now and then one element of the wrong type, a bad stream id, or more elements.
     roll = rng.random()
     if roll < 0.3:
@@ -149,6 +152,15 @@ def test_non_utf8_and_wide_flags_are_left_to_python() -> None:
     e[2] = 2**40 + 1
     wide = msgpack.packb(e, use_bin_type=True)
     assert c_decode(wide) is None and python_decode(wide).flags == 2**40 + 1
+
+
+@needs_speedups
+def test_the_optional_request_id() -> None:
+    e = [protocol.REQUEST, 1, 1, "GET", b"/", b"/", b"", "1.1", [], None, None, "http", b""]
+    assert check_same(msgpack.packb(e, use_bin_type=True)).request_id == ""
+    assert check_same(msgpack.packb(e + ["abc"], use_bin_type=True)).request_id == "abc"
+    assert isinstance(check_same(msgpack.packb(e + [b"abc"], use_bin_type=True)), type(None))
+    assert isinstance(python_decode(msgpack.packb(e + [b"abc"], use_bin_type=True)), protocol.ProtocolError)
 
 
 @needs_speedups

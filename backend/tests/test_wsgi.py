@@ -201,6 +201,7 @@ def test_environ_is_complete(tmp_path: Any) -> None:
     assert env["wsgi.multiprocess"] is True and env["wsgi.run_once"] is False
     assert env["wsgi.file_wrapper"] is FileWrapper
     assert env["wsgi.input_terminated"] is True
+    assert env["tandem.request_id"] == "req-1"
     assert env["body"] == b"abc"
 
 
@@ -653,6 +654,8 @@ def test_exception_before_the_response_is_a_500_and_closes(tmp_path: Any, caplog
             await wait_event(iterable[0].closed)
     run(main)
     assert "boom in the call" in caplog.text and "boom in the iterable" in caplog.text
+    assert "GET /call (request id req-1, stream 1): the app raised an exception" in caplog.text
+    assert "GET /iter (request id req-3, stream 3): the app raised an exception" in caplog.text
 
 
 def test_exception_mid_response_cancels_the_stream_and_closes(tmp_path: Any, caplog: Any) -> None:

@@ -1,6 +1,7 @@
 /* config: the frontend's settings, one row per setting in CONFIG_OPTIONS
  * (flag, environment variable, default, help), read from the environment
- * and then the command line.  Ground level: it calls log and the C library. */
+ * and then the command line.  Ground level: it calls log, ipnet and the C
+ * library. */
 #include "config.h"
 
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ipnet.h"
 #include "log.h"
 
 #define TANDEM_VERSION "0.1.0"
@@ -80,6 +82,10 @@
      "bytes of request line plus headers before answering 431")                                   \
   XX(MAX_BODY_SIZE, "max-body-size", "TANDEM_MAX_BODY_SIZE", "0",                                 \
      "largest request body in bytes before answering 413 (0: no limit)")                          \
+  XX(FORWARDED_ALLOW_IPS, "forwarded-allow-ips", "TANDEM_FORWARDED_ALLOW_IPS", "127.0.0.1,::1",   \
+     "comma-separated IP addresses and ADDRESS/PREFIX networks of proxies whose X-Forwarded-For, " \
+     "X-Forwarded-Proto, Forwarded and X-Request-Id are believed ('*': any peer; '': none); "    \
+     "the client address and scheme the backend sees are then the forwarded ones")               \
   XX(RECORD, "record", "TANDEM_RECORD", "",                                                        \
      "FILE: write every byte exchanged with backends, timed, to FILE (created mode 0600; it holds " \
      "the requests' headers and bodies) for tandem.conform --replay (default: off)")              \
@@ -427,6 +433,14 @@ static int set_option(config *c, int id, const char *value, int from_user) {
     }
     c->backend_socket_mode = (mode_t) mode;
     c->backend_socket_mode_set = from_user;
+    return 0;
+  }
+  case OPT_FORWARDED_ALLOW_IPS: {
+    char why[160];
+    if (ipnet_list_parse(&c->forwarded_allow, value, why, sizeof(why)) != 0) {
+      fprintf(stderr, "tandem-frontend: --forwarded-allow-ips: %s\n", why);
+      return -EINVAL;
+    }
     return 0;
   }
   case OPT_RECORD:

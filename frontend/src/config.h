@@ -1,11 +1,13 @@
 /* config: the frontend's settings, from flags and TANDEM_* environment
- * variables.  Ground level: config.c calls only log. */
+ * variables.  Ground level: config.c calls only log and ipnet. */
 #ifndef TDM_CONFIG_H
 #define TDM_CONFIG_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "ipnet.h"
 
 #define CONFIG_MAX_STATIC 32
 #define CONFIG_MAX_IDS 32
@@ -56,6 +58,7 @@ typedef struct config {
   unsigned max_headers;           /* header fields; over it, 431 */
   size_t max_header_size;
   uint64_t max_body_size;        /* 0: unlimited */
+  ipnet_list forwarded_allow;    /* --forwarded-allow-ips: the proxies whose headers count */
   char *record;                  /* --record FILE, or NULL; owner: config */
   int check_only;                /* --check-config: check, say so, exit */
   char *access_log;              /* --access-log PATH, "-" for stderr, NULL: off; owner: config */

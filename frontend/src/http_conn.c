@@ -153,6 +153,7 @@ void http_resp_begin(http_req *req, int status, int64_t content_length) {
 void http_resp_header(http_req *req, const char *name, size_t nlen, const char *value, size_t vlen) {
   char line[256];
 
+  http_ident_resp_header(&req->ident, name, nlen);
   /* Most header lines are short: one append each. */
   if (nlen + vlen + 4 <= sizeof(line)) {
     memcpy(line, name, nlen);
@@ -175,12 +176,12 @@ void http_resp_header_lines(http_req *req, const char *lines, size_t len) {
 }
 
 void http_resp_end_head(http_req *req, int have_date, int have_server) {
-  char line[HTTP_FRAMING_HEAD_MAX];
-  size_t date_len = 0;
+  char line[HTTP_ID_LINE_MAX + HTTP_FRAMING_HEAD_MAX];
+  size_t date_len = 0, n = http_ident_echo(&req->ident, line);
   const char *date = have_date ? NULL : ctx_date_line(ctx, &date_len);
 
-  req_emit(req, line, http_framing_head_end(line, &req->framing, have_server, date, date_len,
-                                            req->close_after, req->http10));
+  req_emit(req, line, n + http_framing_head_end(line + n, &req->framing, have_server, date, date_len,
+                                                req->close_after, req->http10));
 }
 
 void http_req_start(http_req *req, int status, const char *headers, size_t headers_len,
@@ -489,6 +490,7 @@ static int conn_on_head(void *owner, int status, const char *body) {
   req->keep_alive = hd->keep_alive;
   req->has_body = hd->has_body;
   req->expect_continue = hd->expect_continue;
+  http_ident_req(&req->ident, &c->parser->head.rq, c->sock.peer_host, status == 0 ? &ctx->cfg->forwarded_allow : NULL);
   access_req_head(&req->alog, status == 0 ? &hd->rq : NULL);
   if (status != 0) {
     http_req_local(req, status, NULL, body, 1);

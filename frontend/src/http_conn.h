@@ -77,15 +77,6 @@ tdm_ctx *http_req_ctx(const http_req *req);
 /* The access log's and the metrics' record of req (access_log.h), for the
  * handlers to say where req went. */
 struct access_req *http_req_access(http_req *req);
-/* The request's id, *len bytes (X-Request-Id); NULL (and *len 0) while the
- * frontend gives requests no id.  The access log reads the id through this
- * one function. */
-static inline const char *http_req_id(const http_req *req, size_t *len) {
-  (void) req;
-  *len = 0;
-  return NULL;
-}
-
 /* The request's head as the codec sends it.  Valid until the request's body
  * is complete (the parser keeps the head while a request is held). */
 const tdm_request *http_req_head(const http_req *req);
@@ -99,6 +90,10 @@ int http_req_is_head(const http_req *req);        /* at the head of its pipeline
 int http_req_responded(const http_req *req);      /* a status line has been produced */
 /* "client 1.2.3.4:5678", for log lines. */
 const char *http_req_peer(const http_req *req);
+/* The request id (the REQUEST's request_id, the response's X-Request-Id),
+ * *len bytes of visible ASCII, NUL-terminated; NULL (and *len 0) if the
+ * request has none (its head was never read whole). */
+const char *http_req_id(const http_req *req, size_t *len);
 
 /* Only while routing: the parser stops after this head until
  * http_req_unhold() (the request waits for a backend). */

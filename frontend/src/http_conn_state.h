@@ -12,6 +12,7 @@
 #include "access_log.h"
 #include "ctx.h"
 #include "http_framing.h"
+#include "http_ident.h"
 #include "http_parse.h"
 #include "sock.h"
 #include "tdm_proto.h"
@@ -43,6 +44,7 @@ struct http_req {
   uint64_t body_bytes;           /* response body bytes, for the access log */
   uint64_t started;              /* loop time (ms) the head began, for --header-timeout */
   access_req alog;               /* the access log's and the metrics' record of it */
+  http_req_ident ident;          /* its id and forwarded client (http_ident.c) */
 };
 
 struct http_conn {

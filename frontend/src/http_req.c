@@ -26,6 +26,11 @@ access_req *http_req_access(http_req *req) {
   return &req->alog;
 }
 
+const char *http_req_id(const http_req *req, size_t *len) {
+  *len = req->ident.id_len;
+  return req->ident.id_len > 0 ? req->ident.id : NULL;
+}
+
 const tdm_request *http_req_head(const http_req *req) {
   return &http_parse_head_of(req->conn->parser)->rq;
 }

@@ -1,6 +1,7 @@
 /* tandem-frontend: parse the configuration, listen, run the loop.  It calls
- * config, log, server, and at exit static (to free its pool), record and
- * access_log (to write the rest of a recording and of the log). */
+ * config, log, server, http_ident (to seed the request ids), and at exit
+ * static (to free its pool), record and access_log (to write the rest of a
+ * recording and of the log). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -8,6 +9,7 @@
 
 #include "access_log.h"
 #include "config.h"
+#include "http_ident.h"
 #include "log.h"
 #include "record.h"
 #include "server.h"
@@ -30,6 +32,8 @@ int main(int argc, char **argv) {
     return rc;
   }
   log_threshold = (enum log_level) cfg.log_level;
+  if (http_ident_init() != 0)
+    log_warn("no randomness for request ids yet: made from the time and the pid instead");
   server_init(&s, loop, &cfg);
   if (server_listen(&s) != 0) {
     server_stop(&s);

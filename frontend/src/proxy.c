@@ -329,12 +329,25 @@ static void proxy_on_capacity(void *arg) {
   }
 }
 
+/* "GET /path (id ID, client HOST:PORT, stream N)" for a log line about ps's
+ * request; the path is the raw one, without the query, cut at 200 bytes. */
+static const char *ps_describe(const proxy_stream *ps) {
+  static char line[512];
+  size_t plen, idlen;
+  const char *path = http_req_raw_path(ps->req, &plen), *id = http_req_id(ps->req, &idlen);
+
+  snprintf(line, sizeof(line), "%s %.*s (id %s, client %s, stream %u)",
+           llhttp_method_name((llhttp_method_t) http_req_method(ps->req)), (int) (plen > 200 ? 200 : plen),
+           path != NULL ? path : "", id != NULL ? id : "-", http_req_peer(ps->req), (unsigned) ps->sid);
+  return line;
+}
+
 /* --request-timeout passed without a frame on ps's stream. */
 static void ps_timed_out(proxy_stream *ps) {
   http_req *req = ps->req;
 
-  log_warn("request %s stream %u: no answer from the backend within %u s; answering 504",
-           http_req_peer(req), (unsigned) ps->sid, ctx->cfg->request_timeout_ms / 1000);
+  log_warn("%s: no answer from the backend within %u s; answering 504", ps_describe(ps),
+           ctx->cfg->request_timeout_ms / 1000);
   ps_release_stream(ps, TDM_CANCEL_TIMEOUT);
   http_req_local(req, 504, NULL, "Gateway Timeout: the application did not answer in time\n", 0);
 }
@@ -614,7 +627,7 @@ static void ps_file_response(proxy_stream *ps, const tdm_response *resp, const s
   tdm_buf lines;
 
   if (!(resp->flags & TDM_FLAG_END)) {
-    log_warn("backend sent FILE without END on stream %u", (unsigned) ps->sid);
+    log_warn("%s: the backend sent FILE without END", ps_describe(ps));
     ps_stream_error(ps, 502, "Bad Gateway\n", 0);
     return;
   }
@@ -652,20 +665,20 @@ static int ps_check_response(proxy_stream *ps, const tdm_response *resp, struct 
   const char *why;
 
   if (http_req_responded(ps->req) || ps_response_ended(ps)) {
-    log_warn("backend sent a second RESPONSE on stream %u", (unsigned) ps->sid);
+    log_warn("%s: the backend sent a second RESPONSE", ps_describe(ps));
     ps_stream_error(ps, 502, "Bad Gateway: the backend answered twice\n", 1);
     return UV_EPROTO;
   }
   /* A rejected RESPONSE is a stream error (PROTOCOL.md section 5): its END
    * does not count, and the stream is cancelled even if the request ended. */
   if (status < 200 || status > 599) {
-    log_warn("backend sent status %d on stream %u; answering 500", status, (unsigned) ps->sid);
+    log_warn("%s: the backend sent status %d; answering 500", ps_describe(ps), status);
     ps_stream_error(ps, 500, "Internal Server Error: the application sent an invalid status\n", 0);
     return UV_EPROTO;
   }
   why = resp_check_headers(resp, ri);
   if (why != NULL) {
-    log_warn("backend sent an %s on stream %u; answering 500", why, (unsigned) ps->sid);
+    log_warn("%s: the backend sent an %s; answering 500", ps_describe(ps), why);
     ps_stream_error(ps, 500, !strcmp(why, "invalid content-length") ?
                     "Internal Server Error: invalid content-length\n" :
                     "Internal Server Error: invalid response header\n", 0);
@@ -677,8 +690,8 @@ static int ps_check_response(proxy_stream *ps, const tdm_response *resp, struct 
     ri->content_length = resp->body.len;
   if (ri->content_length >= 0 && (resp->flags & TDM_FLAG_END) && http_req_method(ps->req) != HTTP_HEAD &&
       status != 204 && status != 304 && (int64_t) resp->body.len != ri->content_length) {
-    log_warn("backend response on stream %u: content-length %" PRId64 " but %u body bytes",
-             (unsigned) ps->sid, ri->content_length, (unsigned) resp->body.len);
+    log_warn("%s: the backend's response has content-length %" PRId64 " but %u body bytes",
+             ps_describe(ps), ri->content_length, (unsigned) resp->body.len);
     ps_stream_error(ps, 500, "Internal Server Error: body does not match content-length\n", 0);
     return UV_EPROTO;
   }
@@ -729,8 +742,8 @@ static int ps_on_data(void *owner, const tdm_data *d) {
   if (ps->unacked + (uint64_t) d->data.len > UPSTREAM_WINDOW)
     return UV_ENOBUFS;
   if (!http_req_responded(req) || ps_response_ended(ps)) {
-    log_warn("backend sent DATA %s on stream %u", ps_response_ended(ps) ? "after END" : "before RESPONSE",
-             (unsigned) ps->sid);
+    log_warn("%s: the backend sent DATA %s", ps_describe(ps),
+             ps_response_ended(ps) ? "after END" : "before RESPONSE");
     ps_stream_error(ps, 502, "Bad Gateway\n", 1);
     return 0;
   }

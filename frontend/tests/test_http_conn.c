@@ -42,6 +42,7 @@
 #include "fake_peer.h"
 #include "http_conn.h"
 #include "http_cond.h"
+#include "http_ident.h"
 #include "log.h"
 #include "server.h"
 #include "tdm_proto.h"
@@ -361,16 +362,37 @@ typedef struct http_resp {
   int has_date;
   int chunked;
   int64_t content_length;        /* -1 if the head has none */
-  char *raw;                     /* the response as received minus its date line; NUL-terminated */
+  char *raw;                     /* the response as received minus its date and x-request-id
+                                  * lines; NUL-terminated */
   size_t raw_len;
   char *body;                    /* the body, chunked coding removed; NUL-terminated */
   size_t body_len;
+  char request_id[256];          /* the first x-request-id line's value, "" if none */
 } http_resp;
 
 static void resp_free(http_resp *r) {
   free(r->raw);
   free(r->body);
   memset(r, 0, sizeof(*r));
+}
+
+/* Moves the first x-request-id line out of r->raw into r->request_id: the
+ * frontend adds one to every response, with a value that changes. */
+static void take_request_id(http_resp *r) {
+  char *line = strcasestr(r->raw, "\r\nx-request-id: "), *eol;
+  char *head_end = strstr(r->raw, "\r\n\r\n");
+  size_t vl;
+
+  if (line == NULL || line >= head_end)
+    return;
+  line += 2;
+  eol = strstr(line, "\r\n");
+  vl = (size_t) (eol - line) - 14;
+  assert_true(vl < sizeof(r->request_id));
+  memcpy(r->request_id, line + 14, vl);
+  r->request_id[vl] = '\0';
+  memmove(line, eol + 2, (size_t) (r->raw + r->raw_len - (eol + 2)) + 1);
+  r->raw_len -= vl + 16;
 }
 
 /* Reads one response from buf[0..len).  Returns the bytes it takes, or 0 if
@@ -463,6 +485,7 @@ static size_t parse_response(const char *buf, size_t len, int eof, int no_body, 
     r->raw_len = total;
   }
   r->raw[r->raw_len] = '\0';
+  take_request_id(r);
   return total;
 
 incomplete:
@@ -1196,13 +1219,15 @@ static void test_cancel_refused_gives_503(void **state) {
 
 static void test_backend_gone_mid_response_closes_client(void **state) {
   peer *b = be_default(), *c = cl_connect();
-  const char *want = "HTTP/1.1 200 OK\r\nserver: tandem\r\ntransfer-encoding: chunked\r\n\r\n"
-                     "7\r\npartial\r\n";
+  char want[512];
   tdm_frame f;
   (void) state;
 
   cl_send(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
   be_expect_request(b, 1, "GET", "/slow", &f);
+  snprintf(want, sizeof(want), "HTTP/1.1 200 OK\r\nx-request-id: %.*s\r\nserver: tandem\r\n"
+           "transfer-encoding: chunked\r\n\r\n7\r\npartial\r\n",
+           (int) f.u.request.request_id.len, f.u.request.request_id.ptr);
   be_respond(b, 1, 0, 200, NULL, 0, "partial", 7);
   WAIT_UNTIL(memmem(c->in.base, c->in.len, "partial\r\n", 9) != NULL);
   peer_close(b);
@@ -1402,6 +1427,65 @@ static void test_malformed_behind_a_good_request(void **state) {
                            "content-length: 3\r\n\r\none");
   cl_expect_local(c, 400, "Bad Request", NULL, "Bad Request\n", 1);
   cl_expect_eof(c);
+}
+
+/* Every REQUEST carries a request id, which the client gets back in
+ * x-request-id unless the backend sent its own; a client's X-Request-Id
+ * and X-Forwarded-* count only from a trusted peer. */
+static void test_request_id_and_forwarded(void **state) {
+  static const tdm_header own[] = {{S("X-Request-Id"), S("app-made")}};
+  peer *b = be_default(), *c = cl_connect();
+  char id[HTTP_ID_MAX + 1];
+  http_resp r;
+  tdm_frame f;
+  (void) state;
+
+  cl_send(c, "GET /1 HTTP/1.1\r\nHost: x\r\nX-Request-Id: from-client\r\n"
+             "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\n\r\n");
+  be_expect_request(b, 1, "GET", "/1", &f);
+  assert_int_equal(f.u.request.request_id.len, HTTP_ID_GENERATED);
+  snprintf(id, sizeof(id), "%.*s", (int) f.u.request.request_id.len, f.u.request.request_id.ptr);
+  str_equal(f.u.request.scheme, "http");
+  assert_false(f.u.request.client.present && f.u.request.client.host.len == 11 &&
+               memcmp(f.u.request.client.host.ptr, "203.0.113.7", 11) == 0);
+  be_respond_text(b, 1, "one");
+  cl_wait_response(c, 0, &r);
+  assert_string_equal(r.request_id, id);
+  assert_null(strstr(r.raw, "x-request-id"));
+  resp_free(&r);
+  /* The backend's own header is the only one. */
+  cl_send(c, "GET /2 HTTP/1.1\r\nHost: x\r\n\r\n");
+  be_expect_request(b, 2, "GET", "/2", &f);
+  assert_int_equal(f.u.request.request_id.len, HTTP_ID_GENERATED);
+  assert_false(f.u.request.request_id.len == strlen(id) && memcmp(f.u.request.request_id.ptr, id, strlen(id)) == 0);
+  be_respond(b, 2, TDM_FLAG_END, 200, own, 1, "two", 3);
+  cl_wait_response(c, 0, &r);
+  assert_string_equal(r.request_id, "app-made");
+  assert_null(strstr(r.raw, "x-request-id"));
+  assert_null(strstr(r.raw, "X-Request-Id"));
+  resp_free(&r);
+  /* A trusted peer (here: every peer) is believed. */
+  H->cfg.forwarded_allow.all = 1;
+  cl_send(c, "GET /3 HTTP/1.1\r\nHost: x\r\nX-Request-Id: from-client\r\n"
+             "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\n\r\n");
+  be_expect_request(b, 3, "GET", "/3", &f);
+  str_equal(f.u.request.request_id, "from-client");
+  str_equal(f.u.request.scheme, "https");
+  assert_true(f.u.request.client.present);
+  str_equal(f.u.request.client.host, "203.0.113.7");
+  assert_int_equal(f.u.request.client.port, 0);
+  be_respond_text(b, 3, "three");
+  cl_wait_response(c, 0, &r);
+  assert_string_equal(r.request_id, "from-client");
+  resp_free(&r);
+  /* A response the frontend makes itself carries the id too. */
+  cl_send(c, "GET /4 HTTP/1.1\r\nHost: x\r\nX-Request-Id: local-4\r\n\r\n");
+  be_expect_request(b, 4, "GET", "/4", &f);
+  be_cancel(b, 4, TDM_CANCEL_INTERNAL);
+  cl_wait_response(c, 0, &r);
+  assert_int_equal(r.status, 502);
+  assert_string_equal(r.request_id, "local-4");
+  resp_free(&r);
 }
 
 static void test_body_over_limit_gives_413(void **state) {
@@ -2158,6 +2242,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     T(test_get_forwarded_and_answered),
+    T(test_request_id_and_forwarded),
     T(test_post_fast_path_one_frame),
     T(test_expect_continue),
     T(test_expect_continue_answered_first),

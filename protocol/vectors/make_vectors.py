@@ -32,12 +32,16 @@ LAYOUTS = {
     3: [("ack", BOOL), ("opaque", UINT)],
     4: [("flags", UINT), ("method", STR), ("target", BIN), ("path", BIN), ("query", BIN),
         ("http_version", STR), ("headers", HEADERS), ("client", ADDR), ("server", ADDR),
-        ("scheme", STR), ("body", BIN)],
+        ("scheme", STR), ("body", BIN), ("request_id", STR)],
     5: [("flags", UINT), ("status", UINT), ("headers", HEADERS), ("body", BIN)],
     6: [("flags", UINT), ("data", BIN)],
     7: [("increment", UINT)],
     8: [("code", UINT)],
 }
+
+# Per type, how many elements at the end of its layout a decoder accepts
+# missing (appended to version 1 after its first release): REQUEST's request_id.
+OPTIONAL = {4: 1}
 
 END = 0x1
 FILE = 0x2
@@ -112,7 +116,9 @@ class Valid:
         self.ftype, self.stream_id = ftype, stream_id
         self.fields, self.extra = list(fields), list(extra)
         layout = LAYOUTS.get(ftype, [])
-        if len(self.fields) != len(layout):
+        # A frame of an earlier revision may lack the optional elements at
+        # the end of its layout (OPTIONAL, PROTOCOL.md section 2).
+        if not len(layout) - OPTIONAL.get(ftype, 0) <= len(self.fields) <= len(layout):
             raise ValueError("%s: %d fields, layout has %d" % (name, len(self.fields), len(layout)))
 
     def elements(self):
@@ -192,20 +198,25 @@ VALID = [
           3, 0, True, 0x0123456789ABCDEF),
     Valid("request-get", "REQUEST for GET /hi, whole request in one frame (PROTOCOL.md section 6)",
           4, 1, END, "GET", b"/hi", b"/hi", b"", "1.1", hdrs(HOST),
-          ("127.0.0.1", 50000), ("127.0.0.1", 8080), "http", b""),
+          ("127.0.0.1", 50000), ("127.0.0.1", 8080), "http", b"", "6f3c0a51d2e8b7940000000000000001"),
     Valid("request-post-body", "REQUEST with END and its whole body; a repeated header; "
           "a percent-decoded path that is not ASCII",
           4, 3, END, "POST", b"/caf%C3%A9/a%2Fb?x=1&y=%41", "/café/a/b".encode(), b"x=1&y=%41", "1.1",
           hdrs(("host", "example.com:8080"), ("content-type", "application/json"),
                ("content-length", "18"), ("accept", "text/html"), ("accept", "application/json"),
                ("x-raw", b"\x00\xff\t\"\\")),
-          ("::1", 61234), ("::1", 8080), "https", b'{"name": "tandem"}'),
-    Valid("request-head-no-end", "REQUEST without END and with an empty body: more body may follow in DATA",
+          ("::1", 61234), ("::1", 8080), "https", b'{"name": "tandem"}', "req-42"),
+    Valid("request-head-no-end", "REQUEST without END and with an empty body: more body may follow in DATA; "
+          "an empty request_id (none)",
           4, 5, 0, "HEAD", b"/", b"/", b"", "1.0", hdrs(HOST, ("user-agent", "curl/8.0")),
-          ("10.0.0.2", 1024), ("10.0.0.1", 443), "https", b""),
+          ("10.0.0.2", 1024), ("10.0.0.1", 443), "https", b"", ""),
     Valid("request-unix-client", "REQUEST from a client on a Unix socket: no addresses",
           4, 2147483647, END, "DELETE", b"/items/7", b"/items/7", b"", "1.1", [],
-          None, None, "http", b""),
+          None, None, "http", b"", "00000000000000000000000000000000"),
+    Valid("request-without-id", "REQUEST of a frontend from before request ids: 13 elements, no request_id "
+          "(decoders take it as empty; encoders write it, so a re-encoding is one element longer)",
+          4, 4, END, "GET", b"/old", b"/old", b"", "1.1", hdrs(HOST),
+          ("127.0.0.1", 50001), ("127.0.0.1", 8080), "http", b""),
     Valid("response-hello", "RESPONSE 200 hello with END (PROTOCOL.md section 6)",
           5, 1, END, 200, hdrs(("content-type", "text/plain; charset=utf-8")), b"hello"),
     Valid("response-streaming", "RESPONSE without END and an empty body: DATA follows",
@@ -255,6 +266,8 @@ INVALID = [
             frame_bytes(p(5, 1, 1, 200, ["content-type", b"text/plain"], b""))),
     Invalid("invalid-request-too-few", "REQUEST missing its body element", "EPROTO",
             frame_bytes(p(*GET[:-1]))),
+    Invalid("invalid-request-id-bin", "REQUEST whose request_id is a bin, not a str", "EPROTO",
+            frame_bytes(p(*GET, b"abc"))),
     Invalid("invalid-data-stream-0", "DATA on stream 0", "EPROTO", frame_bytes(p(6, 0, 0, b"x"))),
     Invalid("invalid-hello-stream-5", "HELLO on stream 5", "EPROTO",
             frame_bytes(p(1, 5, 1, "backend", "app:app", 4242, 1, 1048576, 1024, 1048576))),

@@ -4,7 +4,7 @@
     broken_backend.py --connect SOCK [--break RULE ...]
 
 It imports nothing of tandem.  It serves the conformance kit's application
-(GET /hello, POST /echo, POST /count, GET /stream?n=&size=; see
+(GET /hello, POST /echo, POST /count, GET /stream?n=&size=, GET /request-id; see
 tandem/conform/app.py) on one connection at a time, in one thread, with a
 non-blocking socket.  Unlike tandem's backend it connects again after every
 connection, a connection error included, so the kit's reconnection path is
@@ -64,6 +64,8 @@ BREAKS = {
     "utf8-internal-error": "answer invalid UTF-8 with GOAWAY(INTERNAL_ERROR)",
     "hang-on-eof": "keep the connection open after an EOF in the middle of a frame",
     "drop-when-blocked": "close the connection when a write would block",
+    "require-request-id": "refuse a REQUEST without the optional request_id (a frontend from before it)",
+    "empty-own-request-id": "answer GET /request-id with an empty id when the REQUEST has none",
 }
 
 LETTERS = b"abcdefghijklmnopqrstuvwxyz"
@@ -114,6 +116,9 @@ FIELDS = {
     WINDOW: (True, [lambda v: is_uint(v) and v > 0]),
     CANCEL: (True, [is_uint]),
 }
+# Elements after those, which a sender of an earlier revision leaves out (PROTOCOL.md section 2, "Optional
+# elements"): REQUEST's request_id.
+OPTIONAL = {REQUEST: [str]}
 
 
 def decode(payload: bytes, breaks: set[str]) -> list[Any]:
@@ -136,8 +141,11 @@ def decode(payload: bytes, breaks: set[str]) -> list[Any]:
     needs_stream, checks = spec
     if needs_stream != (items[1] != 0):
         raise ConnectionFault(PROTOCOL_ERROR, f"frame type {items[0]} on the wrong stream")
-    if len(items) < 2 + len(checks):
+    optional = OPTIONAL.get(items[0], [])
+    required = checks + optional if "require-request-id" in breaks else checks
+    if len(items) < 2 + len(required):
         raise ConnectionFault(PROTOCOL_ERROR, f"frame type {items[0]} with too few elements")
+    checks = checks + optional
     if len(items) > 2 + len(checks) and "strict-element-count" in breaks:
         raise ConnectionFault(PROTOCOL_ERROR, f"frame type {items[0]} with too many elements")
     for check, value in zip(checks, items[2:]):
@@ -162,6 +170,7 @@ class Stream:
         self.pieces: Optional[Iterator[bytes]] = None
         self.body_done = False              # no more response body will be queued
         self.request_ended = False
+        self.request_id = ""
 
 
 def pieces(query: bytes) -> Iterator[bytes]:
@@ -321,6 +330,9 @@ class Connection:
         stream = Stream(sid, self.peer_window)
         stream.recv_window -= len(body)
         self.streams[sid] = stream
+        stream.request_id = items[13] if len(items) > 13 else ""
+        if not stream.request_id and "empty-own-request-id" not in self.breaks:
+            stream.request_id = os.urandom(16).hex()
         self.start(stream, method, path, query)
         self.body(stream, body, bool(flags & END))
 
@@ -352,6 +364,8 @@ class Connection:
         stream.route = f"{method} {path.decode('latin-1')}"
         if stream.route == "GET /hello":
             self.respond(stream, b"hello")
+        elif stream.route == "GET /request-id":
+            self.respond(stream, stream.request_id.encode())
         elif stream.route in ("POST /echo", "GET /stream"):
             self.send(frame(RESPONSE, stream.id, 0, 200, [b"content-type", b"application/octet-stream"], b""))
             if stream.route == "GET /stream":

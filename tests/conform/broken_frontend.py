@@ -50,6 +50,7 @@ REASONS = {200: "OK", 204: "No Content", 500: "Internal Server Error", 502: "Bad
            503: "Service Unavailable", 504: "Gateway Timeout"}
 
 BREAKS = {
+    "no-request-id": "send REQUEST without its request_id (as a frontend from before it)",
     "no-goaway": "close on a connection error without GOAWAY",
     "wrong-goaway-code": "say PROTOCOL_ERROR in every connection error's GOAWAY",
     "frame-after-goaway": "send a PING after a connection error's GOAWAY, before the close",
@@ -223,6 +224,7 @@ class Stream:
         self.client = client
         self.method = method
         self.fields = fields             # REQUEST's elements after the flags, its body left out
+        self.after: list[Any] = []       # and after the body: the request_id (none: a frontend from before it)
         self.body = body                 # request body not sent yet
         self.http10 = http10
         self.backend: Optional[Backend] = None
@@ -407,14 +409,15 @@ class Backend:
         stream.send_window = self.window
         self.streams[stream.sid] = stream
         stream.deadline = time.monotonic() + self.fe.request_timeout
-        head = frame(REQUEST, stream.sid, 0, stream.method, *stream.fields, b"")
+        head = frame(REQUEST, stream.sid, 0, stream.method, *stream.fields, b"", *stream.after)
         room = min(self.max_frame - (len(head) - 4) - 8, stream.send_window)
         if "request-beyond-window" in self.breaks:
             room = self.max_frame - (len(head) - 4) - 8
         first, stream.body = stream.body[:room], stream.body[room:]
         stream.whole = not stream.body
         stream.send_window -= len(first)
-        self.send(frame(REQUEST, stream.sid, END if stream.whole else 0, stream.method, *stream.fields, first))
+        self.send(frame(REQUEST, stream.sid, END if stream.whole else 0, stream.method, *stream.fields, first,
+                        *stream.after))
         self.send_body(stream)
 
     def send_body(self, stream: Stream) -> None:
@@ -461,6 +464,7 @@ class Frontend:
         self.backends: list[Backend] = []
         self.clients: list[Client] = []
         self.accepted = 0
+        self.requests = 0                # so far, for the request ids
 
     def run(self) -> None:
         while True:
@@ -530,6 +534,9 @@ class Frontend:
         flat = [x for pair in headers for x in pair]
         fields = [target, path, query, version, flat, list(client.peer), list(self.address), "http"]
         stream = Stream(client, method, fields, body, version == "1.0")
+        self.requests += 1
+        if "no-request-id" not in self.breaks:
+            stream.after = [f"toy-{os.getpid()}-{self.requests}"]
         client.stream = stream
         backend = self.pick()
         if backend is None:

@@ -88,6 +88,8 @@ BREAKS = {
     "reject-unknown-types": ({"7.1"}, set()),
     "no-frame-limit": ({"7.6", "7.7"}, set()),
     "strict-element-count": ({"1.2"}, set()),
+    "require-request-id": ({"2.8"}, set()),
+    "empty-own-request-id": ({"2.8"}, set()),
     "accept-trailing-bytes": ({"8.3"}, set()),
     "close-on-drain": ({"6.1"}, set()),
     "reconnect-when-superseded": ({"6.3"}, set()),

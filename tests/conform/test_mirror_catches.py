@@ -30,13 +30,14 @@ BROKEN = os.path.join(HERE, "broken_frontend.py")
 RUN_TIMEOUT = 300
 LINE = re.compile(r"^(F\d+\.\d+)\s+(PASS|FAIL|SKIP)\s")
 
-SERVED = ["F1", "F2.1", "F2.2", "F2.3", "F2.4", "F2.5", "F2.11", "F3", "F4.1", "F4.2", "F4.3", "F4.4", "F4.6", "F5",
+SERVED = ["F1", "F2.1", "F2.2", "F2.3", "F2.4", "F2.5", "F2.11", "F2.12", "F3", "F4.1", "F4.2", "F4.3", "F4.4", "F4.6", "F5",
           "F6"]
 HANDSHAKE_ERRORS = {"F1.2", "F1.3", "F1.4", "F1.5", "F1.6", "F1.7"}
 CONNECTION_ERRORS = {"F3.1", "F3.2", "F3.3", "F3.4", "F3.5", "F3.6", "F3.7", "F3.8"}
 
 # --break RULE: the cases that must fail (and no other may)
 BREAKS = {
+    "no-request-id": {"F2.12"},
     "no-goaway": HANDSHAKE_ERRORS | CONNECTION_ERRORS,
     "wrong-goaway-code": {"F1.2", "F1.7", "F3.5", "F3.6"},
     "frame-after-goaway": HANDSHAKE_ERRORS | CONNECTION_ERRORS,

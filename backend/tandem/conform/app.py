@@ -14,6 +14,8 @@ route                       answer
 ``GET /stream?n=N&size=S``  200, body: N pieces of S bytes, piece k made of the letter
                             ``"abcdefghijklmnopqrstuvwxyz"[k % 26]``, sent piece by piece (each
                             send waits for the frontend's window)
+``GET /request-id``         200, body: the request's id (the REQUEST's ``request_id``, or the
+                            backend's own when the frontend sent none), UTF-8
 ==========================  ====================================================================
 
 Headers are free (the kit checks status and body only).  No route blocks a
@@ -76,6 +78,11 @@ def hello(request: Request) -> str:
     return "hello"
 
 
+@app.get("/request-id")
+def request_id(request: Request) -> str:
+    return request.id
+
+
 @app.post("/echo")
 async def echo(request: Request) -> StreamingResponse:
     return StreamingResponse(request.stream(), media_type="application/octet-stream")
@@ -113,6 +120,8 @@ async def asgi_app(scope: dict[str, Any], receive: Callable[..., Any], send: Cal
     route = (scope["method"], scope["path"])
     if route == ("GET", "/hello"):
         await _asgi_whole(send, 200, b"hello")
+    elif route == ("GET", "/request-id"):
+        await _asgi_whole(send, 200, scope["extensions"]["tandem"]["request_id"].encode())
     elif route == ("POST", "/echo"):
         await send({"type": "http.response.start", "status": 200, "headers": _OCTETS})
         async for chunk in _asgi_body(receive):
@@ -159,6 +168,9 @@ def wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Ite
     if route == ("GET", "/hello"):
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"hello"]
+    if route == ("GET", "/request-id"):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [environ["tandem.request_id"].encode()]
     if route == ("POST", "/echo"):
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return _wsgi_body(environ["wsgi.input"])

@@ -64,7 +64,7 @@ def extra_elements(kit: Kit) -> None:
     more = ["a field of version 2", 7]
     frames = [
         ([protocol.REQUEST, 1, 0, "POST", b"/echo", b"/echo", b"", "1.1", [b"host", b"conform.test"], None, None,
-          "http", b"ab"], "REQUEST stream 1 POST /echo"),
+          "http", b"ab", "conform-1"], "REQUEST stream 1 POST /echo"),
         ([protocol.DATA, 1, protocol.END, b"cd"], "DATA stream 1 END"),
         ([protocol.PING, 0, False, 0x0F13], "PING 0xf13"),
     ]
@@ -141,6 +141,25 @@ def streamed_request(kit: Kit) -> None:
     peer.send_body(1, b"third", False)
     peer.send_body(1, b"", True)
     peer.expect_answer(1, 200, b"first,second,third")
+
+
+def request_id(kit: Kit) -> None:
+    peer = kit.open()
+    ids = ["conform-4f1c2a9e8d3b4e57", "x" * 200]
+    for sid, rid in enumerate(ids, 1):
+        peer.open(sid, "GET", b"/request-id", request_id=rid)
+        peer.expect_answer(sid, 200, rid.encode())
+    # A frontend from before request ids: 13 elements, which the backend must
+    # take (section 2, optional elements); the id it uses then is its own.
+    sid = len(ids) + 1
+    peer.open(sid, "GET", b"/request-id", request_id="")
+    stream = peer.response(sid)
+    if stream.reset is not None or stream.status != 200:
+        raise CaseFailed(f"a REQUEST without request_id (13 elements) got {stream.status} (reset "
+                         f"{stream.reset}), not 200 (section 2: the element is optional)")
+    if stream.body in (b"", *(i.encode() for i in ids)):
+        raise CaseFailed(f"a REQUEST without request_id got the id {stream.body!r}: a backend makes its own, "
+                         "new one (section 2, REQUEST)")
 
 
 def request_beyond_window(kit: Kit) -> None:
@@ -220,9 +239,10 @@ def integer_encodings(kit: Kit) -> None:
     peer = kit.open()
     pack, wide = protocol.pack, wire.wide
     request = b"".join([
-        b"\xdc\x00\x0d", wide(protocol.REQUEST, wire.INT8), wide(1, wire.UINT64), wide(protocol.END, wire.INT64),
+        b"\xdc\x00\x0e", wide(protocol.REQUEST, wire.INT8), wide(1, wire.UINT64), wide(protocol.END, wire.INT64),
         pack("GET"), pack(b"/hello"), pack(b"/hello"), pack(b""), pack("1.1"), pack([b"host", b"conform.test"]),
-        b"\x92", pack("127.0.0.1"), wide(40000, wire.UINT32), pack(None), pack("http"), pack(b"")])
+        b"\x92", pack("127.0.0.1"), wide(40000, wire.UINT32), pack(None), pack("http"), pack(b""),
+        pack("conform-1")])
     peer.register(1, "GET /hello")
     peer.send(wire.raw_frame(request), "REQUEST stream 1 GET /hello: array 16, type int 8, stream id uint 64, "
               "flags int 64, port uint 32")
@@ -450,6 +470,10 @@ CASES = [
          "\"Integers use any MessagePack integer encoding\": REQUEST, PING and DATA whose integers are wider than "
          "they need, or of the signed formats holding values >= 0, in an array 16, are taken as usual.",
          integer_encodings),
+    Case("2.8", "the request id reaches the application", "§2 REQUEST",
+         "GET /request-id with request_id \"conform-4f1c2a9e8d3b4e57\", then one of 200 bytes: the application "
+         "answers the id it was given. A REQUEST of 13 elements (a frontend from before request ids) is served "
+         "too, with an id of the backend's own (not empty).", request_id),
     Case("3.1", "response body within the window", "§4",
          "\"A sender MUST NOT send more than its window; when the window is 0 it waits\": GET /stream of 131072 "
          "bytes with the kit's initial_window of 65536 and no grant until it is used, then grants of 10000 bytes.",

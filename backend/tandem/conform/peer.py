@@ -193,13 +193,15 @@ class Peer(Link):
         return hello
 
     def open(self, sid: int, method: str, target: bytes, body: bytes = b"", end: bool = True,
-             auto_grant: bool = True) -> Stream:
-        """Send a REQUEST opening stream ``sid``; ``body`` must fit one frame and the window."""
+             auto_grant: bool = True, request_id: Optional[str] = None) -> Stream:
+        """Send a REQUEST opening stream ``sid``; ``body`` must fit one frame and the window.
+        ``request_id`` as ``wire.request()`` takes it."""
         stream = Stream(sid, f"{method} {target.decode('latin-1')}", self.backend_window - len(body),
                         wire.KIT_WINDOW, auto_grant)
         self.streams[sid] = stream
         self.highest = max(self.highest, sid)
-        self.send(wire.request(sid, method, target, body, end), f"REQUEST stream {sid} {stream.what}")
+        self.send(wire.request(sid, method, target, body, end, request_id=request_id),
+                  f"REQUEST stream {sid} {stream.what}")
         return stream
 
     def send_body(self, sid: int, data: bytes, end: bool) -> None:

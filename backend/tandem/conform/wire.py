@@ -52,12 +52,21 @@ def backend_hello(version: int = protocol.VERSION, role: str = "backend", max_fr
 
 
 def request(stream_id: int, method: str, target: bytes, body: bytes = b"", end: bool = True,
-            headers: Optional[list[bytes]] = None) -> bytes:
-    """A REQUEST as the tandem frontend sends it (``target`` split into path and query)."""
+            headers: Optional[list[bytes]] = None, request_id: Optional[str] = None) -> bytes:
+    """A REQUEST as the tandem frontend sends it (``target`` split into path and query), with
+    ``request_id`` (default ``conform-<stream id>``); ``request_id=""`` leaves the optional element out, as
+    a frontend from before request ids does."""
     path, _, query = target.partition(b"?")
     flat = [b"host", b"conform.test"] + (headers or [])
-    return protocol.request_frame(stream_id, protocol.END if end else 0, method, target, path, query, "1.1",
-                                  flat, ("127.0.0.1", 40000), ("127.0.0.1", 8080), "http", body)
+    frame = protocol.request_frame(stream_id, protocol.END if end else 0, method, target, path, query, "1.1",
+                                   flat, ("127.0.0.1", 40000), ("127.0.0.1", 8080), "http", body,
+                                   f"conform-{stream_id}" if request_id is None else request_id)
+    if request_id == "":
+        # The same frame with 13 elements: drop the empty str (0xa0) at the end
+        # and count one element less in the fixarray's header.
+        payload = frame[protocol.HEADER_SIZE:]
+        frame = protocol.frame_bytes(bytes([payload[0] - 1]) + payload[1:-1])
+    return frame
 
 
 def length_prefix(length: int) -> bytes:
@@ -98,9 +107,9 @@ def raw_request(stream_id: int, method: bytes, target: bytes) -> bytes:
     """A REQUEST with END, built byte by byte: ``method`` goes into its str as it is."""
     packed = protocol.pack
     return raw_frame(b"".join([
-        fixarray(13), uint(protocol.REQUEST), uint(stream_id), uint(protocol.END), raw_str(method),
+        fixarray(14), uint(protocol.REQUEST), uint(stream_id), uint(protocol.END), raw_str(method),
         packed(target), packed(target), packed(b""), packed("1.1"), packed([b"host", b"conform.test"]),
-        packed(None), packed(None), packed("http"), packed(b"")]))
+        packed(None), packed(None), packed("http"), packed(b""), packed(f"conform-{stream_id}")]))
 
 
 # --- hex dumps ---------------------------------------------------------------------------
