@@ -398,8 +398,45 @@ static void conn_retire(http_conn *c) {
 
 static const http_parse_cb parse_cb;
 
+/* Request rings given back by idle connections, for the next to take: a
+ * ring is some 3 KB (an access log record and an id per request), which
+ * 10,000 idle keep-alive connections would otherwise hold. */
+#define RING_POOL_MAX 256
+static http_req *ring_pool[RING_POOL_MAX];   /* owner: the pool */
+static unsigned ring_pooled;
+
+static http_req *ring_get(http_conn *c) {
+  http_req *r;
+
+  if (ring_pooled > 0) {
+    r = ring_pool[--ring_pooled];
+  } else {
+    r = calloc(HTTP_PIPELINE_MAX, sizeof(*r));   /* owner: c, then the pool */
+    if (r == NULL)
+      return NULL;
+    for (unsigned i = 0; i < HTTP_PIPELINE_MAX; i++) {
+      tdm_buf_init(&r[i].resp, HTTP_OUT_CAP);
+      r[i].framing.remaining = -1;
+    }
+  }
+  for (unsigned i = 0; i < HTTP_PIPELINE_MAX; i++)
+    r[i].conn = c;
+  return r;
+}
+
+/* Gives back an empty ring (every request popped and reset, no output held). */
+static void ring_put(http_req *r) {
+  if (r == NULL)
+    return;
+  if (ring_pooled < RING_POOL_MAX)
+    ring_pool[ring_pooled++] = r;
+  else
+    free(r);
+}
+
 /* Bytes arrived on a connection without a parser: it takes one (pooled,
- * http_parse_get).  Returns 0, or -1 after closing the connection. */
+ * http_parse_get) and a request ring.  Returns 0, or -1 after closing the
+ * connection. */
 static int conn_take_parser(http_conn *c) {
   const config *cfg = ctx->cfg;
   const http_parse_limits lim = { cfg->max_header_size, cfg->max_request_line, cfg->max_headers,
@@ -407,6 +444,10 @@ static int conn_take_parser(http_conn *c) {
   sock *sk = &c->sock;
 
   c->parser = http_parse_get(&parse_cb, c, &lim);
+  if (c->parser != NULL && c->reqs == NULL && (c->reqs = ring_get(c)) == NULL) {
+    http_parse_put(c->parser);
+    c->parser = NULL;
+  }
   if (c->parser == NULL) {
     log_error("client %s: out of memory for a parser; closing", c->peer);
     conn_close(c);
@@ -428,6 +469,8 @@ static void conn_idle(http_conn *c) {
     return;
   http_parse_put(c->parser);
   c->parser = NULL;
+  ring_put(c->reqs);
+  c->reqs = NULL;
   /* Most often neither was taken: no call to free() for them.  (What
    * requests held of their responses went when they left the ring.) */
   if (c->in.base != NULL)
@@ -438,6 +481,15 @@ static void conn_idle(http_conn *c) {
 }
 
 /* ---- parsing: the parser's callbacks -------------------------------------- */
+
+/* Whether the client is a proxy of --forwarded-allow-ips: asked once. */
+static int conn_trusted(http_conn *c) {
+  if (!c->trust_known) {
+    c->trusted = http_ident_trusted(c->sock.peer_host, &ctx->cfg->forwarded_allow) != 0;
+    c->trust_known = 1;
+  }
+  return c->trusted;
+}
 
 /* After an answer that closes the connection: read nothing more. */
 static int stop_parsing(http_conn *c) {
@@ -490,7 +542,7 @@ static int conn_on_head(void *owner, int status, const char *body) {
   req->keep_alive = hd->keep_alive;
   req->has_body = hd->has_body;
   req->expect_continue = hd->expect_continue;
-  http_ident_req(&req->ident, &c->parser->head.rq, c->sock.peer_host, status == 0 ? &ctx->cfg->forwarded_allow : NULL);
+  http_ident_req(&req->ident, &c->parser->head.rq, status == 0 && conn_trusted(c) ? &ctx->cfg->forwarded_allow : NULL);
   access_req_head(&req->alog, status == 0 ? &hd->rq : NULL);
   if (status != 0) {
     http_req_local(req, status, NULL, body, 1);
@@ -764,8 +816,11 @@ static void conn_arm_timer(http_conn *c) {
 static void conn_on_closed(void *owner) {
   http_conn *c = owner;
 
-  for (unsigned i = 0; i < HTTP_PIPELINE_MAX; i++)
-    tdm_buf_free(&c->reqs[i].resp);
+  if (c->reqs != NULL) {
+    for (unsigned i = 0; i < HTTP_PIPELINE_MAX; i++)
+      tdm_buf_free(&c->reqs[i].resp);
+    free(c->reqs);
+  }
   tdm_buf_free(&c->in);
   http_parse_put(c->parser);
   tdm_buf_free(&c->body);
@@ -845,11 +900,6 @@ static http_conn *conn_new(void) {
     return NULL;
   c->ctx = ctx;
   sock_init(&c->sock, ctx, &conn_sock_cb, c, HTTP_OUT_CAP);
-  for (unsigned i = 0; i < HTTP_PIPELINE_MAX; i++) {
-    c->reqs[i].conn = c;
-    tdm_buf_init(&c->reqs[i].resp, HTTP_OUT_CAP);
-    c->reqs[i].framing.remaining = -1;
-  }
   tdm_buf_init(&c->in, HTTP_READ_SIZE * 2);
   tdm_buf_init(&c->body, 4 * HTTP_READ_SIZE);
   return c;

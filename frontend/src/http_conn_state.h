@@ -51,7 +51,8 @@ struct http_conn {
   sock sock;                     /* the client's socket and output; owner: conn */
   tdm_ctx *ctx;
   http_parser *parser;           /* while a request is read or answered, else NULL; owner: conn */
-  struct http_req reqs[HTTP_PIPELINE_MAX];
+  struct http_req *reqs;         /* the pipeline's ring of HTTP_PIPELINE_MAX, taken with the parser;
+                                    owner: conn, then the ring pool (http_conn.c) */
   unsigned head;                 /* index of the oldest request */
   unsigned count;                /* requests in the ring */
   unsigned parsing : 1;          /* a message has begun and is not complete */
@@ -59,6 +60,8 @@ struct http_conn {
   unsigned read_done : 1;        /* no more requests will be read */
   unsigned closing : 1;
   unsigned send_stalled : 1;     /* sendfile waits for the client's socket to take more */
+  unsigned trust_known : 1;      /* trusted says whether the peer is in --forwarded-allow-ips */
+  unsigned trusted : 1;
   unsigned feeding : 1;          /* inside the parser: it may not be given back */
   tdm_buf in;                    /* unparsed input kept while paused; owner: conn */
   uint64_t body_received;

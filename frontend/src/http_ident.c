@@ -27,23 +27,7 @@ typedef struct hops {
 } hops;
 
 static uint64_t id_prefix, id_counter;
-
-int http_ident_init(void) {
-  uint64_t seed[2];
-  struct timespec ts;
-
-  if (getrandom(seed, sizeof(seed), GRND_NONBLOCK) == (ssize_t) sizeof(seed)) {
-    id_prefix = seed[0];
-    id_counter = seed[1];
-    return 0;
-  }
-  /* Early in boot the pool may not be ready; ids need to be unique, not
-   * secret, and the time with the pid is that. */
-  clock_gettime(CLOCK_REALTIME, &ts);
-  id_prefix = ((uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec) ^ ((uint64_t) getpid() << 40);
-  id_counter = 0;
-  return -errno;
-}
+static char id_prefix_hex[16] = "0000000000000000";   /* id_prefix in hex, made by init */
 
 static void hex64(char *out, uint64_t v) {
   static const char digits[] = "0123456789abcdef";
@@ -54,8 +38,28 @@ static void hex64(char *out, uint64_t v) {
   }
 }
 
+int http_ident_init(void) {
+  uint64_t seed[2];
+  struct timespec ts;
+  int rc = 0;
+
+  if (getrandom(seed, sizeof(seed), GRND_NONBLOCK) == (ssize_t) sizeof(seed)) {
+    id_prefix = seed[0];
+    id_counter = seed[1];
+  } else {
+    /* Early in boot the pool may not be ready; ids need to be unique, not
+     * secret, and the time with the pid is that. */
+    rc = -errno;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    id_prefix = ((uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec) ^ ((uint64_t) getpid() << 40);
+    id_counter = 0;
+  }
+  hex64(id_prefix_hex, id_prefix);
+  return rc;
+}
+
 void http_ident_generate(char *out) {
-  hex64(out, id_prefix);
+  memcpy(out, id_prefix_hex, 16);
   hex64(out + 16, id_counter++);
   out[HTTP_ID_GENERATED] = '\0';
 }
@@ -336,10 +340,14 @@ static void forwarded(tdm_request *rq, char *client, const ipnet_list *nets) {
   set_scheme(rq, xfp.ptr != NULL ? scheme_of(xfp) : h != NULL ? scheme_of(h->proto) : NULL);
 }
 
-void http_ident_req(http_req_ident *ri, tdm_request *rq, const char *peer, const ipnet_list *nets) {
+int http_ident_trusted(const char *peer, const ipnet_list *nets) {
+  return ipnet_list_match_text(nets, peer);
+}
+
+void http_ident_req(http_req_ident *ri, tdm_request *rq, const ipnet_list *nets) {
   size_t n = 0;
 
-  if (nets != NULL && ipnet_list_match_text(nets, peer)) {
+  if (nets != NULL) {
     n = incoming_id(rq, ri->id);
     forwarded(rq, ri->client, nets);
   }

@@ -53,12 +53,17 @@ typedef struct http_req_ident {
  * of the time and the pid, still unique per run in practice. */
 int http_ident_init(void);
 
-/* Gives the request whose head is rq its id, and if peer (the client
- * connection's address, "" if none) is in nets, the client and scheme its
- * proxy forwarded: rq->request_id, rq->client and rq->scheme then point into
- * ri.  nets NULL: the head is not believed at all (it is refused), only an id
+/* Whether a client connection's peer (its address as text, "" if none) is
+ * one of the proxies in nets, whose forwarding headers are believed.  The
+ * connection asks once and keeps the answer. */
+int http_ident_trusted(const char *peer, const ipnet_list *nets);
+
+/* Gives the request whose head is rq its id, and if its connection's peer is
+ * trusted (nets not NULL), the client and scheme its proxy forwarded:
+ * rq->request_id, rq->client and rq->scheme then point into ri.  nets NULL:
+ * an untrusted peer, or a head refused and not believed at all; only an id
  * is made. */
-void http_ident_req(http_req_ident *ri, tdm_request *rq, const char *peer, const ipnet_list *nets);
+void http_ident_req(http_req_ident *ri, tdm_request *rq, const ipnet_list *nets);
 
 /* A response header the request's handler writes: one named X-Request-Id
  * (the application's own) replaces the echo. */

@@ -1464,8 +1464,10 @@ static void test_request_id_and_forwarded(void **state) {
   assert_null(strstr(r.raw, "x-request-id"));
   assert_null(strstr(r.raw, "X-Request-Id"));
   resp_free(&r);
-  /* A trusted peer (here: every peer) is believed. */
+  /* A trusted peer (here: every peer) is believed.  A connection asks once
+   * whether its peer is trusted: a new one sees the new setting. */
   H->cfg.forwarded_allow.all = 1;
+  c = cl_connect();
   cl_send(c, "GET /3 HTTP/1.1\r\nHost: x\r\nX-Request-Id: from-client\r\n"
              "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\n\r\n");
   be_expect_request(b, 3, "GET", "/3", &f);

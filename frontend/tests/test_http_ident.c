@@ -64,7 +64,7 @@ static test_req *run(test_req *t, const char *peer, int refused, const char *con
   t->r.client.host = lit("127.0.0.1");
   t->r.client.port = 50000;
   t->r.scheme = lit("http");
-  http_ident_req(&t->ri, &t->r, peer, refused ? NULL : &nets);
+  http_ident_req(&t->ri, &t->r, !refused && http_ident_trusted(peer, &nets) ? &nets : NULL);
   return t;
 }
 
