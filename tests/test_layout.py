@@ -59,8 +59,9 @@ def test_the_backends_connection_layers_name_no_higher_one():
     def deps(module: str) -> set[str]:
         return {Path(d).stem for d in edges.get(f"{pkg}/{module}.py", {})}
 
-    assert deps("validation") == set()
-    assert deps("protocol") == {"validation"}
+    assert deps("accelerator") == set()
+    assert deps("validation") == {"accelerator"}
+    assert deps("protocol") == {"validation", "accelerator"}
     assert deps("connection") == {"protocol"}
     assert "channel" not in deps("stream")
 
