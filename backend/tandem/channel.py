@@ -43,7 +43,7 @@ from typing import Any, Optional
 from . import protocol
 from .connection import (
     CLOSED, RESP_BODY_STATES, WAIT, Attached, BodyReceived, Connection, ConnectionFailed, DrainAsked, Event,
-    HelloConfig, Outcome, StreamReset, StreamState, WindowOpened)
+    HelloConfig, Outcome, StreamReset, StreamState, WindowOpened, WsCloseReceived, WsMessageReceived)
 from .stream import ChannelStream
 from .types import AppCallable, StreamCancelled
 from .validation import flatten
@@ -266,6 +266,10 @@ class Channel(asyncio.Protocol):
     def _on_event(self, event: Event) -> None:
         if isinstance(event, BodyReceived):
             _stream(event.stream).feed(event.data)
+        elif isinstance(event, WsMessageReceived):
+            _stream(event.stream).ws_feed(event.kind, event.data, event.end)
+        elif isinstance(event, WsCloseReceived):
+            _stream(event.stream).ws_closed(event.code, event.reason)
         elif isinstance(event, WindowOpened):
             _stream(event.stream).window_opened()
         elif isinstance(event, StreamReset):
@@ -358,7 +362,10 @@ class Channel(asyncio.Protocol):
     def _finish(self, stream: ChannelStream, exc: Optional[BaseException]) -> None:
         """The app call for a stream returned (exc None) or raised."""
         conn = self.conn
-        if stream.cancelled:
+        ws = conn.ws.get(stream.id)
+        if ws is not None and not stream.cancelled and not stream.response_started:
+            _finish_websocket(conn, stream, ws.accepted, exc)
+        elif stream.cancelled:
             if exc is not None and not isinstance(exc, (asyncio.CancelledError, StreamCancelled)):
                 logger.debug("stream %d: app raised after cancellation: %r", stream.id, exc)
         elif exc is None:
@@ -380,6 +387,16 @@ class Channel(asyncio.Protocol):
         conn.forget(stream)
         if conn.draining:
             self._maybe_finish_drain()
+
+
+def _finish_websocket(conn: Connection, stream: ChannelStream, accepted: bool, exc: Optional[BaseException]) -> None:
+    """A WebSocket's app call ended: a WebSocket it left open closes (1000, or 1011 after an exception), one
+    it never answered is refused (403), as uvicorn does."""
+    if exc is not None and not isinstance(exc, (asyncio.CancelledError, StreamCancelled)):
+        logger.error("stream %d: the WebSocket app raised an exception", stream.id, exc_info=exc)
+    elif not accepted:
+        logger.info("stream %d: the app returned without accepting the WebSocket; refusing it", stream.id)
+    conn.ws_close(stream, 1000 if exc is None else 1011, b"")
 
 
 def _stream(record: StreamState) -> ChannelStream:

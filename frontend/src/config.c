@@ -70,6 +70,13 @@
      "bytes of request line plus headers before answering 431")                                   \
   XX(MAX_BODY_SIZE, "max-body-size", "TANDEM_MAX_BODY_SIZE", "0",                                 \
      "largest request body in bytes before answering 413 (0: no limit)")                          \
+  XX(WS_MAX_MESSAGE, "ws-max-message", "TANDEM_WS_MAX_MESSAGE", "16777216",                       \
+     "largest WebSocket message in bytes a client may send; a larger one closes the WebSocket "  \
+     "with 1009")                                                                                 \
+  XX(WS_PING_INTERVAL, "ws-ping-interval", "TANDEM_WS_PING_INTERVAL", "20",                       \
+     "seconds a WebSocket may be silent before the frontend pings the client (0: never)")        \
+  XX(WS_PING_TIMEOUT, "ws-ping-timeout", "TANDEM_WS_PING_TIMEOUT", "20",                          \
+     "seconds a client has to answer a ping, or a close, before its WebSocket is dropped")        \
   XX(RECORD, "record", "TANDEM_RECORD", "",                                                        \
      "FILE: write every byte exchanged with backends, timed, to FILE (created mode 0600; it holds " \
      "the requests' headers and bodies) for tandem.conform --replay (default: off)")              \
@@ -290,6 +297,30 @@ static int parse_id_list(const char *flag, const char *value, int users, long *o
   return rc;
 }
 
+/* The WebSocket settings.  Returns as set_number() does. */
+static int set_ws_number(config *c, int id, const char *value) {
+  uint64_t v;
+
+  switch (id) {
+  case OPT_WS_MAX_MESSAGE:
+    if (parse_uint("ws-max-message", value, UINT32_MAX, &v) != 0 || at_least_one("ws-max-message", v) != 0)
+      return -EINVAL;
+    c->ws_max_message = v;
+    return 0;
+  case OPT_WS_PING_INTERVAL:
+    if (parse_uint("ws-ping-interval", value, 86400, &v) != 0)
+      return -EINVAL;
+    c->ws_ping_interval_ms = (unsigned) v * 1000;
+    return 0;
+  case OPT_WS_PING_TIMEOUT:
+    if (parse_uint("ws-ping-timeout", value, 86400, &v) != 0 || at_least_one("ws-ping-timeout", v) != 0)
+      return -EINVAL;
+    c->ws_ping_timeout_ms = (unsigned) v * 1000;
+    return 0;
+  }
+  return 1;
+}
+
 /* The settings that are numbers (and the log level).  Returns 0, -EINVAL if
  * value is not one in range (after saying so), or 1 if id is not such a
  * setting. */
@@ -386,6 +417,8 @@ static int set_number(config *c, int id, const char *value) {
 static int set_option(config *c, int id, const char *value, int from_user) {
   int rc = set_number(c, id, value);
 
+  if (rc > 0)
+    rc = set_ws_number(c, id, value);
   if (rc <= 0)
     return rc;
   switch (id) {

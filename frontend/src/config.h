@@ -52,6 +52,9 @@ typedef struct config {
   unsigned shutdown_timeout_ms;
   size_t max_header_size;
   uint64_t max_body_size;        /* 0: unlimited */
+  uint64_t ws_max_message;       /* largest WebSocket message from a client */
+  unsigned ws_ping_interval_ms;  /* 0: no pings */
+  unsigned ws_ping_timeout_ms;
   char *record;                  /* --record FILE, or NULL; owner: config */
   int check_only;                /* --check-config: check, say so, exit */
   int access_log;

@@ -187,6 +187,8 @@ VALID = [
           1, 0, 1, "backend", "app:app", 4242, 1700000000000, 1048576, 1024, 1048576),
     Valid("hello-frontend", "HELLO the frontend answers with (PROTOCOL.md section 6)",
           1, 0, 1, "frontend", "tandem-frontend", 4241, 0, 1048576, 0, 1048576),
+    Valid("hello-backend-features", "HELLO of a backend that speaks WebSockets (features: WEBSOCKET)",
+          1, 0, 1, "backend", "app:app", 4242, 1700000000000, 1048576, 1024, 1048576, 1),
     Valid("hello-frontend-features", "HELLO with its optional features: WEBSOCKET (PROTOCOL.md section 8)",
           1, 0, 1, "frontend", "tandem-frontend", 4241, 0, 1048576, 0, 1048576, 1),
     Valid("goaway-drain", "GOAWAY(NO_ERROR): the sender drains",

@@ -26,10 +26,18 @@ KIT_WINDOW = protocol.MIN_WINDOW
 
 
 def kit_hello(version: int = protocol.VERSION, role: str = "frontend", max_frame_size: int = KIT_MAX_FRAME,
-              initial_window: int = KIT_WINDOW, extra: Optional[list[Any]] = None) -> bytes:
-    """The kit's HELLO; ``extra`` elements are appended after the ones version 1 defines."""
+              initial_window: int = KIT_WINDOW, extra: Optional[list[Any]] = None, features: int = 0) -> bytes:
+    """The kit's HELLO; ``extra`` elements are appended after the ones this version defines (the optional
+    ``features`` is then sent even if 0)."""
     elements = [protocol.HELLO, 0, version, role, KIT_APP, os.getpid(), 0, max_frame_size, 0, initial_window]
-    return protocol.frame_bytes(protocol.pack(elements + (extra or [])))
+    return protocol.frame_bytes(protocol.pack(elements + _features_and(features, extra)))
+
+
+def _features_and(features: int, extra: Optional[list[Any]]) -> list[Any]:
+    """HELLO's optional features element, and the extra elements after it."""
+    if not features and not extra:
+        return []
+    return [features] + (extra or [])
 
 
 # What the frontend kit's fake backends announce: the least max_frame_size and
@@ -44,11 +52,12 @@ KIT_MAX_STREAMS = 16
 def backend_hello(version: int = protocol.VERSION, role: str = "backend", max_frame_size: int = KIT_MAX_FRAME,
                   max_streams: int = KIT_MAX_STREAMS, initial_window: int = KIT_WINDOW,
                   generation: int = KIT_GENERATION, app: str = KIT_BACKEND_APP,
-                  extra: Optional[list[Any]] = None) -> bytes:
-    """A fake backend's HELLO; ``extra`` elements are appended after the ones version 1 defines."""
+                  extra: Optional[list[Any]] = None, features: int = 0) -> bytes:
+    """A fake backend's HELLO; ``extra`` elements are appended after the ones this version defines (the optional
+    ``features`` is then sent even if 0)."""
     elements = [protocol.HELLO, 0, version, role, app, os.getpid(), generation, max_frame_size, max_streams,
                 initial_window]
-    return protocol.frame_bytes(protocol.pack(elements + (extra or [])))
+    return protocol.frame_bytes(protocol.pack(elements + _features_and(features, extra)))
 
 
 def request(stream_id: int, method: str, target: bytes, body: bytes = b"", end: bool = True,
