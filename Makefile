@@ -18,10 +18,12 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The frameworks the tests host (and compare with their own test clients).
 FRAMEWORK_PACKAGES := python3-flask python3-django python3-starlette python3-fastapi \
                       python3-httpx python3-multipart
+# The WebSocket clients the tests talk to the frontend with.
+WS_CLIENT_PACKAGES := python3-websockets python3-websocket
 DEB_PACKAGES := gcc make pkg-config libuv1-dev libmsgpack-dev libcmocka-dev node-llhttp \
                 python3 python3-dev python3-uvloop python3-msgpack python3-pytest python3-jinja2 \
                 python3-setuptools python3-pip python3-venv python3-yaml python3-watchdog valgrind \
-                $(FRAMEWORK_PACKAGES)
+                $(FRAMEWORK_PACKAGES) $(WS_CLIENT_PACKAGES)
 
 CPPFLAGS_ALL := -Iprotocol -Ifrontend/src -I$(LLHTTP_INC) -D_GNU_SOURCE
 LIBS         := -luv -lmsgpackc
