@@ -61,12 +61,20 @@ def backend_hello(version: int = protocol.VERSION, role: str = "backend", max_fr
 
 
 def request(stream_id: int, method: str, target: bytes, body: bytes = b"", end: bool = True,
-            headers: Optional[list[bytes]] = None) -> bytes:
-    """A REQUEST as the tandem frontend sends it (``target`` split into path and query)."""
+            headers: Optional[list[bytes]] = None, flags: Optional[int] = None) -> bytes:
+    """A REQUEST as the tandem frontend sends it (``target`` split into path and query); ``flags``
+    replaces the END that ``end`` says."""
     path, _, query = target.partition(b"?")
     flat = [b"host", b"conform.test"] + (headers or [])
-    return protocol.request_frame(stream_id, protocol.END if end else 0, method, target, path, query, "1.1",
+    if flags is None:
+        flags = protocol.END if end else 0
+    return protocol.request_frame(stream_id, flags, method, target, path, query, "1.1",
                                   flat, ("127.0.0.1", 40000), ("127.0.0.1", 8080), "http", body)
+
+
+# The headers of a WebSocket handshake, as a client sends them (after host).
+WS_HEADERS = [b"upgrade", b"websocket", b"connection", b"Upgrade", b"sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ==",
+              b"sec-websocket-version", b"13"]
 
 
 def length_prefix(length: int) -> bytes:
