@@ -314,3 +314,30 @@ def test_frontend_shutdown_closes_with_1001(make_stack):
     ws.send_close(1001)
     ws.expect_eof()
     assert st.frontend.popen.wait(timeout=IO_TIMEOUT) == 0
+
+
+def test_max_connections_counts_websockets(make_stack):
+    st = make_stack()
+    st.start_frontend("--max-connections", "2")
+    st.start_backend(app=APP, app_dir=APPS_DIR)
+    first, second = WS(st.port), WS(st.port)
+    third = connect(st.port)
+    third.settimeout(IO_TIMEOUT)
+    assert third.recv(1) == b""                       # closed at accept: two WebSockets are open
+    first.send_close(1000)
+    first.expect_close(1000)
+    first.expect_eof()
+    second.send(TEXT, b"still")
+    echo(second, TEXT, b"still")
+    wait_until(lambda: _accepted(st.port), IO_TIMEOUT, "room for a new connection once one WebSocket closed")
+
+
+def _accepted(port: int) -> bool:
+    s = connect(port)
+    try:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        return read_head(s)[0] == 200
+    except ConnectionError:
+        return False
+    finally:
+        s.close()

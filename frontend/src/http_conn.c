@@ -975,7 +975,7 @@ void http_conn_accept(uv_stream_t *listener) {
     sock_close(&c->sock);
     return;
   }
-  if (nconns >= ctx->cfg->max_connections) {
+  if (hooks->conns(hooks->arg) >= ctx->cfg->max_connections) {
     log_warn("refusing client %s:%u: --max-connections (%d) reached", c->sock.peer_host,
              (unsigned) c->sock.peer_port, ctx->cfg->max_connections);
     sock_close(&c->sock);

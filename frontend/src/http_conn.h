@@ -41,6 +41,9 @@ typedef struct http_hooks {
   void (*route)(http_req *req);
   /* A client connection has closed (http_conn_count() is one less). */
   void (*conn_gone)(void *arg);
+  /* Client connections open now, with those that left this module (a
+   * WebSocket's): what --max-connections counts. */
+  int (*conns)(void *arg);
   void *arg;
 } http_hooks;
 

@@ -26,6 +26,11 @@ static int server_conns(void) {
   return http_conn_count() + ws_count();
 }
 
+static int server_conns_hook(void *arg) {
+  (void) arg;
+  return server_conns();
+}
+
 
 static void server_on_signal(uv_signal_t *h, int signum) {
   server *srv = h->data;
@@ -58,6 +63,7 @@ int server_init(server *s, uv_loop_t *loop, const config *cfg) {
     return rc;
   s->hooks.route = route_request;
   s->hooks.conn_gone = server_conn_gone;
+  s->hooks.conns = server_conns_hook;
   s->hooks.arg = s;
   http_conn_init(&s->ctx, &s->hooks);
   static_init(loop, cfg->static_cache_size, cfg->static_follow_symlinks, cfg->static_listing,
