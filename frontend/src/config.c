@@ -53,7 +53,7 @@
      "1 to send a request under a mount that names no file (and any but GET and HEAD) to the "    \
      "backends, as nginx's try_files (0: the mount answers 404 and 405 itself)")                  \
   XX(MAX_CONNECTIONS, "max-connections", "TANDEM_MAX_CONNECTIONS", "10000",                       \
-     "client connections open at once, WebSockets included; more are closed at accept")                                \
+     "client connections open at once, WebSockets included; more are closed at accept")            \
   XX(KEEPALIVE_TIMEOUT, "keepalive-timeout", "TANDEM_KEEPALIVE_TIMEOUT", "75",                    \
      "seconds an idle keep-alive connection stays open")                                          \
   XX(HEADER_TIMEOUT, "header-timeout", "TANDEM_HEADER_TIMEOUT", "60",                             \
