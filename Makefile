@@ -151,7 +151,8 @@ test-memcheck: deps
 	  echo "== valgrind $$t"; $(VALGRIND) $$t >$$t.memcheck 2>&1 || { cat $$t.memcheck; exit 1; }; done
 
 # libFuzzer harnesses (tests/fuzz/): the frame codec, the HTTP request path
-# through the whole frontend, and a static mount's path handling, built with
+# through the whole frontend, a static mount's path handling, and the
+# WebSocket frame parser, built with
 # clang, AddressSanitizer and UBSan in a build directory of their own.  Each
 # run starts from the seeds in tests/fuzz/corpus/HARNESS (regression inputs
 # included) and writes what it finds to $(FUZZ_BUILD)/corpus/HARNESS, never to
@@ -160,7 +161,7 @@ test-memcheck: deps
 FUZZ_PACKAGES   := clang libclang-rt-14-dev
 FUZZ_CC         ?= clang
 FUZZ_BUILD      := $(BUILD)/fuzz
-FUZZERS         := frame http path
+FUZZERS         := frame http path ws
 FUZZ_TIME       ?= 180
 # The smoke's seconds per harness (FUZZ_SMOKE_TIME=N sets them all): the codec
 # and path harnesses reach nearly all they ever cover within a few seconds,
@@ -168,6 +169,7 @@ FUZZ_TIME       ?= 180
 FUZZ_SMOKE_frame := 10
 FUZZ_SMOKE_http  := 30
 FUZZ_SMOKE_path  := 10
+FUZZ_SMOKE_ws    := 10
 FUZZ_FLAGS      := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
                    -fno-sanitize-recover=all
 # An input that runs for 10 s is a hang; -rss_limit_mb bounds what one may take.
@@ -190,6 +192,9 @@ $(BUILD)/fuzz_path: tests/fuzz/fuzz_path.c $(BUILD)/obj/frontend/src/http_head.o
                     $(BUILD)/obj/protocol/tdm_proto.o $(LLHTTP_OBJ)
 	$(FUZZ_LINK) $< $(filter %.o,$^) -lmsgpackc
 
+$(BUILD)/fuzz_ws: tests/fuzz/fuzz_ws.c $(BUILD)/obj/frontend/src/ws_frame.o $(BUILD)/obj/protocol/tdm_proto.o
+	$(FUZZ_LINK) $< $(filter %.o,$^) -lmsgpackc
+
 -include $(wildcard $(BUILD)/fuzz_*.d)
 
 fuzz-build: deps
@@ -203,7 +208,7 @@ fuzz-build: deps
 define run_fuzzer
 mkdir -p $(3) $(FUZZ_BUILD)/crashes $(FUZZ_BUILD)/tmp && \
 TMPDIR=$(abspath $(FUZZ_BUILD)/tmp) $(FUZZ_BUILD)/fuzz_$(1) $(FUZZ_OPTS) -max_total_time=$(2) \
-  -dict=tests/fuzz/$(if $(filter frame,$(1)),frame,http).dict \
+  -dict=tests/fuzz/$(if $(filter http path,$(1)),http,$(1)).dict \
   -artifact_prefix=$(FUZZ_BUILD)/crashes/$(1)- $(3) tests/fuzz/corpus/$(1)
 endef
 
