@@ -329,7 +329,17 @@ class WebSocketCycle:
             self.disconnect = {"type": "websocket.disconnect", "code": 1000, "reason": ""}
         if self.disconnect is not None:
             return self.disconnect
-        event, kind, data = await self.stream.ws_receive()
+        try:
+            event, kind, data = await self.stream.ws_receive()
+        except asyncio.CancelledError:
+            # The channel cancels the app's Task when the stream ends without a close
+            # (the backend's connection lost, a CANCEL): the app hears a disconnect,
+            # 1006, as uvicorn says of a connection lost.
+            task = asyncio.current_task()
+            if not (self.stream.cancelled and task is not None and task is getattr(self.stream, "task", None)):
+                raise
+            task.uncancel()
+            event, kind, data = "close", 1006, b""
         if event == "message":
             if kind == WS_TEXT:
                 return {"type": "websocket.receive", "text": data.decode("utf-8")}

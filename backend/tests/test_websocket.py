@@ -266,3 +266,17 @@ def test_asgi_send_after_the_client_closed_raises_oserror() -> None:
                                   lambda got: any(isinstance(f, protocol.WsClose) for f in got) and raised))
     assert frames == [protocol.WsAccept(1, "", []), protocol.WsClose(1, 1001, b"")]
     assert raised == [1001]
+
+
+def test_asgi_hears_a_cancelled_stream_as_disconnect_1006() -> None:
+    heard: list[Any] = []
+
+    async def app(scope, receive, send):
+        await receive()
+        await send({"type": "websocket.accept"})
+        heard.append(await receive())
+
+    frames = asyncio.run(converse(ASGIAdapter(app), [upgrade(1), protocol.cancel_frame(1, protocol.CANCEL_CLIENT_GONE)],
+                                  lambda got: bool(heard)))
+    assert frames == [protocol.WsAccept(1, "", [])]
+    assert heard == [{"type": "websocket.disconnect", "code": 1006, "reason": ""}]
