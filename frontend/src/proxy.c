@@ -87,6 +87,7 @@ struct proxy_stream {
   uint32_t unacked;              /* response body bytes received, not yet granted back */
   unsigned ws : 1;               /* a valid WebSocket handshake */
   unsigned ws_sent : 1;          /* sent with WEBSOCKET: its backend may accept it */
+  char ws_key[WS_KEY_LEN + 1];   /* its Sec-WebSocket-Key, kept for the 101 (the head may be gone by then) */
   tdm_buf replay;                /* the REQUEST frame of an idempotent request, kept until
                                     its response starts, to re-send it if its backend dies;
                                     owner: this proxy_stream */
@@ -377,6 +378,8 @@ int proxy_request(http_req *req) {
   }
   http_req_set_handler(req, &proxy_handler, ps);
   ps->ws = ws == 1;
+  if (ps->ws)
+    ws_handshake_key(http_req_head(req), ps->ws_key);
   /* Requests already waiting go first. */
   up = wait_queue.head == NULL ? upstream_pick() : NULL;
   if (up != NULL && ps_dispatch(ps, up) == 0)
@@ -876,7 +879,7 @@ static int ps_on_ws(void *owner, const tdm_frame *f) {
     return 0;
   }
   ps->up = NULL;
-  rc = ws_start(req, up, sid, &f->u.ws_accept);     /* 0: req and ps are gone */
+  rc = ws_start(req, ps->ws_key, up, sid, &f->u.ws_accept);     /* 0: req and ps are gone */
   if (rc != 0) {
     upstream_cancel(up, sid, TDM_CANCEL_INTERNAL);
     http_req_local(req, rc == UV_EBUSY ? 400 : 502, NULL, rc == UV_EBUSY ?

@@ -482,7 +482,7 @@ static const sock_cb ws_sock_cb = {
   .on_closed = ws_on_closed,
 };
 
-int ws_start(http_req *req, upstream_conn *up, uint32_t sid, const tdm_ws_accept *a) {
+int ws_start(http_req *req, const char *key, upstream_conn *up, uint32_t sid, const tdm_ws_accept *a) {
   ws_conn *ws = calloc(1, sizeof(*ws));   /* owner: itself, freed in ws_on_closed */
   const char *why = NULL, *date;
   tdm_buf head;                           /* the 101; owner: here */
@@ -493,7 +493,7 @@ int ws_start(http_req *req, upstream_conn *up, uint32_t sid, const tdm_ws_accept
     return UV_ENOMEM;
   tdm_buf_init(&head, WS_HEAD_CAP);
   date = ctx_date_line(ctx, &date_len);
-  if (ws_handshake_accept(&head, http_req_head(req), a, date, date_len, &why) != 0) {
+  if (ws_handshake_accept(&head, key, a, date, date_len, &why) != 0) {
     log_warn("backend's WebSocket accept on stream %u: %s", (unsigned) sid, why);
     fd = UV_EINVAL;
     goto fail_head;

@@ -19,13 +19,13 @@
  * has closed (ws_count() is one less).  ctx must outlive the module's use. */
 void ws_init(tdm_ctx *ctx, void (*conn_gone)(void *arg), void *arg);
 
-/* The backend accepted req's upgrade on stream sid of up with a: sends the
- * 101 and takes req's connection over (req and its connection are gone when
+/* The backend accepted req's upgrade (whose Sec-WebSocket-Key is key) on
+ * stream sid of up with a: sends the 101 and takes req's connection over (req and its connection are gone when
  * this returns 0), and the stream's frames come here from now on.  Returns
  * a negative error if it cannot (UV_EINVAL: a is not valid; UV_EBUSY: req
  * is not alone on its connection with nothing left to write), changing
  * nothing: the caller still owns req and the stream. */
-int ws_start(http_req *req, upstream_conn *up, uint32_t sid, const tdm_ws_accept *a);
+int ws_start(http_req *req, const char *key, upstream_conn *up, uint32_t sid, const tdm_ws_accept *a);
 
 /* WebSocket connections open now. */
 int ws_count(void);

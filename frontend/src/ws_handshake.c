@@ -112,10 +112,19 @@ static int put(tdm_buf *out, const char *s, size_t n) {
 
 #define PUTS(out, s) put(out, s, sizeof(s) - 1)
 
-int ws_handshake_accept(tdm_buf *out, const tdm_request *rq, const tdm_ws_accept *a, const char *date_line,
+void ws_handshake_key(const tdm_request *rq, char key[WS_KEY_LEN + 1]) {
+  tdm_str v;
+
+  key[0] = '\0';
+  if (header_one(rq, "sec-websocket-key", &v) == 1 && v.len == WS_KEY_LEN) {
+    memcpy(key, v.ptr, WS_KEY_LEN);
+    key[WS_KEY_LEN] = '\0';
+  }
+}
+
+int ws_handshake_accept(tdm_buf *out, const char *key, const tdm_ws_accept *a, const char *date_line,
                         size_t date_len, const char **why) {
   char accept[29];
-  tdm_str key;
   int rc = 0;
 
   if (a->subprotocol.len > 0 && !http_is_token(a->subprotocol.ptr, a->subprotocol.len)) {
@@ -128,9 +137,7 @@ int ws_handshake_accept(tdm_buf *out, const tdm_request *rq, const tdm_ws_accept
       *why = "invalid header in the application's accept";
       return -1;
     }
-  if (header_one(rq, "sec-websocket-key", &key) != 1)
-    key.len = 0;
-  ws_accept_key(key.ptr, key.len, accept);
+  ws_accept_key(key, strlen(key), accept);
   rc |= PUTS(out, "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n"
                   "sec-websocket-accept: ");
   rc |= put(out, accept, 28);

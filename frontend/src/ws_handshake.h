@@ -14,11 +14,18 @@
  * with *why saying what is wrong. */
 int ws_handshake_check(const tdm_request *rq, int method, const char **why);
 
-/* Appends the 101 response accepting rq's handshake, as the backend's a
- * says (subprotocol and extra headers), with date_line ("date: ...\r\n") to
- * out.  Returns 0, or -1 with *why if a is not valid (a subprotocol that is
- * not a token, an invalid header) or out's cap is too small. */
-int ws_handshake_accept(tdm_buf *out, const tdm_request *rq, const tdm_ws_accept *a, const char *date_line,
+#define WS_KEY_LEN 24            /* a valid Sec-WebSocket-Key: base64 of 16 bytes */
+
+/* Copies the Sec-WebSocket-Key of rq, whose handshake ws_handshake_check()
+ * found valid, and a NUL to key. */
+void ws_handshake_key(const tdm_request *rq, char key[WS_KEY_LEN + 1]);
+
+/* Appends the 101 response accepting the handshake with key, as the
+ * backend's a says (subprotocol and extra headers), with date_line
+ * ("date: ...\r\n") to out.  Returns 0, or -1 with *why if a is not valid (a
+ * subprotocol that is not a token, an invalid header) or out's cap is too
+ * small. */
+int ws_handshake_accept(tdm_buf *out, const char *key, const tdm_ws_accept *a, const char *date_line,
                         size_t date_len, const char **why);
 
 /* Sec-WebSocket-Accept for key[0..len): base64(SHA-1(key + the RFC's GUID)),

@@ -120,6 +120,7 @@ static void test_handshake_check(void **state) {
 
 static void test_handshake_accept(void **state) {
   const tdm_header req_h[] = {H("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")};
+  char key[WS_KEY_LEN + 1];
   const tdm_header extra[] = {H("set-cookie", "a=1"), H("connection", "close"), H("sec-websocket-accept", "x")};
   const tdm_header bad[] = {H("bad name", "v")};
   tdm_request rq;
@@ -137,7 +138,9 @@ static void test_handshake_accept(void **state) {
   a.headers = extra;
   a.nheaders = 3;
   tdm_buf_init(&out, 4096);
-  assert_int_equal(ws_handshake_accept(&out, &rq, &a, "date: x\r\n", 9, &why), 0);
+  ws_handshake_key(&rq, key);
+  assert_string_equal(key, "dGhlIHNhbXBsZSBub25jZQ==");
+  assert_int_equal(ws_handshake_accept(&out, key, &a, "date: x\r\n", 9, &why), 0);
   assert_true(tdm_buf_append(&out, "", 1) == 0);
   assert_string_equal(out.base, "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n"
                                 "sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
@@ -145,11 +148,11 @@ static void test_handshake_accept(void **state) {
   out.len = 0;
   a.subprotocol.ptr = "a b";
   a.subprotocol.len = 3;
-  assert_int_equal(ws_handshake_accept(&out, &rq, &a, "", 0, &why), -1);
+  assert_int_equal(ws_handshake_accept(&out, key, &a, "", 0, &why), -1);
   a.subprotocol.len = 0;
   a.headers = bad;
   a.nheaders = 1;
-  assert_int_equal(ws_handshake_accept(&out, &rq, &a, "", 0, &why), -1);
+  assert_int_equal(ws_handshake_accept(&out, key, &a, "", 0, &why), -1);
   tdm_buf_free(&out);
 }
 
