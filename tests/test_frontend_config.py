@@ -108,6 +108,10 @@ def test_check_config_names_what_would_stop_the_start(tmp_path, args, message):
     (["--backend-socket-mode", "999"], "--backend-socket-mode"),
     (["--max-header-size", "1"], "--max-header-size"),
     (["--keepalive-timeout", "-1"], "--keepalive-timeout"),
+    (["--ws-max-message", "0"], "--ws-max-message"),
+    (["--ws-max-message", "4294967296"], "--ws-max-message"),
+    (["--ws-ping-interval", "soon"], "--ws-ping-interval"),
+    (["--ws-ping-timeout", "0"], "--ws-ping-timeout"),
     (["--no-such-flag"], "--no-such-flag"),
 ])
 def test_bad_flag_value_exits_nonzero_naming_the_flag(args, flag):
