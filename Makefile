@@ -101,6 +101,7 @@ $(BUILD)/frontend/tests/%: frontend/tests/%.c $(FRONT_OBJ) $(LLHTTP_OBJ)
 # The fake client and backend on socketpairs, shared with the HTTP fuzz harness.
 FAKE_PEER_OBJ := $(BUILD)/obj/frontend/tests/fake_peer.o
 $(BUILD)/frontend/tests/test_http_conn: $(FAKE_PEER_OBJ)
+$(BUILD)/frontend/tests/test_ws: $(FAKE_PEER_OBJ)
 
 test-c: deps
 	@$(MAKE) --no-print-directory $(C_TESTS)

@@ -161,9 +161,13 @@ static int ws_forwarding(const ws_conn *ws) {
   return ws->up != NULL && !ws->told_backend && !ws->backend_closed && !ws->sent_close;
 }
 
-/* Sends what the window allows of part.  Returns 1 if part is empty now,
- * 0 if some waits for window. */
+/* Sends what the window allows of part once it holds a message's end or is
+ * full (so that a message split into many small frames travels in few
+ * parts).  Returns 1 if parsing may go on, 0 if part is full and waits for
+ * window. */
 static int ws_flush_part(ws_conn *ws) {
+  if (!ws->part_end && ws->part.len < WS_PART_MAX)
+    return 1;
   while (ws->part.len > 0 || ws->part_end) {
     size_t n = ws->part.len, max;
     tdm_frame f;
@@ -180,7 +184,7 @@ static int ws_flush_part(ws_conn *ws) {
       n = ws->send_window > 0 ? (size_t) ws->send_window : 0;
     end = ws->part_end && n == ws->part.len;
     if (n == 0 && !end)
-      return 0;
+      return ws->part.len < WS_PART_MAX;
     memset(&f, 0, sizeof(f));
     f.type = TDM_WS_MESSAGE;
     f.stream_id = ws->sid;
