@@ -341,3 +341,17 @@ def _accepted(port: int) -> bool:
         return False
     finally:
         s.close()
+
+
+def test_a_stopping_backend_closes_its_websockets_with_1012(make_stack):
+    st = make_stack()
+    st.start_frontend()
+    backend = st.start_backend(app=APP, app_dir=APPS_DIR)
+    ws = WS(st.port)
+    ws.send(TEXT, b"x")
+    echo(ws, TEXT, b"x")
+    backend.popen.send_signal(15)
+    assert ws.expect_close(1012) == b"backend shutting down"
+    ws.send_close(1012)
+    ws.expect_eof()
+    assert backend.popen.wait(timeout=IO_TIMEOUT) == 0

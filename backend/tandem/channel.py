@@ -59,6 +59,9 @@ OWN_DRAIN_CLOSE_GRACE = 2.0
 # The pseudo cancel code streams get when the connection itself is lost.
 CONNECTION_LOST = -1
 
+# The close code of the WebSockets a stopping backend closes (RFC 6455's registry: service restart).
+WS_SERVICE_RESTART = 1012
+
 _ERROR_HEADERS = flatten([(b"content-type", b"text/plain; charset=utf-8")])
 _ERROR_BODY = b"Internal Server Error"
 
@@ -234,10 +237,19 @@ class Channel(asyncio.Protocol):
         GOAWAY), so the close is left to it; closing first would lose REQUESTs
         still on their way.  Only if it has not closed OWN_DRAIN_CLOSE_GRACE
         seconds after the last stream ended does the backend close.
+
+        Open WebSockets would keep a stopping backend alive for as long as their
+        clients stay: they are closed with 1012 (service restart, as uvicorn
+        closes them on shutdown), and end once their clients answer.  (A backend
+        superseded by a newer generation is drained by the frontend instead, and
+        keeps its WebSockets until they close.)
         """
         if self._outcome is not None or self.transport is None:
             return
         self.conn.drain(message)
+        for sid, ws in list(self.conn.ws.items()):
+            if ws.accepted:
+                self.conn.ws_close(self.conn.streams[sid], WS_SERVICE_RESTART, b"backend shutting down")
         self._maybe_finish_drain()
 
     def abort(self) -> None:
