@@ -252,6 +252,9 @@ static int ws_on_ws(void *owner, const tdm_frame *f) {
       return 0;
     }
     ws_send_close(ws, f->u.ws_close.code, f->u.ws_close.reason.ptr, f->u.ws_close.reason.len);
+    /* Input held back for the backend's window is dropped now, and reading
+     * goes on: the client's answer to the close is behind it. */
+    ws_process(ws);
     return 0;
   default:
     ws_stream_error(ws, "a second WS_ACCEPT");

@@ -340,6 +340,30 @@ static void test_flow_control(void **state) {
   assert_int_equal(f.u.ws_message.flags, TDM_FLAG_END);
 }
 
+/* The backend closes while the client's input waits for its window: that
+ * input is dropped, and the client's answer to the close still gets through. */
+static void test_backend_close_while_input_waits(void **state) {
+  peer *b = be_ready(TDM_MIN_WINDOW, TDM_FEATURE_WEBSOCKET), *c;
+  static char big[200000];
+  char buf[256];
+  size_t n;
+  uint32_t sid;
+  tdm_frame f;
+
+  (void) state;
+  c = opened(b, &sid);
+  cl_frame(c, 1, 2, big, sizeof(big), 1);
+  be_expect(b, TDM_WS_MESSAGE, &f);                 /* the first 64 KiB part: the window is used up */
+  be_ws(b, TDM_WS_CLOSE, sid, 4100, 0, "enough");
+  assert_int_equal(cl_expect_frame(c, buf, sizeof(buf), &n), 0x88);
+  assert_int_equal(n, 8);
+  assert_memory_equal(buf, "\x10\x04" "enough", 8);
+  cl_frame(c, 1, 8, "\x10\x04", 2, 1);
+  be_expect(b, TDM_WS_CLOSE, &f);
+  assert_int_equal(f.u.ws_close.code, 4100);
+  WAIT_UNTIL(c->eof);
+}
+
 static void test_client_violation_closes_both_sides(void **state) {
   peer *b = be_ready(TDM_DEFAULT_WINDOW, TDM_FEATURE_WEBSOCKET), *c;
   char buf[256];
@@ -389,6 +413,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_relay_and_close, setup, teardown),
     cmocka_unit_test_setup_teardown(test_flow_control, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_backend_close_while_input_waits, setup, teardown),
     cmocka_unit_test_setup_teardown(test_client_violation_closes_both_sides, setup, teardown),
     cmocka_unit_test_setup_teardown(test_backend_gone_is_1011, setup, teardown),
     cmocka_unit_test_setup_teardown(test_refusal_is_403, setup, teardown),
