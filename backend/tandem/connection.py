@@ -1,9 +1,11 @@
 """The rules of one channel connection, seen from the backend, without I/O.
 
-Owns what PROTOCOL.md sections 2 to 5 ask of a backend: the HELLO exchange and
-its bounds, stream ids (each REQUEST above the last one), refusals (beyond
+Owns what PROTOCOL.md sections 2 to 5 and 8 ask of a backend: the HELLO exchange and
+its bounds (announcing WEBSOCKET in its features), stream ids (each REQUEST above the last one), refusals (beyond
 max_streams, or while draining), each stream's state and both its windows,
-GOAWAY and draining, PING answers, and which faults are connection errors.
+GOAWAY and draining, PING answers, WebSocket streams (WS_ACCEPT, messages within
+the windows, each side's WS_CLOSE once: ``WsState``), and which faults are
+connection errors.
 Bytes in, events out to the owner's callbacks and the bytes to write in
 answer back (``receive_data()``); calls in (``send_response()``,
 ``send_data()``, ``drain()`` ...), bytes out (``data_to_send()``).  Nothing

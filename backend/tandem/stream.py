@@ -1,4 +1,4 @@
-"""One stream (one HTTP request and its response) as the application sees it.
+"""One stream (one HTTP request and its response, or one WebSocket) as the application sees it.
 
 Owns the application's side of a stream, ``types.Stream``: the request body
 chunks not yet read, a reader waiting for body and a writer waiting for
