@@ -7,7 +7,9 @@ window, and cancellation (the Task running the application, the waits of
 goes when) are the connection's: a ``ChannelStream`` is its stream's
 ``connection.StreamState``, whose fields it only reads, and it asks the
 connection for frames only through ``StreamLink``.  Its owner tells it what
-arrived with ``feed()``, ``window_opened()`` and ``cancel()``.
+arrived with ``feed()``, ``window_opened()`` and ``cancel()``, and for a
+WebSocket ``ws_feed()`` (message parts, handed to the application whole) and
+``ws_closed()``.
 
 Calls ``connection`` (the record it extends and the state names), ``types``,
 ``validation`` (the wire form of headers) and ``protocol`` for types only;
