@@ -45,6 +45,7 @@
 #define WS_OUT_CAP (4u * 1024 * 1024)    /* hard cap of the client's output */
 #define WS_HEAD_CAP (64 * 1024)          /* the 101 response */
 #define WS_REASON_MAX 123                /* a close reason, so that the frame is <= 125 bytes */
+#define WS_KEEP_BUF (16 * 1024)          /* larger empty input buffers are freed */
 
 typedef struct ws_conn ws_conn;
 struct ws_conn {
@@ -371,6 +372,11 @@ static void ws_process(ws_conn *ws) {
   if (ws->sock.closing)
     return;
   tdm_buf_consume(&ws->in, off);
+  /* An idle connection keeps no buffer a large message grew. */
+  if (ws->in.len == 0 && ws->in.size > WS_KEEP_BUF)
+    tdm_buf_free(&ws->in);
+  if (ws->part.len == 0 && !ws->part_end && ws->part.size > WS_KEEP_BUF)
+    tdm_buf_free(&ws->part);
   if (ws->in.len == 0 && !ws->got_close && !ws->parser.failed)
     sock_read_start(&ws->sock);
   else
