@@ -43,7 +43,7 @@ from typing import Any, Optional
 from . import protocol
 from .connection import (
     CLOSED, RESP_BODY_STATES, WAIT, Attached, BodyReceived, Connection, ConnectionFailed, DrainAsked, Event,
-    HelloConfig, Outcome, StreamReset, StreamState, WindowOpened, WsCloseReceived, WsMessageReceived)
+    HelloConfig, Outcome, StreamReset, StreamState, WindowOpened, WsCloseReceived, WsMessageReceived, WsState)
 from .stream import ChannelStream
 from .types import AppCallable, StreamCancelled
 from .validation import flatten
@@ -376,7 +376,7 @@ class Channel(asyncio.Protocol):
         conn = self.conn
         ws = conn.ws.get(stream.id)
         if ws is not None and not stream.cancelled and not stream.response_started:
-            _finish_websocket(conn, stream, ws.accepted, exc)
+            _finish_websocket(conn, stream, ws, exc)
         elif stream.cancelled:
             if exc is not None and not isinstance(exc, (asyncio.CancelledError, StreamCancelled)):
                 logger.debug("stream %d: app raised after cancellation: %r", stream.id, exc)
@@ -401,12 +401,16 @@ class Channel(asyncio.Protocol):
             self._maybe_finish_drain()
 
 
-def _finish_websocket(conn: Connection, stream: ChannelStream, accepted: bool, exc: Optional[BaseException]) -> None:
-    """A WebSocket's app call ended: a WebSocket it left open closes (1000, or 1011 after an exception), one
-    it never answered is refused (403), as uvicorn does."""
-    if exc is not None and not isinstance(exc, (asyncio.CancelledError, StreamCancelled)):
+def _finish_websocket(conn: Connection, stream: ChannelStream, ws: WsState, exc: Optional[BaseException]) -> None:
+    """A WebSocket's app call ended: a WebSocket it left open closes (1000, or 1011 after an exception); one it
+    never answered is refused, with 403 (WS_CLOSE), or 500 if the app raised, as uvicorn does."""
+    failed = exc is not None and not isinstance(exc, (asyncio.CancelledError, StreamCancelled))
+    if failed:
         logger.error("stream %d: the WebSocket app raised an exception", stream.id, exc_info=exc)
-    elif not accepted:
+    if not ws.accepted and not ws.close_sent:
+        if failed:
+            conn.send_response(stream, 500, _ERROR_HEADERS, _ERROR_BODY, True)
+            return
         logger.info("stream %d: the app returned without accepting the WebSocket; refusing it", stream.id)
     conn.ws_close(stream, 1000 if exc is None else 1011, b"")
 

@@ -280,3 +280,12 @@ def test_asgi_hears_a_cancelled_stream_as_disconnect_1006() -> None:
                                   lambda got: bool(heard)))
     assert frames == [protocol.WsAccept(1, "", [])]
     assert heard == [{"type": "websocket.disconnect", "code": 1006, "reason": ""}]
+
+
+def test_an_app_that_raises_before_accepting_gets_500() -> None:
+    async def app(scope, receive, send):
+        await receive()
+        raise ValueError("no")
+
+    frames = asyncio.run(converse(ASGIAdapter(app), [upgrade(1)], lambda got: bool(got)))
+    assert isinstance(frames[0], protocol.Response) and frames[0].status == 500
