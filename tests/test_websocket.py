@@ -355,3 +355,17 @@ def test_a_stopping_backend_closes_its_websockets_with_1012(make_stack):
     ws.send_close(1012)
     ws.expect_eof()
     assert backend.popen.wait(timeout=IO_TIMEOUT) == 0
+
+
+def test_a_request_pipelined_after_the_handshake_gets_400(port):
+    """Bytes after the handshake would be HTTP, not frames: the frontend will not switch such a connection."""
+    s = connect(port)
+    s.sendall(b"GET /echo HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+              b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    status, headers, rest = read_head(s)
+    assert status == 400 and headers["connection"] == "close"
+    s.settimeout(IO_TIMEOUT)
+    while s.recv(65536):
+        pass
+    s.close()
