@@ -20,7 +20,7 @@
  *
  * A valid WebSocket handshake goes to a backend that speaks WebSockets as
  * REQUEST with WEBSOCKET; if the backend accepts, ws.c takes the connection
- * and the stream over (ps_ws_answer); a backend that does not speak them
+ * and the stream over (ps_on_ws); a backend that does not speak them
  * gets the request as plain HTTP, as before (PROTOCOL.md section 8).
  *
  * Calls: http_conn (the request and its response), upstream (the stream),
