@@ -18,10 +18,12 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The frameworks the tests host (and compare with their own test clients).
 FRAMEWORK_PACKAGES := python3-flask python3-django python3-starlette python3-fastapi \
                       python3-httpx python3-multipart
+# The WebSocket clients the tests talk to the frontend with.
+WS_CLIENT_PACKAGES := python3-websockets python3-websocket
 DEB_PACKAGES := gcc make pkg-config libuv1-dev libmsgpack-dev libcmocka-dev node-llhttp \
                 python3 python3-dev python3-uvloop python3-msgpack python3-pytest python3-jinja2 \
                 python3-setuptools python3-pip python3-venv python3-yaml python3-watchdog valgrind \
-                python3-prometheus-client $(FRAMEWORK_PACKAGES)
+                python3-prometheus-client $(FRAMEWORK_PACKAGES) $(WS_CLIENT_PACKAGES)
 
 CPPFLAGS_ALL := -Iprotocol -Ifrontend/src -I$(LLHTTP_INC) -D_GNU_SOURCE
 LIBS         := -luv -lmsgpackc
@@ -99,6 +101,7 @@ $(BUILD)/frontend/tests/%: frontend/tests/%.c $(FRONT_OBJ) $(LLHTTP_OBJ)
 # The fake client and backend on socketpairs, shared with the HTTP fuzz harness.
 FAKE_PEER_OBJ := $(BUILD)/obj/frontend/tests/fake_peer.o
 $(BUILD)/frontend/tests/test_http_conn: $(FAKE_PEER_OBJ)
+$(BUILD)/frontend/tests/test_ws: $(FAKE_PEER_OBJ)
 
 test-c: deps
 	@$(MAKE) --no-print-directory $(C_TESTS)
@@ -149,7 +152,8 @@ test-memcheck: deps
 	  echo "== valgrind $$t"; $(VALGRIND) $$t >$$t.memcheck 2>&1 || { cat $$t.memcheck; exit 1; }; done
 
 # libFuzzer harnesses (tests/fuzz/): the frame codec, the HTTP request path
-# through the whole frontend, and a static mount's path handling, built with
+# through the whole frontend, a static mount's path handling, and the
+# WebSocket frame parser, built with
 # clang, AddressSanitizer and UBSan in a build directory of their own.  Each
 # run starts from the seeds in tests/fuzz/corpus/HARNESS (regression inputs
 # included) and writes what it finds to $(FUZZ_BUILD)/corpus/HARNESS, never to
@@ -158,7 +162,7 @@ test-memcheck: deps
 FUZZ_PACKAGES   := clang libclang-rt-14-dev
 FUZZ_CC         ?= clang
 FUZZ_BUILD      := $(BUILD)/fuzz
-FUZZERS         := frame http path
+FUZZERS         := frame http path ws
 FUZZ_TIME       ?= 180
 # The smoke's seconds per harness (FUZZ_SMOKE_TIME=N sets them all): the codec
 # and path harnesses reach nearly all they ever cover within a few seconds,
@@ -166,6 +170,7 @@ FUZZ_TIME       ?= 180
 FUZZ_SMOKE_frame := 10
 FUZZ_SMOKE_http  := 30
 FUZZ_SMOKE_path  := 10
+FUZZ_SMOKE_ws    := 10
 FUZZ_FLAGS      := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
                    -fno-sanitize-recover=all
 # An input that runs for 10 s is a hang; -rss_limit_mb bounds what one may take.
@@ -188,6 +193,9 @@ $(BUILD)/fuzz_path: tests/fuzz/fuzz_path.c $(BUILD)/obj/frontend/src/http_head.o
                     $(BUILD)/obj/protocol/tdm_proto.o $(LLHTTP_OBJ)
 	$(FUZZ_LINK) $< $(filter %.o,$^) -lmsgpackc
 
+$(BUILD)/fuzz_ws: tests/fuzz/fuzz_ws.c $(BUILD)/obj/frontend/src/ws_frame.o $(BUILD)/obj/protocol/tdm_proto.o
+	$(FUZZ_LINK) $< $(filter %.o,$^) -lmsgpackc
+
 -include $(wildcard $(BUILD)/fuzz_*.d)
 
 fuzz-build: deps
@@ -201,7 +209,7 @@ fuzz-build: deps
 define run_fuzzer
 mkdir -p $(3) $(FUZZ_BUILD)/crashes $(FUZZ_BUILD)/tmp && \
 TMPDIR=$(abspath $(FUZZ_BUILD)/tmp) $(FUZZ_BUILD)/fuzz_$(1) $(FUZZ_OPTS) -max_total_time=$(2) \
-  -dict=tests/fuzz/$(if $(filter frame,$(1)),frame,http).dict \
+  -dict=tests/fuzz/$(if $(filter http path,$(1)),http,$(1)).dict \
   -artifact_prefix=$(FUZZ_BUILD)/crashes/$(1)- $(3) tests/fuzz/corpus/$(1)
 endef
 

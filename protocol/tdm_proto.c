@@ -21,18 +21,22 @@
 #define BUF_MIN_SIZE 4096
 #define BUF_DEFAULT_CAP ((size_t)TDM_MAX_MAX_FRAME * 4)
 
-/* Per frame type: the number of elements this version defines and writes (type
- * and stream id included), and whether the frame belongs to a stream (id > 0) or to the
+/* Per frame type: the number of elements this version defines (type and
+ * stream id included), the last optional_elements() of which a frame may leave
+ * out, and whether the frame belongs to a stream (id > 0) or to the
  * connection (id 0). */
 #define FRAME_TYPE_MAP(XX)                                                    \
-  XX(HELLO, 10, 0)                                                            \
+  XX(HELLO, 11, 0)                                                            \
   XX(GOAWAY, 4, 0)                                                            \
   XX(PING, 4, 0)                                                              \
   XX(REQUEST, 14, 1)                                                          \
   XX(RESPONSE, 6, 1)                                                          \
   XX(DATA, 4, 1)                                                              \
   XX(WINDOW, 3, 1)                                                            \
-  XX(CANCEL, 3, 1)
+  XX(CANCEL, 3, 1)                                                            \
+  XX(WS_ACCEPT, 4, 1)                                                         \
+  XX(WS_MESSAGE, 5, 1)                                                        \
+  XX(WS_CLOSE, 4, 1)
 
 struct frame_layout {
   const char *name;
@@ -48,9 +52,10 @@ static const struct frame_layout frame_layouts[] = {
 
 /* Elements at the end of a frame that a receiver accepts missing, because
  * they were appended to version 1 after its first release (PROTOCOL.md
- * section 2, "Optional elements"): REQUEST's request_id. */
+ * section 2, "Optional elements"): HELLO's features and REQUEST's
+ * request_id. */
 static uint8_t optional_elements(uint32_t type) {
-  return type == TDM_REQUEST ? 1 : 0;
+  return type == TDM_REQUEST || type == TDM_HELLO ? 1 : 0;
 }
 
 /* Returns the layout of a type this version defines, NULL for any other. */
@@ -319,7 +324,8 @@ static int decode_fields(tdm_decoder *d, const msgpack_object *e, uint32_t nelem
         get_u32(&e[7], &h->max_frame_size) || get_u32(&e[8], &h->max_streams) ||
         get_u32(&e[9], &h->initial_window))
       return TDM_EPROTO;
-    return 0;
+    h->features = 0;
+    return nelements > 10 ? get_flags(&e[10], &h->features) : 0;
   }
   case TDM_GOAWAY:
     if (get_u32(&e[2], &f->u.goaway.code) || get_str(&e[3], &f->u.goaway.message))
@@ -359,6 +365,19 @@ static int decode_fields(tdm_decoder *d, const msgpack_object *e, uint32_t nelem
     return 0;
   case TDM_CANCEL:
     if (get_u32(&e[2], &f->u.cancel_code))
+      return TDM_EPROTO;
+    return 0;
+  case TDM_WS_ACCEPT:
+    if (get_str(&e[2], &f->u.ws_accept.subprotocol))
+      return TDM_EPROTO;
+    return get_headers(&d->zone, &e[3], &f->u.ws_accept.headers, &f->u.ws_accept.nheaders);
+  case TDM_WS_MESSAGE:
+    if (get_flags(&e[2], &f->u.ws_message.flags) || get_u32(&e[3], &f->u.ws_message.kind) ||
+        get_bin(&e[4], &f->u.ws_message.data))
+      return TDM_EPROTO;
+    return 0;
+  case TDM_WS_CLOSE:
+    if (get_u32(&e[2], &f->u.ws_close.code) || get_bin(&e[3], &f->u.ws_close.reason))
       return TDM_EPROTO;
     return 0;
   }
@@ -536,6 +555,13 @@ static uint64_t mp_headers_size(const tdm_header *h, uint32_t n) {
   return size;
 }
 
+/* The number of elements f is encoded with: its layout's, and a HELLO's
+ * features only when there are any (PROTOCOL.md, HELLO). */
+static uint32_t frame_nelements(const tdm_frame *f) {
+  uint32_t n = layout_of(f->type)->nelements;
+  return f->type == TDM_HELLO && f->u.hello.features == 0 ? n - 1 : n;
+}
+
 /* Returns the payload size of f, or 0 if f must not be encoded: its type is
  * unknown, it breaks a rule tdm_decode() checks, or its payload would not fit
  * the 32-bit length. No payload is empty, so 0 is free to mean that. */
@@ -548,7 +574,7 @@ static uint64_t payload_size(const tdm_frame *f) {
   if (layout->on_stream ? f->stream_id == 0 || f->stream_id > TDM_MAX_STREAM_ID
                         : f->stream_id != 0)
     return 0;
-  size = mp_array_size(layout->nelements) + mp_uint_size(f->type) + mp_uint_size(f->stream_id);
+  size = mp_array_size(frame_nelements(f)) + mp_uint_size(f->type) + mp_uint_size(f->stream_id);
 
   switch (f->type) {
   case TDM_HELLO: {
@@ -556,7 +582,7 @@ static uint64_t payload_size(const tdm_frame *f) {
     size += mp_uint_size(h->version) + mp_str_size(h->role) + mp_str_size(h->app) +
             mp_uint_size(h->pid) + mp_uint_size(h->generation) +
             mp_uint_size(h->max_frame_size) + mp_uint_size(h->max_streams) +
-            mp_uint_size(h->initial_window);
+            mp_uint_size(h->initial_window) + (h->features != 0 ? mp_uint_size(h->features) : 0);
     break;
   }
   case TDM_GOAWAY:
@@ -594,6 +620,20 @@ static uint64_t payload_size(const tdm_frame *f) {
     break;
   case TDM_CANCEL:
     size += mp_uint_size(f->u.cancel_code);
+    break;
+  case TDM_WS_ACCEPT: {
+    const tdm_ws_accept *a = &f->u.ws_accept;
+    if (a->nheaders > UINT32_MAX / 2 || (a->nheaders > 0 && a->headers == NULL))
+      return 0;
+    size += mp_str_size(a->subprotocol) + mp_headers_size(a->headers, a->nheaders);
+    break;
+  }
+  case TDM_WS_MESSAGE:
+    size += mp_uint_size(f->u.ws_message.flags) + mp_uint_size(f->u.ws_message.kind) +
+            mp_bin_size(f->u.ws_message.data);
+    break;
+  case TDM_WS_CLOSE:
+    size += mp_uint_size(f->u.ws_close.code) + mp_bin_size(f->u.ws_close.reason);
     break;
   }
   return size <= UINT32_MAX ? size : 0;
@@ -690,7 +730,7 @@ static unsigned char *w_headers(unsigned char *w, const tdm_header *h, uint32_t 
 
 /* Writes the payload of f, whose type payload_size() has accepted, at w. */
 static unsigned char *w_frame(unsigned char *w, const tdm_frame *f) {
-  w = w_array(w, layout_of(f->type)->nelements);
+  w = w_array(w, frame_nelements(f));
   w = w_uint(w, f->type);
   w = w_uint(w, f->stream_id);
   switch (f->type) {
@@ -703,7 +743,8 @@ static unsigned char *w_frame(unsigned char *w, const tdm_frame *f) {
     w = w_uint(w, h->generation);
     w = w_uint(w, h->max_frame_size);
     w = w_uint(w, h->max_streams);
-    return w_uint(w, h->initial_window);
+    w = w_uint(w, h->initial_window);
+    return h->features != 0 ? w_uint(w, h->features) : w;
   }
   case TDM_GOAWAY:
     w = w_uint(w, f->u.goaway.code);
@@ -740,6 +781,16 @@ static unsigned char *w_frame(unsigned char *w, const tdm_frame *f) {
     return w_uint(w, f->u.window_increment);
   case TDM_CANCEL:
     return w_uint(w, f->u.cancel_code);
+  case TDM_WS_ACCEPT:
+    w = w_str(w, f->u.ws_accept.subprotocol);
+    return w_headers(w, f->u.ws_accept.headers, f->u.ws_accept.nheaders);
+  case TDM_WS_MESSAGE:
+    w = w_uint(w, f->u.ws_message.flags);
+    w = w_uint(w, f->u.ws_message.kind);
+    return w_bin(w, f->u.ws_message.data);
+  case TDM_WS_CLOSE:
+    w = w_uint(w, f->u.ws_close.code);
+    return w_bin(w, f->u.ws_close.reason);
   }
   return w;
 }

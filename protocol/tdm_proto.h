@@ -29,6 +29,14 @@
 
 #define TDM_FLAG_END 0x1u
 #define TDM_FLAG_FILE 0x2u                 /* RESPONSE: body is a file path (PROTOCOL.md) */
+#define TDM_FLAG_WEBSOCKET 0x4u            /* REQUEST: a WebSocket upgrade (PROTOCOL.md section 8) */
+
+/* HELLO's features bits. */
+#define TDM_FEATURE_WEBSOCKET 0x1u         /* speaks PROTOCOL.md section 8 */
+
+/* WS_MESSAGE kinds: the RFC 6455 opcodes of data frames. */
+#define TDM_WS_TEXT 1u
+#define TDM_WS_BINARY 2u
 
 enum tdm_frame_type {
   TDM_HELLO = 1,
@@ -38,7 +46,10 @@ enum tdm_frame_type {
   TDM_RESPONSE = 5,
   TDM_DATA = 6,
   TDM_WINDOW = 7,
-  TDM_CANCEL = 8
+  TDM_CANCEL = 8,
+  TDM_WS_ACCEPT = 9,
+  TDM_WS_MESSAGE = 10,
+  TDM_WS_CLOSE = 11
 };
 
 /* GOAWAY codes. */
@@ -119,6 +130,7 @@ typedef struct tdm_hello {
   uint32_t max_frame_size;
   uint32_t max_streams;
   uint32_t initial_window;
+  uint32_t features;                       /* optional 11th element; 0 if absent, not encoded if 0 */
 } tdm_hello;
 
 typedef struct tdm_goaway {
@@ -162,6 +174,23 @@ typedef struct tdm_data {
   tdm_str data;
 } tdm_data;
 
+typedef struct tdm_ws_accept {
+  tdm_str subprotocol;                     /* empty: none */
+  const tdm_header *headers;
+  uint32_t nheaders;
+} tdm_ws_accept;
+
+typedef struct tdm_ws_message {
+  uint32_t flags;                          /* TDM_FLAG_END: the message's last part */
+  uint32_t kind;                           /* TDM_WS_TEXT or TDM_WS_BINARY (checked by the receiver) */
+  tdm_str data;
+} tdm_ws_message;
+
+typedef struct tdm_ws_close {
+  uint32_t code;
+  tdm_str reason;
+} tdm_ws_close;
+
 typedef struct tdm_frame {
   uint32_t type;                           /* enum tdm_frame_type, or unknown */
   uint32_t stream_id;
@@ -174,6 +203,9 @@ typedef struct tdm_frame {
     tdm_data data;
     uint32_t window_increment;             /* TDM_WINDOW */
     uint32_t cancel_code;                  /* TDM_CANCEL */
+    tdm_ws_accept ws_accept;
+    tdm_ws_message ws_message;
+    tdm_ws_close ws_close;
   } u;
 } tdm_frame;
 

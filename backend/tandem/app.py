@@ -15,6 +15,10 @@ every other request on this backend waits for them.  Their return value is
 converted by ``response.to_response`` (str, bytes, dict/list, None, Response);
 with ``template="name.html"`` a returned dict is rendered with Jinja2 instead.
 
+WebSocket routes (``@app.websocket("/ws")``) get a ``websocket.WebSocket``
+(``handler(ws, **path_params)``, async): see that module.  An upgrade to a path
+without a WebSocket route is answered 404.
+
 ``App`` is itself the callable the channel runs for each stream
 (``types.AppCallable``).  Unknown paths get 404, known paths with another method
 405 with an ``allow`` header, and an exception in a handler 500 (the traceback
@@ -37,7 +41,8 @@ from .request import Request
 from .response import JSON_HEADERS, OCTET_HEADERS, TEXT_HEADERS, Response, html, json_encode, plain, to_response
 from .routing import FOUND, NOT_FOUND, Route, Router
 from .templating import Templates, templates_dir_for
-from .types import Stream, StreamCancelled
+from .types import WEBSOCKET_FLAG, Stream, StreamCancelled, WebSocketDisconnect
+from .websocket import WebSocket
 
 logger = logging.getLogger("tandem.app")
 
@@ -56,6 +61,7 @@ class App:
     def __init__(self, templates: Optional[str] = None, fast_path: bool = True) -> None:
         caller_file = sys._getframe(1).f_globals.get("__file__")
         self.router = Router()
+        self.ws_router = Router()
         self.templates = Templates(templates_dir_for(caller_file, templates))
         self.tandem_fast_path = fast_path
 
@@ -89,6 +95,28 @@ class App:
     def delete(self, path: str, **kwargs: Any) -> Callable[[F], F]:
         return self.route(path, ("DELETE",), **kwargs)
 
+    def websocket(self, path: str, *, name: Optional[str] = None) -> Callable[[F], F]:
+        """Register an async ``handler(ws, **path_params)`` for WebSocket upgrades to ``path``."""
+        def decorator(endpoint: F) -> F:
+            if not (inspect.iscoroutinefunction(endpoint) or inspect.iscoroutinefunction(
+                    getattr(endpoint, "__call__", None))):
+                raise TypeError(f"a WebSocket handler must be async: {endpoint!r}")
+            self.ws_router.add(Route(path, ("GET",), endpoint, name, is_async=True))
+            return endpoint
+        return decorator
+
+    async def _websocket(self, stream: Stream, path: str) -> None:
+        match = self.ws_router.resolve("GET", path)
+        if match.route is None:
+            response = plain("Not Found", 404)
+            await stream.send_response(response.status, response.raw_headers, response.body, True)
+            return
+        ws = WebSocket(stream, path, match.params)
+        try:
+            await match.route.endpoint(ws, **match.params)
+        except (WebSocketDisconnect, StreamCancelled):
+            return  # the client went: nothing more to say (the channel closes what is left open)
+
     def url_path_for(self, name: str, **params: Any) -> str:
         return self.router.url_path_for(name, **params)
 
@@ -97,6 +125,9 @@ class App:
     async def __call__(self, stream: Stream) -> None:
         head = stream.head
         path = head.path.decode("utf-8", "surrogateescape")  # decode_path(), inline
+        if head.flags & WEBSOCKET_FLAG:
+            await self._websocket(stream, path)
+            return
         match = self.router.resolve(head.method, path)
         route = match.route
         if route is None:

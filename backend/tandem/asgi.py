@@ -28,6 +28,16 @@ from the REQUEST head and calls the application with a ``receive`` and a
     or of unknown type, and invalid starts, raise RuntimeError/TypeError into
     the application's ``send()``; sends after a disconnect do nothing (spec 2.3).
 
+WebSockets (a REQUEST with WEBSOCKET, PROTOCOL.md section 8) get the
+``websocket`` scope (spec 2.4, with the ``websocket.http.response`` extension)
+and ``WebSocketCycle``: ``websocket.connect`` first, then
+``websocket.receive`` per whole message and ``websocket.disconnect`` with the
+client's close code; ``websocket.accept`` (subprotocol, headers),
+``websocket.send``, ``websocket.close`` (before accepting: a 403), and
+``websocket.http.response.start``/``body`` to answer with an HTTP response
+instead.  A send on a closed WebSocket raises ``types.WebSocketDisconnect``, an
+OSError, as the spec asks.
+
 Outcomes, as uvicorn: an exception before anything was sent, or an application
 that returns with a start but no body, gets a plain 500; an exception or a
 return in the middle of a response cancels the stream (CANCEL(INTERNAL): the
@@ -52,7 +62,9 @@ from . import validation
 from .validation import MAX_STATUS, MIN_STATUS
 from .asgi_types import ASGI2Application, ASGIApplication, Message, Receive, Scope, Send
 from .request import decode_path
-from .types import Header, PreparedHeaders, RawHeaders, StreamCancelled, Stream, describe, prepared
+from .protocol import WEBSOCKET, WS_BINARY, WS_TEXT
+from .types import (Header, PreparedHeaders, RawHeaders, StreamCancelled, Stream, WebSocketDisconnect, describe,
+                    prepared)
 
 logger = logging.getLogger("tandem.asgi")
 
@@ -62,6 +74,8 @@ PATHSEND = "http.response.pathsend"
 # tandem's own extension (ASGI: a server advertises what it supports in
 # scope["extensions"], keyed by name): {"request_id": the request's id}.
 TANDEM_EXTENSION = "tandem"
+WS_SPEC_VERSION = "2.4"
+WS_HTTP_RESPONSE = "websocket.http.response"
 
 
 class ASGI2Middleware:
@@ -132,7 +146,23 @@ class ASGIAdapter:
             "extensions": {PATHSEND: {}, TANDEM_EXTENSION: {"request_id": head.request_id}},
         }
 
+    def websocket_scope(self, stream: Stream) -> Scope:
+        scope = self.scope(stream)
+        del scope["method"]
+        protocols = [p.strip().decode("latin-1") for name, value in stream.head.headers
+                     if name == b"sec-websocket-protocol" for p in value.split(b",") if p.strip()]
+        scope.update(type="websocket", scheme="wss" if stream.head.scheme == "https" else "ws",
+                     asgi={"version": ASGI_VERSION, "spec_version": WS_SPEC_VERSION}, subprotocols=protocols,
+                     extensions={WS_HTTP_RESPONSE: {}})
+        return scope
+
     async def __call__(self, stream: Stream) -> None:
+        if stream.head.flags & WEBSOCKET:
+            ws = WebSocketCycle(stream)
+            result = await self.app(self.websocket_scope(stream), ws.receive, ws.send)
+            if result is not None:
+                logger.error("stream %d: the ASGI application returned %r; it should return None", stream.id, result)
+            return
         cycle = RequestResponseCycle(stream)
         try:
             result = await self.app(self.scope(stream), cycle.receive, cycle.send)
@@ -278,6 +308,96 @@ class RequestResponseCycle:
             return
         raise RuntimeError("the ASGI application returned without completing the response"
                            + ("" if self.sent else " (it sent http.response.start, but no body)"))
+
+
+class WebSocketCycle:
+    """``receive`` and ``send`` of one WebSocket (ASGI WebSocket spec 2.4)."""
+
+    __slots__ = ("stream", "connected", "accepted", "closed", "status", "headers", "responded", "disconnect")
+
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
+        self.connected = False   # websocket.connect was received
+        self.accepted = False
+        self.closed = False      # the app sent websocket.close
+        self.status: Optional[int] = None  # websocket.http.response.start
+        self.headers: RawHeaders = ()
+        self.responded = False   # the denial's RESPONSE went out
+        self.disconnect: Optional[Message] = None
+
+    async def receive(self) -> Message:
+        if not self.connected:
+            self.connected = True
+            return {"type": "websocket.connect"}
+        if self.disconnect is None and (self.status is not None or (self.closed and not self.accepted)):
+            self.disconnect = {"type": "websocket.disconnect", "code": 1000, "reason": ""}
+        if self.disconnect is not None:
+            return self.disconnect
+        try:
+            event, kind, data = await self.stream.ws_receive()
+        except asyncio.CancelledError:
+            # The channel cancels the app's Task when the stream ends without a close
+            # (the backend's connection lost, a CANCEL): the app hears a disconnect,
+            # 1006, as uvicorn says of a connection lost.
+            task = asyncio.current_task()
+            if not (self.stream.cancelled and task is not None and task is getattr(self.stream, "task", None)):
+                raise
+            task.uncancel()
+            event, kind, data = "close", 1006, b""
+        if event == "message":
+            if kind == WS_TEXT:
+                return {"type": "websocket.receive", "text": data.decode("utf-8")}
+            return {"type": "websocket.receive", "bytes": data}
+        self.disconnect = {"type": "websocket.disconnect", "code": kind, "reason": data.decode("utf-8", "replace")}
+        return self.disconnect
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        stream = self.stream
+        if not self.accepted and not self.closed and self.status is None:
+            if kind == "websocket.accept":
+                self.accepted = True
+                await stream.ws_accept(message.get("subprotocol") or "", check_headers(message.get("headers", ())))
+                return
+            if kind == "websocket.close":
+                self.closed = True
+                await stream.ws_close(message.get("code") or 1000, message.get("reason") or "")
+                return
+            if kind == "websocket.http.response.start":
+                self.headers = check_headers(message.get("headers", ()))
+                self.status = check_status(message["status"])
+                return
+        elif self.accepted and not self.closed:
+            if kind == "websocket.send":
+                text = message.get("text")
+                if text is not None:
+                    await stream.ws_send(WS_TEXT, text.encode("utf-8"))
+                else:
+                    await stream.ws_send(WS_BINARY, check_body(message.get("bytes") or b""))
+                return
+            if kind == "websocket.close":
+                self.closed = True
+                await stream.ws_close(message.get("code") or 1000, message.get("reason") or "")
+                return
+        elif self.accepted and kind in ("websocket.send", "websocket.close"):
+            raise WebSocketDisconnect(1000, "the application closed the WebSocket")
+        elif self.status is not None and kind == "websocket.http.response.body" and not stream.response_ended:
+            await self._response_body(message)
+            return
+        raise RuntimeError(f"Unexpected ASGI message {kind!r} in the WebSocket's state")
+
+    async def _response_body(self, message: Message) -> None:
+        """The body of a denial (websocket.http.response): the stream is an HTTP response from here on."""
+        assert self.status is not None
+        body = message.get("body", b"")
+        if type(body) is not bytes:
+            body = check_body(body)
+        more = bool(message.get("more_body", False))
+        if not self.responded:
+            self.responded = True
+            await self.stream.send_response(self.status, self.headers, body, not more)
+        elif body or not more:
+            await self.stream.send_data(body, not more)
 
 
 def raw_path(target: bytes) -> bytes:

@@ -43,7 +43,7 @@ from typing import Any, Optional
 from . import protocol
 from .connection import (
     CLOSED, RESP_BODY_STATES, WAIT, Attached, BodyReceived, Connection, ConnectionFailed, DrainAsked, Event,
-    HelloConfig, Outcome, StreamReset, StreamState, WindowOpened)
+    HelloConfig, Outcome, StreamReset, StreamState, WindowOpened, WsCloseReceived, WsMessageReceived, WsState)
 from .stream import ChannelStream
 from .types import AppCallable, StreamCancelled, describe
 from .validation import flatten
@@ -58,6 +58,9 @@ OWN_DRAIN_CLOSE_GRACE = 2.0
 
 # The pseudo cancel code streams get when the connection itself is lost.
 CONNECTION_LOST = -1
+
+# The close code of the WebSockets a stopping backend closes (RFC 6455's registry: service restart).
+WS_SERVICE_RESTART = 1012
 
 _ERROR_HEADERS = flatten([(b"content-type", b"text/plain; charset=utf-8")])
 _ERROR_BODY = b"Internal Server Error"
@@ -234,10 +237,19 @@ class Channel(asyncio.Protocol):
         GOAWAY), so the close is left to it; closing first would lose REQUESTs
         still on their way.  Only if it has not closed OWN_DRAIN_CLOSE_GRACE
         seconds after the last stream ended does the backend close.
+
+        Open WebSockets would keep a stopping backend alive for as long as their
+        clients stay: they are closed with 1012 (service restart, as uvicorn
+        closes them on shutdown), and end once their clients answer.  (A backend
+        superseded by a newer generation is drained by the frontend instead, and
+        keeps its WebSockets until they close.)
         """
         if self._outcome is not None or self.transport is None:
             return
         self.conn.drain(message)
+        for sid, ws in list(self.conn.ws.items()):
+            if ws.accepted:
+                self.conn.ws_close(self.conn.streams[sid], WS_SERVICE_RESTART, b"backend shutting down")
         self._maybe_finish_drain()
 
     def abort(self) -> None:
@@ -266,6 +278,10 @@ class Channel(asyncio.Protocol):
     def _on_event(self, event: Event) -> None:
         if isinstance(event, BodyReceived):
             _stream(event.stream).feed(event.data)
+        elif isinstance(event, WsMessageReceived):
+            _stream(event.stream).ws_feed(event.kind, event.data, event.end)
+        elif isinstance(event, WsCloseReceived):
+            _stream(event.stream).ws_closed(event.code, event.reason)
         elif isinstance(event, WindowOpened):
             _stream(event.stream).window_opened()
         elif isinstance(event, StreamReset):
@@ -358,7 +374,10 @@ class Channel(asyncio.Protocol):
     def _finish(self, stream: ChannelStream, exc: Optional[BaseException]) -> None:
         """The app call for a stream returned (exc None) or raised."""
         conn = self.conn
-        if stream.cancelled:
+        ws = conn.ws.get(stream.id)
+        if ws is not None and not stream.cancelled and not stream.response_started:
+            _finish_websocket(conn, stream, ws, exc)
+        elif stream.cancelled:
             if exc is not None and not isinstance(exc, (asyncio.CancelledError, StreamCancelled)):
                 logger.debug("stream %d: app raised after cancellation: %r", stream.id, exc)
         elif exc is None:
@@ -380,6 +399,20 @@ class Channel(asyncio.Protocol):
         conn.forget(stream)
         if conn.draining:
             self._maybe_finish_drain()
+
+
+def _finish_websocket(conn: Connection, stream: ChannelStream, ws: WsState, exc: Optional[BaseException]) -> None:
+    """A WebSocket's app call ended: a WebSocket it left open closes (1000, or 1011 after an exception); one it
+    never answered is refused, with 403 (WS_CLOSE), or 500 if the app raised, as uvicorn does."""
+    failed = exc is not None and not isinstance(exc, (asyncio.CancelledError, StreamCancelled))
+    if failed:
+        logger.error("stream %d: the WebSocket app raised an exception", stream.id, exc_info=exc)
+    if not ws.accepted and not ws.close_sent:
+        if failed:
+            conn.send_response(stream, 500, _ERROR_HEADERS, _ERROR_BODY, True)
+            return
+        logger.info("stream %d: the app returned without accepting the WebSocket; refusing it", stream.id)
+    conn.ws_close(stream, 1000 if exc is None else 1011, b"")
 
 
 def _stream(record: StreamState) -> ChannelStream:

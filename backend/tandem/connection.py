@@ -1,9 +1,11 @@
 """The rules of one channel connection, seen from the backend, without I/O.
 
-Owns what PROTOCOL.md sections 2 to 5 ask of a backend: the HELLO exchange and
-its bounds, stream ids (each REQUEST above the last one), refusals (beyond
+Owns what PROTOCOL.md sections 2 to 5 and 8 ask of a backend: the HELLO exchange and
+its bounds (announcing WEBSOCKET in its features), stream ids (each REQUEST above the last one), refusals (beyond
 max_streams, or while draining), each stream's state and both its windows,
-GOAWAY and draining, PING answers, and which faults are connection errors.
+GOAWAY and draining, PING answers, WebSocket streams (WS_ACCEPT, messages within
+the windows, each side's WS_CLOSE once: ``WsState``), and which faults are
+connection errors.
 Bytes in, events out to the owner's callbacks and the bytes to write in
 answer back (``receive_data()``); calls in (``send_response()``,
 ``send_data()``, ``drain()`` ...), bytes out (``data_to_send()``).  Nothing
@@ -24,8 +26,9 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 from . import protocol
 from .protocol import (
-    END, FILE, HEADER_SIZE, NO_ERROR, PROTOCOL_ERROR, SUPERSEDED, Body, Decoder, ProtocolError, Request,
-    cancel_frame, data_frame, goaway_frame, ping_frame, response_frame, window_frame)
+    END, FILE, HEADER_SIZE, NO_ERROR, PROTOCOL_ERROR, SUPERSEDED, WEBSOCKET, Body, Decoder, ProtocolError, Request,
+    cancel_frame, data_frame, goaway_frame, ping_frame, response_frame, window_frame, ws_accept_frame, ws_close_frame,
+    ws_message_frame)
 
 
 class HelloConfig:
@@ -45,7 +48,8 @@ class HelloConfig:
 
     def frame(self) -> bytes:
         return protocol.hello_frame(0, protocol.VERSION, "backend", self.app_name, self.pid, self.generation,
-                                    self.max_frame_size, self.max_streams, self.initial_window)
+                                    self.max_frame_size, self.max_streams, self.initial_window,
+                                    protocol.FEATURE_WEBSOCKET)
 
 
 class Outcome(enum.Enum):
@@ -234,7 +238,36 @@ class ConnectionFailed(NamedTuple):
     log: str
 
 
-Event = Union[Attached, BodyReceived, WindowOpened, StreamReset, DrainAsked, ConnectionFailed]
+class WsMessageReceived(NamedTuple):
+    """A part of a client's WebSocket message (``end``: its last part; PROTOCOL.md section 8)."""
+
+    stream: StreamState
+    kind: int
+    data: bytes
+    end: bool
+
+
+class WsCloseReceived(NamedTuple):
+    """The frontend closed the WebSocket (our WS_CLOSE in answer is queued already, if we owed one)."""
+
+    stream: StreamState
+    code: int
+    reason: bytes
+
+
+Event = Union[Attached, BodyReceived, WindowOpened, StreamReset, DrainAsked, ConnectionFailed, WsMessageReceived,
+              WsCloseReceived]
+
+
+class WsState:
+    """A WebSocket stream's place in the connection (PROTOCOL.md section 8): whether each side has closed."""
+
+    __slots__ = ("accepted", "close_sent", "close_received")
+
+    def __init__(self) -> None:
+        self.accepted = False
+        self.close_sent = False
+        self.close_received = False
 
 # The owner's callbacks (see above).  on_stream returns True when the owner is
 # done with the stream already (the whole exchange happened inside the call),
@@ -282,6 +315,8 @@ class Connection:
         self.peer_max_frame = protocol.PRE_HELLO_MAX_FRAME
         self.peer_window = 0
         self.streams: dict[int, StreamState] = {}
+        # The WebSocket streams among them (a REQUEST with WEBSOCKET).
+        self.ws: dict[int, WsState] = {}
         self.last_id = 0
         # The transport's buffer is full: no response body goes out (send_data() sends nothing).
         self.writing_paused = False
@@ -365,8 +400,12 @@ class Connection:
                     stream.recv_window = initial_window - body
                     stream.unacked = 0
                     streams[sid] = stream
+                    if frame.flags & WEBSOCKET:
+                        self.ws[sid] = WsState()
                     if on_stream(stream):
                         del streams[sid]
+                        if frame.flags & WEBSOCKET:
+                            self.ws.pop(sid, None)
                     continue
                 event = self._dispatch(frame)
                 if event is not None:
@@ -389,7 +428,8 @@ class Connection:
             if cls is protocol.Unknown:
                 return None
             raise ProtocolError(PROTOCOL_ERROR, f"{cls.__name__.upper()} frame before HELLO")
-        if cls is protocol.Data or cls is protocol.Window or cls is protocol.Cancel:
+        if (cls is protocol.Data or cls is protocol.Window or cls is protocol.Cancel or cls is protocol.WsMessage
+                or cls is protocol.WsClose):
             sid = frame.stream_id
             stream = self.streams.get(sid)
             if stream is None:
@@ -399,6 +439,8 @@ class Connection:
                 return None  # a stream that ended: late frames are ignored
             if cls is protocol.Data:
                 return self._on_data(stream, frame)  # type: ignore[arg-type]
+            if cls is protocol.WsMessage or cls is protocol.WsClose:
+                return self._on_ws(stream, frame)  # type: ignore[arg-type]
             if cls is protocol.Window:
                 if stream.state not in RESP_BODY_STATES:
                     return None
@@ -413,8 +455,8 @@ class Connection:
             return self._on_goaway(frame)  # type: ignore[arg-type]
         if cls is protocol.Hello:
             raise ProtocolError(PROTOCOL_ERROR, "second HELLO")
-        if cls is protocol.Response:
-            raise ProtocolError(PROTOCOL_ERROR, "RESPONSE frame from the frontend")
+        if cls is protocol.Response or cls is protocol.WsAccept:
+            raise ProtocolError(PROTOCOL_ERROR, f"{cls.__name__.upper()} frame from the frontend")
         return None  # Unknown: ignored
 
     def _on_hello(self, hello: protocol.Hello) -> Event:
@@ -461,9 +503,32 @@ class Connection:
             stream.state = TRANSITIONS[(stream.state, REQ_END)]
         return BodyReceived(stream, data, end)
 
+    def _on_ws(self, stream: StreamState, frame: Union[protocol.WsMessage, protocol.WsClose]) -> Optional[Event]:
+        """A WebSocket frame on a stream in the table (PROTOCOL.md section 8)."""
+        ws = self.ws.get(stream.id)
+        if ws is None or not ws.accepted or ws.close_received or (
+                type(frame) is protocol.WsMessage and frame.kind not in (protocol.WS_TEXT, protocol.WS_BINARY)):
+            self._queue(cancel_frame(stream.id, protocol.CANCEL_INTERNAL))
+            return self._close_stream(stream, protocol.CANCEL_INTERNAL,
+                                      f"{type(frame).__name__} the stream's WebSocket state does not allow")
+        if type(frame) is protocol.WsMessage:
+            data = frame.data
+            if len(data) > stream.recv_window:
+                raise ProtocolError(protocol.FLOW_CONTROL_ERROR, f"stream {stream.id}: message beyond the window")
+            stream.recv_window -= len(data)
+            if ws.close_sent:
+                return None  # crossed our WS_CLOSE: dropped
+            return WsMessageReceived(stream, frame.kind, data, bool(frame.flags & END))
+        ws.close_received = True
+        if not ws.close_sent:
+            ws.close_sent = True
+            self._queue(ws_close_frame(stream.id, frame.code, frame.reason))
+        return WsCloseReceived(stream, frame.code, frame.reason)
+
     def _close_stream(self, stream: StreamState, code: int, error: str) -> StreamReset:
         stream.state = CLOSED
         del self.streams[stream.id]
+        self.ws.pop(stream.id, None)
         return StreamReset(stream, code, error)
 
     def _fail(self, code: int, message: str) -> ConnectionFailed:
@@ -569,6 +634,66 @@ class Connection:
             self._queue(window_frame(stream.id, stream.unacked))
             stream.unacked = 0
 
+    # --- WebSocket streams (PROTOCOL.md section 8; stream.StreamLink) ------------------------
+
+    def _ws_open(self, stream: StreamState, what: str) -> WsState:
+        ws = self.ws.get(stream.id)
+        if ws is None or stream.id not in self.streams:
+            raise RuntimeError(f"stream {stream.id}: {what}: not an open WebSocket stream")
+        return ws
+
+    def ws_accept(self, stream: StreamState, subprotocol: str, headers: Sequence[bytes]) -> None:
+        """Accept the upgrade: WS_ACCEPT."""
+        ws = self._ws_open(stream, "accept")
+        if ws.accepted or ws.close_sent or stream.response_started:
+            raise RuntimeError(f"stream {stream.id}: the WebSocket was already answered")
+        ws.accepted = True
+        self._queue(ws_accept_frame(stream.id, subprotocol, headers))
+
+    def ws_send(self, stream: StreamState, kind: int, data: Body) -> int:
+        """Send (more of) one message: as much as the window, the frame size and the transport allow.
+
+        Returns how many bytes went; END goes with the last byte (an empty
+        message is one WS_MESSAGE with END).  Raises RuntimeError once the
+        WebSocket is closed either way.
+        """
+        ws = self._ws_open(stream, "send")
+        if not ws.accepted or ws.close_sent or ws.close_received:
+            raise RuntimeError(f"stream {stream.id}: the WebSocket is not open")
+        n = len(data)
+        if n == 0:
+            self._queue(ws_message_frame(stream.id, END, kind, b""))
+            return 0
+        if self.writing_paused:
+            return 0
+        max_chunk = self.peer_max_frame - DATA_OVERHEAD - 5
+        view = memoryview(data)
+        pos = 0
+        while pos < n and stream.send_window > 0:
+            k = min(n - pos, stream.send_window, max_chunk)
+            stream.send_window -= k
+            self._queue(ws_message_frame(stream.id, END if pos + k == n else 0, kind, view[pos:pos + k]))
+            pos += k
+        return pos
+
+    def ws_close(self, stream: StreamState, code: int, reason: bytes) -> bool:
+        """Close the WebSocket (or refuse it, before accepting): WS_CLOSE, once.  False if it was closed already."""
+        ws = self.ws.get(stream.id)
+        if ws is None or ws.close_sent or stream.id not in self.streams:
+            return False
+        ws.close_sent = True
+        self._queue(ws_close_frame(stream.id, code, reason))
+        return True
+
+    def ws_consumed(self, stream: StreamState, n: int) -> None:
+        """The application took ``n`` message bytes (or they wait in an unfinished message): WINDOW, in batches."""
+        stream.unacked += n
+        ws = self.ws.get(stream.id)
+        if stream.unacked >= self.grant_threshold and ws is not None and not ws.close_received:
+            stream.recv_window += stream.unacked
+            self._queue(window_frame(stream.id, stream.unacked))
+            stream.unacked = 0
+
     # --- the owner's calls -----------------------------------------------------------------
 
     # Stream ids are never used twice on a connection, so the table's entry for
@@ -587,11 +712,13 @@ class Connection:
         response has ended (section 3); whatever still arrives is ignored.
         """
         self.streams.pop(stream.id, None)
+        self.ws.pop(stream.id, None)
 
     def close_all(self) -> list[StreamState]:
         """The connection is gone: every stream leaves the table, CLOSED; returns them."""
         streams = list(self.streams.values())
         self.streams.clear()
+        self.ws.clear()
         for stream in streams:
             stream.state = CLOSED
         return streams

@@ -58,10 +58,21 @@ RESPONSE = 5
 DATA = 6
 WINDOW = 7
 CANCEL = 8
+WS_ACCEPT = 9
+WS_MESSAGE = 10
+WS_CLOSE = 11
 
 # Flags.
 END = 0x1
 FILE = 0x2   # RESPONSE: the body is the path of a file the frontend sends (PROTOCOL.md)
+WEBSOCKET = 0x4   # REQUEST: a WebSocket upgrade the backend may accept (PROTOCOL.md section 8)
+
+# HELLO features.
+FEATURE_WEBSOCKET = 0x1
+
+# WS_MESSAGE kinds (the RFC 6455 opcodes of data frames).
+WS_TEXT = 1
+WS_BINARY = 2
 
 # GOAWAY codes.
 NO_ERROR = 0
@@ -122,6 +133,7 @@ class Hello(NamedTuple):
     max_frame_size: int
     max_streams: int
     initial_window: int
+    features: int = 0   # optional on the wire: absent means 0, and 0 is not encoded
 
 
 class GoAway(NamedTuple):
@@ -178,6 +190,25 @@ class Cancel(NamedTuple):
     code: int
 
 
+class WsAccept(NamedTuple):
+    stream_id: int
+    subprotocol: str   # "" for none
+    headers: Headers
+
+
+class WsMessage(NamedTuple):
+    stream_id: int
+    flags: int         # END: the message's last part
+    kind: int          # WS_TEXT or WS_BINARY
+    data: bytes
+
+
+class WsClose(NamedTuple):
+    stream_id: int
+    code: int
+    reason: bytes
+
+
 class Unknown(NamedTuple):
     """A well-formed frame of a type this version does not define (ignored)."""
 
@@ -186,7 +217,7 @@ class Unknown(NamedTuple):
     elements: list[Any]
 
 
-Frame = Union[Hello, GoAway, Ping, Request, Response, Data, Window, Cancel, Unknown]
+Frame = Union[Hello, GoAway, Ping, Request, Response, Data, Window, Cancel, WsAccept, WsMessage, WsClose, Unknown]
 
 FRAME_TYPES: dict[type, int] = {
     Hello: HELLO,
@@ -197,6 +228,9 @@ FRAME_TYPES: dict[type, int] = {
     Data: DATA,
     Window: WINDOW,
     Cancel: CANCEL,
+    WsAccept: WS_ACCEPT,
+    WsMessage: WS_MESSAGE,
+    WsClose: WS_CLOSE,
 }
 
 # --- encoding -----------------------------------------------------------------
@@ -229,9 +263,11 @@ def frame_bytes(payload: bytes) -> bytes:
 
 
 def hello_frame(stream_id: int, version: int, role: str, app: str, pid: int, generation: int,
-                max_frame_size: int, max_streams: int, initial_window: int) -> bytes:
-    return frame_bytes(pack([HELLO, stream_id, version, role, app, pid, generation, max_frame_size, max_streams,
-                             initial_window]))
+                max_frame_size: int, max_streams: int, initial_window: int, features: int = 0) -> bytes:
+    elements = [HELLO, stream_id, version, role, app, pid, generation, max_frame_size, max_streams, initial_window]
+    if features:
+        elements.append(features)
+    return frame_bytes(pack(elements))
 
 
 def goaway_frame(stream_id: int, code: int, message: str) -> bytes:
@@ -271,6 +307,18 @@ def cancel_frame(stream_id: int, code: int) -> bytes:
     return frame_bytes(pack([CANCEL, stream_id, code]))
 
 
+def ws_accept_frame(stream_id: int, subprotocol: str, headers: FlatHeaders) -> bytes:
+    return frame_bytes(pack([WS_ACCEPT, stream_id, subprotocol, headers]))
+
+
+def ws_message_frame(stream_id: int, flags: int, kind: int, data: Body) -> bytes:
+    return frame_bytes(pack([WS_MESSAGE, stream_id, flags, kind, data]))
+
+
+def ws_close_frame(stream_id: int, code: int, reason: bytes) -> bytes:
+    return frame_bytes(pack([WS_CLOSE, stream_id, code, reason]))
+
+
 def unknown_frame(type: int, stream_id: int, elements: list[Any]) -> bytes:
     return frame_bytes(pack([type, stream_id, *elements]))
 
@@ -282,6 +330,8 @@ _BUILDERS: dict[type, Callable[..., bytes]] = {
     Data: data_frame,
     Window: window_frame,
     Cancel: cancel_frame,
+    WsMessage: ws_message_frame,
+    WsClose: ws_close_frame,
     Unknown: unknown_frame,
 }
 
@@ -296,6 +346,9 @@ def encode(frame: Frame) -> bytes:
     if cls is Response:
         f = frame
         return response_frame(f.stream_id, f.flags, f.status, flatten(f.headers), f.body)
+    if cls is WsAccept:
+        f = frame
+        return ws_accept_frame(f.stream_id, f.subprotocol, flatten(f.headers))
     return _BUILDERS[cls](*frame)
 
 
@@ -379,7 +432,8 @@ def _hello(sid: int, e: list[Any]) -> Hello:
     return Hello(sid, _u32(e[2], "HELLO version"), _str(e[3], "HELLO role"), _str(e[4], "HELLO app"),
                  _u64(e[5], "HELLO pid"), _u64(e[6], "HELLO generation"),
                  _u32(e[7], "HELLO max_frame_size"), _u32(e[8], "HELLO max_streams"),
-                 _u32(e[9], "HELLO initial_window"))
+                 _u32(e[9], "HELLO initial_window"),
+                 _u64(e[10], "HELLO features") if len(e) > 10 else 0)
 
 
 def _goaway(sid: int, e: list[Any]) -> GoAway:
@@ -436,6 +490,25 @@ def _cancel(sid: int, e: list[Any]) -> Cancel:
     return Cancel(sid, _u32(e[2], "CANCEL code"))
 
 
+def _ws_accept(sid: int, e: list[Any]) -> WsAccept:
+    _need(e, 4, "WS_ACCEPT")
+    _on_stream(sid, "WS_ACCEPT")
+    return WsAccept(sid, _str(e[2], "WS_ACCEPT subprotocol"), _headers(e[3], "WS_ACCEPT headers"))
+
+
+def _ws_message(sid: int, e: list[Any]) -> WsMessage:
+    _need(e, 5, "WS_MESSAGE")
+    _on_stream(sid, "WS_MESSAGE")
+    return WsMessage(sid, _u64(e[2], "WS_MESSAGE flags"), _u32(e[3], "WS_MESSAGE kind"),
+                     _bin(e[4], "WS_MESSAGE data"))
+
+
+def _ws_close(sid: int, e: list[Any]) -> WsClose:
+    _need(e, 4, "WS_CLOSE")
+    _on_stream(sid, "WS_CLOSE")
+    return WsClose(sid, _u32(e[2], "WS_CLOSE code"), _bin(e[3], "WS_CLOSE reason"))
+
+
 _DECODERS: dict[int, Callable[[int, list[Any]], Frame]] = {
     HELLO: _hello,
     GOAWAY: _goaway,
@@ -445,6 +518,9 @@ _DECODERS: dict[int, Callable[[int, list[Any]], Frame]] = {
     DATA: _data,
     WINDOW: _window,
     CANCEL: _cancel,
+    WS_ACCEPT: _ws_accept,
+    WS_MESSAGE: _ws_message,
+    WS_CLOSE: _ws_close,
 }
 
 

@@ -12,7 +12,9 @@ session becomes a regression test::
     python3 -m tandem.replay session.rec --backend 'python3 -m tandem app:app --connect {socket}'
 
 Streams the recorded frontend cancelled (a client that went away, a
-timeout) are sent and cancelled again, but not compared.  Headers named
+timeout) are sent and cancelled again, but not compared.  WebSockets (a
+REQUEST with WEBSOCKET, PROTOCOL.md section 8) are conversations with a
+client, which a recording cannot play back: they are listed, not sent.  Headers named
 with ``--ignore-header`` (and ``date``, always) are left out of the
 comparison.  Exit status 0 when every compared answer is the same.
 
@@ -68,6 +70,10 @@ class Exchange:
     @property
     def title(self) -> str:
         return f"{self.request.method} {self.request.target.decode('latin-1')}"
+
+    @property
+    def websocket(self) -> bool:
+        return bool(self.request.flags & protocol.WEBSOCKET)
 
 
 def exchanges(convs: dict[int, recording.Conversation]) -> list[Exchange]:
@@ -324,6 +330,8 @@ async def _replay_on(rp: Replayer, exs: list[Exchange], ignore: set[bytes]) -> l
     outcomes = [Outcome(ex) for ex in exs]
 
     async def one(outcome: Outcome) -> None:
+        if outcome.exchange.websocket:
+            return                      # not replayed (the module's doc)
         async with limit:
             try:
                 outcome.answer = await rp.play(outcome.exchange)
@@ -357,7 +365,10 @@ def report(outcomes: list[Outcome]) -> int:
     same = different = skipped = 0
     for o in outcomes:
         ex = o.exchange
-        if o.error is not None:
+        if ex.websocket:
+            skipped += 1
+            print(f"SKIP  {ex.order:4}  {ex.title}: a WebSocket, not replayed")
+        elif o.error is not None:
             different += 1
             print(f"FAIL  {ex.order:4}  {ex.title}: {o.error}")
         elif ex.cancelled is not None:

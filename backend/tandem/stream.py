@@ -1,4 +1,4 @@
-"""One stream (one HTTP request and its response) as the application sees it.
+"""One stream (one HTTP request and its response, or one WebSocket) as the application sees it.
 
 Owns the application's side of a stream, ``types.Stream``: the request body
 chunks not yet read, a reader waiting for body and a writer waiting for
@@ -7,7 +7,9 @@ window, and cancellation (the Task running the application, the waits of
 goes when) are the connection's: a ``ChannelStream`` is its stream's
 ``connection.StreamState``, whose fields it only reads, and it asks the
 connection for frames only through ``StreamLink``.  Its owner tells it what
-arrived with ``feed()``, ``window_opened()`` and ``cancel()``.
+arrived with ``feed()``, ``window_opened()`` and ``cancel()``, and for a
+WebSocket ``ws_feed()`` (message parts, handed to the application whole) and
+``ws_closed()``.
 
 Calls ``connection`` (the record it extends and the state names), ``types``,
 ``validation`` (the wire form of headers) and ``protocol`` for types only;
@@ -22,8 +24,11 @@ from typing import Any, Optional, Protocol, Sequence
 
 from .connection import REQ_BODY_STATES, RESP_BODY_STATES, StreamState
 from .protocol import Body, Request
-from .types import PreparedHeaders, RawHeaders, StreamCancelled
+from .types import PreparedHeaders, RawHeaders, StreamCancelled, WebSocketDisconnect, WsEvent
 from .validation import flatten
+
+# The close code a WebSocket gets when its stream ends without a close (RFC 6455: abnormal closure).
+WS_ABNORMAL = 1006
 
 
 class StreamLink(Protocol):
@@ -44,6 +49,29 @@ class StreamLink(Protocol):
     def consumed(self, stream: StreamState, n: int) -> None:
         """The application has read ``n`` request body bytes (the connection grants window for them)."""
 
+    # WebSocket streams (PROTOCOL.md section 8).
+    def ws_accept(self, stream: StreamState, subprotocol: str, headers: Sequence[bytes]) -> None: ...
+
+    def ws_send(self, stream: StreamState, kind: int, data: Body) -> int: ...
+
+    def ws_close(self, stream: StreamState, code: int, reason: bytes) -> bool: ...
+
+    def ws_consumed(self, stream: StreamState, n: int) -> None: ...
+
+
+class _WsInbox:
+    """A WebSocket stream's messages on their way to the application, and its sends' turn."""
+
+    __slots__ = ("messages", "partial", "close", "waiter", "send_lock")
+
+    def __init__(self) -> None:
+        # Whole messages: (kind, data, bytes of it not granted back yet).
+        self.messages: deque[tuple[int, bytes, int]] = deque()
+        self.partial = bytearray()                  # the parts of an unfinished message
+        self.close: Optional[tuple[int, bytes]] = None
+        self.waiter: Optional[asyncio.Future[None]] = None
+        self.send_lock = asyncio.Lock()             # the parts of two messages never interleave
+
 
 class ChannelStream(StreamState):
     """The channel's implementation of ``types.Stream``."""
@@ -51,7 +79,7 @@ class ChannelStream(StreamState):
     # new_task: the Task the channel made for an app call that waits, until it
     # starts and becomes ``task`` (set only then, never read before).
     __slots__ = ("cancelled", "cancel_code", "task", "new_task", "_link", "_chunks", "_recv_waiter", "_send_waiter",
-                 "_cancel_waiter")
+                 "_cancel_waiter", "_ws")
 
     def __init__(self, link: StreamLink, head: Request) -> None:
         # StreamState.__init__'s two fields, set here without calling it: this
@@ -72,6 +100,7 @@ class ChannelStream(StreamState):
         self._recv_waiter: Optional[asyncio.Future[None]] = None
         self._send_waiter: Optional[asyncio.Future[None]] = None
         self._cancel_waiter: Optional[asyncio.Future[int]] = None
+        self._ws: Optional[_WsInbox] = None
 
     def __repr__(self) -> str:
         return f"<ChannelStream {self.id} {self.state}{' cancelled' if self.cancelled else ''}>"
@@ -194,8 +223,99 @@ class ChannelStream(StreamState):
         # thread) are woken and see ``cancelled`` at the top of their loops.
         _wake(self._recv_waiter)
         _wake(self._send_waiter)
+        if self._ws is not None:
+            _wake(self._ws.waiter)
         if self._cancel_waiter is not None and not self._cancel_waiter.done():
             self._cancel_waiter.set_result(code)
+
+
+    # --- WebSocket (PROTOCOL.md section 8) -------------------------------------
+
+    def _inbox(self) -> _WsInbox:
+        if self._ws is None:
+            self._ws = _WsInbox()
+        return self._ws
+
+    async def ws_accept(self, subprotocol: str = "", headers: RawHeaders = ()) -> None:
+        if self.cancelled:
+            raise StreamCancelled(self.cancel_code)
+        if type(subprotocol) is not str:
+            raise TypeError(f"subprotocol must be a str, not {type(subprotocol).__name__}")
+        flat = headers.flat if type(headers) is PreparedHeaders else flatten(headers)
+        self._link.ws_accept(self, subprotocol, flat)
+
+    def ws_feed(self, kind: int, data: bytes, end: bool) -> None:
+        """A message part from the frontend.  The parts of an unfinished message are granted back at once:
+        the application gets messages whole, and the frontend bounds their size."""
+        inbox = self._inbox()
+        if not end:
+            inbox.partial += data
+            self._link.ws_consumed(self, len(data))
+            return
+        whole = bytes(inbox.partial) + data if inbox.partial else data
+        inbox.partial = bytearray()
+        inbox.messages.append((kind, whole, len(data)))
+        _wake(inbox.waiter)
+
+    def ws_closed(self, code: int, reason: bytes) -> None:
+        """The frontend's WS_CLOSE: the client closed (or its connection ended)."""
+        inbox = self._inbox()
+        inbox.close = (code, reason)
+        _wake(inbox.waiter)
+
+    async def ws_receive(self) -> WsEvent:
+        inbox = self._inbox()
+        while True:
+            if inbox.messages:
+                kind, data, ungranted = inbox.messages.popleft()
+                if ungranted and inbox.close is None and not self.cancelled:
+                    self._link.ws_consumed(self, ungranted)
+                return ("message", kind, data)
+            if inbox.close is not None:
+                return ("close", inbox.close[0], inbox.close[1])
+            if self.cancelled:
+                return ("close", WS_ABNORMAL, b"")
+            inbox.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await inbox.waiter
+            finally:
+                inbox.waiter = None
+
+    def _ws_gone(self) -> WebSocketDisconnect:
+        close = self._inbox().close
+        if close is not None:
+            return WebSocketDisconnect(close[0], close[1].decode("utf-8", "replace"))
+        return WebSocketDisconnect(WS_ABNORMAL if self.cancelled else 1000)
+
+    async def ws_send(self, kind: int, data: bytes) -> None:
+        _check_body(data)
+        inbox = self._inbox()
+        async with inbox.send_lock:
+            view = memoryview(data)
+            pos = 0
+            while True:
+                if self.cancelled:
+                    raise self._ws_gone()
+                try:
+                    pos += self._link.ws_send(self, kind, view[pos:])
+                except RuntimeError:
+                    raise self._ws_gone() from None
+                if pos >= len(view):
+                    return
+                self._send_waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await self._send_waiter
+                finally:
+                    self._send_waiter = None
+
+    async def ws_close(self, code: int = 1000, reason: str = "") -> None:
+        if type(code) is not int or not 0 <= code <= 4999:
+            raise ValueError(f"close code must be an int up to 4999, not {code!r}")
+        raw = reason.encode("utf-8")
+        if len(raw) > 123:
+            raw = raw[:123].decode("utf-8", "ignore").encode("utf-8")
+        if not self.cancelled:
+            self._link.ws_close(self, code, raw)
 
 
 def _wake(waiter: Optional[asyncio.Future[None]]) -> None:

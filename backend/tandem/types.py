@@ -116,6 +116,29 @@ class StreamCancelled(Exception):
         self.code = code
 
 
+# Wire values of PROTOCOL.md section 8, repeated here so that the app side of the
+# package does not import the codec (msgpack); test_protocol checks they agree.
+WEBSOCKET_FLAG = 0x4   # REQUEST flags: a WebSocket upgrade
+WS_TEXT = 1
+WS_BINARY = 2
+
+
+class WebSocketDisconnect(OSError):
+    """The WebSocket is closed: raised by a receive after the client's close, and by a send once either side
+    has closed (an OSError, as ASGI servers raise for a send on a closed connection).  ``code`` is the close
+    code (1006 if the connection ended without one), ``reason`` its text."""
+
+    def __init__(self, code: int = 1000, reason: str = "") -> None:
+        super().__init__(f"WebSocket closed (code {code}{': ' + reason if reason else ''})")
+        self.code = code
+        self.reason = reason
+
+
+# What ``Stream.ws_receive()`` returns: ("message", kind, data) for a whole message (kind
+# protocol.WS_TEXT or WS_BINARY), or ("close", code, reason) once the client has closed.
+WsEvent = tuple[str, int, bytes]
+
+
 class Stream(Protocol):
     """What the channel hands an application for one request."""
 
@@ -155,6 +178,25 @@ class Stream(Protocol):
 
     async def wait_cancelled(self) -> int:
         """Wait until the stream is cancelled; returns the CANCEL code."""
+        ...
+
+    # A stream whose ``head.flags`` has protocol.WEBSOCKET is a WebSocket upgrade (PROTOCOL.md section 8):
+    # accept it with ws_accept(), or refuse it with send_response() (an HTTP answer) or ws_close() (403).
+
+    async def ws_accept(self, subprotocol: str = "", headers: RawHeaders = ()) -> None:
+        """Accept the upgrade, with an optional subprotocol and extra headers for the 101."""
+        ...
+
+    async def ws_receive(self) -> WsEvent:
+        """The client's next whole message, or its close (then again on every later call)."""
+        ...
+
+    async def ws_send(self, kind: int, data: bytes) -> None:
+        """Send one message (waits while the window is closed); WebSocketDisconnect once closed."""
+        ...
+
+    async def ws_close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the WebSocket (before ws_accept(): refuse it; the client gets 403)."""
         ...
 
 

@@ -44,7 +44,11 @@ travel (the frontend writes its own).  Status and headers are checked by
 so that the application sees the error.
 
 Calls ``validation`` (the status and header rules of every interface),
-``types`` and ``protocol`` (the END flag).
+``types`` and ``protocol`` (the END and WEBSOCKET flags).
+
+A WebSocket upgrade (a REQUEST with WEBSOCKET) cannot reach a WSGI application:
+it is refused with 501 and a body that says so, as a server without WebSockets
+would (PROTOCOL.md section 8).
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ import time
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 from . import validation
-from .protocol import END
+from .protocol import END, WEBSOCKET
 from .threadpool import ThreadPool
 from .types import PreparedHeaders, RawHeaders, Stream, StreamCancelled, describe, prepared
 
@@ -72,6 +76,9 @@ WSGIApp = Callable[[dict, Callable[..., Callable[[bytes], None]]], Iterable[byte
 # What the worker hands the loop (see the table above).
 RESPOND = "respond"
 SENDFILE = "sendfile"
+
+_WS_REFUSED_BODY = b"Not Implemented: WSGI applications cannot take WebSocket connections\n"
+_WS_REFUSED_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
 RAISE = "raise"
 
 # A list or tuple of chunks is gathered into one frame up to this many bytes
@@ -287,6 +294,9 @@ class WSGIAdapter:
             self.executor.shutdown(wait=wait)
 
     async def __call__(self, stream: Stream) -> None:
+        if stream.head.flags & WEBSOCKET:
+            await stream.send_response(501, _WS_REFUSED_HEADERS, _WS_REFUSED_BODY, True)
+            return
         if self.executor is None:
             await _Inline(self, stream).run(await _whole_body(stream))
             return

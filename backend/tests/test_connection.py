@@ -110,7 +110,7 @@ def failed(conn: Connection, rec: Owner, code: Optional[int], message: str) -> N
 def test_hello_exchange_in_golden_vectors() -> None:
     conn, rec = new()
     conn.start()
-    assert rec.read() == vector("hello-backend")
+    assert rec.read() == vector("hello-backend-features")
     rec.feed(vector("hello-frontend"))
     (event,) = rec.events
     assert isinstance(event, Attached) and event.hello.app == "tandem-frontend"
@@ -514,7 +514,7 @@ def test_on_output_only_outside_receive_data_and_into_an_empty_buffer() -> None:
     assert rec.outputs == 1  # the HELLO, queued outside receive_data()
     answer = conn.receive_data(vector("hello-frontend") + vector("ping") + request(1))
     assert rec.outputs == 1  # inside receive_data() nothing is announced: it returns what is queued
-    assert bytes(answer) == vector("hello-backend") + vector("ping-ack") and conn.data_to_send() == b""
+    assert bytes(answer) == vector("hello-backend-features") + vector("ping-ack") and conn.data_to_send() == b""
     conn.send_response(rec.streams[0], 200, [], b"", False)
     conn.send_data(rec.streams[0], b"", True)
     assert rec.outputs == 2  # once, for the first frame into the empty buffer

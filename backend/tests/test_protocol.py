@@ -145,7 +145,7 @@ def expected_frame(fields: dict[str, Any]) -> protocol.Frame:
     if ftype == protocol.HELLO:
         return protocol.Hello(sid, fields["version"], fields["role"], fields["app"], fields["pid"],
                               fields["generation"], fields["max_frame_size"], fields["max_streams"],
-                              fields["initial_window"])
+                              fields["initial_window"], fields.get("features", 0))
     if ftype == protocol.GOAWAY:
         return protocol.GoAway(sid, fields["code"], fields["message"])
     if ftype == protocol.PING:
@@ -162,6 +162,12 @@ def expected_frame(fields: dict[str, Any]) -> protocol.Frame:
         return protocol.Window(sid, fields["increment"])
     if ftype == protocol.CANCEL:
         return protocol.Cancel(sid, fields["code"])
+    if ftype == protocol.WS_ACCEPT:
+        return protocol.WsAccept(sid, fields["subprotocol"], fields["header"])
+    if ftype == protocol.WS_MESSAGE:
+        return protocol.WsMessage(sid, fields["flags"], fields["kind"], fields["data"])
+    if ftype == protocol.WS_CLOSE:
+        return protocol.WsClose(sid, fields["code"], fields["reason"])
     return protocol.Unknown(ftype, sid, fields["extra"])
 
 
@@ -346,6 +352,8 @@ BUILDERS = {
     protocol.HELLO: protocol.hello_frame, protocol.GOAWAY: protocol.goaway_frame, protocol.PING: protocol.ping_frame,
     protocol.REQUEST: protocol.request_frame, protocol.RESPONSE: protocol.response_frame,
     protocol.DATA: protocol.data_frame, protocol.WINDOW: protocol.window_frame, protocol.CANCEL: protocol.cancel_frame,
+    protocol.WS_ACCEPT: protocol.ws_accept_frame, protocol.WS_MESSAGE: protocol.ws_message_frame,
+    protocol.WS_CLOSE: protocol.ws_close_frame,
 }
 
 
@@ -362,7 +370,7 @@ def test_builders_make_the_golden_vectors(name: str) -> None:
         built = protocol.unknown_frame(*frame)
     else:
         elements: list[Any] = list(frame)
-        if isinstance(frame, (protocol.Request, protocol.Response)):
+        if isinstance(frame, (protocol.Request, protocol.Response, protocol.WsAccept)):
             elements[frame._fields.index("headers")] = flatten(frame.headers)
         built = BUILDERS[fields["type"]](*elements)
     assert built == (VECTORS / f"{name}.bin").read_bytes()

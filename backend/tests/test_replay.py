@@ -55,3 +55,14 @@ def test_differences_name_what_changed() -> None:
     assert replay.differences(answer(headers=[(b"x-id", b"1")]), answer(headers=[(b"x-id", b"2")]), {b"x-id"}) == []
     assert replay.differences(answer(), answer(ended=False, cancel=protocol.CANCEL_INTERNAL), set()) == \
         ["ended with END recorded, by CANCEL(INTERNAL) now"]
+
+
+def test_websockets_are_listed_not_compared(capsys) -> None:
+    ws = protocol.request_frame(1, protocol.END | protocol.WEBSOCKET, "GET", b"/ws", b"/ws", b"", "1.1", [], None,
+                                None, "http", b"")
+    data = MAGIC + rec(TO_BACKEND, ws) + rec(FROM_BACKEND, protocol.ws_accept_frame(1, "", []))
+    (ex,) = replay.exchanges(recording.conversations(data))
+    assert ex.websocket
+    assert replay.report([replay.Outcome(ex)]) == 0
+    out = capsys.readouterr().out
+    assert "SKIP     1  GET /ws: a WebSocket, not replayed" in out and "0 same, 0 different, 1 not compared" in out

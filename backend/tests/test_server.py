@@ -48,7 +48,7 @@ def test_handshake(tmp_path: Any) -> None:
     async def main() -> None:
         async with connected(make_app(), str(tmp_path), max_streams=17, generation=99) as p:
             hello = p.fe.backend_hello
-            assert hello == protocol.Hello(0, 1, "backend", "tests:app", os.getpid(), 99, 1048576, 17, 1048576)
+            assert hello == protocol.Hello(0, 1, "backend", "tests:app", os.getpid(), 99, 1048576, 17, 1048576, protocol.FEATURE_WEBSOCKET)
             assert p.channel.peer_max_frame == 1048576
     run(main)
 

@@ -56,8 +56,8 @@
      "1 to send a request under a mount that names no file (and any but GET and HEAD) to the "    \
      "backends, as nginx's try_files (0: the mount answers 404 and 405 itself)")                  \
   XX(MAX_CONNECTIONS, "max-connections", "TANDEM_MAX_CONNECTIONS", "10000",                       \
-     "client connections open at once; more are closed at accept, as are clients that arrive when "  \
-     "no file descriptor is left")                                                                 \
+     "client connections open at once, WebSockets included; more are closed at accept, as are "     \
+     "clients that arrive when no file descriptor is left")                                       \
   XX(KEEPALIVE_TIMEOUT, "keepalive-timeout", "TANDEM_KEEPALIVE_TIMEOUT", "75",                    \
      "seconds an idle keep-alive connection stays open")                                          \
   XX(HEADER_TIMEOUT, "header-timeout", "TANDEM_HEADER_TIMEOUT", "60",                             \
@@ -86,6 +86,13 @@
      "comma-separated IP addresses and ADDRESS/PREFIX networks of proxies whose X-Forwarded-For, " \
      "X-Forwarded-Proto, Forwarded and X-Request-Id are believed ('*': any peer; '': none); "    \
      "the client address and scheme the backend sees are then the forwarded ones")               \
+  XX(WS_MAX_MESSAGE, "ws-max-message", "TANDEM_WS_MAX_MESSAGE", "16777216",                       \
+     "largest WebSocket message in bytes a client may send; a larger one closes the WebSocket "  \
+     "with 1009")                                                                                 \
+  XX(WS_PING_INTERVAL, "ws-ping-interval", "TANDEM_WS_PING_INTERVAL", "20",                       \
+     "seconds a WebSocket may be silent before the frontend pings the client (0: never)")        \
+  XX(WS_PING_TIMEOUT, "ws-ping-timeout", "TANDEM_WS_PING_TIMEOUT", "20",                          \
+     "seconds a client has to answer a ping, or a close, before its WebSocket is dropped")        \
   XX(RECORD, "record", "TANDEM_RECORD", "",                                                        \
      "FILE: write every byte exchanged with backends, timed, to FILE (created mode 0600; it holds " \
      "the requests' headers and bodies) for tandem.conform --replay (default: off)")              \
@@ -348,6 +355,9 @@ static const struct {
   { OPT_STATIC_FALLTHROUGH, 0, 1, NUM_INT, offsetof(config, static_fallthrough) },
   { OPT_STATIC_LISTING, 0, 1, NUM_INT, offsetof(config, static_listing) },
   { OPT_STATIC_CACHE_SIZE, 0, (uint64_t) 1 << 40, NUM_SIZE, offsetof(config, static_cache_size) },
+  { OPT_WS_MAX_MESSAGE, 1, UINT32_MAX, NUM_U64, offsetof(config, ws_max_message) },
+  { OPT_WS_PING_INTERVAL, 0, 86400, NUM_MS, offsetof(config, ws_ping_interval_ms) },
+  { OPT_WS_PING_TIMEOUT, 1, 86400, NUM_MS, offsetof(config, ws_ping_timeout_ms) },
 };
 
 #define NNUMBERS ((int) (sizeof(numbers) / sizeof(numbers[0])))

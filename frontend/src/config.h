@@ -59,6 +59,9 @@ typedef struct config {
   size_t max_header_size;
   uint64_t max_body_size;        /* 0: unlimited */
   ipnet_list forwarded_allow;    /* --forwarded-allow-ips: the proxies whose headers count */
+  uint64_t ws_max_message;       /* largest WebSocket message from a client */
+  unsigned ws_ping_interval_ms;  /* 0: no pings */
+  unsigned ws_ping_timeout_ms;
   char *record;                  /* --record FILE, or NULL; owner: config */
   int check_only;                /* --check-config: check, say so, exit */
   char *access_log;              /* --access-log PATH, "-" for stderr, NULL: off; owner: config */

@@ -31,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <llhttp.h>
 
@@ -152,17 +151,11 @@ void http_resp_begin(http_req *req, int status, int64_t content_length) {
 
 void http_resp_header(http_req *req, const char *name, size_t nlen, const char *value, size_t vlen) {
   char line[256];
+  size_t n = http_framing_header_line(line, sizeof(line), name, nlen, value, vlen);
 
   http_ident_resp_header(&req->ident, name, nlen);
-  /* Most header lines are short: one append each. */
-  if (nlen + vlen + 4 <= sizeof(line)) {
-    memcpy(line, name, nlen);
-    line[nlen] = ':';
-    line[nlen + 1] = ' ';
-    memcpy(line + nlen + 2, value, vlen);
-    line[nlen + 2 + vlen] = '\r';
-    line[nlen + 3 + vlen] = '\n';
-    req_emit(req, line, nlen + vlen + 4);
+  if (n > 0) {
+    req_emit(req, line, n);
     return;
   }
   req_emit(req, name, nlen);
@@ -211,6 +204,14 @@ void http_req_write(http_req *req, const char *data, size_t len) {
   req_emit(req, data, len);
   if (chunk_len > 0)
     req_emit(req, "\r\n", 2);
+}
+
+int http_req_detach(http_req *req) {
+  int fd = req->conn->count == 1 && http_req_idle_head(req) ? sock_dup(&req->conn->sock) : UV_EBUSY;
+
+  if (fd >= 0)
+    conn_close(req->conn);
+  return fd;
 }
 
 void http_req_sent(http_req *req, size_t n) {

@@ -160,6 +160,13 @@ int http_req_writable(const http_req *req);
 int http_req_idle_head(const http_req *req);
 /* The client socket's descriptor, for sendfile. */
 int http_req_socket(const http_req *req);
+/* The connection switches protocols after req (a WebSocket): returns a
+ * descriptor of its socket that the caller owns (and closes), and the
+ * connection closes without a word to the client (req's handler is released
+ * with TDM_CANCEL_CLIENT_GONE).  Only for the one request of its connection,
+ * at the head with nothing left to write and nothing read after it; else
+ * UV_EBUSY, changing nothing. */
+int http_req_detach(http_req *req);
 /* n body bytes went to the socket directly (sendfile). */
 void http_req_sent(http_req *req, size_t n);
 /* The client's socket is full and sendfile waits for it: the send timeout

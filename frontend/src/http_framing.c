@@ -122,3 +122,16 @@ void http_framing_sent(http_framing *f, uint64_t n) {
 int http_framing_complete(const http_framing *f) {
   return f->no_body || f->remaining <= 0;
 }
+
+size_t http_framing_header_line(char *dst, size_t cap, const char *name, size_t nlen, const char *value,
+                                size_t vlen) {
+  if (nlen + vlen + 4 > cap)
+    return 0;
+  memcpy(dst, name, nlen);
+  dst[nlen] = ':';
+  dst[nlen + 1] = ' ';
+  memcpy(dst + nlen + 2, value, vlen);
+  dst[nlen + 2 + vlen] = '\r';
+  dst[nlen + 3 + vlen] = '\n';
+  return nlen + vlen + 4;
+}

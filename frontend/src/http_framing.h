@@ -36,6 +36,11 @@ size_t http_framing_status_line(char *dst, int status);
 size_t http_framing_head_end(char *dst, http_framing *f, int have_server, const char *date,
                              size_t date_len, int close, int http10);
 
+/* Writes "name: value\r\n" at dst if it fits in cap bytes; returns its
+ * length, or 0 if it does not fit. */
+size_t http_framing_header_line(char *dst, size_t cap, const char *name, size_t nlen, const char *value,
+                                size_t vlen);
+
 /* How much of len body bytes may go out (the rest is past the
  * content-length: *over is set), and, for a chunked body, the chunk's size
  * line at chunk_head (*chunk_len, 0 if none). */

@@ -18,10 +18,15 @@
  * through ps_step() and the table below it; a frame the table does not allow
  * in the stream's state is a stream error for the backend.
  *
+ * A valid WebSocket handshake goes to a backend that speaks WebSockets as
+ * REQUEST with WEBSOCKET; if the backend accepts, ws.c takes the connection
+ * and the stream over (ps_on_ws); a backend that does not speak them
+ * gets the request as plain HTTP, as before (PROTOCOL.md section 8).
+ *
  * Calls: http_conn (the request and its response), upstream (the stream),
- * static (a backend's FILE response), access_log (which backend took the
- * request, and when), metrics (timeouts, cancels), ctx, config, log and the
- * codec.
+ * static (a backend's FILE response), ws and ws_handshake (WebSockets),
+ * access_log (which backend took the request, and when), metrics (timeouts,
+ * cancels), ctx, config, log and the codec.
  */
 #include "proxy.h"
 
@@ -39,6 +44,8 @@
 #include "metrics.h"
 #include "static.h"
 #include "upstream.h"
+#include "ws.h"
+#include "ws_handshake.h"
 
 #define PROXY_REPLAY_MAX (64 * 1024)     /* largest REQUEST frame kept for a re-send */
 #define PROXY_POOL_MAX 256               /* idle proxy_streams kept for reuse */
@@ -81,6 +88,9 @@ struct proxy_stream {
   uint32_t sid;
   int64_t send_window;           /* request body bytes the backend will take */
   uint32_t unacked;              /* response body bytes received, not yet granted back */
+  unsigned ws : 1;               /* a valid WebSocket handshake */
+  unsigned ws_sent : 1;          /* sent with WEBSOCKET: its backend may accept it */
+  char ws_key[WS_KEY_LEN + 1];   /* its Sec-WebSocket-Key, kept for the 101 (the head may be gone by then) */
   tdm_buf replay;                /* the REQUEST frame of an idempotent request, kept until
                                     its response starts, to re-send it if its backend dies;
                                     owner: this proxy_stream */
@@ -154,6 +164,7 @@ static proxy_stream *ps_get(http_req *req) {
   ps->sid = 0;
   ps->send_window = 0;
   ps->unacked = 0;
+  ps->ws = ps->ws_sent = 0;
   ps->replay.len = 0;
   ps->lprev = ps->lnext = NULL;
   ps->list = NULL;
@@ -369,15 +380,27 @@ static void ps_wait_expired(proxy_stream *ps) {
 }
 
 int proxy_request(http_req *req) {
-  proxy_stream *ps = ps_get(req);
+  const char *why = NULL;
+  int ws = ws_handshake_check(http_req_head(req), http_req_method(req), &why);
+  proxy_stream *ps;
   upstream_conn *up;
 
+  if (ws > 1) {
+    char body[128];
+    snprintf(body, sizeof(body), "%s: %s\n", ws == 426 ? "Upgrade Required" : "Bad Request", why);
+    http_req_local(req, ws, ws == 426 ? "sec-websocket-version: 13\r\n" : NULL, body, 0);
+    return 0;
+  }
+  ps = ps_get(req);
   if (ps == NULL) {
     http_req_local(req, 503, "retry-after: 1\r\n", "Service Unavailable: out of memory\n", 0);
     return 0;
   }
   http_req_set_handler(req, &proxy_handler, ps);
   access_req_route(http_req_access(req), ROUTE_DYNAMIC);
+  ps->ws = ws == 1;
+  if (ps->ws)
+    ws_handshake_key(http_req_head(req), ps->ws_key);
   /* Requests already waiting go first. */
   up = wait_queue.head == NULL ? upstream_pick() : NULL;
   if (up != NULL && ps_dispatch(ps, up) == 0)
@@ -457,12 +480,13 @@ static ssize_t ps_send_head(proxy_stream *ps, tdm_buf *body) {
   if ((int64_t) n > ps->send_window)
     n = ps->send_window > 0 ? (size_t) ps->send_window : 0;
   end = http_req_body_complete(req) && n == avail;
-  f.u.request.flags = end ? TDM_FLAG_END : 0;
+  ps->ws_sent = ps->ws && (upstream_features(ps->up) & TDM_FEATURE_WEBSOCKET);
+  f.u.request.flags = (end ? TDM_FLAG_END : 0) | (ps->ws_sent ? TDM_FLAG_WEBSOCKET : 0);
   f.u.request.body.ptr = body != NULL ? body->base : NULL;
   f.u.request.body.len = (uint32_t) n;
   /* A request that may be sent twice (RFC 9110 section 9.2.2), whole in
    * this frame, is kept until its response starts. */
-  if (upstream_send_copy(ps->up, &f, end && req_replayable(req) ? &ps->replay : NULL) != 0) {
+  if (upstream_send_copy(ps->up, &f, end && req_replayable(req) && !ps->ws_sent ? &ps->replay : NULL) != 0) {
     http_req_local(req, 503, "retry-after: 1\r\n", "Service Unavailable: the backend is overloaded\n", 0);
     return UV_ECANCELED;
   }
@@ -856,7 +880,41 @@ static void ps_on_lost(void *owner, upstream_conn *up, uint32_t sid) {
   http_req_local(ps->req, 502, NULL, "Bad Gateway: the backend went away\n", 0);
 }
 
+/* The backend's answer to a WebSocket handshake (PROTOCOL.md section 8):
+ * WS_ACCEPT hands the connection and the stream to ws.c; WS_CLOSE is a
+ * refusal, 403.  Anything else is a stream error. */
+static int ps_on_ws(void *owner, const tdm_frame *f) {
+  proxy_stream *ps = owner;
+  http_req *req = ps->req;
+  upstream_conn *up = ps->up;
+  uint32_t sid = ps->sid;
+  int rc;
+
+  if (!ps->ws_sent || http_req_responded(req) || f->type == TDM_WS_MESSAGE) {
+    log_warn("backend sent %s on stream %u, which awaits no WebSocket answer", tdm_frame_type_name(f->type),
+             (unsigned) sid);
+    ps_stream_error(ps, 502, "Bad Gateway\n", 1);
+    return 0;
+  }
+  list_unlink(ps);
+  ps_step(ps, PE_RECV_END);    /* the stream is closed (a refusal) or no longer ps's */
+  if (f->type == TDM_WS_CLOSE) {
+    http_req_local(req, 403, NULL, "Forbidden: the application refused the WebSocket\n", 0);
+    return 0;
+  }
+  ps->up = NULL;
+  rc = ws_start(req, ps->ws_key, up, sid, &f->u.ws_accept);     /* 0: req and ps are gone */
+  if (rc != 0) {
+    upstream_cancel(up, sid, TDM_CANCEL_INTERNAL);
+    http_req_local(req, rc == UV_EBUSY ? 400 : 502, NULL, rc == UV_EBUSY ?
+                   "Bad Request: a WebSocket handshake must be alone on its connection\n" :
+                   "Bad Gateway: the application's WebSocket accept is invalid\n", 1);
+  }
+  return 0;
+}
+
 static const upstream_stream_cb stream_cb = {
+  .on_ws = ps_on_ws,
   .on_response = ps_on_response,
   .on_data = ps_on_data,
   .on_window = ps_on_window,

@@ -19,10 +19,17 @@
 #include "static.h"
 #include "status.h"
 #include "upstream.h"
+#include "ws.h"
 
 #define LISTEN_BACKLOG 1024
 
 static void server_conn_gone(void *arg);
+
+/* Client connections open: HTTP ones and WebSockets. */
+static int server_conns(void) {
+  return http_conn_count() + ws_count();
+}
+
 
 
 static void server_on_signal(uv_signal_t *h, int signum) {
@@ -39,7 +46,7 @@ static void server_on_signal(uv_signal_t *h, int signum) {
     log_info("received %s again, closing everything now", signum == SIGINT ? "SIGINT" : "SIGTERM");
   else
     log_info("received %s, shutting down: finishing %d connection(s) in flight (at most %u s)",
-             signum == SIGINT ? "SIGINT" : "SIGTERM", http_conn_count(),
+             signum == SIGINT ? "SIGINT" : "SIGTERM", server_conns(),
              srv->ctx.cfg->shutdown_timeout_ms / 1000);
   server_stop(srv);
 }
@@ -74,7 +81,7 @@ static void server_on_connection(uv_stream_t *listener, int status) {
     server_refused(s, status);
     return;
   }
-  if (http_conn_count() >= s->ctx.cfg->max_connections) {
+  if (server_conns() >= s->ctx.cfg->max_connections) {
     rc = sock_refuse(listener);
     server_refused(s, rc == 0 ? UV_EBUSY : rc);
     return;
@@ -96,6 +103,7 @@ int server_init(server *s, uv_loop_t *loop, const config *cfg) {
   static_init(loop, cfg->static_cache_size, cfg->static_follow_symlinks, cfg->static_listing,
               cfg->static_fallthrough ? route_fallthrough : NULL);
   proxy_init(&s->ctx);
+  ws_init(&s->ctx, server_conn_gone, s);
   s->sigint.data = s->sigterm.data = s->sigpipe.data = s->sigusr1.data = s;
   s->listener.data = s;
   uv_signal_init(loop, &s->sigint);
@@ -161,6 +169,7 @@ static void server_finish(server *s) {
     uv_close((uv_handle_t *) &s->shutdown_timer, NULL);
   http_conn_close_all();
   status_close();
+  ws_close_all();
   proxy_close();
   upstream_close_all();
   /* Flushes the GOAWAYs queued above before the loop stops. */
@@ -174,19 +183,21 @@ static void server_finish(server *s) {
 static void server_on_shutdown_timeout(uv_timer_t *t) {
   server *s = t->data;
 
-  log_warn("--shutdown-timeout passed with %d connection(s) still busy; closing them", http_conn_count());
+  log_warn("--shutdown-timeout passed with %d connection(s) still busy; closing them", server_conns());
   server_finish(s);
 }
 
 static void server_finish_on_flush(flushable *f) {
-  server_finish((server *) ((char *) f - offsetof(server, finisher)));
+  /* A connection may have become a WebSocket since the last one closed. */
+  if (server_conns() == 0)
+    server_finish((server *) ((char *) f - offsetof(server, finisher)));
 }
 
 /* A client connection closed: the last one of a graceful stop ends it. */
 static void server_conn_gone(void *arg) {
   server *s = arg;
 
-  if (s->ctx.stopping && http_conn_count() == 0 && !s->finished) {
+  if (s->ctx.stopping && server_conns() == 0 && !s->finished) {
     /* From the flush, not from inside whatever closed the connection. */
     s->finisher.flush = server_finish_on_flush;
     ctx_schedule_flush(&s->ctx, &s->finisher);
@@ -206,7 +217,8 @@ void server_stop(server *s) {
     uv_close((uv_handle_t *) &s->listener, NULL);
   upstream_stop_listening();
   http_conn_stop_all();
-  if (http_conn_count() == 0 || cfg->shutdown_timeout_ms == 0) {
+  ws_stop_all();
+  if (server_conns() == 0 || cfg->shutdown_timeout_ms == 0) {
     server_finish(s);
     return;
   }

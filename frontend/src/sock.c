@@ -4,6 +4,8 @@
 #include "sock.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -172,6 +174,12 @@ void sock_read_stop(sock *s) {
 }
 
 /* ---- writing ------------------------------------------------------------- */
+
+int sock_dup(const sock *s) {
+  int fd = fcntl(sock_fd(s), F_DUPFD_CLOEXEC, 0);
+
+  return fd >= 0 ? fd : -errno;
+}
 
 int sock_fd(const sock *s) {
   uv_os_fd_t fd = -1;

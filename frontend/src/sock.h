@@ -126,5 +126,8 @@ void sock_close(sock *s);
 
 /* The socket's descriptor, for sendfile. */
 int sock_fd(const sock *s);
+/* A new descriptor (close-on-exec) of the same socket, which the caller owns
+ * and which outlives sock_close(); or a negative errno. */
+int sock_dup(const sock *s);
 
 #endif /* TDM_SOCK_H */

@@ -73,6 +73,7 @@ struct upstream_conn {
   uint32_t max_frame;            /* largest payload we may send */
   uint32_t max_streams;
   uint32_t peer_window;          /* initial window for our request bodies */
+  uint32_t features;             /* TDM_FEATURE_* bits of its HELLO */
   /* Streams. */
   uint32_t last_sid;
   uint32_t nstreams;
@@ -367,6 +368,20 @@ uint32_t upstream_peer_window(const upstream_conn *up) {
   return up->peer_window;
 }
 
+uint32_t upstream_features(const upstream_conn *up) {
+  return up->features;
+}
+
+int upstream_rebind(upstream_conn *up, uint32_t sid, const upstream_stream_cb *cb, void *owner) {
+  struct stream_slot *s = table_find(up, sid);
+
+  if (s == NULL)
+    return UV_ENOENT;
+  s->cb = cb;
+  s->owner = owner;
+  return 0;
+}
+
 /* Starts the connection's one timer (made the first time).  Returns 0, or a
  * negative libuv error. */
 static int up_timer(upstream_conn *up, uv_timer_cb cb, uint64_t ms) {
@@ -493,6 +508,7 @@ static int on_hello(upstream_conn *up, const tdm_hello *h) {
   up->max_frame = h->max_frame_size;
   up->max_streams = h->max_streams;
   up->peer_window = h->initial_window;
+  up->features = h->features;
   for (up->nslots = 16; up->nslots <= 2 * up->max_streams; up->nslots *= 2) {
   }
   up->slots = calloc(up->nslots, sizeof(*up->slots));   /* owner: up */
@@ -522,6 +538,7 @@ static int on_hello(upstream_conn *up, const tdm_hello *h) {
   f.u.hello.max_frame_size = UPSTREAM_MAX_FRAME;
   f.u.hello.max_streams = 0;
   f.u.hello.initial_window = UPSTREAM_WINDOW;
+  f.u.hello.features = TDM_FEATURE_WEBSOCKET;
   upstream_send(up, &f);
   up->state = UP_READY;
   log_info("backend %s pid %llu generation %llu attached (max %u streams)", up->app,
@@ -576,6 +593,9 @@ static int on_frame(upstream_conn *up, const tdm_frame *f) {
   case TDM_DATA:
   case TDM_WINDOW:
   case TDM_CANCEL:
+  case TDM_WS_ACCEPT:
+  case TDM_WS_MESSAGE:
+  case TDM_WS_CLOSE:
     break;
   default:
     return 0;      /* unknown types are ignored (PROTOCOL.md section 5) */
@@ -611,6 +631,10 @@ static int on_frame(upstream_conn *up, const tdm_frame *f) {
     up_maybe_finish_drain(up);
     break;
   }
+  default:        /* a WebSocket frame (PROTOCOL.md section 8) */
+    if (s->cb->on_ws(owner, f) != 0)
+      goto flow_error;
+    break;
   }
   return up->state == UP_CLOSING ? UV_ECANCELED : 0;
 

@@ -33,6 +33,9 @@ typedef struct upstream_stream_cb {
    * Answering one owner may retire others, so each is told which stream was
    * lost and acts only if that is still its stream. */
   void (*on_lost)(void *owner, upstream_conn *up, uint32_t sid);
+  /* WS_ACCEPT, WS_MESSAGE or WS_CLOSE (PROTOCOL.md section 8); returns
+   * UV_ENOBUFS like on_data for message bytes beyond the window. */
+  int (*on_ws)(void *owner, const tdm_frame *f);
 } upstream_stream_cb;
 
 /* Sets up the module; on_capacity(arg) runs whenever a backend may take more
@@ -64,6 +67,11 @@ int upstream_frame_fits(const upstream_conn *up, size_t size);
 /* The largest body chunk that fits one frame after a head of head_size bytes. */
 size_t upstream_max_body(const upstream_conn *up, size_t head_size);
 uint32_t upstream_peer_window(const upstream_conn *up);
+/* The TDM_FEATURE_* bits the backend announced in its HELLO. */
+uint32_t upstream_features(const upstream_conn *up);
+/* The stream's frames go to cb with owner from now on (a WebSocket's stream
+ * passes from the request's handler to its connection).  0 or UV_ENOENT. */
+int upstream_rebind(upstream_conn *up, uint32_t sid, const upstream_stream_cb *cb, void *owner);
 int upstream_pid(const upstream_conn *up);
 uint64_t upstream_generation(const upstream_conn *up);
 

@@ -45,11 +45,13 @@ struct field {
   enum kind kind;
   size_t off;
   size_t count_off;           /* K_HEADERS: where nheaders is */
-  int optional;               /* may be missing at the end of the frame (PROTOCOL.md section 2) */
+  int optional;               /* may be missing at the end of the frame (PROTOCOL.md section 2):
+                                 1, and the encoder always writes it; 2, written only when not 0 */
 };
 
 #define FIELD(key, kind, m) {key, kind, offsetof(tdm_frame, u.m), 0, 0}
 #define OPTIONAL(key, kind, m) {key, kind, offsetof(tdm_frame, u.m), 0, 1}
+#define OPTIONAL_IF_SET(key, kind, m) {key, kind, offsetof(tdm_frame, u.m), 0, 2}
 #define HEADERS(m) \
   {"header", K_HEADERS, offsetof(tdm_frame, u.m.headers), offsetof(tdm_frame, u.m.nheaders), 0}
 #define FIELDS_END {NULL, K_U32, 0, 0, 0}
@@ -60,7 +62,8 @@ static const struct field hello_fields[] = {
   FIELD("generation", K_U64, hello.generation),
   FIELD("max_frame_size", K_U32, hello.max_frame_size),
   FIELD("max_streams", K_U32, hello.max_streams),
-  FIELD("initial_window", K_U32, hello.initial_window), FIELDS_END};
+  FIELD("initial_window", K_U32, hello.initial_window),
+  OPTIONAL_IF_SET("features", K_U32, hello.features), FIELDS_END};
 static const struct field goaway_fields[] = {
   FIELD("code", K_U32, goaway.code), FIELD("message", K_STR, goaway.message), FIELDS_END};
 static const struct field ping_fields[] = {
@@ -82,6 +85,13 @@ static const struct field window_fields[] = {
   FIELD("increment", K_U32, window_increment), FIELDS_END};
 static const struct field cancel_fields[] = {
   FIELD("code", K_U32, cancel_code), FIELDS_END};
+static const struct field ws_accept_fields[] = {
+  FIELD("subprotocol", K_STR, ws_accept.subprotocol), HEADERS(ws_accept), FIELDS_END};
+static const struct field ws_message_fields[] = {
+  FIELD("flags", K_U32, ws_message.flags), FIELD("kind", K_U32, ws_message.kind),
+  FIELD("data", K_BIN, ws_message.data), FIELDS_END};
+static const struct field ws_close_fields[] = {
+  FIELD("code", K_U32, ws_close.code), FIELD("reason", K_BIN, ws_close.reason), FIELDS_END};
 
 /* NULL for a type this version does not define. */
 static const struct field *fields_of(uint32_t type) {
@@ -94,6 +104,9 @@ static const struct field *fields_of(uint32_t type) {
   case TDM_DATA: return data_fields;
   case TDM_WINDOW: return window_fields;
   case TDM_CANCEL: return cancel_fields;
+  case TDM_WS_ACCEPT: return ws_accept_fields;
+  case TDM_WS_MESSAGE: return ws_message_fields;
+  case TDM_WS_CLOSE: return ws_close_fields;
   }
   return NULL;
 }
@@ -308,7 +321,7 @@ static int parse_description(struct vector *v, char *text) {
   if (fl != NULL && fl->key != NULL && fl->kind == K_HEADERS)
     fl++;
   if (v->error == 0 && seen_stream && fl != NULL && fl->key != NULL && fl->optional) {
-    v->lacks_optional = 1;
+    v->lacks_optional = fl->optional == 1;
     while (fl->key != NULL && fl->optional)
       fl++;
   }

@@ -27,7 +27,7 @@ UINT, STR, BIN, BOOL, HEADERS, ADDR = "uint", "str", "bin", "bool", "headers", "
 # Elements after type and stream id, per type, as in PROTOCOL.md section 2.
 LAYOUTS = {
     1: [("version", UINT), ("role", STR), ("app", STR), ("pid", UINT), ("generation", UINT),
-        ("max_frame_size", UINT), ("max_streams", UINT), ("initial_window", UINT)],
+        ("max_frame_size", UINT), ("max_streams", UINT), ("initial_window", UINT), ("features", UINT)],
     2: [("code", UINT), ("message", STR)],
     3: [("ack", BOOL), ("opaque", UINT)],
     4: [("flags", UINT), ("method", STR), ("target", BIN), ("path", BIN), ("query", BIN),
@@ -37,14 +37,19 @@ LAYOUTS = {
     6: [("flags", UINT), ("data", BIN)],
     7: [("increment", UINT)],
     8: [("code", UINT)],
+    9: [("subprotocol", STR), ("headers", HEADERS)],
+    10: [("flags", UINT), ("kind", UINT), ("data", BIN)],
+    11: [("code", UINT), ("reason", BIN)],
 }
 
-# Per type, how many elements at the end of its layout a decoder accepts
-# missing (appended to version 1 after its first release): REQUEST's request_id.
-OPTIONAL = {4: 1}
+# Per type, how many elements at the end of its layout a frame may leave out
+# (appended to version 1 after its first release, PROTOCOL.md section 2):
+# HELLO's features and REQUEST's request_id.
+OPTIONAL = {1: 1, 4: 1}
 
 END = 0x1
 FILE = 0x2
+WEBSOCKET = 0x4
 
 
 class Repeat(bytes):
@@ -186,6 +191,10 @@ VALID = [
           1, 0, 1, "backend", "app:app", 4242, 1700000000000, 1048576, 1024, 1048576),
     Valid("hello-frontend", "HELLO the frontend answers with (PROTOCOL.md section 6)",
           1, 0, 1, "frontend", "tandem-frontend", 4241, 0, 1048576, 0, 1048576),
+    Valid("hello-backend-features", "HELLO of a backend that speaks WebSockets (features: WEBSOCKET)",
+          1, 0, 1, "backend", "app:app", 4242, 1700000000000, 1048576, 1024, 1048576, 1),
+    Valid("hello-frontend-features", "HELLO with its optional features: WEBSOCKET (PROTOCOL.md section 8)",
+          1, 0, 1, "frontend", "tandem-frontend", 4241, 0, 1048576, 0, 1048576, 1),
     Valid("goaway-drain", "GOAWAY(NO_ERROR): the sender drains",
           2, 0, 0, "shutting down"),
     Valid("goaway-superseded", "GOAWAY(SUPERSEDED): a newer generation took over; drain, then exit",
@@ -232,6 +241,20 @@ VALID = [
     Valid("data-bin16", "DATA of 300 bytes: a bin 16", 6, 12, 0, Repeat(b"ab", 150)),
     Valid("window", "WINDOW granting 524288 more body bytes", 7, 7, 524288),
     Valid("cancel-client-gone", "CANCEL(CLIENT_GONE)", 8, 3, 1),
+    Valid("request-websocket", "REQUEST with WEBSOCKET and END: a WebSocket upgrade (PROTOCOL.md section 8)",
+          4, 3, END | WEBSOCKET, "GET", b"/ws", b"/ws", b"", "1.1",
+          hdrs(HOST, ("upgrade", "websocket"), ("connection", "Upgrade"),
+               ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="), ("sec-websocket-version", "13")),
+          None, None, "http", b""),
+    Valid("ws-accept", "WS_ACCEPT without a subprotocol or headers", 9, 3, "", []),
+    Valid("ws-accept-subprotocol", "WS_ACCEPT choosing a subprotocol, with a header for the 101",
+          9, 5, "chat.v2", hdrs(("set-cookie", "room=7"))),
+    Valid("ws-message-text", "WS_MESSAGE: a whole text message", 10, 3, END, 1, "héllo".encode()),
+    Valid("ws-message-binary-part", "WS_MESSAGE: the first part of a binary message, more to follow",
+          10, 3, 0, 2, Repeat(b"\x00\xff", 200)),
+    Valid("ws-message-empty", "WS_MESSAGE: an empty binary message", 10, 4, END, 2, b""),
+    Valid("ws-close", "WS_CLOSE with code 1000 and a reason", 11, 3, 1000, b"bye"),
+    Valid("ws-close-abnormal", "WS_CLOSE 1006: the client went without a close frame", 11, 9, 1006, b""),
     Valid("window-extra-elements", "WINDOW with two elements a later version might define: "
           "decoders ignore them", 7, 9, 1000, extra=["ext", 42]),
     Valid("unknown-type-99", "type 99, a well-formed frame of a type this version does not define: "
@@ -276,6 +299,12 @@ INVALID = [
     Invalid("invalid-window-zero", "WINDOW with increment 0", "EPROTO", frame_bytes(p(7, 1, 0))),
     Invalid("invalid-ping-ack-int", "PING whose ack is the integer 0, not a bool", "EPROTO",
             frame_bytes(p(3, 0, 0, 1))),
+    Invalid("invalid-hello-features-str", "HELLO whose optional features element is a str", "EPROTO",
+            frame_bytes(p(1, 0, 1, "backend", "app:app", 4242, 1, 1048576, 1024, 1048576, "ws"))),
+    Invalid("invalid-ws-message-too-few", "WS_MESSAGE missing its data", "EPROTO", frame_bytes(p(10, 3, 1, 1))),
+    Invalid("invalid-ws-close-reason-str", "WS_CLOSE whose reason is a str, not bin", "EPROTO",
+            frame_bytes(p(11, 3, 1000, "bye"))),
+    Invalid("invalid-ws-accept-stream-0", "WS_ACCEPT on stream 0", "EPROTO", frame_bytes(p(9, 0, "", []))),
     Invalid("invalid-type-negative", "a type of -1", "EPROTO", frame_bytes(p(-1, 0))),
     Invalid("invalid-type-str", "a type that is a str", "EPROTO", frame_bytes(p("PING", 0, False, 1))),
     Invalid("invalid-one-element", "an array with only a type", "EPROTO", frame_bytes(p(3))),

@@ -101,6 +101,16 @@ static void check_inside(const tdm_frame *f, struct span in) {
   case TDM_WINDOW:
     CHECK(f->u.window_increment > 0);
     break;
+  case TDM_WS_ACCEPT:
+    check_str_inside(f->u.ws_accept.subprotocol, in);
+    check_headers_inside(f->u.ws_accept.headers, f->u.ws_accept.nheaders, in);
+    break;
+  case TDM_WS_MESSAGE:
+    check_str_inside(f->u.ws_message.data, in);
+    break;
+  case TDM_WS_CLOSE:
+    check_str_inside(f->u.ws_close.reason, in);
+    break;
   }
 }
 
@@ -132,7 +142,8 @@ static int frame_eq(const tdm_frame *a, const tdm_frame *b) {
     const tdm_hello *x = &a->u.hello, *y = &b->u.hello;
     return x->version == y->version && str_eq(x->role, y->role) && str_eq(x->app, y->app) &&
            x->pid == y->pid && x->generation == y->generation && x->max_frame_size == y->max_frame_size &&
-           x->max_streams == y->max_streams && x->initial_window == y->initial_window;
+           x->max_streams == y->max_streams && x->initial_window == y->initial_window &&
+           x->features == y->features;
   }
   case TDM_GOAWAY:
     return a->u.goaway.code == b->u.goaway.code && str_eq(a->u.goaway.message, b->u.goaway.message);
@@ -158,12 +169,21 @@ static int frame_eq(const tdm_frame *a, const tdm_frame *b) {
     return a->u.window_increment == b->u.window_increment;
   case TDM_CANCEL:
     return a->u.cancel_code == b->u.cancel_code;
+  case TDM_WS_ACCEPT:
+    return str_eq(a->u.ws_accept.subprotocol, b->u.ws_accept.subprotocol) &&
+           headers_eq(a->u.ws_accept.headers, a->u.ws_accept.nheaders, b->u.ws_accept.headers,
+                      b->u.ws_accept.nheaders);
+  case TDM_WS_MESSAGE:
+    return a->u.ws_message.flags == b->u.ws_message.flags && a->u.ws_message.kind == b->u.ws_message.kind &&
+           str_eq(a->u.ws_message.data, b->u.ws_message.data);
+  case TDM_WS_CLOSE:
+    return a->u.ws_close.code == b->u.ws_close.code && str_eq(a->u.ws_close.reason, b->u.ws_close.reason);
   }
   return 0;
 }
 
 static int known_type(uint32_t type) {
-  return type >= TDM_HELLO && type <= TDM_CANCEL;
+  return type >= TDM_HELLO && type <= TDM_WS_CLOSE;
 }
 
 /* f was decoded from n bytes: encode it, decode that, encode again. */

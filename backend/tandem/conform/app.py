@@ -16,6 +16,10 @@ route                       answer
                             send waits for the frontend's window)
 ``GET /request-id``         200, body: the request's id (the REQUEST's ``request_id``, or the
                             backend's own when the frontend sent none), UTF-8
+WebSocket ``/ws-echo``      (a backend that speaks WebSockets, PROTOCOL.md section 8) accepted
+                            without a subprotocol; every message back, of its kind, until the
+                            close.  The WSGI form cannot take WebSockets: it refuses with a
+                            RESPONSE (the kit takes any of section 8's answers)
 ==========================  ====================================================================
 
 Headers are free (the kit checks status and body only).  No route blocks a
@@ -102,6 +106,20 @@ def stream(request: Request) -> StreamingResponse:
     return StreamingResponse((piece(k, size) for k in range(n)), media_type="application/octet-stream")
 
 
+@app.websocket("/ws-echo")
+async def ws_echo(ws: Any) -> None:
+    await ws.accept()
+    while True:
+        try:
+            message = await ws.receive()
+        except OSError:
+            return
+        if isinstance(message, str):
+            await ws.send_text(message)
+        else:
+            await ws.send_bytes(message)
+
+
 # --- ASGI 3 ------------------------------------------------------------------------------
 
 _OCTETS = [(b"content-type", b"application/octet-stream")]
@@ -117,6 +135,9 @@ async def asgi_app(scope: dict[str, Any], receive: Callable[..., Any], send: Cal
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+    if scope["type"] == "websocket":
+        await _asgi_ws_echo(receive, send)
+        return
     route = (scope["method"], scope["path"])
     if route == ("GET", "/hello"):
         await _asgi_whole(send, 200, b"hello")
@@ -140,6 +161,16 @@ async def asgi_app(scope: dict[str, Any], receive: Callable[..., Any], send: Cal
         await send({"type": "http.response.body", "body": b""})
     else:
         await _asgi_whole(send, 404, b"Not Found")
+
+
+async def _asgi_ws_echo(receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    await receive()                          # websocket.connect
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] != "websocket.receive":
+            return
+        await send({"type": "websocket.send", "text": message.get("text"), "bytes": message.get("bytes")})
 
 
 async def _asgi_whole(send: Callable[..., Any], status: int, body: bytes) -> None:

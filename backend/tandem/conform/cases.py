@@ -9,10 +9,12 @@ nothing after END, body within the window, nothing after a CANCEL was read).
 
 The kit announces max_frame_size 65536 and initial_window 65536, the least
 section 7 allows, and max_streams 0.  The cases on what a backend must refuse
-are in ``cases_errors.py``; ``CASES`` lists both, in order.
+are in ``cases_errors.py``, those of section 8 in ``cases_ws.py``; ``CASES``
+lists them all, in order.
 
 Calls ``protocol``, ``wire``, ``peer``, ``checks``, ``app`` (the bodies its
-routes answer), ``runner`` (the Case record) and ``cases_errors``.
+routes answer), ``runner`` (the Case record), ``cases_errors`` and
+``cases_ws`` (the WebSocket cases, group 10).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from .. import protocol
 from . import wire
 from .app import stream_body
 from .cases_errors import ERROR_CASES
+from .cases_ws import WS_CASES
 from .checks import code_name, expect_connection_error, expect_unanswered, stream_target
 from .peer import CaseFailed, CaseSkipped, Peer, WaitTimedOut
 from .runner import Case, Kit
@@ -501,4 +504,4 @@ CASES = [
     Case("6.3", "superseded: drain, then exit", "§2 GOAWAY",
          "After the kit's GOAWAY(SUPERSEDED) \"the backend finishes its open streams, closes, and exits without "
          "reconnecting\". Needs --backend (the kit watches the process).", superseded),
-] + ERROR_CASES
+] + ERROR_CASES + WS_CASES

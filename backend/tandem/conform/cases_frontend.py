@@ -15,8 +15,8 @@ otherwise.  The cases on what a frontend must refuse or survive (F3 to F6) are
 in ``cases_frontend_errors.py``; ``CASES`` lists both, in order.
 
 Calls ``protocol``, ``wire``, ``link`` (the exceptions), ``mirror`` (the
-kit), ``scenes`` (what the cases share), ``runner`` (the Case record) and
-``cases_frontend_errors``.
+kit), ``scenes`` (what the cases share), ``runner`` (the Case record),
+``cases_frontend_errors`` and ``cases_frontend_ws`` (section 8, group F7).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any
 from .. import protocol
 from . import wire
 from .cases_frontend_errors import ERROR_CASES
+from .cases_frontend_ws import WS_CASES
 from .link import CaseFailed, WaitTimedOut
 from .mirror import MirrorKit
 from .runner import Case
@@ -528,4 +529,4 @@ CASES = [
     Case("F2.12", "a request id in every REQUEST", "§2 REQUEST",
          "Two requests on one client connection and one on another: each REQUEST carries a request_id of 1 to 200 "
          "bytes of visible ASCII, none the same.", request_ids),
-] + ERROR_CASES
+] + ERROR_CASES + WS_CASES

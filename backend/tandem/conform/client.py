@@ -133,7 +133,7 @@ def parse_response(buf: bytes, method: str, eof: bool) -> Optional[tuple[Respons
         break
     length = resp.header("content-length")
     chunked = "chunked" in (resp.header("transfer-encoding") or "").lower()
-    if method == "HEAD" or resp.status in (204, 304):
+    if method == "HEAD" or resp.status in (101, 204, 304):      # 101: what follows is not HTTP
         resp.framing, end = "none", pos
     elif chunked:
         resp.framing = "chunked"
@@ -169,6 +169,7 @@ class Client:
     reset: bool = False
     paused: bool = False         # the kit reads nothing from it meanwhile (a client that stops reading)
     taken: int = 0               # responses handed to the case
+    upgraded: bool = False       # a 101 came: later bytes stay in ``_in``, raw (a WebSocket's frames)
     _in: bytearray = field(default_factory=bytearray)
     _out: bytearray = field(default_factory=bytearray)
     _methods: deque = field(default_factory=deque)
@@ -222,7 +223,7 @@ class Client:
         self._parse()
 
     def _parse(self) -> None:
-        while self._in or self.eof:
+        while (self._in or self.eof) and not self.upgraded:
             method = self._methods[0] if self._methods else "GET"
             try:
                 parsed = parse_response(bytes(self._in), method, self.eof)
@@ -235,6 +236,7 @@ class Client:
             if self._methods:
                 self._methods.popleft()
             self.responses.append(resp)
+            self.upgraded = resp.status == 101
             if not resp.complete:
                 return
 
@@ -280,6 +282,10 @@ class Client:
 
     def wait_closed(self, what: str, timeout: Optional[float] = None) -> None:
         self.pump(lambda: self.eof, what, timeout)
+
+    def raw(self) -> bytearray:
+        """The bytes received after a 101 (the case consumes what it has read of them)."""
+        return self._in
 
     def close(self) -> None:
         try:

@@ -92,6 +92,9 @@ class BStream:
     cancel_read: bool = False              # answered: the frontend has read the kit's CANCEL
     late: int = 0                          # frames that crossed the kit's END or CANCEL
     granted: int = 0                       # WINDOW increments the frontend sent
+    ws_parts: bytearray = field(default_factory=bytearray)   # a WebSocket message under way (section 8)
+    ws_messages: list = field(default_factory=list)           # whole messages from the frontend: (kind, data)
+    ws_close: Optional[protocol.WsClose] = None                # the frontend's WS_CLOSE
 
     @property
     def what(self) -> str:
@@ -160,11 +163,11 @@ class FakeBackend(Link):
             self._on_ping(frame)  # type: ignore[arg-type]
         elif kind is protocol.Request:
             self._on_request(frame)  # type: ignore[arg-type]
-        elif kind in (protocol.Data, protocol.Window, protocol.Cancel):
+        elif kind in (protocol.Data, protocol.Window, protocol.Cancel, protocol.WsMessage, protocol.WsClose):
             self._on_stream_frame(frame)
-        elif kind is protocol.Response:
-            raise CaseFailed(f"the frontend sent RESPONSE on stream {frame.stream_id}, a frame only backends "
-                             "send (section 2)")
+        elif kind is protocol.Response or kind is protocol.WsAccept:
+            raise CaseFailed(f"the frontend sent {name} on stream {frame.stream_id}, a frame only backends "
+                             "send (sections 2 and 8)")
 
     def _on_hello(self, hello: protocol.Hello) -> None:
         self.frontend_hello = hello
@@ -237,8 +240,33 @@ class FakeBackend(Link):
                 stream.late += 1    # a grant that crossed the response's END
             else:
                 stream.send_window += frame.increment
+        elif type(frame) in (protocol.WsMessage, protocol.WsClose):
+            self._on_ws(stream, frame)
         else:
             self._on_body(stream, frame)  # type: ignore[arg-type]
+
+    def _on_ws(self, stream: BStream, frame: protocol.Frame) -> None:
+        """The frontend's WS_MESSAGE or WS_CLOSE (section 8)."""
+        if not stream.request.flags & protocol.WEBSOCKET:
+            raise CaseFailed(f"the frontend sent {type(frame).__name__} on stream {stream.id}, which it opened "
+                             "without WEBSOCKET (section 8)")
+        if stream.ws_close is not None:
+            raise CaseFailed(f"the frontend sent {type(frame).__name__} on stream {stream.id} after its WS_CLOSE "
+                             "(section 8: WS_CLOSE once, and no message after it)")
+        if type(frame) is protocol.WsClose:
+            stream.ws_close = frame
+            return
+        assert type(frame) is protocol.WsMessage
+        stream.recv_window -= len(frame.data)
+        if stream.recv_window < 0:
+            raise CaseFailed(f"the frontend sent message bytes beyond the window on stream {stream.id} "
+                             "(sections 4 and 8)")
+        stream.ws_parts += frame.data
+        if frame.data and stream.auto_grant:
+            self._grants[stream.id] = self._grants.get(stream.id, 0) + len(frame.data)
+        if frame.flags & protocol.END:
+            stream.ws_messages.append((frame.kind, bytes(stream.ws_parts)))
+            stream.ws_parts = bytearray()
 
     def _on_body(self, stream: BStream, frame: protocol.Data) -> None:
         if stream.req_ended:

@@ -11,6 +11,9 @@ whatever the case is about:
 * RESPONSE comes once per stream the kit opened, before any DATA, with a status
   in 200..599, and nothing follows END (sections 2 and 3);
 * body bytes stay within the window the kit granted (section 4);
+* WebSocket frames (section 8) come only on a stream the kit opened with
+  WEBSOCKET: WS_ACCEPT once and before any message, WS_CLOSE once, message
+  bytes within the window;
 * nothing arrives on a stream after the kit's CANCEL has been read, which the
   kit knows when the PING it sent right after the CANCEL is answered
   (section 2, CANCEL: frames already in flight are tolerated).
@@ -58,6 +61,11 @@ class Stream:
     frames: int = 0              # RESPONSE and DATA frames received
     ended: bool = False          # the response's END arrived
     reset: Optional[int] = None  # the backend's CANCEL code
+    websocket: bool = False      # opened with WEBSOCKET (section 8)
+    ws_accept: Optional[protocol.WsAccept] = None
+    ws_parts: bytearray = field(default_factory=bytearray)   # the parts of a message under way
+    ws_messages: list[tuple[int, bytes]] = field(default_factory=list)   # whole messages: (kind, data)
+    ws_close: Optional[protocol.WsClose] = None
     cancel_ping: Optional[int] = None  # the opaque of the PING sent right after the kit's CANCEL
     cancel_read: bool = False    # that PING was answered: the backend has read the CANCEL
     late_frames: int = 0         # frames that were in flight when the kit cancelled
@@ -65,6 +73,11 @@ class Stream:
     @property
     def done(self) -> bool:
         return self.ended or self.reset is not None
+
+    @property
+    def ws_answered(self) -> bool:
+        """The backend has answered the upgrade: WS_ACCEPT, a RESPONSE, WS_CLOSE or CANCEL."""
+        return self.ws_accept is not None or self.status is not None or self.ws_close is not None or self.done
 
 
 class Peer(Link):
@@ -99,7 +112,8 @@ class Peer(Link):
             self._on_ping(frame)  # type: ignore[arg-type]
         elif kind is protocol.GoAway:
             self.goaways.append(frame)  # type: ignore[arg-type]
-        elif kind in (protocol.Response, protocol.Data, protocol.Window, protocol.Cancel):
+        elif kind in (protocol.Response, protocol.Data, protocol.Window, protocol.Cancel, protocol.WsAccept,
+                      protocol.WsMessage, protocol.WsClose):
             if not self.hello_sent:
                 raise CaseFailed(f"the backend sent {type(frame).__name__.upper()} before the kit's HELLO "
                                  "(section 2, HELLO: nothing but PING and GOAWAY before it)")
@@ -136,6 +150,8 @@ class Peer(Link):
             stream.reset = frame.code
         elif type(frame) is protocol.Response:
             self._on_response(stream, frame)
+        elif type(frame) in (protocol.WsAccept, protocol.WsMessage, protocol.WsClose):
+            self._on_ws(stream, frame)  # type: ignore[arg-type]
         else:
             self._on_body(stream, frame.data, frame.flags, "DATA")  # type: ignore[union-attr]
 
@@ -153,6 +169,38 @@ class Peer(Link):
             stream.ended = True
             return
         self._on_body(stream, frame.body, frame.flags, "RESPONSE")
+
+    def _on_ws(self, stream: Stream, frame: protocol.Frame) -> None:
+        """A WebSocket frame of the backend's (section 8)."""
+        name = type(frame).__name__
+        if not stream.websocket:
+            raise CaseFailed(f"the backend sent {name} on stream {stream.id}, which the kit opened without "
+                             "WEBSOCKET (section 8)")
+        if stream.ws_close is not None or stream.status is not None:
+            raise CaseFailed(f"the backend sent {name} on stream {stream.id} after its WS_CLOSE or RESPONSE "
+                             "(section 8: each side sends WS_CLOSE once, and no message after it)")
+        if type(frame) is protocol.WsAccept:
+            if stream.ws_accept is not None:
+                raise CaseFailed(f"the backend sent a second WS_ACCEPT on stream {stream.id} (section 8)")
+            stream.ws_accept = frame
+        elif type(frame) is protocol.WsClose:
+            stream.ws_close = frame
+        else:
+            assert type(frame) is protocol.WsMessage
+            if stream.ws_accept is None:
+                raise CaseFailed(f"the backend sent WS_MESSAGE on stream {stream.id} before WS_ACCEPT (section 8)")
+            if frame.kind not in (protocol.WS_TEXT, protocol.WS_BINARY):
+                raise CaseFailed(f"the backend sent a WS_MESSAGE of kind {frame.kind} (section 8: 1 or 2)")
+            stream.recv_window -= len(frame.data)
+            if stream.recv_window < 0:
+                raise CaseFailed(f"the backend sent message bytes beyond its window on stream {stream.id} "
+                                 "(sections 4 and 8)")
+            stream.ws_parts += frame.data
+            if frame.data and stream.auto_grant:
+                self._grants[stream.id] = self._grants.get(stream.id, 0) + len(frame.data)
+            if frame.flags & protocol.END:
+                stream.ws_messages.append((frame.kind, bytes(stream.ws_parts)))
+                stream.ws_parts = bytearray()
 
     def _on_body(self, stream: Stream, data: bytes, flags: int, name: str) -> None:
         if stream.status is None:
@@ -191,6 +239,16 @@ class Peer(Link):
         self.hello_sent = True
         self.send(wire.kit_hello() if data is None else data, "HELLO (kit)")
         return hello
+
+    def open_websocket(self, sid: int, target: bytes) -> Stream:
+        """Send a WebSocket upgrade (REQUEST with WEBSOCKET | END) opening stream ``sid``."""
+        stream = Stream(sid, f"WebSocket {target.decode('latin-1')}", self.backend_window, wire.KIT_WINDOW,
+                        websocket=True)
+        self.streams[sid] = stream
+        self.highest = max(self.highest, sid)
+        self.send(wire.request(sid, "GET", target, headers=wire.WS_HEADERS, flags=protocol.END | protocol.WEBSOCKET),
+                  f"REQUEST stream {sid} {stream.what} (WEBSOCKET)")
+        return stream
 
     def open(self, sid: int, method: str, target: bytes, body: bytes = b"", end: bool = True,
              auto_grant: bool = True, request_id: Optional[str] = None) -> Stream:

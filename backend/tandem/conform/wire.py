@@ -26,10 +26,18 @@ KIT_WINDOW = protocol.MIN_WINDOW
 
 
 def kit_hello(version: int = protocol.VERSION, role: str = "frontend", max_frame_size: int = KIT_MAX_FRAME,
-              initial_window: int = KIT_WINDOW, extra: Optional[list[Any]] = None) -> bytes:
-    """The kit's HELLO; ``extra`` elements are appended after the ones version 1 defines."""
+              initial_window: int = KIT_WINDOW, extra: Optional[list[Any]] = None, features: int = 0) -> bytes:
+    """The kit's HELLO; ``extra`` elements are appended after the ones this version defines (the optional
+    ``features`` is then sent even if 0)."""
     elements = [protocol.HELLO, 0, version, role, KIT_APP, os.getpid(), 0, max_frame_size, 0, initial_window]
-    return protocol.frame_bytes(protocol.pack(elements + (extra or [])))
+    return protocol.frame_bytes(protocol.pack(elements + _features_and(features, extra)))
+
+
+def _features_and(features: int, extra: Optional[list[Any]]) -> list[Any]:
+    """HELLO's optional features element, and the extra elements after it."""
+    if not features and not extra:
+        return []
+    return [features] + (extra or [])
 
 
 # What the frontend kit's fake backends announce: the least max_frame_size and
@@ -44,21 +52,25 @@ KIT_MAX_STREAMS = 16
 def backend_hello(version: int = protocol.VERSION, role: str = "backend", max_frame_size: int = KIT_MAX_FRAME,
                   max_streams: int = KIT_MAX_STREAMS, initial_window: int = KIT_WINDOW,
                   generation: int = KIT_GENERATION, app: str = KIT_BACKEND_APP,
-                  extra: Optional[list[Any]] = None) -> bytes:
-    """A fake backend's HELLO; ``extra`` elements are appended after the ones version 1 defines."""
+                  extra: Optional[list[Any]] = None, features: int = 0) -> bytes:
+    """A fake backend's HELLO; ``extra`` elements are appended after the ones this version defines (the optional
+    ``features`` is then sent even if 0)."""
     elements = [protocol.HELLO, 0, version, role, app, os.getpid(), generation, max_frame_size, max_streams,
                 initial_window]
-    return protocol.frame_bytes(protocol.pack(elements + (extra or [])))
+    return protocol.frame_bytes(protocol.pack(elements + _features_and(features, extra)))
 
 
 def request(stream_id: int, method: str, target: bytes, body: bytes = b"", end: bool = True,
-            headers: Optional[list[bytes]] = None, request_id: Optional[str] = None) -> bytes:
+            headers: Optional[list[bytes]] = None, request_id: Optional[str] = None,
+            flags: Optional[int] = None) -> bytes:
     """A REQUEST as the tandem frontend sends it (``target`` split into path and query), with
     ``request_id`` (default ``conform-<stream id>``); ``request_id=""`` leaves the optional element out, as
-    a frontend from before request ids does."""
+    a frontend from before request ids does.  ``flags`` replaces the END that ``end`` says."""
     path, _, query = target.partition(b"?")
     flat = [b"host", b"conform.test"] + (headers or [])
-    frame = protocol.request_frame(stream_id, protocol.END if end else 0, method, target, path, query, "1.1",
+    if flags is None:
+        flags = protocol.END if end else 0
+    frame = protocol.request_frame(stream_id, flags, method, target, path, query, "1.1",
                                    flat, ("127.0.0.1", 40000), ("127.0.0.1", 8080), "http", body,
                                    f"conform-{stream_id}" if request_id is None else request_id)
     if request_id == "":
@@ -67,6 +79,11 @@ def request(stream_id: int, method: str, target: bytes, body: bytes = b"", end: 
         payload = frame[protocol.HEADER_SIZE:]
         frame = protocol.frame_bytes(bytes([payload[0] - 1]) + payload[1:-1])
     return frame
+
+
+# The headers of a WebSocket handshake, as a client sends them (after host).
+WS_HEADERS = [b"upgrade", b"websocket", b"connection", b"Upgrade", b"sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ==",
+              b"sec-websocket-version", b"13"]
 
 
 def length_prefix(length: int) -> bytes:
