@@ -63,6 +63,30 @@ static http_req *parsing_req(http_conn *c) {
   return conn_req(c, c->count - 1);
 }
 
+/* ---- a request's place and body: these, of what a handler asks, the
+ * connection uses too, so they live here (http_req.c has the rest) ------ */
+
+const char *http_req_id(const http_req *req, size_t *len) {
+  *len = req->ident.id_len;
+  return req->ident.id_len > 0 ? req->ident.id : NULL;
+}
+
+int http_req_is_head(const http_req *req) {
+  return req->conn->count > 0 && &req->conn->reqs[req->conn->head] == req;
+}
+
+void http_req_drop_body(http_req *req) {
+  req->body_taken = 0;
+  if (req->conn->body_req == req) {
+    req->conn->body_req = NULL;
+    req->conn->body.len = 0;
+  }
+}
+
+int http_req_idle_head(const http_req *req) {
+  return http_req_is_head(req) && sock_pending(&req->conn->sock) == 0 && !req->conn->closing;
+}
+
 /* Output waits for the client to take it. */
 static int conn_sending(const http_conn *c) {
   return sock_pending(&c->sock) > 0 || c->send_stalled;

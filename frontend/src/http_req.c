@@ -1,5 +1,6 @@
 /* http_req: what a request's handler asks of its request (see http_conn.h):
- * its head, its place in the pipeline, its body, whether it may write.
+ * its head, its handler, its body, whether it may write (its place in the
+ * pipeline and dropping its body are http_conn.c's, which uses them too).
  * Calls http_parse for the head and sock for the output's level; the
  * connection (http_conn.c) only through http_conn_resume(). */
 #include "http_conn.h"
@@ -26,11 +27,6 @@ access_req *http_req_access(http_req *req) {
   return &req->alog;
 }
 
-const char *http_req_id(const http_req *req, size_t *len) {
-  *len = req->ident.id_len;
-  return req->ident.id_len > 0 ? req->ident.id : NULL;
-}
-
 const tdm_request *http_req_head(const http_req *req) {
   return &http_parse_head_of(req->conn->parser)->rq;
 }
@@ -53,10 +49,6 @@ int http_req_method(const http_req *req) {
   return req->method;
 }
 
-int http_req_is_head(const http_req *req) {
-  return req->conn->count > 0 && &req->conn->reqs[req->conn->head] == req;
-}
-
 int http_req_responded(const http_req *req) {
   return req->resp_started;
 }
@@ -77,14 +69,6 @@ void http_req_unhold(http_req *req) {
 void http_req_take_body(http_req *req) {
   req->body_taken = 1;
   req->conn->body_req = req;
-}
-
-void http_req_drop_body(http_req *req) {
-  req->body_taken = 0;
-  if (req->conn->body_req == req) {
-    req->conn->body_req = NULL;
-    req->conn->body.len = 0;
-  }
 }
 
 tdm_buf *http_req_body(http_req *req) {
@@ -111,10 +95,6 @@ size_t http_req_unsent(const http_req *req) {
 
 int http_req_no_body(const http_req *req) {
   return req->framing.no_body;
-}
-
-int http_req_idle_head(const http_req *req) {
-  return http_req_is_head(req) && sock_pending(&req->conn->sock) == 0 && !req->conn->closing;
 }
 
 int http_req_socket(const http_req *req) {
