@@ -14,7 +14,8 @@ import signal
 
 import pytest
 
-from e2e_support import ResponseReader, connect, raw_exchange, request, wait_until
+from e2e_support import APPS_DIR, ResponseReader, connect, raw_exchange, request, wait_until
+from ws_client import TEXT, WS
 
 # nginx's combined format, then request time, upstream time, backend and request id.  A quoted field
 # holds no '"' but as \x22: every '"' and '\' inside is escaped, so the pattern below is exact.
@@ -124,6 +125,22 @@ def test_json_lines_for_static_dynamic_and_404(make_stack, tmp_path):
     assert all(e["remote_addr"] == "127.0.0.1" for e in (static, dynamic, missing, static_missing))
     ids = {e["request_id"] for e in (static, dynamic, missing, static_missing)}
     assert len(ids) == 4 and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+
+
+def test_a_websocket_is_logged_as_its_101(make_stack, tmp_path):
+    path = str(tmp_path / "access.log")
+    st = make_stack()
+    st.start_frontend("--access-log", path)
+    backend = st.start_backend("--generation", "7", app="ws_app:app", app_dir=APPS_DIR)
+    ws = WS(st.port, "/echo")
+    ws.send(TEXT, b"hi")
+    assert ws.recv_message() == (TEXT, b"hi")
+    ws.send_close(1000)
+    ws.expect_close(1000)
+    (line,) = read_lines(path, 1)
+    entry = parse_combined(line)
+    assert (entry["request"], entry["status"], entry["bytes"]) == ("GET /echo HTTP/1.1", "101", "0")
+    assert entry["backend"] == f"{backend.pid}/7"
 
 
 @pytest.mark.parametrize("fmt", ["combined", "json"])

@@ -233,8 +233,12 @@ void http_req_write(http_req *req, const char *data, size_t len) {
 int http_req_detach(http_req *req) {
   int fd = req->conn->count == 1 && http_req_idle_head(req) ? sock_dup(&req->conn->sock) : UV_EBUSY;
 
-  if (fd >= 0)
+  if (fd >= 0) {
+    /* The handshake's 101 was this request's response: logged as such (as
+     * nginx logs an upgrade), not as a client gone, as the socket leaves. */
+    access_req_end(&req->alog, req->conn->sock.peer_host, 101, 0, http_req_id(req, &req->alog.id_len));
     conn_close(req->conn);
+  }
   return fd;
 }
 
