@@ -9,6 +9,17 @@
 
 #define PEER_READ_SIZE 65536
 
+void fake_config(config *c) {
+  c->max_header_size = 65536;
+  c->max_request_line = 8192;
+  c->max_headers = 100;
+  c->keepalive_timeout_ms = 75000;
+  c->header_timeout_ms = 60000;
+  c->body_timeout_ms = 60000;
+  c->send_timeout_ms = 60000;
+  c->max_connections = 100;
+}
+
 int peer_init(peer *p, int fd, int is_backend) {
   int rc;
 

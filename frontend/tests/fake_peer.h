@@ -1,7 +1,8 @@
 /* fake_peer: a test's own end of a socketpair whose other end the frontend
  * serves, as a fake client (raw HTTP bytes) or a fake backend (frames
- * through the codec).  Shared by frontend/tests/test_http_conn.c and the
- * HTTP fuzz harness (tests/fuzz/fuzz_http.c); it asserts nothing itself, so
+ * through the codec), and the settings such a frontend runs with.  Shared by
+ * frontend/tests/test_http_conn.c, test_ws.c and the HTTP fuzz harness
+ * (tests/fuzz/fuzz_http.c); it asserts nothing itself, so
  * that each caller fails in its own way.  No I/O blocks: the descriptor is
  * made non-blocking, and peer_pump() moves what it can. */
 #ifndef TDM_FAKE_PEER_H
@@ -10,6 +11,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "config.h"
 #include "tdm_proto.h"
 
 typedef struct peer {
@@ -24,6 +26,12 @@ typedef struct peer {
   int is_backend;
   tdm_decoder dec;               /* for a fake backend's frames */
 } peer;
+
+/* The limits and timeouts of the frontend under test, in a zeroed config:
+ * the command line's defaults where a zero would refuse every request (a
+ * limit) or end it at once (a timeout), and 100 connections.  Each caller
+ * then sets what it tests. */
+void fake_config(config *c);
 
 /* Takes fd (made non-blocking).  Returns 0 or a negative error; the buffers
  * are p's own until peer_free(). */

@@ -563,15 +563,7 @@ static int setup(void **state) {
   if (lvl != NULL && log_parse_level(lvl) >= 0)
     log_threshold = (enum log_level) log_parse_level(lvl);
   assert_int_equal(uv_loop_init(&h->loop), 0);
-  h->cfg.max_header_size = 65536;
-  h->cfg.keepalive_timeout_ms = 75000;
-  h->cfg.header_timeout_ms = 60000;
-  h->cfg.body_timeout_ms = 60000;
-  h->cfg.send_timeout_ms = 60000;
-  h->cfg.max_request_line = 8192;
-  h->cfg.max_headers = 100;
-  h->cfg.max_connections = 100;
-  h->cfg.max_body_size = 0;
+  fake_config(&h->cfg);
   hello_generation = 1700000000000ull;
   be_sndbuf = 0;
   H = h;

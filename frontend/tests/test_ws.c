@@ -222,14 +222,7 @@ static int setup(void **state) {
   assert_non_null(h);
   log_threshold = LOG_ERROR;
   assert_int_equal(uv_loop_init(&h->loop), 0);
-  h->cfg.max_header_size = 65536;
-  h->cfg.keepalive_timeout_ms = 75000;
-  h->cfg.header_timeout_ms = 60000;
-  h->cfg.body_timeout_ms = 60000;
-  h->cfg.send_timeout_ms = 60000;
-  h->cfg.max_request_line = 8192;
-  h->cfg.max_headers = 100;
-  h->cfg.max_connections = 100;
+  fake_config(&h->cfg);
   h->cfg.ws_max_message = 1 << 20;
   h->cfg.ws_ping_interval_ms = 0;
   h->cfg.ws_ping_timeout_ms = 2000;

@@ -611,17 +611,11 @@ static void run_setup(struct run *r, uint8_t conf) {
   R = r;
   r->policy = (enum policy) (conf & 3);
   r->have_be = !(conf & 4);
+  fake_config(&r->cfg);
   r->cfg.max_header_size = conf & 0x10 ? 1024 : 65536;
   r->cfg.max_body_size = conf & 0x20 ? 16 : 0;
   r->cfg.static_fallthrough = (conf >> 6) & 1;
   r->cfg.static_cache_size = conf & 0x80 ? 1 << 20 : 0;
-  r->cfg.keepalive_timeout_ms = 75000;
-  r->cfg.header_timeout_ms = 60000;
-  r->cfg.body_timeout_ms = 60000;
-  r->cfg.send_timeout_ms = 60000;
-  r->cfg.max_request_line = 8192;
-  r->cfg.max_headers = 100;
-  r->cfg.max_connections = 100;
   if (conf & 8) {
     static_mount *m = &r->cfg.statics[r->cfg.nstatics++];
     m->prefix = "/static";
