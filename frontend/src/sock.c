@@ -12,15 +12,22 @@
 #include "metrics.h"
 
 #define SOCK_READ_SIZE (64 * 1024)
-/* Output buffers kept by sock_trim() for the next output, and their one
- * size (tdm_buf's first). */
-#define SOCK_POOL_MAX 128
-#define SOCK_POOL_SIZE 4096
+/* Output buffers kept by sock_trim() for the next output: one list for each
+ * size a tdm_buf grows through from its first (4 KiB, doubling) up to 64 KiB,
+ * and SOCK_POOL_BYTES in all.  A connection answering 8 KiB responses so
+ * takes an 8 KiB buffer for each, instead of a 4 KiB one that realloc()
+ * moves: with keep-alive connections going idle between requests, buffers
+ * that went back to malloc() were grown again for the next request, and
+ * glibc's heap, trimmed at every batch, faulted their pages in each time. */
+#define SOCK_POOL_MIN 4096
+#define SOCK_POOL_CLASSES 5
+#define SOCK_POOL_BYTES (2 * 1024 * 1024)
 
 static char read_buffer[SOCK_READ_SIZE];      /* a read is handled before the next one */
 static int read_buffer_busy;
-static void *out_pool;           /* buffers given back, each holding the next one's address; owner: sock.c */
-static unsigned out_pool_len;
+/* Buffers given back, each holding the next one's address; owner: sock.c. */
+static void *out_pool[SOCK_POOL_CLASSES];
+static size_t out_pool_bytes;
 
 static void sock_on_flush(flushable *f);
 
@@ -29,6 +36,7 @@ void sock_init(sock *s, tdm_ctx *ctx, const sock_cb *cb, void *owner, size_t out
   s->cb = cb;
   s->owner = owner;
   s->fl.flush = sock_on_flush;
+  s->out_class = 0;
   outbuf_init(&s->ob, out_cap);
   uv_timer_init(ctx->loop, &s->timer);
   s->timer.data = s;
@@ -276,28 +284,51 @@ static void sock_on_flush(flushable *f) {
     s->cb->on_write_wait(s->owner);
 }
 
-void sock_out_prepare(sock *s) {
-  tdm_buf *b = &s->ob.out;
+/* The pool list of buffers of size bytes, or -1 if no list keeps that size. */
+static int pool_class(size_t size) {
+  int k;
 
-  if (out_pool == NULL || b->cap < SOCK_POOL_SIZE)
-    return;                     /* tdm_buf allocates as usual */
-  b->base = out_pool;
-  memcpy(&out_pool, b->base, sizeof(out_pool));
-  out_pool_len--;
-  b->size = SOCK_POOL_SIZE;
-  b->len = 0;
+  for (k = 0; k < SOCK_POOL_CLASSES; k++)
+    if (size == (size_t) SOCK_POOL_MIN << k)
+      return k;
+  return -1;
 }
 
-static void out_give_back(tdm_buf *b) {
+void sock_out_prepare(sock *s) {
+  tdm_buf *b = &s->ob.out;
+  int k;
+
+  /* The size this socket's output last needed, or the largest smaller one
+   * the pool has. */
+  for (k = s->out_class; k >= 0; k--)
+    if (out_pool[k] != NULL && b->cap >= (size_t) SOCK_POOL_MIN << k)
+      break;
+  if (k < 0)
+    return;                     /* tdm_buf allocates as usual */
+  b->base = out_pool[k];
+  memcpy(&out_pool[k], b->base, sizeof(out_pool[k]));
+  b->size = (size_t) SOCK_POOL_MIN << k;
+  b->len = 0;
+  out_pool_bytes -= b->size;
+}
+
+static void out_give_back(sock *s, tdm_buf *b) {
+  int k;
+
   if (b->base == NULL)
     return;
-  if (b->size != SOCK_POOL_SIZE || out_pool_len == SOCK_POOL_MAX) {
+  k = pool_class(b->size);
+  if (b->size > (size_t) SOCK_POOL_MIN << (SOCK_POOL_CLASSES - 1))
+    s->out_class = SOCK_POOL_CLASSES - 1;
+  else if (k > s->out_class)
+    s->out_class = (unsigned char) k;
+  if (k < 0 || out_pool_bytes + b->size > SOCK_POOL_BYTES) {
     tdm_buf_free(b);
     return;
   }
-  memcpy(b->base, &out_pool, sizeof(out_pool));
-  out_pool = b->base;
-  out_pool_len++;
+  memcpy(b->base, &out_pool[k], sizeof(out_pool[k]));
+  out_pool[k] = b->base;
+  out_pool_bytes += b->size;
   b->base = NULL;
   b->size = b->len = 0;
 }
@@ -305,8 +336,9 @@ static void out_give_back(tdm_buf *b) {
 void sock_trim(sock *s) {
   if (s->ob.writing || outbuf_pending(&s->ob) != 0)
     return;
-  out_give_back(&s->ob.out);
-  out_give_back(&s->ob.wbuf);
+  s->out_class = 0;
+  out_give_back(s, &s->ob.out);
+  out_give_back(s, &s->ob.wbuf);
 }
 
 void sock_end(sock *s) {

@@ -55,6 +55,7 @@ typedef struct sock {
   unsigned ending : 1;           /* end gracefully once the output is written */
   unsigned lingering : 1;
   unsigned closing : 1;
+  unsigned char out_class;       /* the pool list its last output buffer went back to */
   int pending_closes;
   uint64_t deadline;             /* loop time the owner's timeout ends at; 0: none runs */
   char peer_host[INET6_ADDRSTRLEN];

@@ -253,6 +253,57 @@ static void test_sock_reports_the_clients_eof(void **state) {
   rig_close(&r);
 }
 
+/* Writes n bytes through r's socket and reads them back at the peer. */
+static void rig_send_through(rig *r, size_t n) {
+  static char data[100000], got[100000];
+  size_t have = 0;
+  ssize_t k;
+  int written = r->w.written;
+
+  memset(data, 'x', n);
+  assert_int_equal(tdm_buf_append(sock_out(&r->s), data, n), 0);
+  sock_flush_soon(&r->s);
+  SPIN_UNTIL(r, r->w.written == written + 1);
+  while (have < n && (k = recv(r->peer, got, sizeof(got), 0)) > 0)
+    have += (size_t) k;
+  assert_int_equal(have, n);
+}
+
+static void test_sock_trim_keeps_output_buffers_by_size_for_the_next_output(void **state) {
+  rig r;
+  char *eight;
+  (void) state;
+
+  rig_open(&r);
+  /* A 6,000-byte output grows the buffer to 8 KiB; trimmed, it goes to the
+   * pool, and the socket's next output starts in that buffer, at its size,
+   * rather than in a 4 KiB one that would be moved to grow again. */
+  rig_send_through(&r, 6000);
+  eight = sock_out(&r.s)->base;
+  assert_int_equal(sock_out(&r.s)->size, 8192);
+  sock_trim(&r.s);
+  assert_null(r.s.ob.out.base);
+  assert_ptr_equal(sock_out(&r.s)->base, eight);
+  assert_int_equal(sock_out(&r.s)->size, 8192);
+  assert_int_equal(sock_out(&r.s)->len, 0);
+  rig_send_through(&r, 6000);
+  assert_ptr_equal(sock_out(&r.s)->base, eight);      /* not moved: no realloc() */
+
+  /* Larger output moves it once, to 32 KiB, and the next starts there. */
+  rig_send_through(&r, 20000);
+  sock_trim(&r.s);
+  assert_int_equal(sock_out(&r.s)->size, 32768);
+  /* A buffer beyond the largest size the pool keeps (64 KiB) is freed on
+   * trim, not kept: the pool has nothing left, and the next output
+   * allocates as usual. */
+  rig_send_through(&r, 70000);
+  assert_int_equal(sock_out(&r.s)->size, 131072);
+  sock_trim(&r.s);
+  assert_null(r.s.ob.out.base);
+  assert_null(sock_out(&r.s)->base);
+  rig_close(&r);
+}
+
 static void test_outbuf_writes_at_once_what_the_kernel_takes(void **state) {
   rig r;
   char buf[64];
@@ -355,6 +406,7 @@ int main(void) {
     cmocka_unit_test(test_sock_end_writes_then_sends_fin_and_lingers),
     cmocka_unit_test(test_sock_reports_the_clients_eof),
     cmocka_unit_test(test_sock_timeout_lazily_restarted),
+    cmocka_unit_test(test_sock_trim_keeps_output_buffers_by_size_for_the_next_output),
     cmocka_unit_test(test_outbuf_writes_at_once_what_the_kernel_takes),
     cmocka_unit_test(test_outbuf_swaps_and_keeps_gathering_during_a_write),
   };
