@@ -25,7 +25,7 @@ step ``asyncio.current_task()`` is None; an app that needs a Task from its very
 first line (asyncio.timeout, TaskGroup, anyio) sets ``tandem_fast_path = False``.
 
 Write batching: frames produced while handling one ``data_received`` go out in
-one ``transport.write`` at its end; frames produced later (by Tasks) schedule one
+one ``transport.writelines`` at its end; frames produced later (by Tasks) schedule one
 flush with ``loop.call_soon``, so all frames of one loop iteration share a write.
 
 Calls ``connection``, ``stream`` (to make each ChannelStream and tell it what
@@ -166,9 +166,8 @@ class Channel(asyncio.Protocol):
     def _flush(self) -> None:
         self._flush_scheduled = False
         out = self.conn.data_to_send()
-        # The transport may keep a view of the buffer: data_to_send() hands it over.
         if out and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(out)
+            self.transport.writelines(out)
 
     # --- asyncio.Protocol -----------------------------------------------------
 
@@ -183,9 +182,8 @@ class Channel(asyncio.Protocol):
         except BaseException:
             self._flush()
             raise
-        # The transport may keep a view of the buffer: receive_data() hands it over.
         if out and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(out)
+            self.transport.writelines(out)
 
     def eof_received(self) -> Optional[bool]:
         return False  # close our side too

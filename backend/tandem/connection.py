@@ -6,9 +6,11 @@ max_streams, or while draining), each stream's state and both its windows,
 GOAWAY and draining, PING answers, WebSocket streams (WS_ACCEPT, messages within
 the windows, each side's WS_CLOSE once: ``WsState``), and which faults are
 connection errors.
-Bytes in, events out to the owner's callbacks and the bytes to write in
+Bytes in, events out to the owner's callbacks and the frames to write in
 answer back (``receive_data()``); calls in (``send_response()``,
-``send_data()``, ``drain()`` ...), bytes out (``data_to_send()``).  Nothing
+``send_data()``, ``drain()`` ...), frames out (``data_to_send()``).  Frames
+go out as the list of them, for one ``writelines()``: joining them would copy
+every response body once more, into a buffer grown anew for each batch.  Nothing
 here touches a socket, an event loop or a clock, so a test drives it with
 byte strings, as h11's ``Connection`` is driven.
 
@@ -329,7 +331,7 @@ class Connection:
         self._closed = False      # a connection error, or the owner's close(): nothing more is read
         self._receiving = False   # inside receive_data(): what is queued is its answer
         self._decoder = Decoder(protocol.PRE_HELLO_MAX_FRAME)
-        self._out = bytearray()
+        self._out: list[bytes] = []
 
     # --- output ---------------------------------------------------------------------
 
@@ -337,16 +339,16 @@ class Connection:
         """Queue our HELLO, the first frame on the connection."""
         self._queue(self.hello.frame())
 
-    def data_to_send(self) -> bytearray:
-        """Everything queued so far (handed over: the caller may keep it)."""
+    def data_to_send(self) -> list[bytes]:
+        """The frames queued so far, in order (handed over: the caller may keep the list)."""
         out = self._out
-        self._out = bytearray()
+        self._out = []
         return out
 
     def _queue(self, frame: bytes) -> None:
         if not self._receiving and not self._out:
             self._on_output()
-        self._out += frame
+        self._out.append(frame)
 
     def close(self) -> None:
         """The owner is closing the connection: receive_data() reads no further frame."""
@@ -354,7 +356,7 @@ class Connection:
 
     # --- input ----------------------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> bytearray:
+    def receive_data(self, data: bytes) -> list[bytes]:
         """Take bytes from the frontend and tell the owner about each frame they complete, in order.
 
         A connection error ends the reading with on_event(ConnectionFailed), its
@@ -415,7 +417,7 @@ class Connection:
         finally:
             self._receiving = False
         out = self._out
-        self._out = bytearray()
+        self._out = []
         return out
 
     def _dispatch(self, frame: protocol.Frame) -> Optional[Event]:
@@ -561,7 +563,7 @@ class Connection:
                     stream.state = TRANSITIONS[(stream.state, RESP_END)]
                 if not self._receiving and not self._out:
                     self._on_output()
-                self._out += frame
+                self._out.append(frame)
                 return n
         head = len(response_frame(stream.id, 0, status, headers, b"")) - HEADER_SIZE
         room = max_frame - head - BIN_GROWTH

@@ -49,11 +49,11 @@ class Owner:
         self.out = bytearray()
 
     def feed(self, data: bytes) -> None:
-        self.out += self.conn.receive_data(data)
+        self.out += b"".join(self.conn.receive_data(data))
 
     def read(self) -> bytes:
         """Everything the backend has written since the last read."""
-        self.out += self.conn.data_to_send()
+        self.out += b"".join(self.conn.data_to_send())
         data = bytes(self.out)
         self.out.clear()
         return data
@@ -514,7 +514,7 @@ def test_on_output_only_outside_receive_data_and_into_an_empty_buffer() -> None:
     assert rec.outputs == 1  # the HELLO, queued outside receive_data()
     answer = conn.receive_data(vector("hello-frontend") + vector("ping") + request(1))
     assert rec.outputs == 1  # inside receive_data() nothing is announced: it returns what is queued
-    assert bytes(answer) == vector("hello-backend-features") + vector("ping-ack") and conn.data_to_send() == b""
+    assert b"".join(answer) == vector("hello-backend-features") + vector("ping-ack") and conn.data_to_send() == []
     conn.send_response(rec.streams[0], 200, [], b"", False)
     conn.send_data(rec.streams[0], b"", True)
     assert rec.outputs == 2  # once, for the first frame into the empty buffer

@@ -135,13 +135,13 @@ def converse(data: bytes, rng: random.Random) -> bytes:
     conn = Connection(HelloConfig("app:app", 1700000000000, pid=4242), on_stream=lambda stream: False,
                       on_event=lambda event: None, on_output=lambda: None)
     conn.start()
-    out += conn.receive_data((VECTORS / "hello-frontend.bin").read_bytes())
+    out += b"".join(conn.receive_data((VECTORS / "hello-frontend.bin").read_bytes()))
     pos = 0
     while pos < len(data):
         step = rng.choice([1, 7, 64, len(data)])
-        out += conn.receive_data(data[pos:pos + step])
+        out += b"".join(conn.receive_data(data[pos:pos + step]))
         pos += step
-    return bytes(out + conn.data_to_send())
+    return bytes(out + b"".join(conn.data_to_send()))
 
 
 def test_mutated_streams_never_break_a_connection() -> None:

@@ -374,6 +374,10 @@ class CountingTransport:
         self.writes += 1
         self.transport.write(data)
 
+    def writelines(self, data: Any) -> None:
+        self.writes += 1
+        self.transport.writelines(data)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.transport, name)
 

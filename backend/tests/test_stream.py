@@ -29,7 +29,7 @@ class Owner:
         self.feed(protocol.hello_frame(0, 1, "frontend", "f", 1, 0, max_frame, 0, peer_window))
 
     def feed(self, data: bytes) -> None:
-        self.out += self.conn.receive_data(data)
+        self.out += b"".join(self.conn.receive_data(data))
 
     def on_stream(self, stream: Any) -> bool:
         self.streams.append(stream)
@@ -50,7 +50,7 @@ class Owner:
         return self.streams[-1]
 
     def sent(self) -> list[Any]:
-        self.out += self.conn.data_to_send()
+        self.out += b"".join(self.conn.data_to_send())
         decoder = Decoder(protocol.MAX_MAX_FRAME)
         decoder.feed(bytes(self.out))
         self.out.clear()

@@ -132,6 +132,10 @@ class Transport:
     def write(self, data: bytes) -> None:
         self.out += data
 
+    def writelines(self, frames: list[bytes]) -> None:
+        for data in frames:
+            self.out += data
+
     def is_closing(self) -> bool:
         return self.closed
 
