@@ -1,6 +1,6 @@
-"""The backend side of one channel connection: the asyncio.Protocol around a ``connection.Connection``.
+"""The backend side of one channel connection: the asyncio.BufferedProtocol around a ``connection.Connection``.
 
-Owns the I/O and the application calls: it hands the bytes uvloop gives it to
+Owns the I/O and the application calls: it hands the bytes uvloop reads for it to
 the sans-I/O ``Connection`` (which owns every rule of PROTOCOL.md sections
 2-5), acts on the events that come back (one application call per REQUEST, in
 the ``types.AppCallable`` shape), writes what the connection queues, and keeps
@@ -24,7 +24,7 @@ cancellation works as with any Task.  One consequence: during that first inline
 step ``asyncio.current_task()`` is None; an app that needs a Task from its very
 first line (asyncio.timeout, TaskGroup, anyio) sets ``tandem_fast_path = False``.
 
-Write batching: frames produced while handling one ``data_received`` go out in
+Write batching: frames produced while handling one read (``buffer_updated``) go out in
 one ``transport.writelines`` at its end; frames produced later (by Tasks) schedule one
 flush with ``loop.call_soon``, so all frames of one loop iteration share a write.
 
@@ -115,7 +115,7 @@ class _Resume(collections.abc.Coroutine):  # type: ignore[type-arg]
         return f"<resumed {self._coro!r}>"
 
 
-class Channel(asyncio.Protocol):
+class Channel(asyncio.BufferedProtocol):
     """One connection to the frontend."""
 
     def __init__(self, app: AppCallable, hello: HelloConfig, loop: asyncio.AbstractEventLoop) -> None:
@@ -158,30 +158,46 @@ class Channel(asyncio.Protocol):
     # --- output ---------------------------------------------------------------
 
     def _output_queued(self) -> None:
-        """The connection queued frames into an empty buffer outside data_received: plan a write."""
+        """The connection queued frames into an empty buffer outside a read: plan a write."""
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        out = self.conn.data_to_send()
-        if out and self.transport is not None and not self.transport.is_closing():
-            self.transport.writelines(out)
+        self._write(self.conn.data_to_send())
 
-    # --- asyncio.Protocol -----------------------------------------------------
+    # --- asyncio.BufferedProtocol ---------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
         self.conn.start()
         self._flush()
 
-    def data_received(self, data: bytes) -> None:
+    # The frontend's bytes are read straight into the connection's decoder
+    # buffer: no bytes object for each read, nor a copy of it.
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.conn.get_buffer(sizehint)
+
+    def buffer_updated(self, nbytes: int) -> None:
         try:
-            out = self.conn.receive_data(data)  # calls _on_request and _on_event back
+            out = self.conn.buffer_updated(nbytes)  # calls _on_request and _on_event back
         except BaseException:
             self._flush()
             raise
+        self._write(out)
+
+    def data_received(self, data: bytes) -> None:
+        """The same with bytes already read (tests feed a channel so)."""
+        try:
+            out = self.conn.receive_data(data)
+        except BaseException:
+            self._flush()
+            raise
+        self._write(out)
+
+    def _write(self, out: list[bytes]) -> None:
         if out and self.transport is not None and not self.transport.is_closing():
             self.transport.writelines(out)
 

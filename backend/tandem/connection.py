@@ -356,7 +356,7 @@ class Connection:
 
     # --- input ----------------------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> list[bytes]:
+    def receive_data(self, data: Body) -> list[bytes]:
         """Take bytes from the frontend and tell the owner about each frame they complete, in order.
 
         A connection error ends the reading with on_event(ConnectionFailed), its
@@ -365,6 +365,18 @@ class Connection:
         whole batch, for one write.
         """
         self._decoder.feed(data)
+        return self._receive()
+
+    def get_buffer(self, size: int) -> memoryview:
+        """Where the frontend's next bytes may be read to, without a copy (BufferedProtocol.get_buffer)."""
+        return self._decoder.get_buffer(size)
+
+    def buffer_updated(self, n: int) -> list[bytes]:
+        """``n`` bytes were read into get_buffer()'s view: as receive_data() with them."""
+        self._decoder.buffer_updated(n)
+        return self._receive()
+
+    def _receive(self) -> list[bytes]:
         next_frame = self._decoder.next_frame
         streams = self.streams
         on_stream = self._on_stream

@@ -604,41 +604,76 @@ def _decode_checked(items: Any) -> Frame:
 _COPY_MAX = 4096
 
 
+# What the decoder's buffer makes room for at least, for each read into it.
+READ_SIZE = 256 * 1024
+
+
 class Decoder:
     """Splits a byte stream into frames.
 
-    ``feed()`` bytes as they arrive, then call ``next_frame()`` until it returns
-    None (or iterate).  A malformed frame raises ProtocolError carrying the GOAWAY
-    code; the decoder is unusable afterwards, since the stream has lost framing.
+    ``feed()`` bytes as they arrive, or read them straight into the decoder's
+    buffer (``get_buffer()``, then ``buffer_updated()``: asyncio's
+    BufferedProtocol), then call ``next_frame()`` until it returns None (or
+    iterate).  A malformed frame raises ProtocolError carrying the GOAWAY code;
+    the decoder is unusable afterwards, since the stream has lost framing.
     ``max_frame_size`` may be raised once HELLO has been exchanged.
+
+    The buffer is one bytearray, filled up to ``_end``, with frames taken from
+    ``_pos``.  It is never resized while frames are taken (a read's memoryview
+    may still be alive then), only when room is made for the next bytes; it
+    holds at most a frame, the largest read, and what a read left unparsed.
     """
 
-    __slots__ = ("max_frame_size", "_buf", "_pos")
+    __slots__ = ("max_frame_size", "_buf", "_pos", "_end")
 
     def __init__(self, max_frame_size: int = PRE_HELLO_MAX_FRAME) -> None:
         self.max_frame_size = max_frame_size
         self._buf = bytearray()
         self._pos = 0
+        self._end = 0
 
-    def feed(self, data: bytes) -> None:
-        self._buf += data
+    def feed(self, data: Body) -> None:
+        n = len(data)
+        self._make_room(n)
+        self._buf[self._end:self._end + n] = data
+        self._end += n
+
+    def get_buffer(self, size: int = READ_SIZE) -> memoryview:
+        """Where the next bytes may be read to: room for at least ``size`` of them."""
+        self._make_room(max(size, READ_SIZE))
+        return memoryview(self._buf)[self._end:]
+
+    def buffer_updated(self, n: int) -> None:
+        """``n`` bytes were read into the view get_buffer() gave."""
+        self._end += n
+
+    def _make_room(self, n: int) -> None:
+        buf = self._buf
+        if len(buf) - self._end >= n:
+            return
+        kept = self._end - self._pos
+        if self._pos:
+            buf[:kept] = buf[self._pos:self._end]     # the same length: no resize
+            self._pos, self._end = 0, kept
+        if len(buf) - kept < n:
+            buf += bytes(max(n - (len(buf) - kept), len(buf)))
 
     @property
     def buffered(self) -> int:
         """Bytes received but not yet returned as frames."""
-        return len(self._buf) - self._pos
+        return self._end - self._pos
 
     def next_frame(self) -> Optional[Frame]:
         buf = self._buf
         start = self._pos + HEADER_SIZE
-        if len(buf) >= start:
+        if self._end >= start:
             (length,) = _unpack_length(buf, start - HEADER_SIZE)
             # Rejected from the four length bytes alone, before any payload arrives.
             if length > self.max_frame_size:
                 raise ProtocolError(
                     FRAME_TOO_LARGE, f"frame length {length} above the maximum frame size {self.max_frame_size}")
             end = start + length
-            if end <= len(buf):
+            if end <= self._end:
                 if _request_from is not None:
                     frame = _request_from(buf, start, end)
                     if frame is not None:
@@ -651,9 +686,8 @@ class Decoder:
                         frame = decode_payload(payload)
                 self._pos = end
                 return frame
-        if self._pos:
-            del buf[:self._pos]
-            self._pos = 0
+        if self._pos == self._end:
+            self._pos = self._end = 0
         return None
 
     def __iter__(self) -> "Decoder":

@@ -228,6 +228,53 @@ def test_valid_vector_byte_at_a_time(name: str) -> None:
     assert frames == [whole]
 
 
+def read_into(decoder: Decoder, data: bytes) -> None:
+    """What BufferedProtocol does: data read into the decoder's own buffer."""
+    with decoder.get_buffer(len(data)) as view:
+        assert len(view) >= len(data)
+        view[:len(data)] = data
+        decoder.buffer_updated(len(data))
+
+
+def test_reads_into_the_buffer_in_pieces_keep_the_frames_whole() -> None:
+    """Frames read into the decoder's buffer in pieces that cut them anywhere come out
+    whole and in order; what a read leaves unparsed moves to the front for the next."""
+    frames = [protocol.Data(sid, 0, bytes([sid]) * (sid * 997 % 70000)) for sid in range(1, 40)]
+    data = b"".join(protocol.encode(f) for f in frames)
+    for step in (1, 5, 4096, 65537, len(data)):
+        decoder = Decoder(protocol.DEFAULT_MAX_FRAME)
+        got: list[protocol.Frame] = []
+        for pos in range(0, len(data), step):
+            read_into(decoder, data[pos:pos + step])
+            got.extend(decoder)
+        assert got == frames, step
+        assert decoder.buffered == 0
+
+
+def test_the_buffer_holds_a_frame_larger_than_a_read() -> None:
+    frame = protocol.Data(1, protocol.END, b"y" * (3 * protocol.READ_SIZE))
+    data = protocol.encode(frame)
+    decoder = Decoder(protocol.MAX_MAX_FRAME)
+    read_into(decoder, data[:10])
+    assert decoder.next_frame() is None
+    read_into(decoder, data[10:])
+    assert decoder.next_frame() == frame
+    assert decoder.buffered == 0
+
+
+def test_frames_taken_while_the_read_view_is_alive() -> None:
+    """BufferedProtocol's view of the buffer is still held while the frames are taken:
+    taking them must not resize it (a bytearray with exports cannot be)."""
+    first, second = protocol.encode(protocol.Ping(0, False, 1)), protocol.encode(protocol.Ping(0, False, 2))
+    decoder = Decoder()
+    read_into(decoder, first + second[:3])
+    view = decoder.get_buffer(8)      # the next read's view, not yet filled
+    view[:len(second) - 3] = second[3:]
+    decoder.buffer_updated(len(second) - 3)
+    assert list(decoder) == [protocol.Ping(0, False, 1), protocol.Ping(0, False, 2)]
+    view.release()
+
+
 def test_all_valid_vectors_back_to_back() -> None:
     data = b"".join((VECTORS / f"{n}.bin").read_bytes() for n in VALID)
     frames = decode_all(data)
