@@ -109,10 +109,15 @@ static void req_release(http_req *req, uint32_t code) {
 static void req_emit(http_req *req, const char *data, size_t len) {
   http_conn *c = req->conn;
   tdm_buf *dst = http_req_is_head(req) ? sock_out(&c->sock) : &req->resp;
+  int rc;
 
   if (len == 0 || c->closing)
     return;
-  if (tdm_buf_append(dst, data, len) != 0) {
+  if (dst != &req->resp && len >= SOCK_WRITE_NOW_MIN)
+    rc = sock_write_now(&c->sock, data, len);
+  else
+    rc = tdm_buf_append(dst, data, len);
+  if (rc != 0) {
     /* Only a peer ignoring flow control gets here; there is no safe way to
      * finish this response. */
     log_error("client %s: output buffer over %d bytes, closing", c->peer, HTTP_OUT_CAP);

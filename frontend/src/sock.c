@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -339,6 +340,35 @@ void sock_trim(sock *s) {
   s->out_class = 0;
   out_give_back(s, &s->ob.out);
   out_give_back(s, &s->ob.wbuf);
+}
+
+int sock_write_now(sock *s, const char *data, size_t len) {
+  tdm_buf *out = &s->ob.out;
+  size_t held = out->len;
+  uv_buf_t bufs[2];
+  int n = 0;
+
+  if (!s->ob.writing && !s->closing && !s->lingering && len <= INT_MAX - held) {
+    bufs[0] = uv_buf_init(out->base, (unsigned) held);
+    bufs[1] = uv_buf_init((char *) data, (unsigned) len);
+    /* An error other than EAGAIN is left to the usual write to report. */
+    n = uv_try_write(&s->h.stream, held > 0 ? bufs : bufs + 1, held > 0 ? 2 : 1);
+    if (n < 0)
+      n = 0;
+    metrics.bytes_out += (uint64_t) n;
+  }
+  if ((size_t) n < held) {
+    memmove(out->base, out->base + n, held - (size_t) n);
+    out->len = held - (size_t) n;
+    n = 0;
+  } else {
+    out->len = 0;
+    n -= (int) held;
+  }
+  if ((size_t) n == len)
+    return 0;
+  sock_flush_soon(s);
+  return tdm_buf_append(sock_out(s), data + n, len - (size_t) n);
 }
 
 void sock_end(sock *s) {

@@ -92,6 +92,15 @@ void sock_read_stop(sock *s);
  * fills, if it has one. */
 void sock_out_prepare(sock *s);
 
+/* Large output (a body of SOCK_WRITE_NOW_MIN bytes or more): written at
+ * once, after what sock_out() holds, in one writev, if no write is in
+ * flight; only what the kernel does not take is copied into sock_out(), to
+ * be written as usual.  So a large body is not copied, nor does the output
+ * buffer grow past the sizes the pool keeps.  Returns 0, or
+ * tdm_buf_append()'s error for the rest (the output buffer is full). */
+#define SOCK_WRITE_NOW_MIN (16 * 1024)
+int sock_write_now(sock *s, const char *data, size_t len);
+
 /* The buffer output gathers in, and the flush that writes it (inline: every
  * response passes through them). */
 static inline tdm_buf *sock_out(sock *s) {

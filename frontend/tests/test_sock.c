@@ -304,6 +304,69 @@ static void test_sock_trim_keeps_output_buffers_by_size_for_the_next_output(void
   rig_close(&r);
 }
 
+#define LARGE (200 * 1024)
+
+/* Reads at the peer, turning the loop, until n bytes came; returns them. */
+static const char *rig_read_all(rig *r, size_t n) {
+  static char got[4 * LARGE];
+  size_t have = 0;
+  ssize_t k;
+
+  assert_true(n <= sizeof(got));
+  for (int i = 0; i < MAX_SPINS && have < n; i++) {
+    uv_run(&r->loop, UV_RUN_NOWAIT);
+    k = recv(r->peer, got + have, n - have, 0);
+    if (k > 0)
+      have += (size_t) k;
+  }
+  assert_int_equal(have, n);
+  return got;
+}
+
+static void test_sock_write_now_sends_a_large_body_after_the_held_output_in_order(void **state) {
+  static char body[LARGE], body2[LARGE];
+  const char *got;
+  rig r;
+  int sndbuf = 4096;
+  (void) state;
+
+  for (size_t i = 0; i < LARGE; i++) {
+    body[i] = (char) ('a' + i % 26);
+    body2[i] = (char) ('A' + i % 26);
+  }
+  rig_open(&r);
+  /* The head waits in the output buffer; the body goes with it in one
+   * writev, and nothing of it is copied into the buffer. */
+  assert_int_equal(tdm_buf_append(sock_out(&r.s), "head:", 5), 0);
+  assert_int_equal(sock_write_now(&r.s, body, 100000), 0);
+  assert_int_equal(sock_pending(&r.s), 0);
+  assert_true(r.s.ob.out.size < 100000);
+  got = rig_read_all(&r, 5 + 100000);
+  assert_memory_equal(got, "head:", 5);
+  assert_memory_equal(got + 5, body, 100000);
+
+  /* A socket buffer too small for it: what the kernel does not take waits
+   * in the output buffer, and leaves in order, before later output. */
+  assert_int_equal(setsockopt(sock_fd(&r.s), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
+  assert_int_equal(tdm_buf_append(sock_out(&r.s), "head:", 5), 0);
+  assert_int_equal(sock_write_now(&r.s, body, LARGE), 0);
+  assert_true(sock_pending(&r.s) > 0);
+  assert_int_equal(tdm_buf_append(sock_out(&r.s), ":tail", 5), 0);
+  sock_flush_soon(&r.s);
+  /* While that write is in flight, a large body is only queued after it. */
+  for (int i = 0; i < 10 && !r.s.ob.writing; i++)
+    uv_run(&r.loop, UV_RUN_NOWAIT);
+  assert_true(r.s.ob.writing);
+  assert_int_equal(sock_write_now(&r.s, body2, LARGE), 0);
+  got = rig_read_all(&r, 5 + LARGE + 5 + LARGE);
+  assert_memory_equal(got, "head:", 5);
+  assert_memory_equal(got + 5, body, LARGE);
+  assert_memory_equal(got + 5 + LARGE, ":tail", 5);
+  assert_memory_equal(got + 10 + LARGE, body2, LARGE);
+  SPIN_UNTIL(&r, sock_pending(&r.s) == 0);
+  rig_close(&r);
+}
+
 static void test_outbuf_writes_at_once_what_the_kernel_takes(void **state) {
   rig r;
   char buf[64];
@@ -407,6 +470,7 @@ int main(void) {
     cmocka_unit_test(test_sock_reports_the_clients_eof),
     cmocka_unit_test(test_sock_timeout_lazily_restarted),
     cmocka_unit_test(test_sock_trim_keeps_output_buffers_by_size_for_the_next_output),
+    cmocka_unit_test(test_sock_write_now_sends_a_large_body_after_the_held_output_in_order),
     cmocka_unit_test(test_outbuf_writes_at_once_what_the_kernel_takes),
     cmocka_unit_test(test_outbuf_swaps_and_keeps_gathering_during_a_write),
   };
