@@ -38,6 +38,7 @@ void sock_init(sock *s, tdm_ctx *ctx, const sock_cb *cb, void *owner, size_t out
   s->owner = owner;
   s->fl.flush = sock_on_flush;
   s->out_class = 0;
+  s->wrote_now = 0;
   outbuf_init(&s->ob, out_cap);
   uv_timer_init(ctx->loop, &s->timer);
   s->timer.data = s;
@@ -262,11 +263,19 @@ static void sock_shutdown_cb(uv_shutdown_t *req, int status) {
 
 static void sock_on_flush(flushable *f) {
   sock *s = (sock *) ((char *) f - offsetof(sock, fl));
+  int wrote_now = s->wrote_now;
   int rc;
 
   if (s->closing || s->ob.writing || s->lingering)
     return;
+  s->wrote_now = 0;
   if (s->ob.out.len == 0) {
+    if (wrote_now) {
+      /* sock_write_now() wrote it all: the owner hears of it here, as
+       * of any write (it may grant a producer more, or go idle). */
+      sock_written(s, 0);
+      return;
+    }
     if (s->ending) {
       s->lingering = 1;       /* no more output; one shutdown */
       s->sreq.data = s;
@@ -356,6 +365,8 @@ int sock_write_now(sock *s, const char *data, size_t len) {
     if (n < 0)
       n = 0;
     metrics.bytes_out += (uint64_t) n;
+    if (n > 0)
+      s->wrote_now = 1;
   }
   if ((size_t) n < held) {
     memmove(out->base, out->base + n, held - (size_t) n);
@@ -365,9 +376,9 @@ int sock_write_now(sock *s, const char *data, size_t len) {
     out->len = 0;
     n -= (int) held;
   }
+  sock_flush_soon(s);           /* the rest, or the owner's on_written */
   if ((size_t) n == len)
     return 0;
-  sock_flush_soon(s);
   return tdm_buf_append(sock_out(s), data + n, len - (size_t) n);
 }
 

@@ -55,6 +55,7 @@ typedef struct sock {
   unsigned ending : 1;           /* end gracefully once the output is written */
   unsigned lingering : 1;
   unsigned closing : 1;
+  unsigned wrote_now : 1;        /* sock_write_now() wrote: on_written at the next flush */
   unsigned char out_class;       /* the pool list its last output buffer went back to */
   int pending_closes;
   uint64_t deadline;             /* loop time the owner's timeout ends at; 0: none runs */
@@ -96,7 +97,8 @@ void sock_out_prepare(sock *s);
  * once, after what sock_out() holds, in one writev, if no write is in
  * flight; only what the kernel does not take is copied into sock_out(), to
  * be written as usual.  So a large body is not copied, nor does the output
- * buffer grow past the sizes the pool keeps.  Returns 0, or
+ * buffer grow past the sizes the pool keeps.  The owner's on_written comes
+ * at the next flush, as for any write.  Returns 0, or
  * tdm_buf_append()'s error for the rest (the output buffer is full). */
 #define SOCK_WRITE_NOW_MIN (16 * 1024)
 int sock_write_now(sock *s, const char *data, size_t len);

@@ -341,6 +341,10 @@ static void test_sock_write_now_sends_a_large_body_after_the_held_output_in_orde
   assert_int_equal(sock_write_now(&r.s, body, 100000), 0);
   assert_int_equal(sock_pending(&r.s), 0);
   assert_true(r.s.ob.out.size < 100000);
+  /* The owner hears of the write as of any other: producers waiting for
+   * the client to take output (the backend's window) go on. */
+  assert_int_equal(r.w.written, 0);
+  SPIN_UNTIL(&r, r.w.written == 1);
   got = rig_read_all(&r, 5 + 100000);
   assert_memory_equal(got, "head:", 5);
   assert_memory_equal(got + 5, body, 100000);
