@@ -128,11 +128,16 @@ def encode_requests(protocol: Any, scenario: str, first_id: int, count: int, bat
     """``count`` REQUEST frames as the frontend sends wrk's requests, ``batch`` per read."""
     method, target, path, query, extra, body, _ = SCENARIOS[scenario]
     headers = [(b"host", b"127.0.0.1:8080")] + extra
+    # Each with a request id, 32 hex digits as the frontend's (a REQUEST without
+    # one makes the backend draw one from os.urandom), unless the checkout
+    # measured is from before request ids.
+    ids = "request_id" in protocol.Request._fields
     chunks = []
     for start in range(first_id, first_id + count, batch):
         chunks.append(b"".join(
             protocol.encode(protocol.Request(sid, protocol.END, method, target, path, query, "1.1", headers,
-                                             ("127.0.0.1", 50000), ("127.0.0.1", 8080), "http", body))
+                                             ("127.0.0.1", 50000), ("127.0.0.1", 8080), "http", body,
+                                             *([f"{sid:032x}"] if ids else [])))
             for sid in range(start, min(start + batch, first_id + count))))
     return chunks
 
