@@ -22,7 +22,7 @@
  * glibc's heap, trimmed at every batch, faulted their pages in each time. */
 #define SOCK_POOL_MIN 4096
 #define SOCK_POOL_CLASSES 5
-#define SOCK_POOL_BYTES (2 * 1024 * 1024)
+#define SOCK_POOL_BYTES (1024 * 1024)
 
 static char read_buffer[SOCK_READ_SIZE];      /* a read is handled before the next one */
 static int read_buffer_busy;
