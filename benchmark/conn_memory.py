@@ -33,6 +33,10 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness.procs import free_port, rss_bytes  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 FRONTEND = ROOT / "build" / "tandem-frontend"
 REQUEST = b"GET /static/hello.txt HTTP/1.1\r\nHost: localhost\r\n\r\n"
@@ -71,20 +75,6 @@ def raise_fd_limit() -> int:
     return hard
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"pid {pid} has no VmRSS")
-
-
 def read_response(s: socket.socket) -> bytes:
     """One response with a content-length (the whole of it)."""
     data = b""
@@ -121,10 +111,10 @@ def wait_ready(port: int, alive: Callable[[], bool]) -> None:
 def settled_rss(pid: int) -> int:
     """The RSS once two reads half a second apart agree (or after SETTLE_TIMEOUT)."""
     deadline = time.monotonic() + SETTLE_TIMEOUT
-    last = rss_kib(pid)
+    last = rss_bytes([pid]) // 1024
     while time.monotonic() < deadline:
         time.sleep(0.5)
-        now = rss_kib(pid)
+        now = rss_bytes([pid]) // 1024
         if now == last:
             break
         last = now

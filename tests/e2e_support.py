@@ -82,6 +82,16 @@ def pid_gone(pid: int) -> bool:
         return True
 
 
+def status_kib(pid: int, key: str = "VmRSS") -> int:
+    """A memory figure of /proc/PID/status in KiB: VmRSS (resident now), VmHWM (its peak) ...;
+    0 if the process has none (a zombie has no memory)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
 def stop_pid(pid: int, sig: int = signal.SIGTERM) -> None:
     """Stop a process the test did not start itself (bounded wait, then SIGKILL)."""
     if pid_gone(pid):

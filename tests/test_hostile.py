@@ -23,7 +23,7 @@ sys.path.insert(0, HOSTILE_DIR)
 import corpus  # noqa: E402
 import runner  # noqa: E402
 import slow  # noqa: E402
-from e2e_support import ResponseReader  # noqa: E402
+from e2e_support import ResponseReader, status_kib  # noqa: E402
 
 MAX_BODY = 4096     # --max-body-size: cases over it get 413
 
@@ -52,7 +52,7 @@ def test_corpus_every_split(hostile_stack, capsys):
     report = runner.run(hostile_stack.port, cases)
     frontend = hostile_stack.frontend
     crashed = 0 if frontend.alive() else 1
-    rss = runner.peak_rss_kib(frontend.pid) if not crashed else 0
+    rss = status_kib(frontend.pid, "VmHWM") if not crashed else 0
     with capsys.disabled():     # the figures show in every run, pass or fail
         print(f"\nhostile suite: {report.cases} cases, {report.splits} byte splits, {report.replays} replays "
               f"in {report.seconds:.1f} s; crashes {crashed}, desyncs {report.desyncs}, "
@@ -109,7 +109,7 @@ def test_slowloris(slow_stack, capsys):
             probe(st.port)
             probes += 1
         answers = t.wait()
-    rss = runner.peak_rss_kib(st.frontend.pid)
+    rss = status_kib(st.frontend.pid, "VmHWM")
     say(capsys, f"slowloris: {t.opened} connections, {probes * 2} probes answered, peak RSS {rss} KiB")
     assert all(a is not None and a.startswith(b"HTTP/1.1 408 ") for a in answers), \
         [a[:40] if a else a for a in answers if a is None or not a.startswith(b"HTTP/1.1 408 ")][:5]
@@ -139,7 +139,7 @@ def test_slow_readers_hold_bounded_memory(slow_stack, capsys):
     (backends wait for window, output stops at its high-water mark), not 320 MB."""
     st = slow_stack
     size = 16 * 1024 * 1024
-    before = slow.rss_kib(st.frontend.pid)
+    before = status_kib(st.frontend.pid)
     socks = []
     try:
         for _ in range(20):
@@ -154,7 +154,7 @@ def test_slow_readers_hold_bounded_memory(slow_stack, capsys):
             assert s.recv(12) == b"HTTP/1.1 200"
         probe(st.port)
         time.sleep(1)           # let what can pile up pile up
-        grown = slow.rss_kib(st.frontend.pid) - before
+        grown = status_kib(st.frontend.pid) - before
         say(capsys, f"slow readers: 20 x {size >> 20} MB unread, frontend RSS grew {grown} KiB")
         assert grown < 64 * 1024, f"the frontend grew by {grown} KiB"
     finally:
@@ -168,7 +168,7 @@ def test_pipelined_requests_are_bounded_per_connection(slow_stack, capsys):
     in order, and the frontend reads ahead only a bounded number of them."""
     st = slow_stack
     n = 3000
-    before = slow.rss_kib(st.frontend.pid)
+    before = status_kib(st.frontend.pid)
     req = b"GET /static/hello.txt HTTP/1.1\r\nHost: pipe\r\n\r\n"
     with socket.create_connection(("127.0.0.1", st.port), timeout=SLOW_WAIT) as s:
         writer = threading.Thread(target=s.sendall, args=(req * n,), daemon=True)
@@ -176,7 +176,7 @@ def test_pipelined_requests_are_bounded_per_connection(slow_stack, capsys):
         reader = ResponseReader(s)
         statuses = [reader.read().status for _ in range(n)]
         writer.join(SLOW_WAIT)
-    grown = slow.rss_kib(st.frontend.pid) - before
+    grown = status_kib(st.frontend.pid) - before
     say(capsys, f"pipelining: {n} requests on one connection answered, frontend RSS grew {grown} KiB")
     assert statuses == [200] * n
     assert grown < 32 * 1024

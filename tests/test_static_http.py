@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from e2e_support import Stack, build_request, connect, parse_responses, raw_exchange, request
+from e2e_support import Stack, build_request, connect, parse_responses, raw_exchange, request, status_kib
 
 BIG = 1024 * 1024
 HUGE = 256 * 1024 * 1024
@@ -273,18 +273,10 @@ def test_cache_control_per_mount(fport):
     assert get(fport, "/files/hello.txt").header("cache-control") is None
 
 
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
 def test_a_slow_reader_of_a_huge_file_costs_the_frontend_no_memory(fstack):
     """256 MiB to a client that reads 64 KiB at a time, slowly: the frontend holds no more than its buffers."""
     pid = fstack.frontend.pid
-    before = rss_kib(pid)
+    before = status_kib(pid)
     peak = before
     with connect(fstack.port) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
@@ -294,7 +286,7 @@ def test_a_slow_reader_of_a_huge_file_costs_the_frontend_no_memory(fstack):
             data = s.recv(65536)
             assert data
             got += len(data)
-            peak = max(peak, rss_kib(pid))
+            peak = max(peak, status_kib(pid))
             time.sleep(0.02)
         # The file is far from sent, and the frontend still answers others meanwhile.
         assert got < HUGE // 4

@@ -27,7 +27,7 @@ from typing import Iterator, Optional
 
 import pytest
 
-from e2e_support import REPO, Stack, build_request, connect, request, wait_until
+from e2e_support import REPO, Stack, build_request, connect, request, status_kib, wait_until
 
 FRAMEWORKS_DIR = os.path.join(REPO, "tests", "frameworks")
 if FRAMEWORKS_DIR not in sys.path:
@@ -93,14 +93,6 @@ def flow(request, tmp_path_factory):
 
 
 # --- memory -----------------------------------------------------------------
-
-
-def status_kib(pid: int, key: str) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise KeyError(key)
 
 
 class PeakMemory:

@@ -293,12 +293,3 @@ async def run_async(port: int, cases: list[Case], splits: bool = True, workers: 
 
 def run(port: int, cases: list[Case], splits: bool = True, workers: int = WORKERS) -> Report:
     return asyncio.run(run_async(port, cases, splits, workers))
-
-
-def peak_rss_kib(pid: int) -> int:
-    """The process's peak resident set (VmHWM), in KiB."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0

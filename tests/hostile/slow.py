@@ -140,15 +140,6 @@ def count_closed(socks: list[socket.socket], want: int, quiet: float, limit: flo
     return closed
 
 
-def rss_kib(pid: int) -> int:
-    """The process's resident set now (VmRSS), in KiB."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def cpu_seconds(pid: int) -> float:
     """utime + stime of the process so far."""
     with open(f"/proc/{pid}/stat") as f:

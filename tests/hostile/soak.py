@@ -27,17 +27,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from e2e_support import Stack  # noqa: E402
+from e2e_support import Stack, status_kib  # noqa: E402
 
 PATHS = ("/", "/users/7?q=soak")     # a text answer, and a JSON one with a path parameter and a query
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"pid {pid} has no VmRSS")
 
 
 def wrk(port: int, path: str, seconds: int) -> int:
@@ -71,7 +63,7 @@ def main() -> int:
         pids = {"frontend": st.frontend.pid, "backend": backend.pid}
         for path in PATHS:
             wrk(st.port, path, 2)                # warm-up: pools, caches, the interpreter's arenas
-        start = {name: rss_kib(pid) for name, pid in pids.items()}
+        start = {name: status_kib(pid) for name, pid in pids.items()}
         total, rounds = 0, 0
         began = time.monotonic()
         while total < args.requests:
@@ -84,7 +76,7 @@ def main() -> int:
                 print(f"soak: a process died\n{st.logs()}", file=sys.stderr)
                 return 1
         seconds = time.monotonic() - began
-        end = {name: rss_kib(pid) for name, pid in pids.items()}
+        end = {name: status_kib(pid) for name, pid in pids.items()}
     finally:
         st.close()
         shutil.rmtree(tmp, ignore_errors=True)
