@@ -106,7 +106,9 @@ static void req_release(http_req *req, uint32_t code) {
 
 /* ---- output -------------------------------------------------------------- */
 
-static void req_emit(http_req *req, const char *data, size_t len) {
+/* Queues or writes len bytes of req's response; with fd >= 0 they are also
+ * at offset off of fd, a memfd (sock_write_now()). */
+static void req_emit_file(http_req *req, const char *data, size_t len, int fd, uint64_t off) {
   http_conn *c = req->conn;
   tdm_buf *dst = http_req_is_head(req) ? sock_out(&c->sock) : &req->resp;
   int rc;
@@ -114,7 +116,7 @@ static void req_emit(http_req *req, const char *data, size_t len) {
   if (len == 0 || c->closing)
     return;
   if (dst != &req->resp && len >= SOCK_WRITE_NOW_MIN)
-    rc = sock_write_now(&c->sock, data, len);
+    rc = sock_write_now(&c->sock, data, len, fd, off);
   else
     rc = tdm_buf_append(dst, data, len);
   if (rc != 0) {
@@ -126,6 +128,10 @@ static void req_emit(http_req *req, const char *data, size_t len) {
   }
   if (dst != &req->resp)
     sock_flush_soon(&c->sock);
+}
+
+static void req_emit(http_req *req, const char *data, size_t len) {
+  req_emit_file(req, data, len, -1, 0);
 }
 
 /* The head request's handler may go on producing. */
@@ -214,6 +220,10 @@ void http_req_start(http_req *req, int status, const char *headers, size_t heade
 }
 
 void http_req_write(http_req *req, const char *data, size_t len) {
+  http_req_write_file(req, data, len, -1, 0);
+}
+
+void http_req_write_file(http_req *req, const char *data, size_t len, int fd, uint64_t off) {
   char chunk[HTTP_CHUNK_HEAD_MAX];
   size_t chunk_len;
   int over;
@@ -230,7 +240,7 @@ void http_req_write(http_req *req, const char *data, size_t len) {
   req->body_bytes += len;
   if (chunk_len > 0)
     req_emit(req, chunk, chunk_len);
-  req_emit(req, data, len);
+  req_emit_file(req, data, len, fd, off);
   if (chunk_len > 0)
     req_emit(req, "\r\n", 2);
 }

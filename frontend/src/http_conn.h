@@ -133,6 +133,10 @@ void http_req_start(http_req *req, int status, const char *headers, size_t heade
                     int64_t content_length);
 /* Body bytes, framed as the head said. */
 void http_req_write(http_req *req, const char *data, size_t len);
+/* The same for bytes that are also at offset off of fd, a file whose pages
+ * are memory (a memfd), which the socket may then send without a copy
+ * (sock_write_now()). */
+void http_req_write_file(http_req *req, const char *data, size_t len, int fd, uint64_t off);
 void http_req_end(http_req *req);
 /* The response cannot be completed: close the connection after what was sent. */
 void http_req_abort(http_req *req);

@@ -9,6 +9,8 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
 
 #include "metrics.h"
 
@@ -351,19 +353,45 @@ void sock_trim(sock *s) {
   out_give_back(s, &s->ob.wbuf);
 }
 
-int sock_write_now(sock *s, const char *data, size_t len) {
+/* sock_write_now()'s held output then file bytes: as many bytes as went, or
+ * 0.  Errors other than EAGAIN are left to the usual write to report. */
+static int sock_send_file_now(sock *s, size_t held, int fd, uint64_t off, size_t len) {
+  int sfd = sock_fd(s);
+  off_t pos = (off_t) off;
+  ssize_t n = 0, m;
+
+  if (held > 0) {
+    do
+      n = send(sfd, s->ob.out.base, held, MSG_MORE | MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+      return 0;
+    if ((size_t) n < held)
+      return (int) n;
+  }
+  do
+    m = sendfile(sfd, fd, &pos, len);
+  while (m < 0 && errno == EINTR);
+  return (int) (n + (m > 0 ? m : 0));
+}
+
+int sock_write_now(sock *s, const char *data, size_t len, int fd, uint64_t off) {
   tdm_buf *out = &s->ob.out;
   size_t held = out->len;
   uv_buf_t bufs[2];
   int n = 0;
 
   if (!s->ob.writing && !s->closing && !s->lingering && len <= INT_MAX - held) {
-    bufs[0] = uv_buf_init(out->base, (unsigned) held);
-    bufs[1] = uv_buf_init((char *) data, (unsigned) len);
-    /* An error other than EAGAIN is left to the usual write to report. */
-    n = uv_try_write(&s->h.stream, held > 0 ? bufs : bufs + 1, held > 0 ? 2 : 1);
-    if (n < 0)
-      n = 0;
+    if (fd >= 0) {
+      n = sock_send_file_now(s, held, fd, off, len);
+    } else {
+      bufs[0] = uv_buf_init(out->base, (unsigned) held);
+      bufs[1] = uv_buf_init((char *) data, (unsigned) len);
+      /* An error other than EAGAIN is left to the usual write to report. */
+      n = uv_try_write(&s->h.stream, held > 0 ? bufs : bufs + 1, held > 0 ? 2 : 1);
+      if (n < 0)
+        n = 0;
+    }
     metrics.bytes_out += (uint64_t) n;
     if (n > 0)
       s->wrote_now = 1;

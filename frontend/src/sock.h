@@ -99,9 +99,17 @@ void sock_out_prepare(sock *s);
  * be written as usual.  So a large body is not copied, nor does the output
  * buffer grow past the sizes the pool keeps.  The owner's on_written comes
  * at the next flush, as for any write.  Returns 0, or
- * tdm_buf_append()'s error for the rest (the output buffer is full). */
+ * tdm_buf_append()'s error for the rest (the output buffer is full).
+ *
+ * With fd >= 0, data's bytes are also at offset off of fd, a file whose pages
+ * are memory (a memfd: reading it never waits for a disk): they go with
+ * sendfile(2) instead, and what sock_out() holds before them with MSG_MORE,
+ * so that both leave in the same segments.  The kernel then sends the file's
+ * pages themselves, where writev copies the bytes into buffers of its own,
+ * which cost as much again as the rest of a 64 KiB response when the client
+ * reads on the other core. */
 #define SOCK_WRITE_NOW_MIN (16 * 1024)
-int sock_write_now(sock *s, const char *data, size_t len);
+int sock_write_now(sock *s, const char *data, size_t len, int fd, uint64_t off);
 
 /* The buffer output gathers in, and the flush that writes it (inline: every
  * response passes through them). */

@@ -718,7 +718,7 @@ static int serve_cached(http_req *req, const static_mount *m, const char *rel, s
   if (file_head(req, http_req_head(req), &e->v, e->size, head, e->lines, e->lines_len, e->lines_v, &offset,
                 &end) == 0) {
     if (!head)
-      http_req_write(req, e->body + offset, end - offset);
+      http_req_write_file(req, e->body + offset, end - offset, e->body_fd, offset);
     http_req_end(req);
   }
   return 1;

@@ -3,13 +3,15 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define NBUCKETS 4096                    /* a power of two */
 #define ENTRY_OVERHEAD ((size_t) sizeof(static_entry))  /* bytes an entry counts besides its key and body */
 
 static static_entry *buckets[NBUCKETS];
 static static_entry *mru, *lru;          /* the use list's two ends */
-static size_t budget, used, count, fds;
+static size_t budget, used, count, fds, memfds;
 static void (*close_fd)(int fd);
 
 /* FNV-1a over the mount's address and the path. */
@@ -80,7 +82,39 @@ void static_cache_drop(static_entry *e) {
     if (close_fd != NULL)
       close_fd(e->fd);
   }
+  if (e->body_fd >= 0) {
+    memfds--;
+    munmap((void *) e->body, (size_t) e->size);
+    close(e->body_fd);
+  }
   free(e);
+}
+
+/* A memfd holding size bytes of body, mapped read-only at *map; -1 if the
+ * system will not make one (the body is then copied into the entry). */
+static int body_memfd(const char *body, size_t size, const char **map) {
+  int fd = memfd_create("tandem-static", MFD_CLOEXEC);
+  size_t done = 0;
+  void *p;
+
+  if (fd < 0)
+    return -1;
+  while (done < size) {
+    ssize_t n = write(fd, body + done, size - done);
+
+    if (n <= 0)
+      goto fail;
+    done += (size_t) n;
+  }
+  p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED)
+    goto fail;
+  *map = p;
+  return fd;
+
+fail:
+  close(fd);
+  return -1;
 }
 
 /* The least recently used entry that holds a descriptor. */
@@ -99,6 +133,8 @@ static_entry *static_cache_put(const static_mount *m, const char *rel, size_t le
   size_t bytes = ENTRY_OVERHEAD + len + kept;
   static_entry *e = static_cache_find(m, rel, len, variant);
   char *mem = NULL;
+  const char *map = NULL;
+  int body_fd = -1;
 
   if (e != NULL)
     static_cache_drop(e);
@@ -108,21 +144,30 @@ static_entry *static_cache_put(const static_mount *m, const char *rel, size_t le
     static_cache_drop(lru);
   while (body == NULL && fds >= STATIC_CACHE_FDS && lru_fd() != NULL)
     static_cache_drop(lru_fd());
-  /* One allocation: the entry, then its key, then its body.  Owner: the cache. */
+  if (kept >= STATIC_CACHE_MEMFD_MIN && memfds < STATIC_CACHE_MEMFDS) {
+    body_fd = body_memfd(body, kept, &map);
+    if (body_fd >= 0)
+      kept = 0;                 /* in the memfd, not in the allocation */
+  }
+  /* One allocation: the entry, then its key, then its body (unless a memfd
+   * holds it).  Owner: the cache. */
   mem = malloc(sizeof(*e) + len + kept);
   if (mem == NULL)
     goto fail;
   e = (static_entry *) mem;
   memset(e, 0, sizeof(*e));
   memcpy(mem + sizeof(*e), rel, len);
-  if (body != NULL)
+  if (kept > 0)
     memcpy(mem + sizeof(*e) + len, body, kept);
   e->key = mem + sizeof(*e);
   e->key_len = len;
-  e->body = body != NULL ? mem + sizeof(*e) + len : NULL;
+  e->body = body_fd >= 0 ? map : body != NULL ? mem + sizeof(*e) + len : NULL;
+  e->body_fd = body_fd;
   e->fd = body != NULL ? -1 : fd;
   if (body == NULL)
     fds++;
+  if (body_fd >= 0)
+    memfds++;
   e->size = size;
   e->bytes = bytes;
   e->mount = m;
@@ -143,6 +188,10 @@ static_entry *static_cache_put(const static_mount *m, const char *rel, size_t le
 fail:
   if (body == NULL && fd >= 0 && close_fd != NULL)
     close_fd(fd);
+  if (body_fd >= 0) {
+    munmap((void *) map, (size_t) size);
+    close(body_fd);
+  }
   return NULL;
 }
 

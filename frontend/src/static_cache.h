@@ -2,7 +2,8 @@
  * validators they had when last checked, under a byte budget with
  * least-recently-used eviction; a larger file is kept as an open
  * descriptor instead (as nginx's open_file_cache), so that sending it needs
- * no open.  A data structure for the loop thread alone: it does no I/O
+ * no open.  A data structure for the loop thread alone: it does no file I/O
+ * (a memfd that holds a body is memory)
  * (static.c checks the files on the thread pool and tells it what it found,
  * and closes the descriptor of an entry that goes, through the hook given to
  * static_cache_init()).  Calls http_cond (validators) and config (the mount,
@@ -20,6 +21,12 @@
 /* A file's bytes are kept only up to this size (the thread pool reads such a
  * file whole anyway). */
 #define STATIC_CACHE_FILE_MAX (64 * 1024)
+/* A kept body of this size or more lives in a memfd, mapped: the socket can
+ * send its pages with sendfile instead of copying it (sock_write_now()); at
+ * most STATIC_CACHE_MEMFDS of them, so that descriptors stay for clients (the
+ * others are copied into the entry, as smaller ones are). */
+#define STATIC_CACHE_MEMFD_MIN (16 * 1024)
+#define STATIC_CACHE_MEMFDS 256
 /* Descriptors of larger files kept open at most. */
 #define STATIC_CACHE_FDS 256
 /* How long a kept file is served without looking at the disk again. */
@@ -39,6 +46,7 @@ typedef struct static_entry {
   const char *encoding;                   /* its Content-Encoding, a static string, or NULL */
   unsigned vary : 1;                      /* the answer varies by Accept-Encoding */
   const char *body;                       /* NULL when fd is kept instead */
+  int body_fd;                            /* the memfd body maps (owner: the entry), or -1 */
   int fd;                                 /* a large file's descriptor (owner: the entry), or -1 */
   uint64_t size;
   size_t bytes;                           /* what it counts against the budget */

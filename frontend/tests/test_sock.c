@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -338,7 +339,7 @@ static void test_sock_write_now_sends_a_large_body_after_the_held_output_in_orde
   /* The head waits in the output buffer; the body goes with it in one
    * writev, and nothing of it is copied into the buffer. */
   assert_int_equal(tdm_buf_append(sock_out(&r.s), "head:", 5), 0);
-  assert_int_equal(sock_write_now(&r.s, body, 100000), 0);
+  assert_int_equal(sock_write_now(&r.s, body, 100000, -1, 0), 0);
   assert_int_equal(sock_pending(&r.s), 0);
   assert_true(r.s.ob.out.size < 100000);
   /* The owner hears of the write as of any other: producers waiting for
@@ -353,7 +354,7 @@ static void test_sock_write_now_sends_a_large_body_after_the_held_output_in_orde
    * in the output buffer, and leaves in order, before later output. */
   assert_int_equal(setsockopt(sock_fd(&r.s), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
   assert_int_equal(tdm_buf_append(sock_out(&r.s), "head:", 5), 0);
-  assert_int_equal(sock_write_now(&r.s, body, LARGE), 0);
+  assert_int_equal(sock_write_now(&r.s, body, LARGE, -1, 0), 0);
   assert_true(sock_pending(&r.s) > 0);
   assert_int_equal(tdm_buf_append(sock_out(&r.s), ":tail", 5), 0);
   sock_flush_soon(&r.s);
@@ -361,7 +362,7 @@ static void test_sock_write_now_sends_a_large_body_after_the_held_output_in_orde
   for (int i = 0; i < 10 && !r.s.ob.writing; i++)
     uv_run(&r.loop, UV_RUN_NOWAIT);
   assert_true(r.s.ob.writing);
-  assert_int_equal(sock_write_now(&r.s, body2, LARGE), 0);
+  assert_int_equal(sock_write_now(&r.s, body2, LARGE, -1, 0), 0);
   got = rig_read_all(&r, 5 + LARGE + 5 + LARGE);
   assert_memory_equal(got, "head:", 5);
   assert_memory_equal(got + 5, body, LARGE);
@@ -369,6 +370,52 @@ static void test_sock_write_now_sends_a_large_body_after_the_held_output_in_orde
   assert_memory_equal(got + 10 + LARGE, body2, LARGE);
   SPIN_UNTIL(&r, sock_pending(&r.s) == 0);
   rig_close(&r);
+}
+
+/* With a file descriptor, the part of the body the kernel takes comes from
+ * the file by sendfile: the file here deliberately holds other bytes than
+ * the memory copy (upper case against lower), so the test sees which went. */
+static void test_sock_write_now_sends_a_memfd_body_with_sendfile(void **state) {
+  static char body[LARGE], file[LARGE];
+  const char *got;
+  size_t split;
+  rig r;
+  int sndbuf = 4096;
+  int fd;
+  (void) state;
+
+  for (size_t i = 0; i < LARGE; i++) {
+    body[i] = (char) ('a' + i % 26);
+    file[i] = (char) ('A' + i % 26);
+  }
+  fd = memfd_create("test", MFD_CLOEXEC);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, file, LARGE), LARGE);
+  rig_open(&r);
+  assert_int_equal(tdm_buf_append(sock_out(&r.s), "head:", 5), 0);
+  assert_int_equal(sock_write_now(&r.s, body, 50000, fd, 1000), 0);
+  assert_int_equal(sock_pending(&r.s), 0);
+  SPIN_UNTIL(&r, r.w.written == 1);
+  got = rig_read_all(&r, 5 + 50000);
+  assert_memory_equal(got, "head:", 5);
+  assert_memory_equal(got + 5, file + 1000, 50000);
+
+  /* What the kernel does not take is copied from memory, and follows in
+   * order. */
+  assert_int_equal(setsockopt(sock_fd(&r.s), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
+  assert_int_equal(tdm_buf_append(sock_out(&r.s), "head:", 5), 0);
+  assert_int_equal(sock_write_now(&r.s, body, LARGE, fd, 0), 0);
+  assert_true(sock_pending(&r.s) > 0);
+  got = rig_read_all(&r, 5 + LARGE);
+  assert_memory_equal(got, "head:", 5);
+  got += 5;
+  for (split = 0; split < LARGE && got[split] == file[split]; split++)
+    ;
+  assert_true(split > 0 && split < LARGE);
+  assert_memory_equal(got + split, body + split, LARGE - split);
+  SPIN_UNTIL(&r, sock_pending(&r.s) == 0);
+  rig_close(&r);
+  close(fd);
 }
 
 static void test_outbuf_writes_at_once_what_the_kernel_takes(void **state) {
@@ -475,6 +522,7 @@ int main(void) {
     cmocka_unit_test(test_sock_timeout_lazily_restarted),
     cmocka_unit_test(test_sock_trim_keeps_output_buffers_by_size_for_the_next_output),
     cmocka_unit_test(test_sock_write_now_sends_a_large_body_after_the_held_output_in_order),
+    cmocka_unit_test(test_sock_write_now_sends_a_memfd_body_with_sendfile),
     cmocka_unit_test(test_outbuf_writes_at_once_what_the_kernel_takes),
     cmocka_unit_test(test_outbuf_swaps_and_keeps_gathering_during_a_write),
   };

@@ -1,7 +1,7 @@
 /* Tests of the memory cache of small static files (frontend/src/static_cache.c):
  * lookups by mount and path, replacement, the byte budget and which entry is
- * evicted, and files too large to keep.  It is a data structure without I/O,
- * so each test puts and finds entries directly.
+ * evicted, files too large to keep, and larger bodies kept in memfds.  It is a
+ * data structure without file I/O, so each test puts and finds entries directly.
  *
  * Set TDM_TEST_FILTER to a test name (cmocka pattern) to run only that test.
  */
@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "static_cache.h"
 
@@ -170,6 +171,39 @@ static void test_descriptors_of_large_files(void **state) {
   assert_int_equal(closed[0], 7);
 }
 
+/* A body of STATIC_CACHE_MEMFD_MIN bytes or more is kept in a memfd that the
+ * entry maps (the socket sends its pages), at most STATIC_CACHE_MEMFDS of
+ * them; smaller ones, and those beyond, are copied into the entry. */
+static void test_larger_bodies_in_memfds(void **state) {
+  static_entry *e, *small;
+  char rel[32], got[64];
+  (void) state;
+
+  static_cache_init_t(64 << 20);
+  for (size_t i = 0; i < sizeof(body); i++)
+    body[i] = (char) ('a' + i % 26);
+  small = put(&m1, "/small", STATIC_CACHE_MEMFD_MIN - 1, 1);
+  assert_int_equal(small->body_fd, -1);
+  e = put(&m1, "/large", STATIC_CACHE_MEMFD_MIN, 2);
+  assert_true(e->body_fd >= 0);
+  assert_memory_equal(e->body, body, STATIC_CACHE_MEMFD_MIN);
+  assert_int_equal(pread(e->body_fd, got, sizeof(got), 1000), sizeof(got));
+  assert_memory_equal(got, body + 1000, sizeof(got));
+  /* It counts against the budget as a copy would. */
+  assert_int_equal(static_cache_bytes(), 2 * sizeof(static_entry) + 6 + 6 + 2 * STATIC_CACHE_MEMFD_MIN - 1);
+  for (int i = 1; i < STATIC_CACHE_MEMFDS; i++) {
+    snprintf(rel, sizeof(rel), "/f%d", i);
+    assert_true(put(&m1, rel, STATIC_CACHE_MEMFD_MIN, 10 + (uint64_t) i)->body_fd >= 0);
+  }
+  e = put(&m1, "/one-more", STATIC_CACHE_MEMFD_MIN, 3);
+  assert_int_equal(e->body_fd, -1);
+  assert_memory_equal(e->body, body, STATIC_CACHE_MEMFD_MIN);
+  /* One going makes room for the next. */
+  static_cache_drop(find(&m1, "/large"));
+  assert_true(put(&m1, "/again", STATIC_CACHE_MEMFD_MIN, 4)->body_fd >= 0);
+  assert_int_equal(nclosed, 0);    /* memfds are the cache's own, not the hook's */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_teardown(test_put_and_find_by_mount_and_path, teardown),
@@ -177,6 +211,7 @@ int main(void) {
     cmocka_unit_test_teardown(test_budget_evicts_the_least_recently_used, teardown),
     cmocka_unit_test_teardown(test_what_is_not_kept, teardown),
     cmocka_unit_test_teardown(test_descriptors_of_large_files, teardown),
+    cmocka_unit_test_teardown(test_larger_bodies_in_memfds, teardown),
   };
 
   if (getenv("TDM_TEST_FILTER") != NULL)
