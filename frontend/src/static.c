@@ -357,18 +357,12 @@ static void static_release(static_file *sf) {
 static void static_pump(static_file *sf);
 static void static_poll_cb(uv_poll_t *p, int status, int events);
 
-/* What nginx's tcp_nopush does: while a file's body goes out with sendfile,
- * the client socket is corked, so the response head (still in the
- * connection's buffer when this is called, written at the loop's flush) waits
- * in the kernel and leaves with the file's first bytes, instead of in a small
- * segment of its own that wakes the client for a head alone.  Then the
- * client's reads and acknowledgements no longer pace the rest of the file
- * out of the kernel's queue, which made the client do part of the sending:
- * with wrk on a 1 MiB file, wrk spent a third more CPU a request against the
- * frontend than against nginx, and wrk is what bounds the rate on loopback.
- * The last sendfile uncorks (static_sendfile_work).  Only when nothing of
- * another response shares the socket (alone: the request was at the head of
- * its pipeline with no output pending before its head was queued). */
+/* nginx's tcp_nopush: the socket is corked while the body goes out with
+ * sendfile, so the head (queued, written at the loop's flush) leaves with the
+ * file's first bytes, not alone: a head alone woke the client, whose reads
+ * then paced the file out of the kernel's queue, making it do part of the
+ * sending.  The last sendfile uncorks.  Only if alone: the request was the
+ * head of its pipeline with no output pending before its head. */
 static void static_cork(static_file *sf, int alone) {
   int on = 1;
 
