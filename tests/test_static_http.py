@@ -30,6 +30,7 @@ def files(tmp_path_factory):
     (pub / ".git").mkdir()
     (pub / ".well-known").mkdir()
     (pub / "hello.txt").write_bytes(b"Hello, World!")
+    (pub / "m60.bin").write_bytes(bytes((i * 13) & 0xFF for i in range(60000)))   # kept, in a memfd
     (pub / "empty.txt").write_bytes(b"")
     big = bytes((i * 7 + i // 251) & 0xFF for i in range(BIG))
     (pub / "big.bin").write_bytes(big)
@@ -293,6 +294,32 @@ def test_a_slow_reader_of_a_huge_file_costs_the_frontend_no_memory(fstack):
         assert get(fstack.port, "/files/hello.txt").body == b"Hello, World!"
     # sendfile goes from the page cache to the socket: nothing of the file is copied into the frontend.
     assert peak - before < 8 * 1024, f"RSS grew from {before} KiB to {peak} KiB"
+
+
+def test_pipelined_requests_of_a_client_that_does_not_read_hold_bounded_memory(fstack, files):
+    """1,000 pipelined GETs of a 60 KB file (60 MB of answers, far more than the sockets' buffers take) from a
+    client that reads nothing for a while: the frontend parses no further once about 256 KiB of answers wait,
+    as nginx answers a pipelined request only when the one before is out, rather than buffering them all (it
+    used to, up to its 64 MiB cap, and then crashed); then, as the client reads, every answer comes, in order
+    and whole."""
+    pid = fstack.frontend.pid
+    body = (files["pub"] / "m60.bin").read_bytes()
+    n = 1000
+    before = status_kib(pid)
+    with connect(fstack.port) as s:
+        s.sendall(b"".join(build_request("GET", "/files/m60.bin") for _ in range(n - 1))
+                  + build_request("GET", "/files/m60.bin", [("Connection", "close")]))
+        time.sleep(0.5)
+        held = status_kib(pid) - before
+        # The frontend is alive and answers others meanwhile.
+        assert get(fstack.port, "/files/hello.txt").body == b"Hello, World!"
+        assert held < 16 * 1024, f"RSS grew by {held} KiB while the client read nothing"
+        data = bytearray()
+        while chunk := s.recv(1 << 20):     # the last request asked the frontend to close after it
+            data += chunk
+    responses = parse_responses(bytes(data))
+    assert len(responses) == n
+    assert all(r.status == 200 and r.body == body for r in responses)
 
 
 # --- precompressed variants ---------------------------------------------------------------

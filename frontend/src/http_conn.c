@@ -39,6 +39,7 @@
 #include "http_framing.h"
 #include "http_head.h"
 #include "http_parse.h"
+#include "http_ring.h"
 #include "log.h"
 #include "sock.h"
 
@@ -90,6 +91,14 @@ int http_req_idle_head(const http_req *req) {
 /* Output waits for the client to take it. */
 static int conn_sending(const http_conn *c) {
   return sock_pending(&c->sock) > 0 || c->send_stalled;
+}
+
+/* So much output waits that no further request is parsed until the client
+ * has taken half of it: a client that pipelines requests without reading
+ * the answers holds at most this (and what its requests in the ring hold),
+ * as nginx answers a pipelined request only once the one before is out. */
+static int conn_backlogged(const http_conn *c) {
+  return sock_unwritten(&c->sock) >= HTTP_OUT_HIGH;
 }
 
 /* Tells req's handler, if it has one, to let go of it; then it has none. */
@@ -156,8 +165,11 @@ static void conn_on_written(void *owner, int status) {
     conn_close(c);
     return;
   }
-  if (sock_unwritten(&c->sock) < HTTP_OUT_HIGH / 2)
+  if (sock_unwritten(&c->sock) < HTTP_OUT_HIGH / 2) {
     conn_head_writable(c);
+    if (!c->closing)
+      http_conn_resume(c);
+  }
   conn_idle(c);
 }
 
@@ -272,7 +284,7 @@ void http_req_wait_client(http_req *req) {
 /* The response is complete (aborted: it cannot be completed, and the
  * connection closes without a chunked terminator). */
 static void req_end_response(http_req *req, int aborted) {
-  if (req->resp_done)
+  if (req->resp_done || req->conn->closing)
     return;
   if (!aborted && req->framing.chunked)
     req_emit(req, "0\r\n\r\n", 5);
@@ -442,42 +454,6 @@ static void conn_retire(http_conn *c) {
 
 static const http_parse_cb parse_cb;
 
-/* Request rings given back by idle connections, for the next to take: a
- * ring is some 3 KB (an access log record and an id per request), which
- * 10,000 idle keep-alive connections would otherwise hold. */
-#define RING_POOL_MAX 256
-static http_req *ring_pool[RING_POOL_MAX];   /* owner: the pool */
-static unsigned ring_pooled;
-
-static http_req *ring_get(http_conn *c) {
-  http_req *r;
-
-  if (ring_pooled > 0) {
-    r = ring_pool[--ring_pooled];
-  } else {
-    r = calloc(HTTP_PIPELINE_MAX, sizeof(*r));   /* owner: c, then the pool */
-    if (r == NULL)
-      return NULL;
-    for (unsigned i = 0; i < HTTP_PIPELINE_MAX; i++) {
-      tdm_buf_init(&r[i].resp, HTTP_OUT_CAP);
-      r[i].framing.remaining = -1;
-    }
-  }
-  for (unsigned i = 0; i < HTTP_PIPELINE_MAX; i++)
-    r[i].conn = c;
-  return r;
-}
-
-/* Gives back an empty ring (every request popped and reset, no output held). */
-static void ring_put(http_req *r) {
-  if (r == NULL)
-    return;
-  if (ring_pooled < RING_POOL_MAX)
-    ring_pool[ring_pooled++] = r;
-  else
-    free(r);
-}
-
 /* Bytes arrived on a connection without a parser: it takes one (pooled,
  * http_parse_get) and a request ring.  Returns 0, or -1 after closing the
  * connection. */
@@ -488,7 +464,7 @@ static int conn_take_parser(http_conn *c) {
   sock *sk = &c->sock;
 
   c->parser = http_parse_get(&parse_cb, c, &lim);
-  if (c->parser != NULL && c->reqs == NULL && (c->reqs = ring_get(c)) == NULL) {
+  if (c->parser != NULL && c->reqs == NULL && (c->reqs = http_ring_get(c)) == NULL) {
     http_parse_put(c->parser);
     c->parser = NULL;
   }
@@ -513,7 +489,7 @@ static void conn_idle(http_conn *c) {
     return;
   http_parse_put(c->parser);
   c->parser = NULL;
-  ring_put(c->reqs);
+  http_ring_put(c->reqs);
   c->reqs = NULL;
   /* Most often neither was taken: no call to free() for them.  (What
    * requests held of their responses went when they left the ring.) */
@@ -653,7 +629,7 @@ static int conn_on_complete(void *owner) {
     return HTTP_PARSE_PAUSED;
   /* Pause before the next request if there is no slot for it, or if this
    * one's body still waits to be passed on (conn->body must be free first). */
-  if (c->count == HTTP_PIPELINE_MAX || c->body.len > 0 || c->read_done)
+  if (c->count == HTTP_PIPELINE_MAX || c->body.len > 0 || c->read_done || conn_backlogged(c))
     return HTTP_PARSE_PAUSED;
   conn_arm_timer(c);
   return HTTP_PARSE_OK;
@@ -784,7 +760,7 @@ void http_conn_resume(http_conn *c) {
     return;
   if (c->closing || c->read_done || c->sock.lingering)
     return;
-  if (c->body.len > 0 || c->count == HTTP_PIPELINE_MAX)
+  if (c->body.len > 0 || c->count == HTTP_PIPELINE_MAX || conn_backlogged(c))
     return;
   if (c->paused) {
     /* Even with no input kept, llhttp has steps to finish (a request paused

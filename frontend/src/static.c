@@ -47,6 +47,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "static_cache.h"
+#include "static_head.h"
 #include "static_list.h"
 
 #define STATIC_CHUNK (64 * 1024)
@@ -74,6 +75,7 @@ struct static_file {
   unsigned whole : 1;            /* the worker read the whole file into buf */
   unsigned has_variant : 1;      /* a .br or .gz file lies next to it (Vary) */
   unsigned corked : 1;           /* TCP_CORK is on until the last sendfile (static_cork) */
+  unsigned answering : 1;        /* in static_answer() or serve_kept_fd(): release waits */
   unsigned accept;               /* the HTTP_ACCEPT_* codings the client takes */
   const char *encoding;          /* the variant sent: "br", "gzip", or NULL */
   char *listing;                 /* a directory's HTML listing (--static-listing); owner: sf */
@@ -113,7 +115,6 @@ struct static_file {
 static int follow_symlinks;
 static int list_dirs;
 static void (*fallthrough)(http_req *req);
-
 
 /* Whether path resolves (every symlink followed) to real, inside m's
  * directory (path itself is: it is the directory and a normalised path). */
@@ -501,6 +502,13 @@ static void static_on_writable(http_req *req) {
   }
 }
 
+/* static_answer() or serve_kept_fd() is over: sf goes if its request went. */
+static void answered(static_file *sf) {
+  sf->answering = 0;
+  if (sf->req == NULL && !sf->busy)
+    static_release(sf);
+}
+
 /* req is going away: stop and release everything (the file is closed
  * asynchronously). */
 static void static_on_release(http_req *req, uint32_t code) {
@@ -514,7 +522,7 @@ static void static_on_release(http_req *req, uint32_t code) {
     sf->in_poll = 0;
     sf->busy = 0;
   }
-  if (!sf->busy)
+  if (!sf->busy && !sf->answering)
     static_release(sf);
 }
 
@@ -550,88 +558,15 @@ size_t static_query_suffix(http_req *req, char *dst, size_t cap) {
   return 1 + http_percent_encode(r->query.ptr, r->query.len, dst + 1, cap - 1, HTTP_PCT_QUERY);
 }
 
-/* The header lines every answer about a mount's file carries, into dst:
- * its type, then (from *vstart) its validators and the mount's
- * Cache-Control, which a 304 carries alone.  Returns their length (0 if
- * they do not fit). */
-static size_t file_lines(const static_mount *m, const http_validator *v, const char *content_type,
-                         const char *encoding, int vary, char *dst, size_t cap, size_t *vstart) {
-  char date[HTTP_DATE_LEN + 1];
-  int n, k;
-
-  http_date_format(v->mtime, date);
-  n = snprintf(dst, cap, "content-type: %s\r\naccept-ranges: bytes\r\n%s%s%s", content_type,
-               encoding != NULL ? "content-encoding: " : "", encoding != NULL ? encoding : "",
-               encoding != NULL ? "\r\n" : "");
-  if (n < 0 || (size_t) n >= cap)
-    return 0;
-  *vstart = (size_t) n;
-  k = snprintf(dst + n, cap - (size_t) n, "etag: %s\r\nlast-modified: %s\r\n%s", v->etag, date,
-               vary ? "vary: accept-encoding\r\n" : "");
-  if (k < 0 || (size_t) (n + k) >= cap)
-    return 0;
-  n += k;
-  if (m->max_age >= 0) {
-    k = snprintf(dst + n, cap - (size_t) n, "cache-control: public, max-age=%ld\r\n", m->max_age);
-    if (k < 0 || (size_t) (n + k) >= cap)
-      return 0;
-    n += k;
-  }
-  return (size_t) n;
-}
-
-/* The head of the answer to a GET or HEAD (head) of a file with validators
- * v, whose header lines[0..len) file_lines() made, given the request's
- * conditional headers cond: 304 or 412 by its preconditions, 206 or 416 by
- * its Range, else 200 (RFC 9110 sections 13 and 14).  Sets the bytes to send,
- * *offset up to *end.  Returns 0, or 1 if the answer is complete. */
-static int file_head(http_req *req, const tdm_request *cond, const http_validator *v, uint64_t size, int head,
-                     const char *lines, size_t len, size_t vstart, uint64_t *offset, uint64_t *end) {
-  char range[96];
-  uint64_t first = 0, last = 0;
-  int n;
-
-  *offset = 0;
-  *end = size;
-  if (cond != NULL && cond->nheaders > 0) {
-    switch (http_cond_check(cond, 1, v)) {
-    case 304:
-      http_req_start(req, 304, lines + vstart, len - vstart, -1);
-      http_req_end(req);
-      return 1;
-    case 412:
-      http_req_simple(req, 412, NULL, "Precondition Failed\n");
-      return 1;
-    }
-    switch (head ? HTTP_RANGE_NONE : http_range_check(cond, v, size, &first, &last)) {
-    case HTTP_RANGE_ONE:
-      n = snprintf(range, sizeof(range), "content-range: bytes %llu-%llu/%llu\r\n", (unsigned long long) first,
-                   (unsigned long long) last, (unsigned long long) size);
-      *offset = first;
-      *end = last + 1;
-      http_resp_begin(req, 206, (int64_t) (*end - *offset));
-      http_resp_header_lines(req, lines, len);
-      http_resp_header_lines(req, range, (size_t) n);
-      http_resp_end_head(req, 0, 0);
-      return 0;
-    case HTTP_RANGE_UNSATISFIABLE:
-      snprintf(range, sizeof(range), "content-range: bytes */%llu\r\n", (unsigned long long) size);
-      http_req_simple(req, 416, range, "Range Not Satisfiable\n");
-      return 1;
-    }
-  }
-  http_req_start(req, 200, lines, len, (int64_t) size);
-  return 0;
-}
-
 static int static_mount_head(static_file *sf) {
   char lines[1024];
   http_validator v;
   size_t len, vstart = 0;
 
   http_validator_make(&v, sf->ino, sf->size, sf->mtime, sf->mtime_nsec);
-  len = file_lines(sf->mount, &v, sf->content_type, sf->encoding, sf->has_variant, lines, sizeof(lines), &vstart);
-  return file_head(sf->req, &sf->cond, &v, sf->size, sf->head, lines, len, vstart, &sf->offset, &sf->end);
+  len = static_file_lines(sf->mount, &v, sf->content_type, sf->encoding, sf->has_variant, lines, sizeof(lines),
+                          &vstart);
+  return static_file_head(sf->req, &sf->cond, &v, sf->size, sf->head, lines, len, vstart, &sf->offset, &sf->end);
 }
 
 /* ---- the memory cache ------------------------------------------------------- */
@@ -676,15 +611,17 @@ static int serve_kept_fd(http_req *req, static_entry *e, int head) {
   sf->size = e->size;
   http_req_set_handler(req, &static_handler, sf);
   alone = http_req_idle_head(req);
-  if (file_head(req, http_req_head(req), &e->v, e->size, head, e->lines, e->lines_len, e->lines_v, &sf->offset,
-                &sf->end) != 0)
-    return 1;
-  if (head) {
-    http_req_end(req);
-    return 1;
+  sf->answering = 1;
+  if (static_file_head(req, http_req_head(req), &e->v, e->size, head, e->lines, e->lines_len, e->lines_v, &sf->offset,
+                &sf->end) == 0 && sf->req != NULL) {
+    if (head) {
+      http_req_end(req);
+    } else {
+      static_cork(sf, alone);
+      static_pump(sf);
+    }
   }
-  static_cork(sf, alone);
-  static_pump(sf);
+  answered(sf);
   return 1;
 }
 
@@ -709,7 +646,7 @@ static int serve_cached(http_req *req, const static_mount *m, const char *rel, s
   }
   if (e->fd >= 0)
     return serve_kept_fd(req, e, head);
-  if (file_head(req, http_req_head(req), &e->v, e->size, head, e->lines, e->lines_len, e->lines_v, &offset,
+  if (static_file_head(req, http_req_head(req), &e->v, e->size, head, e->lines, e->lines_len, e->lines_v, &offset,
                 &end) == 0) {
     if (!head)
       http_req_write_file(req, e->body + offset, end - offset, e->body_fd, offset);
@@ -755,7 +692,7 @@ static void cache_after_work(static_file *sf, int status) {
     return;
   e->encoding = sf->encoding;
   e->vary = sf->has_variant;
-  e->lines_len = file_lines(sf->mount, &e->v, e->content_type, e->encoding, e->vary, e->lines, sizeof(e->lines),
+  e->lines_len = static_file_lines(sf->mount, &e->v, e->content_type, e->encoding, e->vary, e->lines, sizeof(e->lines),
                             &e->lines_v);
 }
 
@@ -789,20 +726,25 @@ static void static_answer(static_file *sf) {
                     sf->status == 500 ? "Internal Server Error\n" : "Not Found\n");
     return;
   }
+  /* A write may close the connection (its output over HTTP_OUT_CAP), which
+   * releases the request: sf->req is NULL after it then. */
   if (sf->listing != NULL) {
     static const char type[] = "content-type: text/html; charset=utf-8\r\n";
     http_req_start(sf->req, 200, type, sizeof(type) - 1, (int64_t) sf->listing_len);
     http_req_write(sf->req, sf->listing, sf->listing_len);
-    http_req_end(sf->req);
+    if (sf->req != NULL)
+      http_req_end(sf->req);
     return;
   }
   alone = http_req_idle_head(sf->req);
-  if (sf->mount == NULL ? static_backend_head(sf) != 0 : static_mount_head(sf) != 0)
+  if ((sf->mount == NULL ? static_backend_head(sf) != 0 : static_mount_head(sf) != 0) || sf->req == NULL)
     return;
   if (sf->whole) {
     http_req_write(sf->req, sf->buf + sf->offset, sf->end - sf->offset);
     sf->offset = sf->end;
   }
+  if (sf->req == NULL)
+    return;
   if (sf->head || sf->whole) {
     http_req_end(sf->req);
     return;
@@ -828,7 +770,9 @@ static void static_after_work(uv_work_t *w, int status) {
     fallthrough(req);
     return;
   }
-  static_answer(sf);            /* may release sf */
+  sf->answering = 1;
+  static_answer(sf);
+  answered(sf);
   if (through)
     http_req_unhold(req);       /* held by route for the fallthrough */
 }
