@@ -274,6 +274,18 @@ def test_cache_control_per_mount(fport):
     assert get(fport, "/files/hello.txt").header("cache-control") is None
 
 
+def test_a_mounts_own_max_age_wins_over_the_general_one_in_any_order(tmp_path, files):
+    """--static-max-age PREFIX=SECONDS is that mount's, SECONDS every other's, whichever comes first."""
+    stack = Stack(str(tmp_path), None)
+    stack.start_frontend("--static", f"/a={files['pub']}", "--static", f"/b={files['pub']}",
+                         "--static-max-age", "/b=0", "--static-max-age", "100")
+    try:
+        assert get(stack.port, "/a/hello.txt").header("cache-control") == "public, max-age=100"
+        assert get(stack.port, "/b/hello.txt").header("cache-control") == "public, max-age=0"
+    finally:
+        stack.close()
+
+
 def test_a_slow_reader_of_a_huge_file_costs_the_frontend_no_memory(fstack):
     """256 MiB to a client that reads 64 KiB at a time, slowly: the frontend holds no more than its buffers."""
     pid = fstack.frontend.pid

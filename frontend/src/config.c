@@ -262,24 +262,34 @@ static int add_max_age(config *c, const char *spec) {
   return 0;
 }
 
-/* Each mount's max-age: the last PREFIX=SECONDS naming it, else the last
- * SECONDS, else none.  A prefix that is no mount's is a mistake. */
-static int resolve_max_ages(config *c) {
-  for (int i = 0; i < c->nmax_ages; i++) {
-    const static_max_age *a = &c->max_ages[i];
-    int found = a->prefix == NULL;
-    for (int j = 0; j < c->nstatics; j++) {
-      static_mount *m = &c->statics[j];
-      if (a->prefix == NULL ? 1 : strcmp(a->prefix, m->prefix) == 0) {
-        m->max_age = a->seconds;
-        found = 1;
-      }
-    }
-    if (!found) {
-      fprintf(stderr, "tandem-frontend: --static-max-age: no --static mount at '%s'\n", a->prefix);
-      return -EINVAL;
+/* Sets a's seconds on the mounts it names (all, without a prefix). */
+static int apply_max_age(config *c, const static_max_age *a) {
+  int found = a->prefix == NULL;
+
+  for (int j = 0; j < c->nstatics; j++) {
+    static_mount *m = &c->statics[j];
+    if (a->prefix == NULL || strcmp(a->prefix, m->prefix) == 0) {
+      m->max_age = a->seconds;
+      found = 1;
     }
   }
+  if (!found) {
+    fprintf(stderr, "tandem-frontend: --static-max-age: no --static mount at '%s'\n", a->prefix);
+    return -EINVAL;
+  }
+  return 0;
+}
+
+/* Each mount's max-age: the last PREFIX=SECONDS naming it, else the last
+ * SECONDS, else none, whatever their order on the command line.  A prefix
+ * that is no mount's is a mistake. */
+static int resolve_max_ages(config *c) {
+  for (int i = 0; i < c->nmax_ages; i++)
+    if (c->max_ages[i].prefix == NULL && apply_max_age(c, &c->max_ages[i]) != 0)
+      return -EINVAL;
+  for (int i = 0; i < c->nmax_ages; i++)
+    if (c->max_ages[i].prefix != NULL && apply_max_age(c, &c->max_ages[i]) != 0)
+      return -EINVAL;
   return 0;
 }
 
