@@ -15,7 +15,7 @@ request, and tandem's ratios against the targets of issue 9 (on the 13-byte
 file at least nginx's req/s and no more CPU; at least 0.9x nginx's req/s on
 the larger ones).
 
-    /usr/bin/python3 benchmark/static.py [--rounds 3] [--duration 4]
+    /usr/bin/python3 benchmark/static.py [--rounds 5] [--duration 4]
 """
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def wrk(url: str, seconds: float, pids: set[int]) -> tuple[float, float]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--duration", type=float, default=4.0)
     args = ap.parse_args()
     for tool in ("wrk", "nginx"):
