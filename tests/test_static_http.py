@@ -286,6 +286,22 @@ def test_a_mounts_own_max_age_wins_over_the_general_one_in_any_order(tmp_path, f
         stack.close()
 
 
+@pytest.mark.parametrize("flags, listed", [
+    (["--static-listing"], True),                   # a switch alone is on
+    (["--static-listing", "--static-follow-symlinks"], True),
+    (["--static-listing", "0"], False),
+    (["--static-listing=1"], True),
+])
+def test_switches_are_on_alone_or_take_0_or_1(tmp_path, files, flags, listed):
+    stack = Stack(str(tmp_path), None)
+    stack.start_frontend("--static", f"/l={files['pub']}", *flags)
+    try:
+        r = get(stack.port, "/l/")
+        assert (r.status, b"hello.txt" in r.body) == ((200, True) if listed else (404, False))
+    finally:
+        stack.close()
+
+
 def test_a_slow_reader_of_a_huge_file_costs_the_frontend_no_memory(fstack):
     """256 MiB to a client that reads 64 KiB at a time, slowly: the frontend holds no more than its buffers."""
     pid = fstack.frontend.pid

@@ -49,11 +49,11 @@
      "bytes of small static files (64 KiB or less) kept in memory, least recently used first "   \
      "out (0: none)")                                                                             \
   XX(STATIC_FOLLOW_SYMLINKS, "static-follow-symlinks", "TANDEM_STATIC_FOLLOW_SYMLINKS", "0",        \
-     "1 to follow symlinks that lead out of a mount's directory (0: such a link is 404)")        \
+     "on (alone, or 1) to follow symlinks that lead out of a mount's directory (0: such a link is 404)")        \
   XX(STATIC_LISTING, "static-listing", "TANDEM_STATIC_LISTING", "0",                               \
-     "1 to answer a directory without an index.html with a listing of its files (0: 404)")       \
+     "on (alone, or 1) to answer a directory without an index.html with a listing of its files (0: 404)")       \
   XX(STATIC_FALLTHROUGH, "static-fallthrough", "TANDEM_STATIC_FALLTHROUGH", "0",                   \
-     "1 to send a request under a mount that names no file (and any but GET and HEAD) to the "    \
+     "on (alone, or 1) to send a request under a mount that names no file (and any but GET and HEAD) to the "    \
      "backends, as nginx's try_files (0: the mount answers 404 and 405 itself)")                  \
   XX(MAX_CONNECTIONS, "max-connections", "TANDEM_MAX_CONNECTIONS", "10000",                       \
      "client connections open at once, WebSockets included; more are closed at accept, as are "     \
@@ -260,6 +260,11 @@ static int add_max_age(config *c, const char *spec) {
     a->prefix = strndup(spec, plen);
   }
   return 0;
+}
+
+/* The flags that are on or off (0 or 1): given alone, they mean 1. */
+static int is_switch(int opt) {
+  return opt == OPT_STATIC_FOLLOW_SYMLINKS || opt == OPT_STATIC_LISTING || opt == OPT_STATIC_FALLTHROUGH;
 }
 
 /* Sets a's seconds on the mounts it names (all, without a prefix). */
@@ -514,7 +519,7 @@ int config_load(config *c, int argc, char **argv) {
   }
 
   for (i = 0; i < NOPTIONS; i++)
-    longopts[i] = (struct option) { options[i].flag, required_argument, NULL, i };
+    longopts[i] = (struct option) { options[i].flag, is_switch(i) ? optional_argument : required_argument, NULL, i };
   longopts[OPT_HELP] = (struct option) { "help", no_argument, NULL, OPT_HELP };
   longopts[OPT_VERSION] = (struct option) { "version", no_argument, NULL, OPT_VERSION };
   longopts[OPT_CHECK_CONFIG] = (struct option) { "check-config", no_argument, NULL, OPT_CHECK_CONFIG };
@@ -552,6 +557,13 @@ int config_load(config *c, int argc, char **argv) {
     if (ch == OPT_STATIC_MAX_AGE && !seen_max_age_flag) {
       seen_max_age_flag = 1;
       free_max_ages(c);
+    }
+    if (is_switch(ch) && optarg == NULL) {
+      /* A switch alone means 1, as in nginx's on; "--static-listing 0" and
+       * "--static-listing=1" work too. */
+      optarg = "1";
+      if (optind < argc && (strcmp(argv[optind], "0") == 0 || strcmp(argv[optind], "1") == 0))
+        optarg = argv[optind++];
     }
     if (set_option(c, ch, optarg, 1) != 0)
       return -EINVAL;
