@@ -612,8 +612,8 @@ static int serve_kept_fd(http_req *req, static_entry *e, int head) {
   http_req_set_handler(req, &static_handler, sf);
   alone = http_req_idle_head(req);
   sf->answering = 1;
-  if (static_file_head(req, http_req_head(req), &e->v, e->size, head, e->lines, e->lines_len, e->lines_v, &sf->offset,
-                &sf->end) == 0 && sf->req != NULL) {
+  if (static_file_head(req, http_req_head(req), &e->v, e->size, head, e->lines, e->lines_len, e->lines_v,
+                       &sf->offset, &sf->end) == 0 && sf->req != NULL) {
     if (head) {
       http_req_end(req);
     } else {
@@ -647,7 +647,7 @@ static int serve_cached(http_req *req, const static_mount *m, const char *rel, s
   if (e->fd >= 0)
     return serve_kept_fd(req, e, head);
   if (static_file_head(req, http_req_head(req), &e->v, e->size, head, e->lines, e->lines_len, e->lines_v, &offset,
-                &end) == 0) {
+                       &end) == 0) {
     if (!head)
       http_req_write_file(req, e->body + offset, end - offset, e->body_fd, offset);
     http_req_end(req);
