@@ -60,10 +60,15 @@ def test_help_lists_every_flag_with_its_variable():
     result = run("--help")
     assert result.returncode == 0
     text = result.stdout
-    # Each option block: "--name=VALUE", its description, then "[env TANDEM_..., default: ...]".
-    blocks = re.findall(r"--([a-z-]+)=VALUE\n(.*?)\[env (TANDEM_[A-Z_]+), default: ([^\]]*)\]", text, re.S)
-    documented = {name: env for name, _, env, _ in blocks}
+    # Each option block: "--name=VALUE" ("--name[=0|1]" for a switch), its description, then
+    # "[env TANDEM_..., default: ...]".
+    blocks = re.findall(r"--([a-z-]+)(=VALUE|\[=0\|1\])\n(.*?)\[env (TANDEM_[A-Z_]+), default: ([^\]]*)\]", text,
+                        re.S)
+    documented = {name: env for name, _, _, env, _ in blocks}
     assert documented == FLAGS
+    assert {name for name, form, _, _, _ in blocks if form != "=VALUE"} == {
+        "static-follow-symlinks", "static-listing", "static-fallthrough"}
+    blocks = [(name, description, env, default) for name, _, description, env, default in blocks]
     for name, description, _, _ in blocks:
         assert description.strip(), f"--{name} has no description"
     assert "--help" in text and "--version" in text

@@ -49,12 +49,14 @@
      "bytes of small static files (64 KiB or less) kept in memory, least recently used first "   \
      "out (0: none)")                                                                             \
   XX(STATIC_FOLLOW_SYMLINKS, "static-follow-symlinks", "TANDEM_STATIC_FOLLOW_SYMLINKS", "0",        \
-     "on (alone, or 1) to follow symlinks that lead out of a mount's directory (0: such a link is 404)")        \
+     "on (alone, or 1) to follow symlinks that lead out of a mount's directory (0: such a link "  \
+     "is 404)")                                                                                   \
   XX(STATIC_LISTING, "static-listing", "TANDEM_STATIC_LISTING", "0",                               \
-     "on (alone, or 1) to answer a directory without an index.html with a listing of its files (0: 404)")       \
+     "on (alone, or 1) to answer a directory without an index.html with a listing of its files " \
+     "(0: 404)")                                                                                  \
   XX(STATIC_FALLTHROUGH, "static-fallthrough", "TANDEM_STATIC_FALLTHROUGH", "0",                   \
-     "on (alone, or 1) to send a request under a mount that names no file (and any but GET and HEAD) to the "    \
-     "backends, as nginx's try_files (0: the mount answers 404 and 405 itself)")                  \
+     "on (alone, or 1) to send a request under a mount that names no file (and any but GET and "  \
+     "HEAD) to the backends, as nginx's try_files (0: the mount answers 404 and 405 itself)")     \
   XX(MAX_CONNECTIONS, "max-connections", "TANDEM_MAX_CONNECTIONS", "10000",                       \
      "client connections open at once, WebSockets included; more are closed at accept, as are "     \
      "clients that arrive when no file descriptor is left")                                       \
@@ -131,6 +133,11 @@ static const struct {
 
 #define NOPTIONS ((int) (sizeof(options) / sizeof(options[0])))
 
+/* The flags that are on or off (0 or 1): given alone, they mean 1. */
+static int is_switch(int opt) {
+  return opt == OPT_STATIC_FOLLOW_SYMLINKS || opt == OPT_STATIC_LISTING || opt == OPT_STATIC_FALLTHROUGH;
+}
+
 static void usage(FILE *out) {
   fprintf(out,
           "usage: tandem-frontend [OPTIONS]\n\n"
@@ -138,8 +145,9 @@ static void usage(FILE *out) {
           "forwards every other request to the Python backends connected on a Unix socket.\n\n"
           "Each option can also be set with the environment variable shown; a flag wins.\n\n");
   for (int i = 0; i < NOPTIONS; i++) {
-    fprintf(out, "  --%s=VALUE\n      %s\n      [env %s, default: %s]\n", options[i].flag,
-            options[i].help, options[i].env, options[i].def[0] ? options[i].def : "none");
+    fprintf(out, "  --%s%s\n      %s\n      [env %s, default: %s]\n", options[i].flag,
+            is_switch(i) ? "[=0|1]" : "=VALUE", options[i].help, options[i].env,
+            options[i].def[0] ? options[i].def : "none");
   }
   fprintf(out, "  --check-config\n      check the settings, and that the listen addresses resolve and the\n"
                "      folders of the backend socket, --record and --access-log are writable, then exit (0: valid)\n"
@@ -260,11 +268,6 @@ static int add_max_age(config *c, const char *spec) {
     a->prefix = strndup(spec, plen);
   }
   return 0;
-}
-
-/* The flags that are on or off (0 or 1): given alone, they mean 1. */
-static int is_switch(int opt) {
-  return opt == OPT_STATIC_FOLLOW_SYMLINKS || opt == OPT_STATIC_LISTING || opt == OPT_STATIC_FALLTHROUGH;
 }
 
 /* Sets a's seconds on the mounts it names (all, without a prefix). */
