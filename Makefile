@@ -87,6 +87,10 @@ $(BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c
 $(BUILD)/tandem-frontend: $(FRONT_OBJ) $(LLHTTP_OBJ) $(BUILD)/obj/frontend/src/main.o
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
+# `make bench`'s cheapest possible backend, in C: what the frontend costs alone (benchmark/floor_backend.c).
+$(BUILD)/floor-backend: benchmark/floor_backend.c $(BUILD)/obj/protocol/tdm_proto.o
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $^ -lmsgpackc
+
 # C unit tests (cmocka), one binary per test file.
 C_TESTS := $(patsubst %.c,$(BUILD)/%,$(wildcard protocol/tests/test_*.c frontend/tests/test_*.c))
 
@@ -112,6 +116,7 @@ test-python: build
 	cd backend && TANDEM_EXPECT_SPEEDUPS=1 $(PYTHON) -m pytest -q tests
 
 test-e2e: build
+	@$(MAKE) --no-print-directory $(BUILD)/floor-backend
 	$(PYTHON) -m pytest -q tests
 
 test: test-c test-python test-e2e test-sanitize test-memcheck test-fuzz
@@ -256,6 +261,7 @@ BENCH_PACKAGES := wrk python3-uvicorn python3-httptools gunicorn nginx uwsgi-cor
 # writes benchmark/results/<date>/ and the summary table in benchmark/README.md.
 bench: build
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(BENCH_PACKAGES)"
+	@$(MAKE) --no-print-directory $(BUILD)/floor-backend
 	$(PYTHON) benchmark/run.py $(BENCH_ARGS)
 
 # About a minute: plaintext on the raw apps' contenders; writes build/bench/.

@@ -34,7 +34,7 @@ from harness.contenders import CONTENDERS, Contender  # noqa: E402
 from harness.measure import Run, Step  # noqa: E402
 from harness.procs import free_port, wait_http  # noqa: E402
 from harness.scenarios import NATIVE, SCENARIOS, Scenario  # noqa: E402
-from harness.servers import FRONTEND, ROOT, tandem  # noqa: E402
+from harness.servers import FLOOR_BACKEND, FRONTEND, ROOT, floor, tandem  # noqa: E402
 from harness import wrk as _wrk  # noqa: E402
 
 # What backend_micro.py and callgrind.py import from here.
@@ -106,7 +106,8 @@ def select(args: argparse.Namespace) -> tuple[list[Contender], list[Scenario]]:
 
 
 TOOL_HINTS = {"wrk": "apt-get install wrk", "nginx": "apt-get install nginx",
-              "uwsgi": "apt-get install uwsgi-core uwsgi-plugin-python3", str(FRONTEND): "make build"}
+              "uwsgi": "apt-get install uwsgi-core uwsgi-plugin-python3", str(FRONTEND): "make build",
+              str(FLOOR_BACKEND): "make build/floor-backend"}
 
 
 def missing_tools(contenders: list[Contender]) -> list[str]:
@@ -141,16 +142,23 @@ def measure_contenders(contenders: list[Contender], scenarios: list[Scenario], a
 Ceiling = tuple[list[Run], dict[str, int], dict[str, str]]    # runs, backends per row, failures
 
 
-def measure_ceiling(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> Ceiling:
-    """One frontend with 1, 2 and 4 native backends serving plaintext, interleaved like the rest."""
+def ceiling_rows() -> list[Contender]:
+    """One frontend with 1, 2 and 4 native backends, and with the floor backend (in C: it answers without
+    looking at the request, so what is left is the frontend's and the channel's cost)."""
     rows = [Contender(f"ceiling-{n}", f"tandem native, {n} backend{'s' * (n > 1)}", "raw", NATIVE,
                       tandem("apps:app", "native", n)) for n in CEILING_BACKENDS]
+    return rows + [Contender(report.FLOOR_KEY, "tandem frontend, the floor backend", "raw", NATIVE, floor())]
+
+
+def measure_ceiling(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> Ceiling:
+    """ceiling_rows() serving plaintext, interleaved like the rest."""
+    rows = ceiling_rows()
     plain = [s for s in SCENARIOS if s.key == "plain"]
     print("\nthe one-frontend ceiling:", flush=True)
     ceiling_tmp = tmp / "ceiling"
     ceiling_tmp.mkdir()
     runs, failed = measure_contenders(rows, plain, args, ceiling_tmp, env)
-    return runs, {c.key: n for c, n in zip(rows, CEILING_BACKENDS)}, failed
+    return runs, {c.key: n for c, n in zip(rows, (*CEILING_BACKENDS, 1))}, failed
 
 
 def write_outputs(results: report.Results, out: Path, full: bool) -> None:
@@ -180,7 +188,8 @@ def main() -> int:
         results = report.load(args.report.resolve(), CONTENDERS, SCENARIOS)
         write_outputs(results, args.report.resolve(), full=True)
         return 0
-    missing = missing_tools(contenders)
+    with_ceiling = not (args.quick or args.no_ceiling)
+    missing = missing_tools(contenders + (ceiling_rows() if with_ceiling else []))
     if missing:
         print("benchmark: missing " + ", ".join(missing), file=sys.stderr)
         return 1
@@ -191,8 +200,8 @@ def main() -> int:
     print("\n".join(f"{name:10} {v}" for name, v in found.items()), flush=True)
     with tempfile.TemporaryDirectory(prefix="tandem-bench-") as name:
         runs, failed = measure_contenders(contenders, scenarios, args, Path(name), env)
-        ceiling, backends, ceiling_failed = (([], {}, {}) if args.quick or args.no_ceiling
-                                             else measure_ceiling(args, Path(name), env))
+        ceiling, backends, ceiling_failed = (measure_ceiling(args, Path(name), env) if with_ceiling
+                                             else ([], {}, {}))
     took = int(time.monotonic() - started)
     meta = {"date": date, "rounds": args.rounds, "seconds": args.duration, "warmup": args.warmup,
             "took": f"{took // 60} min {took % 60} s", "quick": args.quick}

@@ -17,6 +17,9 @@ from .contenders import TARGETS, Contender, Target
 from .measure import Run
 from .scenarios import SKIPPED, Scenario
 
+# The ceiling's row of the frontend with benchmark/floor_backend.c behind it.
+FLOOR_KEY = "ceiling-floor"
+
 README_START = "<!-- bench-summary:start -->"
 README_END = "<!-- bench-summary:end -->"
 
@@ -171,18 +174,45 @@ def error_lines(results: Results) -> list[str]:
 
 
 def ceiling_table(results: Results) -> str:
-    """One frontend as native backends are added: its own CPU per request and how busy it was."""
+    """One frontend as native backends are added, then with the floor backend: its own CPU per request and how
+    busy it was."""
     sums = summarise(results.ceiling)
-    lines = ["| backends | req/s (median) | min - max | frontend CPU µs/req | frontend cores busy "
-             "| backends' cores busy | all CPU µs/req |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| backends | req/s (median) | min - max | frontend CPU µs/req | backend CPU µs/req "
+             "| frontend cores busy | backends' cores busy | all CPU µs/req |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for key, n in results.ceiling_backends.items():
         s = sums.get((key, "plain"))
         if s is None:
             continue
-        lines.append(f"| {n} | {s.rps_median:,.0f} | {s.rps_min:,.0f} - {s.rps_max:,.0f} | "
-                     f"{s.cpu_us_by_role.get('frontend', 0):.1f} | {s.cores_by_role.get('frontend', 0):.2f} | "
-                     f"{s.cores_by_role.get('backend', 0):.2f} | {s.cpu_us_best:.1f} |")
+        who = "1, the floor backend (C)" if key == FLOOR_KEY else str(n)
+        lines.append(f"| {who} | {s.rps_median:,.0f} | {s.rps_min:,.0f} - {s.rps_max:,.0f} | "
+                     f"{s.cpu_us_by_role.get('frontend', 0):.1f} | {s.cpu_us_by_role.get('backend', 0):.1f} | "
+                     f"{s.cores_by_role.get('frontend', 0):.2f} | {s.cores_by_role.get('backend', 0):.2f} | "
+                     f"{s.cpu_us_best:.1f} |")
     return "\n".join(lines)
+
+
+def floor_lines(results: Results) -> list[str]:
+    """What the native target leaves the Python backend: 1.5x nginx's CPU per request, less the frontend's."""
+    floor = summarise(results.ceiling).get((FLOOR_KEY, "plain"))
+    sums = results.summaries()
+    nginx, native = sums.get(("nginx-return", "plain")), sums.get(("tandem-native", "plain"))
+    if floor is None or nginx is None or native is None:
+        return []
+    target = next(t for t in TARGETS if t.ours == "tandem-native" and t.theirs == "nginx-return")
+    limit = (target.cpu_at_most or 0) * nginx.cpu_us_best
+    frontend = floor.cpu_us_by_role.get("frontend", 0.0)
+    budget = limit - frontend
+    backend = native.cpu_us_by_role.get("backend", 0.0)
+    return [f"- nginx `return 200`: {nginx.cpu_us_best:.1f} µs a request (best round), "
+            f"{nginx.rps_median:,.0f} req/s.",
+            f"- The frontend with the floor backend, which answers without looking at the request: "
+            f"{floor.cpu_us_best:.1f} µs ({frontend:.1f} frontend, "
+            f"{floor.cpu_us_by_role.get('backend', 0):.1f} backend), {floor.rps_median:,.0f} req/s "
+            f"({floor.rps_median / nginx.rps_median:.2f}x nginx's).",
+            f"- The native target ({target.cpu_at_most:g}x nginx's CPU, {limit:.1f} µs) leaves the backend "
+            f"{budget:.1f} µs a request beside that frontend, system calls included; the native `App`'s backend "
+            f"spends {backend:.1f} ({native.cpu_us_best:.1f} µs in all, best round)."]
 
 
 def feed_ratio_table(results: Results) -> str:
@@ -220,7 +250,10 @@ def results_markdown(results: Results) -> str:
                           "CPU µs per request, median p99; a target missed is named (issue 12's targets; for "
                           "the framework apps: not beaten).\n\n" + comparison_table(results)))
     if results.ceiling:
-        parts.append(_section("One frontend, 1 to 4 native backends (`plain`)", ceiling_table(results)))
+        parts.append(_section("One frontend, 1 to 4 native backends and the floor (`plain`)",
+                              ceiling_table(results)))
+        if floor_lines(results):
+            parts.append(_section("The floor", "\n".join(floor_lines(results))))
         parts.append(_section("Backends per frontend", feed_ratio_table(results)))
     parts.append(_section("Skipped", "\n".join(skipped_lines(results)) or "Nothing."))
     parts.append(_section("Errors", "\n".join(error_lines(results)) or "None: every response was 2xx and "

@@ -28,6 +28,7 @@ from .procs import Command, attached_backends, free_port
 ROOT = Path(__file__).resolve().parent.parent.parent
 BENCH = ROOT / "benchmark"
 FRONTEND = ROOT / "build" / "tandem-frontend"
+FLOOR_BACKEND = ROOT / "build" / "floor-backend"
 PYTHON = sys.executable
 # tandem's default for a WSGI app (--threads: 4 per CPU, at most 32); gthread gets the same.
 WSGI_THREADS = min(32, 4 * (os.cpu_count() or 1))
@@ -59,6 +60,17 @@ def tandem(app: str, interface: str, backends: int = 1, extra: tuple[str, ...] =
                                       "--log-level", "warning", *extra], cwd=BENCH)
         return Launch(port, [frontend, backend], ready=lambda: attached_backends(sock) >= backends)
     return Server((str(FRONTEND),), launch)
+
+
+def floor() -> Server:
+    """The C frontend and benchmark/floor_backend.c, which answers every request without looking at it."""
+    def launch(tmp: Path) -> Launch:
+        port, sock = free_port(), tmp / "backend.sock"
+        frontend = Command("frontend", [str(FRONTEND), "--listen", f"127.0.0.1:{port}",
+                                        "--backend-socket", str(sock), "--log-level", "warn"])
+        backend = Command("backend", [str(FLOOR_BACKEND), str(sock)])
+        return Launch(port, [frontend, backend], ready=lambda: attached_backends(sock) >= 1)
+    return Server((str(FRONTEND), str(FLOOR_BACKEND)), launch)
 
 
 def uvicorn(app: str) -> Server:
