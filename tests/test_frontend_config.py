@@ -14,6 +14,7 @@ from e2e_support import FRONTEND, free_port, request, spawn, tcp_accepts, wait_u
 # Every flag the frontend documents, with the variable that also sets it.
 FLAGS = {
     "listen": "TANDEM_LISTEN",
+    "reuse-port": "TANDEM_REUSE_PORT",
     "backend-socket": "TANDEM_BACKEND_SOCKET",
     "backend-socket-mode": "TANDEM_BACKEND_SOCKET_MODE",
     "backend-socket-group": "TANDEM_BACKEND_SOCKET_GROUP",
@@ -67,7 +68,7 @@ def test_help_lists_every_flag_with_its_variable():
     documented = {name: env for name, _, _, env, _ in blocks}
     assert documented == FLAGS
     assert {name for name, form, _, _, _ in blocks if form != "=VALUE"} == {
-        "static-follow-symlinks", "static-listing", "static-fallthrough"}
+        "reuse-port", "static-follow-symlinks", "static-listing", "static-fallthrough"}
     blocks = [(name, description, env, default) for name, _, description, env, default in blocks]
     for name, description, _, _ in blocks:
         assert description.strip(), f"--{name} has no description"

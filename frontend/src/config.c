@@ -27,6 +27,10 @@
 #define CONFIG_OPTIONS(XX)                                                                        \
   XX(LISTEN, "listen", "TANDEM_LISTEN", "127.0.0.1:8080",                                         \
      "HOST:PORT to accept HTTP clients on")                                                       \
+  XX(REUSE_PORT, "reuse-port", "TANDEM_REUSE_PORT", "0",                                           \
+     "on (alone, or 1) to listen with SO_REUSEPORT: several frontends started so on one HOST:PORT " \
+     "share its clients, the kernel spreading new connections over them (0: the port is this "    \
+     "frontend's alone)")                                                                         \
   XX(BACKEND_SOCKET, "backend-socket", "TANDEM_BACKEND_SOCKET", "/run/tandem/backend.sock",       \
      "Unix socket path that backends connect to (created by the frontend)")                       \
   XX(BACKEND_SOCKET_MODE, "backend-socket-mode", "TANDEM_BACKEND_SOCKET_MODE", "0600",            \
@@ -135,7 +139,8 @@ static const struct {
 
 /* The flags that are on or off (0 or 1): given alone, they mean 1. */
 static int is_switch(int opt) {
-  return opt == OPT_STATIC_FOLLOW_SYMLINKS || opt == OPT_STATIC_LISTING || opt == OPT_STATIC_FALLTHROUGH;
+  return opt == OPT_REUSE_PORT || opt == OPT_STATIC_FOLLOW_SYMLINKS || opt == OPT_STATIC_LISTING ||
+         opt == OPT_STATIC_FALLTHROUGH;
 }
 
 static void usage(FILE *out) {
@@ -354,6 +359,7 @@ static const struct {
   int kind;
   size_t offset;
 } numbers[] = {
+  { OPT_REUSE_PORT, 0, 1, NUM_INT, offsetof(config, reuse_port) },
   { OPT_MAX_CONNECTIONS, 1, 1000000, NUM_INT, offsetof(config, max_connections) },
   { OPT_KEEPALIVE_TIMEOUT, 0, 86400, NUM_MS, offsetof(config, keepalive_timeout_ms) },
   { OPT_HEADER_TIMEOUT, 1, 86400, NUM_MS, offsetof(config, header_timeout_ms) },

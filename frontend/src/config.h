@@ -29,6 +29,7 @@ typedef struct static_max_age {
 typedef struct config {
   char *listen_host;   /* owner: config */
   int listen_port;
+  int reuse_port;      /* listen with SO_REUSEPORT (--reuse-port) */
   char *backend_socket;
   mode_t backend_socket_mode;
   int backend_socket_mode_set;   /* given by the user, not the default */

@@ -2,12 +2,14 @@
  * modules (see server.h). */
 #include "server.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "access_log.h"
 #include "http_conn.h"
@@ -118,6 +120,19 @@ int server_init(server *s, uv_loop_t *loop, const config *cfg) {
   return 0;
 }
 
+/* SO_REUSEPORT on the listener's socket: frontends that all set it share
+ * the address (--reuse-port). */
+static int reuse_port(uv_tcp_t *listener) {
+  uv_os_fd_t fd;
+  int on = 1;
+  int rc;
+
+  rc = uv_fileno((uv_handle_t *) listener, &fd);
+  if (rc == 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0)
+    rc = uv_translate_sys_error(errno);
+  return rc;
+}
+
 int server_listen(server *s) {
   struct addrinfo hints, *res = NULL;
   char port[16];
@@ -144,8 +159,15 @@ int server_listen(server *s) {
     log_error("cannot resolve listen address %s: %s", cfg->listen_host, gai_strerror(rc));
     return UV_EINVAL;
   }
-  uv_tcp_init(s->ctx.loop, &s->listener);
-  rc = uv_tcp_bind(&s->listener, res->ai_addr, 0);
+  /* The socket is made before the bind so SO_REUSEPORT can be set on it
+   * (libuv 1.44's bind has no flag for it). */
+  rc = uv_tcp_init_ex(s->ctx.loop, &s->listener, (unsigned) res->ai_family);
+  if (rc != 0)
+    s->listener.loop = NULL;            /* not a handle: server_stop() leaves it */
+  else if (cfg->reuse_port)
+    rc = reuse_port(&s->listener);
+  if (rc == 0)
+    rc = uv_tcp_bind(&s->listener, res->ai_addr, 0);
   freeaddrinfo(res);
   if (rc == 0)
     rc = uv_listen((uv_stream_t *) &s->listener, LISTEN_BACKLOG, server_on_connection);
