@@ -344,14 +344,23 @@ void access_req_end(access_req *ar, const char *peer, int status, uint64_t body_
   req_finish(ar, peer, status, body_bytes, id);
 }
 
+void access_req_drop(access_req *ar) {
+  if (!ar->active)
+    return;
+  ar->active = 0;
+  metrics.in_flight--;
+  free(ar->fields);
+  ar->fields = NULL;
+  ar->headed = 0;
+}
+
 void access_req_forget(access_req *ar) {
   if (!ar->active)
     return;
   if (!ar->headed) {
     /* A head never completed (the client left, or was cut off by a
      * response to an earlier request): not a request to count. */
-    ar->active = 0;
-    metrics.in_flight--;
+    access_req_drop(ar);
     return;
   }
   metrics.cancelled_client++;

@@ -61,11 +61,16 @@ void access_req_route(access_req *ar, int kind);
 void access_req_backend(access_req *ar, int pid, uint64_t gen);
 /* The backend's part of it is over: its response ended, or the stream did. */
 void access_req_backend_done(access_req *ar);
-/* Its response is complete: logged and counted.  peer: the client's address
+/* Its response is complete and in the connection's output (it is the
+ * pipeline's head): logged and counted.  peer: the client's address
  * when the head gave none; id: the request id (ar->id_len bytes), or NULL. */
 void access_req_end(access_req *ar, const char *peer, int status, uint64_t body_bytes, const char *id);
 /* It leaves the pipeline: if its response was not complete, the client left
  * first (logged as 499, as nginx does, if its head was read). */
 void access_req_forget(access_req *ar);
+/* It leaves the pipeline without having run (an earlier response closed the
+ * connection before its turn): neither logged nor counted, as a request
+ * nginx would not have read. */
+void access_req_drop(access_req *ar);
 
 #endif /* TDM_ACCESS_LOG_H */

@@ -281,6 +281,14 @@ void http_req_wait_client(http_req *req) {
   conn_arm_timer(req->conn);
 }
 
+/* The access log's line for req, whose response is complete and in the
+ * connection's output: a later request's is written when it reaches the
+ * head, so one dropped before then is not logged as answered. */
+static void req_log(http_req *req) {
+  access_req_end(&req->alog, req->conn->sock.peer_host, req->status, req->body_bytes,
+                 http_req_id(req, &req->alog.id_len));
+}
+
 /* The response is complete (aborted: it cannot be completed, and the
  * connection closes without a chunked terminator). */
 static void req_end_response(http_req *req, int aborted) {
@@ -291,8 +299,8 @@ static void req_end_response(http_req *req, int aborted) {
   if (aborted || !http_framing_complete(&req->framing))
     req->close_after = 1;
   req->resp_done = 1;
-  access_req_end(&req->alog, req->conn->sock.peer_host, req->status, req->body_bytes,
-                 http_req_id(req, &req->alog.id_len));
+  if (http_req_is_head(req))
+    req_log(req);
   conn_retire(req->conn);
 }
 
@@ -415,8 +423,11 @@ static int conn_retire_head(http_conn *c) {
   }
   conn_pop(c, TDM_CANCEL_NO_ERROR);
   if (last) {
-    while (c->count > 0)
+    while (c->count > 0) {
+      if (conn_req(c, 0)->deferred)
+        access_req_drop(&conn_req(c, 0)->alog);   /* read, never run */
       conn_pop(c, TDM_CANCEL_CLIENT_GONE);
+    }
     sock_end(&c->sock);
     return 0;
   }
@@ -430,6 +441,8 @@ static int conn_retire_head(http_conn *c) {
     }
     head->resp.len = 0;
   }
+  if (head->resp_done)
+    req_log(head);
   if (sock_pending(&c->sock) < HTTP_OUT_HIGH)
     conn_head_writable(c);
   return c->closing ? UV_ECANCELED : 0;
@@ -547,6 +560,14 @@ static int conn_on_begin(void *owner) {
   return HTTP_PARSE_OK;
 }
 
+/* Whether a request may run while requests before it on its connection are
+ * unanswered: RFC 9112 section 9.3.2 lets a server run pipelined requests
+ * in parallel only if their methods are safe (RFC 9110 section 9.2.1); any
+ * other waits for its turn, as nginx runs every pipelined request. */
+static int method_is_safe(uint8_t method) {
+  return method == HTTP_GET || method == HTTP_HEAD || method == HTTP_OPTIONS || method == HTTP_TRACE;
+}
+
 /* The request head is complete: a refused one is answered here, a valid one
  * goes to the route hook, which gives it a handler or answers it. */
 static int conn_on_head(void *owner, int status, const char *body) {
@@ -567,6 +588,12 @@ static int conn_on_head(void *owner, int status, const char *body) {
   if (status != 0) {
     http_req_local(req, status, NULL, body, 1);
     return stop_parsing(c);
+  }
+  if (c->count > 1 && !method_is_safe(req->method)) {
+    /* Requests before it are not answered yet: it runs once they are
+     * (conn_run_deferred), its parser waiting after its head till then. */
+    req->deferred = 1;
+    return HTTP_PARSE_PAUSED;
   }
   hooks->route(req);
   /* Answered as the last response (Connection: close, say): what follows,
@@ -755,8 +782,26 @@ static void conn_on_end(void *owner, int err) {
   conn_close(c);
 }
 
+/* The deferred request (conn_on_head) is at the head, the requests before
+ * it answered: it goes to the route hook now, as its head's did then. */
+static void conn_run_deferred(http_conn *c) {
+  http_req *req = parsing_req(c);
+
+  req->deferred = 0;
+  hooks->route(req);
+  if (!c->closing && !c->read_done && req->has_body)
+    conn_arm_timer(c);
+}
+
 void http_conn_resume(http_conn *c) {
-  if (c->count > 0 && (parsing_req(c)->held || (parsing_req(c)->expect_continue && !parsing_req(c)->continued)))
+  http_req *last;
+
+  if (c->count == 1 && parsing_req(c)->deferred && !c->closing && !c->read_done)
+    conn_run_deferred(c);
+  if (c->closing)
+    return;
+  last = c->count > 0 ? parsing_req(c) : NULL;
+  if (last != NULL && (last->held || last->deferred || (last->expect_continue && !last->continued)))
     return;
   if (c->closing || c->read_done || c->sock.lingering)
     return;

@@ -33,6 +33,7 @@ struct http_req {
   unsigned body_done : 1;        /* the client sent the whole body */
   unsigned body_taken : 1;       /* the handler forwards the body (it cannot be skipped) */
   unsigned held : 1;             /* the parser waits after this head */
+  unsigned deferred : 1;         /* not safe, behind unanswered requests: runs at the head */
   unsigned resp_started : 1;     /* the status line has been produced */
   unsigned resp_done : 1;        /* the whole response has been produced */
   unsigned close_after : 1;      /* close the connection after this response */

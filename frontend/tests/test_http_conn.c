@@ -2050,7 +2050,7 @@ static void waiting_request_order(const char *eighth, const char *body) {
   b = be_ready(100, TDM_DEFAULT_WINDOW);
   c2 = cl_connect();
   cl_send(c2, "GET /other HTTP/1.1\r\nHost: x\r\n\r\n");
-  be_expect_request(b, 1, body != NULL ? "POST" : "GET", "/8", &f);
+  be_expect_request(b, 1, body != NULL ? "OPTIONS" : "GET", "/8", &f);
   assert_int_equal(f.u.request.flags, body != NULL ? 0 : TDM_FLAG_END);
   assert_int_equal(f.u.request.body.len, 0);
   be_expect_request(b, 2, "GET", "/other", &f);
@@ -2083,9 +2083,48 @@ static void test_waiting_request_keeps_stream_order(void **state) {
   waiting_request_order("GET /8 HTTP/1.1\r\nHost: x\r\n\r\n", NULL);
 }
 
+/* (A safe method with a body: one that is not safe would wait for the
+ * seven before it, test_pipelined_request_not_safe_waits_its_turn.) */
 static void test_waiting_request_with_body_keeps_stream_order(void **state) {
   (void) state;
-  waiting_request_order("POST /8 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", "hello");
+  waiting_request_order("OPTIONS /8 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", "hello");
+}
+
+/* A POST pipelined behind a GET not yet answered goes to the backend only
+ * once the GET is answered (RFC 9112 section 9.3.2); a GET behind the POST
+ * follows it at once. */
+static void test_pipelined_request_not_safe_waits_its_turn(void **state) {
+  peer *a = be_ready(16, TDM_DEFAULT_WINDOW), *c = cl_connect();
+  const char *ok = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nserver: tandem\r\n"
+                   "content-length: 1\r\n\r\n";
+  char want[256];
+  tdm_frame f;
+  (void) state;
+
+  cl_send(c, "GET /1 HTTP/1.1\r\nHost: x\r\n\r\n"
+             "POST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+             "GET /3 HTTP/1.1\r\nHost: x\r\n\r\n");
+  be_expect_request(a, 1, "GET", "/1", &f);
+  be_expect_silence(a);
+  be_respond_text(a, 1, "1");
+  be_expect_request(a, 2, "POST", "/2", &f);
+  if (f.u.request.flags & TDM_FLAG_END) {
+    str_equal(f.u.request.body, "hello");
+  } else {
+    assert_int_equal(f.u.request.body.len, 0);
+    be_expect(a, TDM_DATA, 2, &f);
+    str_equal(f.u.data.data, "hello");
+    assert_int_equal(f.u.data.flags, TDM_FLAG_END);
+  }
+  be_expect_request(a, 3, "GET", "/3", &f);
+  be_respond_text(a, 3, "3");
+  be_respond_text(a, 2, "2");
+  for (int i = 1; i <= 3; i++) {
+    snprintf(want, sizeof(want), "%s%d", ok, i);
+    cl_expect_response(c, 0, want);
+  }
+  be_expect_silence(a);
+  cl_expect_open(c);
 }
 
 /* A backend superseded while a write to it is still in flight (it is not
@@ -2286,6 +2325,7 @@ int main(void) {
     T(test_local_answer_behind_backend_then_body_fails),
     T(test_waiting_request_keeps_stream_order),
     T(test_waiting_request_with_body_keeps_stream_order),
+    T(test_pipelined_request_not_safe_waits_its_turn),
 #undef T
   };
 
