@@ -97,6 +97,8 @@ static int on_message_begin(llhttp_t *ll) {
   p->in_head = 0;
   p->bare_lf = 0;
   p->last_cr = 0;
+  p->version_seen = 0;
+  p->not_http = 0;
   p->in_body = 0;
   p->chunked = 0;
   return p->cb->on_begin(p->owner) == HTTP_PARSE_OK ? 0 : HPE_PAUSED;
@@ -128,6 +130,49 @@ static void head_scan(http_parser *p, const char *from, const char *to) {
   }
   if (to > from)
     p->last_cr = to[-1] == '\r';
+}
+
+/* The version's first span: the five bytes before it must be "HTTP/" (RFC
+ * 9112 section 2.3: HTTP-name is "HTTP", case-sensitive).  llhttp 8 also
+ * takes "RTSP/" and "ICE/" here, which would have the request read as
+ * HTTP/1.x (without a Host header, for 1.0), where nginx answers 400.  The
+ * bytes may have come in earlier inputs: p->tail keeps their last five. */
+static int on_version(llhttp_t *ll, const char *at, size_t len) {
+  http_parser *p = ll->data;
+  size_t here = (size_t) (at - p->exec_start), before;
+  char name[5];
+
+  (void) len;
+  if (p->version_seen)
+    return 0;
+  p->version_seen = 1;
+  if (here > sizeof(name))
+    here = sizeof(name);
+  before = sizeof(name) - here;
+  if (p->tail_len < before) {
+    p->not_http = 1;
+    return 0;
+  }
+  memcpy(name, p->tail + p->tail_len - before, before);
+  memcpy(name + before, at - here, here);
+  if (memcmp(name, "HTTP/", sizeof(name)) != 0)
+    p->not_http = 1;
+  return 0;
+}
+
+/* Keeps the last bytes of data[0..n), given to llhttp, for on_version. */
+static void tail_keep(http_parser *p, const char *data, size_t n) {
+  size_t keep;
+
+  if (n >= sizeof(p->tail)) {
+    memcpy(p->tail, data + n - sizeof(p->tail), sizeof(p->tail));
+    p->tail_len = sizeof(p->tail);
+    return;
+  }
+  keep = p->tail_len < sizeof(p->tail) - n ? p->tail_len : sizeof(p->tail) - n;
+  memmove(p->tail, p->tail + p->tail_len - keep, keep);
+  memcpy(p->tail + keep, data, n);
+  p->tail_len = (uint8_t) (keep + n);
 }
 
 static int on_url(llhttp_t *ll, const char *at, size_t len) {
@@ -248,6 +293,8 @@ static int line_check(http_parser *p) {
   /* llhttp takes any one-digit version here (LENIENT_VERSION), so that the
    * ones we do not speak get 505, as nginx answers HTTP/2.0 and later, and
    * not a reading as HTTP/1.1: HTTP/0.9 as well, and 1.2 to 1.9. */
+  if (p->not_http)
+    return refuse_head(p, 400, "the request line's protocol is not HTTP");
   if (ll->http_major != 1 || ll->http_minor > 1)
     return refuse_head(p, 505, "only HTTP/1.0 and HTTP/1.1 are served");
   /* CONNECT would make a tunnel of the connection, and TRACE would echo the
@@ -416,6 +463,7 @@ static void parse_setup(http_parser *p, const http_parse_cb *cb, void *owner, co
     settings.on_message_begin = on_message_begin;
     settings.on_method = on_method;
     settings.on_url = on_url;
+    settings.on_version = on_version;
     settings.on_header_field = on_header_field;
     settings.on_header_value = on_header_value;
     settings.on_headers_complete = on_headers_complete;
@@ -534,6 +582,8 @@ static int ll_feed(http_parser *p, const char *data, size_t len, size_t *used) {
     if (err != HPE_PAUSED)
       break;
     off = (size_t) (llhttp_get_error_pos(&p->ll) - data);
+    if (p->in_head && !p->version_seen)
+      tail_keep(p, p->exec_start, (size_t) (data + off - p->exec_start));
     llhttp_resume(&p->ll);
     p->name_end = NULL;
     /* A head's end goes on at once, unless its owner stops there. */
@@ -548,6 +598,8 @@ static int ll_feed(http_parser *p, const char *data, size_t len, size_t *used) {
     snprintf(p->error, sizeof(p->error), "%s (%s)", llhttp_errno_name(err), reason != NULL ? reason : "");
     return err == HPE_USER && p->error_status != 0 ? p->error_status : 400;
   }
+  if (p->in_head && !p->version_seen)
+    tail_keep(p, p->exec_start, (size_t) (data + len - p->exec_start));
   if (p->in_head)
     head_scan(p, p->head_from != NULL ? p->head_from : p->exec_start, data + len);
   p->head_from = NULL;

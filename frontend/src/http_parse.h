@@ -91,6 +91,10 @@ typedef struct http_parser {
   unsigned chunked : 1;          /* its body is chunked: http_chunked decodes it */
   unsigned in_chunks : 1;        /* and llhttp has handed the input over to it */
   unsigned handover : 1;         /* llhttp paused to hand the input over */
+  unsigned version_seen : 1;     /* the request line's version has begun */
+  unsigned not_http : 1;         /* its protocol is not HTTP (llhttp 8 takes RTSP/ and ICE/ too) */
+  uint8_t tail_len;
+  char tail[5];                  /* the last bytes given to llhttp while a request line is read */
   const char *exec_start;        /* the input llhttp is working on */
   const char *exec_end;
   const char *name_end;          /* where the last header name ended, if in this input */
