@@ -236,3 +236,16 @@ def test_sigusr1_reopens_the_file_after_a_rotation(make_stack, tmp_path):
     wait_until(lambda: b"probe/after" in open(path, "rb").read(), 10, "the line in the new file")
     assert b"probe/after" not in open(path + ".1", "rb").read()
     assert b"probe/before" not in open(path, "rb").read()
+
+
+def test_bytes_after_a_last_request_are_not_logged_as_a_bad_request(make_stack, tmp_path):
+    # After Connection: close nothing more is read (nginx neither): the next bytes are no request to refuse,
+    # so the log has the one answered request, not a 400 that was never sent too.
+    st, _, path = start(make_stack, tmp_path, "combined")
+    data = raw_exchange(st.port, b"GET /static/hello.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+                                 b"GET /users/1 HTTP/1.1\r\nHost: t\r\n\r\nXYZ")
+    assert data.startswith(b"HTTP/1.1 200 ") and data.count(b"HTTP/1.1 ") == 1
+    request(st.port, "GET", "/static/empty.txt")     # a later line: the log has had time for any before it
+    lines = [parse_combined(line) for line in read_lines(path, 2)]
+    assert [(line["request"], line["status"]) for line in lines] == [
+        ("GET /static/hello.txt HTTP/1.1", "200"), ("GET /static/empty.txt HTTP/1.1", "200")]

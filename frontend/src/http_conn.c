@@ -115,9 +115,7 @@ static void req_release(http_req *req, uint32_t code) {
 
 /* ---- output -------------------------------------------------------------- */
 
-/* Queues or writes len bytes of req's response; with fd >= 0 they are also
- * at offset off of fd, a memfd (sock_write_now()). */
-static void req_emit_file(http_req *req, const char *data, size_t len, int fd, uint64_t off) {
+void http_conn_emit(http_req *req, const char *data, size_t len, int fd, uint64_t off) {
   http_conn *c = req->conn;
   tdm_buf *dst = http_req_is_head(req) ? sock_out(&c->sock) : &req->resp;
   int rc;
@@ -140,7 +138,7 @@ static void req_emit_file(http_req *req, const char *data, size_t len, int fd, u
 }
 
 static void req_emit(http_req *req, const char *data, size_t len) {
-  req_emit_file(req, data, len, -1, 0);
+  http_conn_emit(req, data, len, -1, 0);
 }
 
 /* The head request's handler may go on producing. */
@@ -196,25 +194,6 @@ void http_resp_begin(http_req *req, int status, int64_t content_length) {
   req_emit(req, line, http_framing_status_line(line, status));
 }
 
-void http_resp_header(http_req *req, const char *name, size_t nlen, const char *value, size_t vlen) {
-  char line[256];
-  size_t n = http_framing_header_line(line, sizeof(line), name, nlen, value, vlen);
-
-  http_ident_resp_header(&req->ident, name, nlen);
-  if (n > 0) {
-    req_emit(req, line, n);
-    return;
-  }
-  req_emit(req, name, nlen);
-  req_emit(req, ": ", 2);
-  req_emit(req, value, vlen);
-  req_emit(req, "\r\n", 2);
-}
-
-void http_resp_header_lines(http_req *req, const char *lines, size_t len) {
-  req_emit(req, lines, len);
-}
-
 void http_resp_end_head(http_req *req, int have_date, int have_server) {
   char line[HTTP_ID_LINE_MAX + HTTP_FRAMING_HEAD_MAX];
   size_t date_len = 0, n = http_ident_echo(&req->ident, line);
@@ -222,13 +201,6 @@ void http_resp_end_head(http_req *req, int have_date, int have_server) {
 
   req_emit(req, line, n + http_framing_head_end(line + n, &req->framing, have_server, date, date_len,
                                                 req->close_after, req->http10));
-}
-
-void http_req_start(http_req *req, int status, const char *headers, size_t headers_len,
-                    int64_t content_length) {
-  http_resp_begin(req, status, content_length);
-  req_emit(req, headers, headers_len);
-  http_resp_end_head(req, 0, 0);
 }
 
 void http_req_write(http_req *req, const char *data, size_t len) {
@@ -252,7 +224,7 @@ void http_req_write_file(http_req *req, const char *data, size_t len, int fd, ui
   req->body_bytes += len;
   if (chunk_len > 0)
     req_emit(req, chunk, chunk_len);
-  req_emit_file(req, data, len, fd, off);
+  http_conn_emit(req, data, len, fd, off);
   if (chunk_len > 0)
     req_emit(req, "\r\n", 2);
 }
@@ -267,18 +239,6 @@ int http_req_detach(http_req *req) {
     conn_close(req->conn);
   }
   return fd;
-}
-
-void http_req_sent(http_req *req, size_t n) {
-  http_framing_sent(&req->framing, n);
-  req->body_bytes += n;
-  req->conn->send_stalled = 0;
-  conn_arm_timer(req->conn);
-}
-
-void http_req_wait_client(http_req *req) {
-  req->conn->send_stalled = 1;
-  conn_arm_timer(req->conn);
 }
 
 /* The access log's line for req, whose response is complete and in the
@@ -326,18 +286,6 @@ void http_req_simple(http_req *req, int status, const char *extra_headers, const
   http_resp_end_head(req, 0, 0);
   http_req_write(req, body, blen);
   req_end_response(req, 0);
-}
-
-void http_req_continue(http_req *req) {
-  if (!req->expect_continue || req->continued)
-    return;
-  /* Only the head of the pipeline may answer without breaking response
-   * order; a later one's client sends its body after its own short wait, as
-   * RFC 9110 section 10.1.1 lets it.  Either way the body is read now. */
-  if (http_req_is_head(req) && !req->resp_started)
-    req_emit(req, LIT("HTTP/1.1 100 Continue\r\n\r\n"));
-  req->continued = 1;
-  http_conn_resume(req->conn);
 }
 
 void http_req_local(http_req *req, int status, const char *extra, const char *body, int close) {
@@ -641,11 +589,12 @@ static void req_on_body(http_req *req) {
 static int conn_on_complete(void *owner) {
   http_conn *c = owner;
   http_req *req;
+  int last;
 
   if (c->read_done || c->closing || !c->parsing)
     return HTTP_PARSE_PAUSED;
   req = parsing_req(c);
-
+  last = !req->keep_alive;
   c->parsing = 0;
   req->body_done = 1;
   req_on_body(req);
@@ -654,6 +603,11 @@ static int conn_on_complete(void *owner) {
   conn_retire(c);
   if (c->closing)
     return HTTP_PARSE_PAUSED;
+  /* Its client said it was the last (Connection: close, or HTTP/1.0 without
+   * keep-alive): nothing after it is read, as nginx reads nothing more (the
+   * lingering close drains it), so bytes after it are no request to refuse. */
+  if (last)
+    return stop_parsing(c);
   /* Pause before the next request if there is no slot for it, or if this
    * one's body still waits to be passed on (conn->body must be free first). */
   if (c->count == HTTP_PIPELINE_MAX || c->body.len > 0 || c->read_done || conn_backlogged(c))
@@ -769,16 +723,38 @@ static void conn_on_read(void *owner, const char *data, size_t len) {
   conn_parse(c, data, len);
 }
 
+/* Whether every request in the ring is whole and answered, or answered by
+ * a handler that needs no one but the frontend (finishes_alone). */
+static int conn_answers_alone(http_conn *c) {
+  if (c->count == 0 || c->parsing || (c->paused && c->in.len > 0))
+    return 0;
+  for (unsigned i = 0; i < c->count; i++) {
+    const http_req *req = conn_req(c, i);
+    if (!req->body_done || (!req->resp_done && (req->handler == NULL || !req->handler->finishes_alone)))
+      return 0;
+  }
+  return 1;
+}
+
 /* End of input is taken as the client leaving, as nginx and Go's net/http
- * take it: close() and shutdown(SHUT_WR) look the same from here, clients
- * that half-close are rare, and a client that has gone must not keep
- * backends working for it (its streams are cancelled).  The graceful end of
- * a connection ends here too. */
+ * take it: close() and shutdown(SHUT_WR) look the same from here, and a
+ * client that has gone must not keep backends working for it (its streams
+ * are cancelled).  Only requests the frontend answers by itself (a file, a
+ * local answer) are still answered, and an answer being written is
+ * finished, as nginx does, the connection ending after the last
+ * (conn_retire).  The graceful end of a connection ends here too. */
 static void conn_on_end(void *owner, int err) {
   http_conn *c = owner;
 
   if (err < 0 && err != UV_EOF)
     log_debug("client %s: read: %s", c->peer, uv_strerror(err));
+  if (err == UV_EOF && !c->read_done && (conn_answers_alone(c) || (c->count == 0 && conn_sending(c)))) {
+    c->read_done = 1;
+    conn_stop_reading(c);
+    if (c->count == 0)
+      sock_end(&c->sock);       /* the last answer is still being written */
+    return;
+  }
   conn_close(c);
 }
 
@@ -875,6 +851,10 @@ static void conn_arm_timer(http_conn *c) {
   } else {
     sock_timeout_stop(&c->sock);
   }
+}
+
+void http_conn_timer(http_conn *c) {
+  conn_arm_timer(c);
 }
 
 /* The socket's handles are closed: the connection is freed. */

@@ -35,11 +35,16 @@ typedef struct http_handler {
    * and release everything (code is a TDM_CANCEL_* code saying why).  The
    * handler is detached from req when this returns. */
   void (*release)(http_req *req, uint32_t code);
+  /* Nonzero if its answer needs no one but the frontend (a file): a client
+   * that half-closes after its request still gets it, as from nginx; any
+   * other handler is released when the client's input ends. */
+  int finishes_alone;
 } http_handler;
 
 typedef struct http_hooks {
   /* A request's head is complete and valid: give it a handler, or answer
-   * it.  Called from inside the parser. */
+   * it.  Called from inside the parser; for a request that waited for the
+   * ones before it (a method that is not safe), once it is the head. */
   void (*route)(http_req *req);
   /* A client connection has closed (http_conn_count() is one less). */
   void (*conn_gone)(void *arg);

@@ -76,4 +76,11 @@ struct http_conn {
  * handler passed on the body bytes that stopped reading. */
 void http_conn_resume(struct http_conn *c);
 
+/* Queues or writes len bytes of req's response (http_conn.c): into the
+ * connection's output if req is the pipeline's head, else into its own; with
+ * fd >= 0 the bytes are also at offset off of fd, a memfd (sock_write_now()). */
+void http_conn_emit(struct http_req *req, const char *data, size_t len, int fd, uint64_t off);
+/* The connection's timer, set again for what it now waits for. */
+void http_conn_timer(struct http_conn *c);
+
 #endif /* TDM_HTTP_CONN_STATE_H */

@@ -529,6 +529,7 @@ static void static_on_release(http_req *req, uint32_t code) {
 static const http_handler static_handler = {
   .on_writable = static_on_writable,
   .release = static_on_release,
+  .finishes_alone = 1,
 };
 
 /* ---- starting ------------------------------------------------------------ */

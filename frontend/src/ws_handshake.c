@@ -68,8 +68,12 @@ int ws_handshake_check(const tdm_request *rq, int method, const char **why) {
    * section 7.8); otherwise the request is plain HTTP, as before. */
   if (!headers_list(rq, "upgrade", "websocket") || !headers_list(rq, "connection", "upgrade"))
     return 0;
-  if (method != HTTP_GET || rq->http_version.len != 3 || memcmp(rq->http_version.ptr, "1.1", 3) != 0) {
-    *why = "a WebSocket handshake must be an HTTP/1.1 GET";
+  /* "A server MUST ignore an Upgrade header field that is received in an
+   * HTTP/1.0 request" (RFC 9110 section 7.8): plain HTTP, as nginx serves it. */
+  if (rq->http_version.len != 3 || memcmp(rq->http_version.ptr, "1.1", 3) != 0)
+    return 0;
+  if (method != HTTP_GET) {
+    *why = "a WebSocket handshake must be a GET";
     return 400;
   }
   if (header_one(rq, "sec-websocket-version", &v) != 1 || v.len != 2 || memcmp(v.ptr, "13", 2) != 0) {

@@ -108,7 +108,8 @@ static void test_handshake_check(void **state) {
   (void) state;
   assert_int_equal(check(good, 4, HTTP_GET, "1.1"), 1);
   assert_int_equal(check(good, 4, HTTP_POST, "1.1"), 400);
-  assert_int_equal(check(good, 4, HTTP_GET, "1.0"), 400);
+  assert_int_equal(check(good, 4, HTTP_GET, "1.0"), 0);        /* HTTP/1.0: Upgrade ignored (RFC 9110 7.8) */
+  assert_int_equal(check(good, 4, HTTP_POST, "1.0"), 0);
   assert_int_equal(check(v8, 4, HTTP_GET, "1.1"), 426);
   assert_int_equal(check(good, 3, HTTP_GET, "1.1"), 426);       /* no version */
   assert_int_equal(check(short_key, 4, HTTP_GET, "1.1"), 400);
