@@ -48,7 +48,7 @@ call ``asyncio.current_task()``), so the adapter turns the channel's inline fast
 path off (``tandem_fast_path = False``).
 
 Calls ``validation`` (the status and header rules of every interface),
-``request`` (``decode_path``), ``types`` and ``asgi_types``.
+``types`` and ``asgi_types``.
 """
 
 from __future__ import annotations
@@ -61,7 +61,6 @@ from typing import Any, Optional
 from . import validation
 from .validation import MAX_STATUS, MIN_STATUS
 from .asgi_types import ASGI2Application, ASGIApplication, Message, Receive, Scope, Send
-from .request import decode_path
 from .protocol import WEBSOCKET, WS_BINARY, WS_TEXT
 from .types import (Header, PreparedHeaders, RawHeaders, StreamCancelled, Stream, WebSocketDisconnect, describe,
                     prepared)
@@ -119,7 +118,9 @@ class ASGIAdapter:
 
     def scope(self, stream: Stream) -> Scope:
         head = stream.head
-        path = decode_path(head.path)
+        # Bytes of the path that are not UTF-8 become U+FFFD, as uvicorn decodes them: a lone surrogate
+        # (the native API's surrogateescape) would make every str.encode() of the path in the app fail.
+        path = head.path.decode("utf-8", "replace")
         root = self.root_path
         if root and path.startswith(root) and (len(path) == len(root) or path[len(root)] == "/"):
             path = path[len(root):]
