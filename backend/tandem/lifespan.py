@@ -21,8 +21,12 @@ When the application's lifespan call ends by itself:
   speak lifespan (Django and most plain ASGI apps raise on the unknown scope
   type).  With ``mode="auto"`` that is logged at info and serving goes on
   without lifespan; with ``mode="on"`` it is a startup failure.
-* raising after receiving ``lifespan.startup`` but before answering it: a
-  startup failure, logged with its traceback, in either mode.
+* raising after receiving ``lifespan.startup`` but before answering it: with
+  ``mode="auto"`` logged as an error with its traceback, and serving goes on
+  without lifespan, as the ASGI lifespan spec has it ("the server must
+  continue but not send any lifespan events") and uvicorn does; an application
+  that must not be served sends ``lifespan.startup.failed`` (Starlette and
+  FastAPI do).  With ``mode="on"`` it is a startup failure.
 * returning before answering ``lifespan.startup``: taken as "no lifespan"
   (logged), serving goes on.
 * ending while serving (after startup): logged; no shutdown is sent.
@@ -202,8 +206,13 @@ class Lifespan:
                     "the application returned from the lifespan scope without completing startup; "
                     "serving without lifespan")
                 self.phase = ENDED
+            elif self.received_startup and self.mode == "auto":
+                logger.error("exception in the application's lifespan startup; serving without lifespan, as "
+                             "the ASGI spec asks (lifespan.startup.failed, or --lifespan on, stops the "
+                             "backend instead)", exc_info=exc)
+                self.phase = ENDED
             elif self.received_startup:
-                logger.error("exception in the application's lifespan startup", exc_info=exc)
+                logger.error("exception in the application's lifespan startup (--lifespan on)", exc_info=exc)
                 self.phase = FAILED
             elif self.mode == "auto":
                 logger.info("the application does not support the ASGI lifespan protocol "

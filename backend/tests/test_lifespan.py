@@ -126,17 +126,31 @@ def test_startup_failure_exits_3_without_connecting(tmp_path: Any, caplog: Any) 
     assert "waiting for the frontend socket" not in caplog.text
 
 
-def test_an_exception_after_receiving_startup_is_a_failure(tmp_path: Any, caplog: Any) -> None:
+@pytest.mark.parametrize("mode", ["auto", "on"])
+def test_an_exception_after_receiving_startup(tmp_path: Any, caplog: Any, mode: str) -> None:
+    """auto: logged, and served without lifespan (the ASGI lifespan spec, uvicorn); on: a startup failure."""
     async def app(scope: Any, receive: Any, send: Any) -> None:
-        await receive()
-        raise ValueError("config missing")
+        if scope["type"] == "lifespan":
+            await receive()
+            raise ValueError("config missing")
+        await send({"type": "http.response.start", "status": 200})
+        await send({"type": "http.response.body", "body": b"served"})
 
     async def main() -> int:
-        return await Server(ASGIAdapter(app), make_config(str(tmp_path / "none.sock")), Lifespan(app)).run()
+        lifespan = Lifespan(app, mode=mode)
+        if mode == "on":
+            return await Server(ASGIAdapter(app), make_config(str(tmp_path / "none.sock")), lifespan).run()
+        async with connected(ASGIAdapter(app), str(tmp_path), lifespan=lifespan) as p:
+            await p.fe.send(request(1))
+            assert (await p.fe.recv_frame()).body == b"served"
+            p.server.shutdown()
+            await p.fe.expect_eof()
+            return await p.exit_code()
 
-    assert run(main) == 3
+    assert run(main) == (0 if mode == "auto" else 3)
     assert "exception in the application's lifespan startup" in caplog.text
     assert "ValueError: config missing" in caplog.text
+    assert ("serving without lifespan" in caplog.text) == (mode == "auto")
 
 
 @pytest.mark.parametrize("mode", ["auto", "on"])
