@@ -773,7 +773,8 @@ class _Inline(_Exchange):
     window like any other, but the application's own code blocks the loop
     while it runs, as a gunicorn sync worker blocks its process.  ``write()``
     cannot wait there, so what it is given is held and sent after the
-    application returns.  The body is whole before the application starts
+    application returns (or before the iterable's next chunk); the headers
+    count as sent from the first write(), as PEP 3333 has it.  The body is whole before the application starts
     (``WSGIAdapter`` spools it), so a read never waits either.
     """
 
@@ -797,6 +798,16 @@ class _Inline(_Exchange):
             raise ClientDisconnected("the client has gone")
         if data:
             self.written.append(data)
+
+    def start_response(self, status: str, headers: list[tuple[str, str]],
+                       exc_info: Any = None) -> Callable[[bytes], None]:
+        # PEP 3333: the headers count as sent from the first write(), whose bytes are only held here.
+        if exc_info is not None and self.written:
+            try:
+                raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        return super().start_response(status, headers, exc_info)
 
     async def run(self, wsgi_input: Any) -> None:
         """Call the application and send its response; raises what the channel must answer for."""
@@ -833,11 +844,24 @@ class _Inline(_Exchange):
             self.headers_sent = self.ended = True
             await self.stream.send_file(self.status, self.headers, path)  # type: ignore[attr-defined]
             return
-        for data in self.written:
-            await self._send(data, False)
-        self.written = []
+        await self._send_written()
         for data, complete in self._pieces(result):
+            # What write() was given while the iterable ran (PEP 3333 forbids it, threads send it):
+            # before the piece that followed it.
+            await self._send_written()
             await self._send(data, complete)
+            if not complete:
+                # One turn of the loop between two chunks of a streamed body: the frontend's CANCEL for a
+                # client that left is read (the next chunk then raises ClientDisconnected, as with
+                # threads), and the other streams' requests go on.
+                await asyncio.sleep(0)
+        await self._send_written()
+
+    async def _send_written(self) -> None:
+        while self.written:
+            written, self.written = self.written, []
+            for data in written:
+                await self._send(data, False)
 
     async def _send(self, data: bytes, complete: bool) -> None:
         if self.ended:

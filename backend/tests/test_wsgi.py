@@ -710,6 +710,33 @@ def test_client_gone_mid_response_stops_iteration_and_closes(tmp_path: Any) -> N
     run(main)
 
 
+def test_client_gone_is_noticed_before_the_window_is_full(tmp_path: Any) -> None:
+    # Small chunks under a wide window: on the loop's thread the iteration still gives the loop a turn between
+    # chunks, so the frontend's CANCEL is read and the iteration stops (it ran until the window was full: 1,000
+    # more chunks here, and the loop's other requests waited meanwhile).
+    window = 1 << 20
+    yielded = [0]
+    iterable: list[Closing] = []
+
+    def app(environ: Environ, start_response: Any) -> Any:
+        def forever() -> Iterator[bytes]:
+            while True:
+                yielded[0] += 1
+                yield b"x" * 1000
+        start_response("200 OK", TEXT)
+        iterable.append(Closing(forever()))
+        return iterable[0]
+
+    async def main() -> None:
+        async with serving(app, tmp_path, hello=frontend_hello(initial_window=window)) as p:
+            await p.fe.send(request(1))
+            await p.fe.recv_frames(2)
+            await p.fe.send(protocol.Cancel(1, protocol.CANCEL_CLIENT_GONE))
+            await wait_event(iterable[0].closed)
+            assert yielded[0] < window // 1000 // 4
+    run(main)
+
+
 @threads_only
 def test_result_of_a_cancelled_request_is_discarded(tmp_path: Any) -> None:
     started = threading.Event()
@@ -839,6 +866,60 @@ def test_exc_info_after_headers_are_sent_reraises(tmp_path: Any, caplog: Any) ->
             await wait_event(iterable[0].closed)
     run(main)
     assert len(reraised) == 1
+
+
+def test_exc_info_after_write_reraises(tmp_path: Any) -> None:
+    # PEP 3333: the headers count as sent from the first write(), so start_response(exc_info) raises then,
+    # in both modes (inline holds write()'s bytes, which must not end up under another status).
+    def app(environ: Environ, start_response: Any) -> list[bytes]:
+        write = start_response("200 OK", TEXT)
+        write(b"partial;")
+        try:
+            raise ValueError("late")
+        except ValueError:
+            try:
+                start_response("500 Internal Server Error", TEXT, sys.exc_info())
+            except ValueError:
+                return [b"re-raised"]
+            return [b"replaced"]
+
+    async def main() -> None:
+        async with serving(app, tmp_path) as p:
+            await p.fe.send(request(1))
+            head, body, _ = await response(p.fe)
+            assert (head.status, body) == (200, b"partial;re-raised")
+    run(main)
+
+
+def test_write_while_iterating_is_sent_in_order(tmp_path: Any) -> None:
+    # PEP 3333 forbids write() from the iterable; what it is given is still sent, where it was written.
+    def app(environ: Environ, start_response: Any) -> Any:
+        write = start_response("200 OK", TEXT)
+
+        def body() -> Iterator[bytes]:
+            write(b"w1;")
+            yield b"y1;"
+            write(b"w2;")
+            yield b"y2;"
+            write(b"w3")
+        return body()
+
+    def only_written(environ: Environ, start_response: Any) -> Any:
+        write = start_response("200 OK", TEXT)
+
+        def body() -> Iterator[bytes]:
+            write(b"only written")
+            yield from ()
+        return body()
+
+    async def main() -> None:
+        async with serving(app, tmp_path) as p:
+            await p.fe.send(request(1))
+            assert (await response(p.fe))[1] == b"w1;y1;w2;y2;w3"
+        async with serving(only_written, tmp_path) as p:
+            await p.fe.send(request(1))
+            assert (await response(p.fe))[1] == b"only written"
+    run(main)
 
 
 def test_start_response_twice_without_exc_info_is_an_error(tmp_path: Any) -> None:
