@@ -2,7 +2,7 @@
 ``types.py`` wrapped around an ASGI 3 application (ASGI 2 ones first go through
 ``ASGI2Middleware``, as uvicorn does).
 
-For each stream the adapter builds the HTTP ``scope`` (ASGI 3.0, HTTP spec 2.3)
+For each stream the adapter builds the HTTP ``scope`` (ASGI 3.0, HTTP spec 2.4)
 from the REQUEST head and calls the application with a ``receive`` and a
 ``send`` that speak to the stream:
 
@@ -10,11 +10,12 @@ from the REQUEST head and calls the application with a ``receive`` and a
     ``http.request`` messages as the body streams in (``more_body`` true until
     the last), then ``http.disconnect`` once the stream is cancelled (client
     gone, timeout) or the response is complete.  A ``receive()`` after the whole
-    body waits for one of those two.  If the application's own Task is waiting
-    in ``receive()`` when the channel cancels it, the cancellation is taken back
-    and ``http.disconnect`` returned, so an app that listens for the disconnect
-    hears it; anywhere else, the cancellation reaches the app as
-    ``asyncio.CancelledError`` (a tandem stream's usual way to stop work).
+    body waits for one of those two.  A client that leaves does not cancel the
+    application's Task (``tandem_client_gone_cancels``: as uvicorn, the call goes
+    on to its end); a stream cancelled otherwise (the frontend's timeout, a stop)
+    cancels it, and if the application's own Task is waiting in ``receive()``
+    then, the cancellation is taken back and ``http.disconnect`` returned;
+    anywhere else it reaches the app as ``asyncio.CancelledError``.
 
 ``send()``
     ``http.response.start`` is checked (``validation.py``: status an int in
@@ -26,7 +27,8 @@ from the REQUEST head and calls the application with a ``receive`` and a
     ``http.response.pathsend`` (the ``path`` of a file) becomes RESPONSE with
     END|FILE: the frontend sends the file with sendfile.  Messages out of order
     or of unknown type, and invalid starts, raise RuntimeError/TypeError into
-    the application's ``send()``; sends after a disconnect do nothing (spec 2.3).
+    the application's ``send()``; a send once the client has gone raises
+    ``ClientDisconnected``, an OSError (spec 2.4, as uvicorn 0.27 raises).
 
 WebSockets (a REQUEST with WEBSOCKET, PROTOCOL.md section 8) get the
 ``websocket`` scope (spec 2.4, with the ``websocket.http.response`` extension)
@@ -68,13 +70,21 @@ from .types import (Header, PreparedHeaders, RawHeaders, StreamCancelled, Stream
 logger = logging.getLogger("tandem.asgi")
 
 ASGI_VERSION = "3.0"
-HTTP_SPEC_VERSION = "2.3"
+HTTP_SPEC_VERSION = "2.4"     # 2.4: send() raises an OSError once the client has gone
 PATHSEND = "http.response.pathsend"
 # tandem's own extension (ASGI: a server advertises what it supports in
 # scope["extensions"], keyed by name): {"request_id": the request's id}.
 TANDEM_EXTENSION = "tandem"
 WS_SPEC_VERSION = "2.4"
 WS_HTTP_RESPONSE = "websocket.http.response"
+
+
+CLIENT_GONE = "the client has gone"
+
+
+class ClientDisconnected(OSError):
+    """Raised by an HTTP ``send()`` once the client has gone (ASGI HTTP spec 2.4, as uvicorn 0.27 raises its
+    ClientDisconnect): an app that sends without watching for ``http.disconnect`` stops there."""
 
 
 class ASGI2Middleware:
@@ -105,6 +115,9 @@ class ASGIAdapter:
     """
 
     tandem_fast_path = False
+    # A client that leaves does not cancel the application's call: as uvicorn runs it, it goes on to its end,
+    # receive() returns http.disconnect and send() raises ClientDisconnected (the spec has no cancellation).
+    tandem_client_gone_cancels = False
 
     def __init__(self, app: ASGIApplication, root_path: str = "", state: Optional[dict[str, Any]] = None,
                  interface: str = "asgi3") -> None:
@@ -213,9 +226,10 @@ class RequestResponseCycle:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         self._idle.append(waiter)
-        if asyncio.current_task() is not self.task and self._watcher is None:
-            # Another task of the app's is waiting: the channel's cancellation
-            # reaches only the app's own Task, so this one is woken by a watcher.
+        spare = getattr(stream, "spare_task", False)
+        if (asyncio.current_task() is not self.task or spare) and self._watcher is None:
+            # Another task of the app's is waiting, or the client's leaving does not cancel the app's
+            # own Task: this one is woken by a watcher.
             self._watcher = loop.create_task(self._watch())
         try:
             await waiter
@@ -248,7 +262,7 @@ class RequestResponseCycle:
     async def send(self, message: Message) -> None:
         stream = self.stream
         if stream.cancelled:
-            return  # the client is gone: ASGI 2.3 sends do nothing
+            raise ClientDisconnected(CLIENT_GONE)
         kind = message["type"]
         if self.status is None:
             if kind != "http.response.start":
@@ -282,7 +296,7 @@ class RequestResponseCycle:
                 self._completed()
                 return
         except StreamCancelled:
-            return  # cancelled while waiting for the window: as a send after disconnect
+            raise ClientDisconnected(CLIENT_GONE) from None    # gone while the send waited for the window
         raise RuntimeError(f"Expected ASGI message 'http.response.body', but got {kind!r}")
 
     def _completed(self) -> None:

@@ -3,7 +3,7 @@
 ASGI 3 applications are ``async def app(scope, receive, send)``; ASGI 2
 applications are ``app(scope)`` returning an instance ``async (receive, send)``.
 Scopes and messages are plain dicts; the TypedDicts below describe the ones
-tandem builds and the keys it reads (the ASGI "HTTP" spec 2.3 and "lifespan"
+tandem builds and the keys it reads (the ASGI "HTTP" spec 2.4 and "lifespan"
 spec 2.0, plus the ``http.response.pathsend`` extension).
 
 Calls nothing of tandem.

@@ -24,6 +24,11 @@ cancellation works as with any Task.  One consequence: during that first inline
 step ``asyncio.current_task()`` is None; an app that needs a Task from its very
 first line (asyncio.timeout, TaskGroup, anyio) sets ``tandem_fast_path = False``.
 
+Cancellation: a stream the frontend cancels has its app call's Task cancelled,
+except, for an app that sets ``tandem_client_gone_cancels = False`` (ASGI), when
+its client left: that call goes on to its end, its waits ended and its stream
+marked cancelled (``ChannelStream.spare_task``).
+
 Write batching: frames produced while handling one read (``buffer_updated``) go out in
 one ``transport.writelines`` at its end; frames produced later (by Tasks) schedule one
 flush with ``loop.call_soon``, so all frames of one loop iteration share a write.
@@ -123,6 +128,8 @@ class Channel(asyncio.BufferedProtocol):
         self.hello = hello
         self.loop = loop
         self.fast_path = bool(getattr(app, "tandem_fast_path", True))
+        # An app whose calls go on when their client leaves (ASGI, as uvicorn runs them): see ChannelStream.
+        self.spare_tasks = not getattr(app, "tandem_client_gone_cancels", True)
         self.conn = Connection(hello, on_stream=self._on_request, on_event=self._on_event,
                                on_output=self._output_queued, new_stream=ChannelStream)
         self.transport: Any = None  # uvloop transports do not subclass asyncio.Transport
@@ -356,6 +363,8 @@ class Channel(asyncio.BufferedProtocol):
         return False
 
     def _start_task(self, stream: ChannelStream, coro: Any) -> None:
+        if self.spare_tasks and not stream.head.flags & protocol.WEBSOCKET:
+            stream.spare_task = True
         stream.new_task = self.loop.create_task(self._run_to_end(stream, coro))
         self.tasks_created += 1
 

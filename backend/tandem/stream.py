@@ -23,7 +23,7 @@ from collections import deque
 from typing import Any, Optional, Protocol, Sequence
 
 from .connection import REQ_BODY_STATES, RESP_BODY_STATES, StreamState
-from .protocol import Body, Request
+from .protocol import CANCEL_CLIENT_GONE, Body, Request
 from .types import PreparedHeaders, RawHeaders, StreamCancelled, WebSocketDisconnect, WsEvent
 from .validation import flatten
 
@@ -78,8 +78,10 @@ class ChannelStream(StreamState):
 
     # new_task: the Task the channel made for an app call that waits, until it
     # starts and becomes ``task`` (set only then, never read before).
-    __slots__ = ("cancelled", "cancel_code", "task", "new_task", "_link", "_chunks", "_recv_waiter", "_send_waiter",
-                 "_cancel_waiter", "_ws")
+    # spare_task: the app's call goes on when the client leaves (an ASGI app's, as uvicorn lets it), the
+    # stream only marked cancelled and its waits ended.
+    __slots__ = ("cancelled", "cancel_code", "task", "new_task", "spare_task", "_link", "_chunks", "_recv_waiter",
+                 "_send_waiter", "_cancel_waiter", "_ws")
 
     def __init__(self, link: StreamLink, head: Request) -> None:
         # StreamState.__init__'s two fields, set here without calling it: this
@@ -90,6 +92,7 @@ class ChannelStream(StreamState):
         self.cancelled = False
         self.cancel_code = 0
         self.task: Optional[asyncio.Task[Any]] = None
+        self.spare_task = False
         # Request body chunks not yet read; a deque only once there is more than
         # the REQUEST's own body (most requests never need one).
         self._chunks: Optional[deque[bytes]] = None
@@ -212,12 +215,13 @@ class ChannelStream(StreamState):
         return await asyncio.shield(self._cancel_waiter)
 
     def cancel(self, code: int) -> None:
-        """Stop work on the stream: its Task is cancelled, every wait ends, and nothing more is sent on it."""
+        """Stop work on the stream: its Task is cancelled (unless spare_task and the client left), every wait
+        ends, and nothing more is sent on it."""
         if self.cancelled:
             return
         self.cancelled = True
         self.cancel_code = code
-        if self.task is not None:
+        if self.task is not None and not (self.spare_task and code == CANCEL_CLIENT_GONE):
             self.task.cancel()
         # Waiters that are not in the app's Task (an adapter's other task or
         # thread) are woken and see ``cancelled`` at the top of their loops.
