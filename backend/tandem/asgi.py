@@ -65,7 +65,7 @@ from .validation import MAX_STATUS, MIN_STATUS
 from .asgi_types import ASGI2Application, ASGIApplication, Message, Receive, Scope, Send
 from .protocol import WEBSOCKET, WS_BINARY, WS_TEXT
 from .types import (Header, PreparedHeaders, RawHeaders, StreamCancelled, Stream, WebSocketDisconnect, describe,
-                    prepared)
+                    offered_subprotocols, prepared)
 
 logger = logging.getLogger("tandem.asgi")
 
@@ -163,8 +163,7 @@ class ASGIAdapter:
     def websocket_scope(self, stream: Stream) -> Scope:
         scope = self.scope(stream)
         del scope["method"]
-        protocols = [p.strip().decode("latin-1") for name, value in stream.head.headers
-                     if name == b"sec-websocket-protocol" for p in value.split(b",") if p.strip()]
+        protocols = offered_subprotocols(stream.head.headers)
         scope.update(type="websocket", scheme="wss" if stream.head.scheme == "https" else "ws",
                      asgi={"version": ASGI_VERSION, "spec_version": WS_SPEC_VERSION}, subprotocols=protocols,
                      extensions={WS_HTTP_RESPONSE: {}})

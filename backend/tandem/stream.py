@@ -24,7 +24,7 @@ from typing import Any, Optional, Protocol, Sequence
 
 from .connection import REQ_BODY_STATES, RESP_BODY_STATES, StreamState
 from .protocol import CANCEL_CLIENT_GONE, Body, Request
-from .types import PreparedHeaders, RawHeaders, StreamCancelled, WebSocketDisconnect, WsEvent
+from .types import PreparedHeaders, RawHeaders, StreamCancelled, WebSocketDisconnect, WsEvent, offered_subprotocols
 from .validation import flatten
 
 # The close code a WebSocket gets when its stream ends without a close (RFC 6455: abnormal closure).
@@ -245,6 +245,11 @@ class ChannelStream(StreamState):
             raise StreamCancelled(self.cancel_code)
         if type(subprotocol) is not str:
             raise TypeError(f"subprotocol must be a str, not {type(subprotocol).__name__}")
+        if subprotocol and subprotocol not in offered_subprotocols(self.head.headers):
+            # RFC 6455 section 4.2.2: the server selects one of the client's values, and a client given
+            # another fails the connection; said here, where the app chose it (wsproto raises the same).
+            raise ValueError(f"the client did not offer the subprotocol {subprotocol!r} "
+                             f"(it offered {offered_subprotocols(self.head.headers)})")
         flat = headers.flat if type(headers) is PreparedHeaders else flatten(headers)
         self._link.ws_accept(self, subprotocol, flat)
 

@@ -203,6 +203,12 @@ class Stream(Protocol):
 AppCallable = Callable[[Stream], Awaitable[None]]
 
 
+def offered_subprotocols(headers: Sequence[tuple[bytes, bytes]]) -> list[str]:
+    """The WebSocket subprotocols a request's Sec-WebSocket-Protocol headers offer, in its order."""
+    return [p.strip().decode("latin-1") for name, value in headers if name == b"sec-websocket-protocol"
+            for p in value.split(b",") if p.strip()]
+
+
 def describe(stream: Stream) -> str:
     """``GET /path (request id ID, stream N)``, for a log line about the stream's request: the
     path as the client sent it, without the query (which may hold secrets), cut at 200 bytes."""

@@ -27,7 +27,7 @@ from typing import Any, AsyncIterator, Optional, Union
 
 from .datastructures import Headers, QueryParams
 from .request import Request
-from .types import WS_BINARY, WS_TEXT, Stream, WebSocketDisconnect
+from .types import WS_BINARY, WS_TEXT, Stream, WebSocketDisconnect, offered_subprotocols
 
 UNSUPPORTED_DATA = 1003   # RFC 6455: a message of a kind the endpoint does not take
 
@@ -65,8 +65,7 @@ class WebSocket:
     @property
     def subprotocols(self) -> list[str]:
         """The subprotocols the client offered, in its order."""
-        return [p.strip() for value in self.headers.getlist("sec-websocket-protocol") for p in value.split(",")
-                if p.strip()]
+        return offered_subprotocols(self._stream.head.headers)
 
     async def accept(self, subprotocol: Optional[str] = None, headers: Optional[dict[str, str]] = None) -> None:
         raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]

@@ -191,6 +191,25 @@ def test_native_api() -> None:
                       protocol.WsClose(1, 1003, b"expected a binary message")]
 
 
+def test_a_subprotocol_the_client_did_not_offer_is_refused_where_the_app_chose_it() -> None:
+    # RFC 6455 section 4.2.2: the server picks one of the client's values (the client fails the connection on any
+    # other).  accept() raises at the app's call, and the upgrade is answered 500, as for any app that raised first.
+    errors: list[str] = []
+    app = App()
+
+    @app.websocket("/ws")
+    async def ws_handler(ws):
+        try:
+            await ws.accept(subprotocol="graphql-ws")
+        except ValueError as exc:
+            errors.append(str(exc))
+            raise
+
+    frames = asyncio.run(converse(app, [upgrade(1)], lambda got: bool(got)))
+    assert isinstance(frames[0], protocol.Response) and frames[0].status == 500
+    assert errors == ["the client did not offer the subprotocol 'graphql-ws' (it offered ['chat', 'superchat'])"]
+
+
 def test_native_api_unknown_path_is_404() -> None:
     frames = asyncio.run(converse(native_app(), [upgrade(1, b"/other")], lambda got: bool(got)))
     assert isinstance(frames[0], protocol.Response) and frames[0].status == 404
