@@ -126,6 +126,20 @@ def test_startup_failure_exits_3_without_connecting(tmp_path: Any, caplog: Any) 
     assert "waiting for the frontend socket" not in caplog.text
 
 
+async def serve_one_or_fail(app: Any, mode: str, directory: Any) -> int:
+    """With --lifespan on: the server's run, which the startup stops (its exit status).  With auto: one request
+    served ("served"), then a drain; the exit status."""
+    lifespan = Lifespan(app, mode=mode)
+    if mode == "on":
+        return await Server(ASGIAdapter(app), make_config(str(directory / "none.sock")), lifespan).run()
+    async with connected(ASGIAdapter(app), str(directory), lifespan=lifespan) as p:
+        await p.fe.send(request(1))
+        assert (await p.fe.recv_frame()).body == b"served"
+        p.server.shutdown()
+        await p.fe.expect_eof()
+        return await p.exit_code()
+
+
 @pytest.mark.parametrize("mode", ["auto", "on"])
 def test_an_exception_after_receiving_startup(tmp_path: Any, caplog: Any, mode: str) -> None:
     """auto: logged, and served without lifespan (the ASGI lifespan spec, uvicorn); on: a startup failure."""
@@ -136,18 +150,7 @@ def test_an_exception_after_receiving_startup(tmp_path: Any, caplog: Any, mode: 
         await send({"type": "http.response.start", "status": 200})
         await send({"type": "http.response.body", "body": b"served"})
 
-    async def main() -> int:
-        lifespan = Lifespan(app, mode=mode)
-        if mode == "on":
-            return await Server(ASGIAdapter(app), make_config(str(tmp_path / "none.sock")), lifespan).run()
-        async with connected(ASGIAdapter(app), str(tmp_path), lifespan=lifespan) as p:
-            await p.fe.send(request(1))
-            assert (await p.fe.recv_frame()).body == b"served"
-            p.server.shutdown()
-            await p.fe.expect_eof()
-            return await p.exit_code()
-
-    assert run(main) == (0 if mode == "auto" else 3)
+    assert run(lambda: serve_one_or_fail(app, mode, tmp_path)) == (0 if mode == "auto" else 3)
     assert "exception in the application's lifespan startup" in caplog.text
     assert "ValueError: config missing" in caplog.text
     assert ("serving without lifespan" in caplog.text) == (mode == "auto")
@@ -164,23 +167,12 @@ def test_an_app_without_lifespan(tmp_path: Any, caplog: Any, mode: str) -> None:
         await send({"type": "http.response.start", "status": 200})
         await send({"type": "http.response.body", "body": b"served"})
 
-    async def main() -> Any:
-        lifespan = Lifespan(app, mode=mode)
-        if mode == "on":
-            return await Server(ASGIAdapter(app), make_config(str(tmp_path / "none.sock")), lifespan).run()
-        async with connected(ASGIAdapter(app), str(tmp_path), lifespan=lifespan) as p:
-            await p.fe.send(request(1))
-            assert (await p.fe.recv_frame()).body == b"served"
-            p.server.shutdown()
-            await p.fe.expect_eof()
-            return await p.exit_code()
-
     if mode == "auto":
-        assert run(main) == 0
+        assert run(lambda: serve_one_or_fail(app, mode, tmp_path)) == 0
         record = next(r for r in caplog.records if "does not support the ASGI lifespan" in r.message)
         assert record.levelno == logging.INFO and "ValueError: cannot handle lifespan" in record.message
     else:
-        assert run(main) == 3
+        assert run(lambda: serve_one_or_fail(app, mode, tmp_path)) == 3
         assert "exception in the application's lifespan protocol (--lifespan on)" in caplog.text
 
 

@@ -680,19 +680,25 @@ def test_exception_mid_response_cancels_the_stream_and_closes(tmp_path: Any, cap
     assert "boom mid-response" in caplog.text
 
 
-def test_client_gone_mid_response_stops_iteration_and_closes(tmp_path: Any) -> None:
-    window = 65536
-    yielded = [0]
-    iterable: list[Closing] = []
-
+def endless(chunk: int, yielded: list[int], iterable: list[Closing]) -> Any:
+    """A WSGI app whose body never ends: chunks of ``chunk`` bytes, counted in ``yielded[0]``; its iterable, which
+    says when it is closed, goes in ``iterable``."""
     def app(environ: Environ, start_response: Any) -> Any:
         def forever() -> Iterator[bytes]:
             while True:
                 yielded[0] += 1
-                yield b"x" * 32768
+                yield b"x" * chunk
         start_response("200 OK", TEXT)
         iterable.append(Closing(forever()))
         return iterable[0]
+    return app
+
+
+def test_client_gone_mid_response_stops_iteration_and_closes(tmp_path: Any) -> None:
+    window = 65536
+    yielded = [0]
+    iterable: list[Closing] = []
+    app = endless(32768, yielded, iterable)
 
     async def main() -> None:
         async with serving(app, tmp_path, hello=frontend_hello(initial_window=window)) as p:
@@ -717,15 +723,7 @@ def test_client_gone_is_noticed_before_the_window_is_full(tmp_path: Any) -> None
     window = 1 << 20
     yielded = [0]
     iterable: list[Closing] = []
-
-    def app(environ: Environ, start_response: Any) -> Any:
-        def forever() -> Iterator[bytes]:
-            while True:
-                yielded[0] += 1
-                yield b"x" * 1000
-        start_response("200 OK", TEXT)
-        iterable.append(Closing(forever()))
-        return iterable[0]
+    app = endless(1000, yielded, iterable)
 
     async def main() -> None:
         async with serving(app, tmp_path, hello=frontend_hello(initial_window=window)) as p:
