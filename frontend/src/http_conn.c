@@ -184,10 +184,10 @@ void http_resp_begin(http_req *req, int status, int64_t content_length) {
   http_framing_start(&req->framing, req->method == HTTP_HEAD, req->http10, status, content_length);
   /* Once nothing more is read, the last request's response says close; the
    * ones before it (answered before an error's, say) are answered as usual.
-   * Nothing after a head that waits for 100 Continue has been read, and the
-   * client may send its body or not: the connection ends with this answer. */
+   * The client may or may not send a body still awaited (100 Continue, or a
+   * handler's: conn_head_done): the connection ends with this answer. */
   if (req->framing.until_close || !req->keep_alive || (req->expect_continue && !req->continued) ||
-      (req->conn->read_done && req == parsing_req(req->conn)))
+      (req->body_taken && !req->body_done) || (req->conn->read_done && req == parsing_req(req->conn)))
     req->close_after = 1;
   req->status = status;
   req->resp_started = 1;

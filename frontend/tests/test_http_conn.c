@@ -675,6 +675,22 @@ static void test_post_fast_path_one_frame(void **state) {
   be_expect_silence(b);
 }
 
+/* A backend that answers before the client has sent the whole body: the rest
+ * is not read, so the connection ends after the answer, and the answer says
+ * so (RFC 9112 section 9.6) rather than the client finding out by a close. */
+static void test_answer_before_body_says_close(void **state) {
+  peer *b = be_default(), *c = cl_connect();
+  tdm_frame f;
+  (void) state;
+
+  cl_send(c, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\npart");
+  be_expect_request(b, 1, "POST", "/up", &f);
+  be_respond_text(b, 1, "no");
+  cl_expect_response(c, 0, "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nserver: tandem\r\n"
+                           "content-length: 2\r\nconnection: close\r\n\r\nno");
+  cl_expect_eof(c);
+}
+
 /* "Expect: 100-continue": the client hears "100 Continue" once a backend will
  * take the body, then the final response. */
 static void test_expect_continue(void **state) {
@@ -2277,6 +2293,7 @@ int main(void) {
     T(test_get_forwarded_and_answered),
     T(test_request_id_and_forwarded),
     T(test_post_fast_path_one_frame),
+    T(test_answer_before_body_says_close),
     T(test_expect_continue),
     T(test_expect_continue_answered_first),
     T(test_chunked_request_body_decoded),
