@@ -17,15 +17,17 @@
 
 #include "config.h"
 #include "http_cond.h"
+#include "sock.h"
 
 /* A file's bytes are kept only up to this size (the thread pool reads such a
  * file whole anyway). */
 #define STATIC_CACHE_FILE_MAX (64 * 1024)
-/* A kept body of this size or more lives in a memfd, mapped: the socket can
- * send its pages with sendfile instead of copying it (sock_write_now()); at
- * most STATIC_CACHE_MEMFDS of them, so that descriptors stay for clients (the
- * others are copied into the entry, as smaller ones are). */
-#define STATIC_CACHE_MEMFD_MIN (16 * 1024)
+/* A kept body the socket writes at once (SOCK_WRITE_NOW_MIN bytes or more)
+ * lives in a memfd, mapped: the socket can send its pages with sendfile
+ * instead of copying them (sock_write_now()); at most STATIC_CACHE_MEMFDS of
+ * them, so that descriptors stay for clients (the others are copied into the
+ * entry, as smaller ones are). */
+#define STATIC_CACHE_MEMFD_MIN SOCK_WRITE_NOW_MIN
 #define STATIC_CACHE_MEMFDS 256
 /* Descriptors of larger files kept open at most. */
 #define STATIC_CACHE_FDS 256
