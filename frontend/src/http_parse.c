@@ -569,10 +569,88 @@ static int head_end(http_parser *p, const char *pos) {
   return p->cb->on_head(p->owner, status, status != 0 ? p->why : NULL);
 }
 
+/* A byte of a method as nginx reads one: RFC 9110's token, narrowed to
+ * upper-case letters, '_' and '-'. */
+static int method_char(unsigned char ch) {
+  return (ch >= 'A' && ch <= 'Z') || ch == '_' || ch == '-';
+}
+
+/* llhttp 8 knows a fixed list of methods and fails at the first byte of any
+ * other.  Such a method cannot be passed on, but a request with it is not
+ * malformed: it gets 501 (RFC 9110 section 9.1), once its request line has
+ * come whole and in shape, as nginx would read it: the method, spaces, a
+ * target (no space or control byte, beginning with '/', '*' or a scheme's
+ * letter), spaces, "HTTP/" with a digit, '.' and a digit, and CRLF.  Out of
+ * shape, it gets 400.  llhttp took the bytes before data as the start of a
+ * method it knows, so only the rest is scanned, across inputs.  Returns
+ * 501, 400 or 414, or HTTP_PARSE_OK when all of data was taken and more is
+ * needed. */
+enum { SCAN_METHOD, SCAN_TARGET, SCAN_VERSION };
+static const char version_shape[] = "HTTP/0.0\r\n";   /* '0': any digit */
+
+static int scan_refuse(http_parser *p, int status, const char *why) {
+  snprintf(p->error, sizeof(p->error), "%s", why);
+  return status;
+}
+
+static int method_scan(http_parser *p, const char *data, size_t len, size_t *used) {
+  for (size_t i = 0; i < len; i++) {
+    unsigned char ch = (unsigned char) data[i], want;
+
+    if (++p->scan_len > p->max_line)
+      return scan_refuse(p, 414, "request line too long");
+    switch (p->scan_part) {
+    case SCAN_METHOD:
+      if (ch == ' ' && p->scan_len > 1)
+        p->scan_part = SCAN_TARGET;
+      else if (!method_char(ch))
+        return scan_refuse(p, 400, "invalid method");
+      break;
+    case SCAN_TARGET:
+      if (ch == ' ') {
+        if (p->scan_pos > 0) {
+          p->scan_part = SCAN_VERSION;
+          p->scan_pos = 0;
+        }
+      } else if (ch <= ' ' || ch >= 0x7f ||
+                 (p->scan_pos == 0 && ch != '/' && ch != '*' && !((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z'))) {
+        return scan_refuse(p, 400, "invalid request target");
+      } else {
+        p->scan_pos = 1;
+      }
+      break;
+    default:
+      if (ch == ' ' && p->scan_pos == 0)
+        break;
+      want = (unsigned char) version_shape[p->scan_pos];
+      if (want == '0' ? !(ch >= '0' && ch <= '9') : ch != want)
+        return scan_refuse(p, 400, "invalid request line");
+      if (++p->scan_pos == sizeof(version_shape) - 1)
+        return scan_refuse(p, 501, "a method the frontend does not know");
+    }
+  }
+  *used = len;
+  return HTTP_PARSE_OK;
+}
+
+/* llhttp failed at at, in a method: starts method_scan() there.  The method
+ * began with the bytes llhttp took before at, in earlier inputs (on_method
+ * counted them) and in this one, from its span's start: where the method
+ * began, or the input's start. */
+static int method_scan_from(http_parser *p, const char *at, const char *end) {
+  const char *span = p->ll._span_pos0;
+  size_t taken;
+
+  p->method_scan = 1;
+  p->scan_len = p->method_len + (span != NULL && span < at ? (uint32_t) (at - span) : 0);
+  return method_scan(p, at, (size_t) (end - at), &taken);
+}
+
 /* Feeds data[0..len) to llhttp; as http_parse_feed(). */
 static int ll_feed(http_parser *p, const char *data, size_t len, size_t *used) {
   size_t off = 0;
   llhttp_errno_t err;
+  int rc;
 
   for (;;) {
     p->exec_start = data + off;
@@ -591,6 +669,11 @@ static int ll_feed(http_parser *p, const char *data, size_t len, size_t *used) {
       *used = off;
       return HTTP_PARSE_PAUSED;
     }
+  }
+  if (err == HPE_INVALID_METHOD) {
+    rc = method_scan_from(p, llhttp_get_error_pos(&p->ll), data + len);
+    *used = rc == HTTP_PARSE_OK ? len : 0;
+    return rc;
   }
   if (err != HPE_OK) {
     const char *reason = llhttp_get_error_reason(&p->ll);
@@ -643,6 +726,8 @@ int http_parse_feed(http_parser *p, const char *data, size_t len, size_t *used) 
   size_t off = 0, n = 0;
   int rc;
 
+  if (p->method_scan)
+    return method_scan(p, data, len, used);
   for (;;) {
     if (p->in_chunks) {
       rc = chunks_feed(p, data + off, len - off, &n);

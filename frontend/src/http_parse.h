@@ -93,6 +93,10 @@ typedef struct http_parser {
   unsigned handover : 1;         /* llhttp paused to hand the input over */
   unsigned version_seen : 1;     /* the request line's version has begun */
   unsigned not_http : 1;         /* its protocol is not HTTP (llhttp 8 takes RTSP/ and ICE/ too) */
+  unsigned method_scan : 1;      /* llhttp stopped at a method it does not know: its line is scanned */
+  unsigned scan_part : 2;        /* the part of that line being scanned (http_parse.c, SCAN_*) */
+  uint8_t scan_pos;              /* where in that part */
+  uint32_t scan_len;             /* bytes of that line so far */
   uint8_t tail_len;
   char tail[5];                  /* the last bytes given to llhttp while a request line is read */
   const char *exec_start;        /* the input llhttp is working on */

@@ -447,9 +447,38 @@ static void test_refused_method(void **state) {
         "begin\nhead 405 Method Not Allowed: CONNECT and TRACE are not served\nstop at 59\n");
   CHECK("TRACE / HTTP/1.1\r\nHost: h\r\n\r\n",
         "begin\nhead 405 Method Not Allowed: CONNECT and TRACE are not served\nstop at 29\n");
-  /* A method llhttp does not know, or not in capitals, is malformed. */
-  CHECK("FOO / HTTP/1.1\r\nHost: h\r\n\r\n", "begin\nerror 400\n");
+}
+
+/* A method llhttp does not know is one the frontend cannot pass on: 501
+ * (RFC 9110 section 9.1) once its request line has come whole, if it is a
+ * method as nginx reads one (capitals, '_' and '-'), however much of it
+ * llhttp took for one it knows, and the line is in shape; anything else is
+ * malformed: 400. */
+static void test_unknown_method(void **state) {
+  (void) state;
+  CHECK("FOO / HTTP/1.1\r\nHost: h\r\n\r\n", "begin\nerror 501\n");
+  CHECK("GE / HTTP/1.1\r\nHost: h\r\n\r\n", "begin\nerror 501\n");
+  CHECK("GETS / HTTP/1.1\r\nHost: h\r\n\r\n", "begin\nerror 501\n");
+  CHECK("PROPFIND_X / HTTP/1.1\r\nHost: h\r\n\r\n", "begin\nerror 501\n");
+  CHECK("\r\nX-Y  http://h/a?b  HTTP/1.0\r\n", "begin\nerror 501\n");
+  CHECK("FOO * HTTP/2.0\r\n", "begin\nerror 501\n");
+  CHECK("GET / HTTP/1.1\r\nHost: h\r\n\r\nBREW / HTTP/1.1\r\n\r\n",
+        "begin\n"
+        "head 0 GET / HTTP/1.1 path=/ query=- norm=/ ka=1 body=0 expect=0 h=[host: h]\n"
+        "complete\n"
+        "begin\n"
+        "error 501\n");
   CHECK("Get / HTTP/1.1\r\nHost: h\r\n\r\n", "begin\nerror 400\n");
+  CHECK("FO\x01 / HTTP/1.1\r\n\r\n", "begin\nerror 400\n");
+  CHECK("GE\r\n", "begin\nerror 400\n");
+  CHECK(" / HTTP/1.1\r\n\r\n", "begin\nerror 400\n");
+  CHECK("THIS IS NOT HTTP\r\n", "begin\nerror 400\n");
+  CHECK("FOO /a b HTTP/1.1\r\n", "begin\nerror 400\n");
+  CHECK("FOO \x01 HTTP/1.1\r\n", "begin\nerror 400\n");
+  CHECK("FOO / HTTP/1.1\n", "begin\nerror 400\n");
+  CHECK("FOO / HTTP/x.1\r\n", "begin\nerror 400\n");
+  /* Not yet whole: more is needed. */
+  CHECK("FOO / HTTP/1.1\r", "begin\n");
 }
 
 static void test_http10_and_keep_alive(void **state) {
@@ -963,6 +992,13 @@ static void test_url_too_long(void **state) {
   r = make_request(URL_AT_LIMIT + 1, "Host: h\r\n\r\n", &len);
   check_every_way(r, len, 2 * HTTP_MAX_LINE, MAX_BODY, "begin\nerror 414\n");
   check_every_way(r, 4 + URL_AT_LIMIT + 1, 2 * HTTP_MAX_LINE, MAX_BODY, "begin\nerror 414\n");
+  /* So for a method llhttp does not know (501 at the limit), of the same length. */
+  r[2] = 'X';
+  check_every_way(r, len, 2 * HTTP_MAX_LINE, MAX_BODY, "begin\nerror 414\n");
+  free(r);
+  r = make_request(URL_AT_LIMIT, "Host: h\r\n\r\n", &len);
+  r[2] = 'X';
+  check_every_way(r, len, 2 * HTTP_MAX_LINE, MAX_BODY, "begin\nerror 501\n");
   free(r);
   free(want);
 }
@@ -1285,6 +1321,7 @@ int main(void) {
     T(test_absolute_form_and_others),
     T(test_refused_target_form),
     T(test_refused_method),
+    T(test_unknown_method),
     T(test_http10_and_keep_alive),
     T(test_body_content_length),
     T(test_body_chunked_with_trailers),

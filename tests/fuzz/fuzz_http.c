@@ -426,6 +426,13 @@ static void oracle_run(struct oracle *o, const char *data, size_t len) {
    * tests and tests/hostile), which drops trailer fields llhttp would judge,
    * a Transfer-Encoding among them: llhttp refusing one is no verdict. */
   o->error = err != HPE_OK && !o->in_chunked;
+  /* A method llhttp does not know is answered (501, or 400) once its request
+   * line has ended (http_parse.c, method_scan): until then, no verdict. */
+  if (err == HPE_INVALID_METHOD) {
+    const char *at = llhttp_get_error_pos(&o->ll);
+    if (memchr(at, '\n', (size_t) (data + len - at)) == NULL)
+      o->error = 0;
+  }
 }
 
 /* What the client has received. */
