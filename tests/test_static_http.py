@@ -266,6 +266,27 @@ def test_redirects_keep_the_query(fport):
         assert r.status == 301 and r.header("location").endswith(location), (path, r.header("location"))
 
 
+def test_a_redirect_keeps_its_own_query_when_requests_follow_it(fport):
+    # The directory is looked up on the thread pool, while the next request's head is read: the redirect
+    # used to take that request's query (or bytes of a head still arriving).
+    nxt = build_request("GET", "/files/hello.txt?zzz=1", [])
+    raw = raw_exchange(fport, build_request("GET", "/files/sub?a=1", []) + nxt
+                       + build_request("GET", "/files/sub", [("Connection", "close")]))
+    first, second, third = parse_responses(raw)
+    assert first.status == 301 and first.header("location") == "/files/sub/?a=1"
+    assert (second.status, second.body) == (200, b"Hello, World!")
+    assert third.status == 301 and third.header("location") == "/files/sub/"
+    with connect(fport) as s:
+        s.sendall(build_request("GET", "/files/sub?a=1", []) + b"GET /x HTTP/1.1\r\nCookie: sess=topsecret")
+        raw = b""
+        while not raw.endswith(b"Moved Permanently\n"):
+            chunk = s.recv(65536)
+            assert chunk, raw
+            raw += chunk
+        r = parse_responses(raw)[0]
+    assert r.status == 301 and r.header("location") == "/files/sub/?a=1"
+
+
 def test_cache_control_per_mount(fport):
     r = get(fport, "/cached/hello.txt")
     assert r.status == 200 and r.header("cache-control") == "public, max-age=3600"

@@ -51,7 +51,7 @@ static void route_static(http_req *req, const static_mount *m, const char *path,
   if (len == m->prefix_len && m->prefix_len > 0) {
     /* "/static" itself: the directory, with a slash (and the query, as nginx keeps it). */
     char loc[ROUTE_MAX_LOCATION * 2], query[ROUTE_MAX_LOCATION];
-    static_query_suffix(req, query, sizeof(query));
+    static_query_suffix(http_req_head(req), query, sizeof(query));
     snprintf(loc, sizeof(loc), "location: %.*s/%s\r\n", (int) m->prefix_len, m->prefix, query);
     http_req_local(req, 301, loc, "Moved Permanently\n", 0);
     return;

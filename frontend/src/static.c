@@ -92,8 +92,9 @@ struct static_file {
   time_t mtime;
   long mtime_nsec;
   uint64_t ino;
-  /* A mount's request: its conditional and Range headers, copied at the
-   * start (the request's head does not outlive the thread-pool job). */
+  /* A mount's request: its conditional and Range headers and its query (for
+   * a directory's redirect), copied at the start: the request's head does
+   * not outlive the thread-pool job (the next request's takes its place). */
   tdm_request cond;
   char *cond_heap;               /* when they do not fit cond_buf; owner: sf */
   /* A backend's file response: its status and header lines (owner: sf). */
@@ -548,9 +549,7 @@ static int static_backend_head(static_file *sf) {
   return 0;
 }
 
-size_t static_query_suffix(http_req *req, char *dst, size_t cap) {
-  const tdm_request *r = http_req_head(req);
-
+size_t static_query_suffix(const tdm_request *r, char *dst, size_t cap) {
   if (cap > 0)
     dst[0] = '\0';
   if (r == NULL || r->query.len == 0 || cap < 2)
@@ -706,7 +705,7 @@ static void static_answer(static_file *sf) {
   if (sf->redirect) {
     /* As nginx: the directory with its slash, the query kept. */
     http_percent_encode(sf->rel, sf->rel_len, enc, sizeof(enc), HTTP_PCT_PATH);
-    static_query_suffix(sf->req, query, sizeof(query));
+    static_query_suffix(&sf->cond, query, sizeof(query));
     if ((size_t) snprintf(headers, sizeof(headers), "location: %.*s%s/%s\r\n", (int) sf->mount->prefix_len,
                           sf->mount->prefix, enc, query) >= sizeof(headers))
       http_req_simple(sf->req, 414, NULL, "URI Too Long\n");    /* no room for the whole location */
@@ -823,22 +822,24 @@ static int is_cond_header(tdm_str n) {
   return 0;
 }
 
-/* Copies the conditional headers of r into sf->cond: into sf's own arrays
- * when they fit, else into one allocation (bounded by the head's size). */
+/* Copies the conditional headers and the query of r into sf->cond: into
+ * sf's own arrays when they fit, else into one allocation (bounded by the
+ * head's size). */
 static int keep_cond_headers(static_file *sf, const tdm_request *r) {
   uint32_t n = 0;
-  size_t bytes = 0;
+  size_t bytes = r->query.len;
   tdm_header *h = sf->cond_h;
   char *p = sf->cond_buf;
 
   sf->cond.headers = NULL;
   sf->cond.nheaders = 0;
-  for (uint32_t i = 0; r != NULL && i < r->nheaders; i++)
+  sf->cond.query.len = 0;
+  for (uint32_t i = 0; i < r->nheaders; i++)
     if (is_cond_header(r->headers[i].name)) {
       n++;
       bytes += r->headers[i].name.len + r->headers[i].value.len;
     }
-  if (n == 0)
+  if (bytes == 0)
     return 0;
   if (n > STATIC_COND_HEADERS || bytes > STATIC_COND_BYTES) {
     sf->cond_heap = malloc(n * sizeof(*h) + bytes);      /* owner: sf, freed in sf_put */
@@ -864,6 +865,10 @@ static int keep_cond_headers(static_file *sf, const tdm_request *r) {
   }
   sf->cond.headers = h;
   sf->cond.nheaders = n;
+  if (r->query.len > 0)
+    memcpy(p, r->query.ptr, r->query.len);
+  sf->cond.query.ptr = p;
+  sf->cond.query.len = r->query.len;
   return 0;
 }
 

@@ -33,10 +33,10 @@ void static_send_file(http_req *req, const char *path, size_t path_len, const ch
                       size_t headers_len, int status, int64_t content_length, int have_date,
                       int have_server);
 
-/* "?query" of req for a redirect's location ("" if it has none), with bytes
+/* "?query" of r for a redirect's location ("" if it has none), with bytes
  * outside visible ASCII percent-encoded, into dst of cap bytes (cut to fit).
  * Returns its length. */
-size_t static_query_suffix(http_req *req, char *dst, size_t cap);
+size_t static_query_suffix(const tdm_request *r, char *dst, size_t cap);
 
 /* Frees the idle structs kept for reuse and the files kept in memory (at shutdown). */
 void static_pool_free(void);
