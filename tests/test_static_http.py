@@ -50,6 +50,10 @@ def files(tmp_path_factory):
     (pub / ".git" / "config").write_bytes(b"[core] secret\n")
     (pub / "sub" / ".hidden.txt").write_bytes(b"hidden\n")
     (pub / ".well-known" / "token").write_bytes(b"acme-token\n")
+    # Visible names for hidden files, and an index.html that is a folder.
+    os.symlink(".env", pub / "visible-env")
+    os.symlink(".git", pub / "visible-git")
+    (pub / "odd" / "index.html").mkdir(parents=True)
     # A folder whose name starts with the mount's folder's: never reachable through it.
     (root / "pub_private").mkdir()
     (root / "pub_private" / "x.txt").write_bytes(b"PRIVATE\n")
@@ -240,11 +244,20 @@ def test_pipelined_ranges_on_one_connection(fport):
 
 
 @pytest.mark.parametrize("path", ["/files/.env", "/files/.git/config", "/files/.git/", "/files/sub/.hidden.txt",
-                                  "/files/%2eenv", "/files/sub/..%2f.env", "/files/.well-known/../.env"])
+                                  "/files/%2eenv", "/files/sub/..%2f.env", "/files/.well-known/../.env",
+                                  "/files/visible-env", "/files/visible-git/config"])
 def test_hidden_files_are_404(fport, path):
     raw = raw_exchange(fport, build_request("GET", path, [("Connection", "close")]))
     assert raw.split(b" ", 2)[1] in (b"400", b"404"), raw[:200]
     assert b"SECRET" not in raw and b"secret" not in raw and b"hidden\n" not in raw
+
+
+def test_an_index_html_that_is_a_folder_is_no_index(fport):
+    # Redirected to the slash, the folder is then answered as one without an index (it used to redirect to
+    # "/files/odd//", which normalises back to "/files/odd/": a loop).
+    r = get(fport, "/files/odd")
+    assert r.status == 301 and r.header("location") == "/files/odd/"
+    assert get(fport, "/files/odd/").status == 404
 
 
 def test_well_known_is_served(fport):

@@ -21,20 +21,6 @@ static int mount_matches(const static_mount *m, const char *p, size_t len) {
   return len == m->prefix_len || p[m->prefix_len] == '/' || m->prefix_len == 0;
 }
 
-/* Whether the normalised path p[0..len) names a hidden file or directory:
- * a segment that starts with a dot, but for RFC 8615's /.well-known/. */
-static int path_is_hidden(const char *p, size_t len) {
-  for (size_t i = 0; i + 1 < len; i++) {
-    if (p[i] != '/' || p[i + 1] != '.')
-      continue;
-    if (len - i - 1 >= 11 && memcmp(p + i + 1, ".well-known", 11) == 0 &&
-        (len - i - 1 == 11 || p[i + 12] == '/'))
-      continue;
-    return 1;
-  }
-  return 0;
-}
-
 void route_fallthrough(http_req *req) {
   if (!proxy_request(req))
     http_req_unhold(req);
@@ -61,7 +47,7 @@ static void route_static(http_req *req, const static_mount *m, const char *path,
     http_req_local(req, 404, NULL, "Not Found\n", 0);
     return;
   }
-  if (through && (method != HTTP_GET && method != HTTP_HEAD ? 1 : path_is_hidden(path + m->prefix_len,
+  if (through && (method != HTTP_GET && method != HTTP_HEAD ? 1 : static_path_is_hidden(path + m->prefix_len,
                                                                                    len - m->prefix_len))) {
     proxy_request(req);         /* never a file of the mount: the application's */
     return;
@@ -70,7 +56,7 @@ static void route_static(http_req *req, const static_mount *m, const char *path,
     http_req_local(req, 405, "allow: GET, HEAD\r\n", "Method Not Allowed\n", 0);
     return;
   }
-  if (path_is_hidden(path + m->prefix_len, len - m->prefix_len)) {
+  if (static_path_is_hidden(path + m->prefix_len, len - m->prefix_len)) {
     http_req_local(req, 404, NULL, "Not Found\n", 0);
     return;
   }

@@ -118,16 +118,37 @@ static int list_dirs;
 static void (*fallthrough)(http_req *req);
 
 /* Whether path resolves (every symlink followed) to real, inside m's
- * directory (path itself is: it is the directory and a normalised path). */
+ * directory (path itself is: it is the directory and a normalised path),
+ * or out of it with --static-follow-symlinks, and to no hidden file or
+ * directory inside it. */
 static int inside_mount(const static_mount *m, const char *path, char *real) {
+  int inside;
+
   if (realpath(path, real) == NULL)
     return 0;
-  if (follow_symlinks)
+  inside = strncmp(real, m->dir, m->dir_len) == 0 &&
+           (real[m->dir_len] == '/' || real[m->dir_len] == '\0' || strcmp(m->dir, "/") == 0);
+  if (inside) {
+    /* A symlink with a visible name does not make a hidden file visible. */
+    const char *rel = strcmp(m->dir, "/") == 0 ? real : real + m->dir_len;
+    if (!static_path_is_hidden(rel, strlen(rel)))
+      return 1;
+  } else if (follow_symlinks) {
     return 1;
-  if (strncmp(real, m->dir, m->dir_len) == 0 &&
-      (real[m->dir_len] == '/' || real[m->dir_len] == '\0' || strcmp(m->dir, "/") == 0))
-    return 1;
+  }
   errno = ENOENT;
+  return 0;
+}
+
+int static_path_is_hidden(const char *p, size_t len) {
+  for (size_t i = 0; i + 1 < len; i++) {
+    if (p[i] != '/' || p[i + 1] != '.')
+      continue;
+    if (len - i - 1 >= 11 && memcmp(p + i + 1, ".well-known", 11) == 0 &&
+        (len - i - 1 == 11 || p[i + 12] == '/'))
+      continue;
+    return 1;
+  }
   return 0;
 }
 
@@ -163,6 +184,12 @@ static int open_variant(static_file *sf, const char *path, struct stat *st) {
     }
   }
   return chosen >= 0 ? 0 : -1;
+}
+
+/* Whether a mount's request names a directory (its path ends with a slash):
+ * its index.html is served. */
+static int names_dir(const static_file *sf) {
+  return sf->rel_len == 0 || sf->rel[sf->rel_len - 1] == '/';
 }
 
 /* Thread pool: a directory asked for with its slash has no index.html; with
@@ -201,7 +228,7 @@ static void static_work(uv_work_t *w) {
   sf->fd = -1;
   if (m != NULL) {
     n = snprintf(path, sizeof(path), "%s%.*s%s", m->dir, (int) sf->rel_len, sf->rel,
-                 sf->rel_len == 0 || sf->rel[sf->rel_len - 1] == '/' ? "index.html" : "");
+                 names_dir(sf) ? "index.html" : "");
     if (n < 0 || (size_t) n >= sizeof(path)) {
       sf->status = 414;
       return;
@@ -210,7 +237,7 @@ static void static_work(uv_work_t *w) {
     if (!inside_mount(m, path, real)) {
       sf->err = errno;
       sf->status = errno == EACCES ? 403 : 404;
-      if (sf->err == ENOENT && list_dirs && (sf->rel_len == 0 || sf->rel[sf->rel_len - 1] == '/'))
+      if (sf->err == ENOENT && list_dirs && names_dir(sf))
         static_work_list(sf);
       return;
     }
@@ -230,6 +257,17 @@ static void static_work(uv_work_t *w) {
     sf->err = errno;
     sf->status = 404;
     goto close_fd;
+  }
+  if (S_ISDIR(st.st_mode) && m != NULL && names_dir(sf)) {
+    /* Its index.html is a directory: as if it had none (a redirect would
+     * add a slash to a path that has one, and loop). */
+    close(sf->fd);
+    sf->fd = -1;
+    sf->err = ENOENT;
+    sf->status = 404;
+    if (list_dirs)
+      static_work_list(sf);
+    return;
   }
   if (S_ISDIR(st.st_mode) && m != NULL) {
     sf->redirect = 1;
