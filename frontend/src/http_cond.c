@@ -57,8 +57,12 @@ void http_validator_make(http_validator *v, uint64_t ino, uint64_t size, time_t 
   int n = snprintf(v->etag, sizeof(v->etag), "\"%llx-%llx-%llx.%lx\"", (unsigned long long) ino,
                    (unsigned long long) size, (unsigned long long) mtime, (unsigned long) mtime_nsec);
 
+  time_t now = time(NULL);
+
   v->etag_len = n > 0 && (size_t) n < sizeof(v->etag) ? (size_t) n : 0;
-  v->mtime = mtime;
+  /* RFC 9110 section 8.8.2.1: a modification time in the future is sent,
+   * and compared, as the present. */
+  v->mtime = mtime > now ? now : mtime;
 }
 
 size_t http_date_format(time_t t, char *out) {
@@ -311,7 +315,11 @@ int http_range_check(const tdm_request *r, const http_validator *v, uint64_t siz
       }
     }
     specs++;
-    if (suffix ? b > 0 && size > 0 : a < size) {
+    /* Of an empty representation a suffix is satisfiable (RFC 9110 section
+     * 14.1.1) but no part can be sent: the whole, which is nothing, is. */
+    if (suffix && b > 0 && size == 0)
+      return HTTP_RANGE_NONE;
+    if (suffix ? b > 0 : a < size) {
       satisfiable++;
       if (specs == 1) {
         *first = suffix ? (b >= size ? 0 : size - b) : a;

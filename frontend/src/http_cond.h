@@ -23,7 +23,8 @@ typedef struct http_validator {
 } http_validator;
 
 /* The strong entity-tag of a file: its inode, size and modification time
- * (nanoseconds too, so that two edits within a second differ). */
+ * (nanoseconds too, so that two edits within a second differ); and its
+ * Last-Modified time, which is never later than now. */
 void http_validator_make(http_validator *v, uint64_t ino, uint64_t size, time_t mtime, long mtime_nsec);
 
 /* t as an IMF-fixdate; out has room for HTTP_DATE_LEN + 1 bytes.  Returns HTTP_DATE_LEN. */
