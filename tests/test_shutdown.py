@@ -1,4 +1,4 @@
-"""SIGTERM to the frontend: stop accepting, finish what is in flight, exit 0."""
+"""SIGTERM (SIGINT, SIGQUIT) to the frontend: stop accepting, finish what is in flight, exit 0."""
 
 from __future__ import annotations
 
@@ -32,6 +32,56 @@ def test_sigterm_finishes_requests_in_flight_then_exits_0(make_stack):
     assert not os.path.exists(st.sock)
     busy.close()
     idle.close()
+
+
+def test_sigquit_stops_gracefully_and_sighup_stops_nothing(make_stack):
+    # nginx's QUIT is its graceful stop; its HUP is a reload, and a closed terminal must not drop every client.
+    st = make_stack()
+    st.start_frontend()
+    st.start_backend()
+    st.frontend.popen.send_signal(signal.SIGHUP)
+    wait_until(lambda: "received SIGHUP" in st.frontend.log(), 10, "the SIGHUP to be logged")
+    assert request(st.port, "GET", "/users/1").status == 200
+    busy = connect(st.port)
+    busy.sendall(build_request("GET", "/delay/1000?tag=quit"))
+    wait_until(lambda: st.in_flight("quit") == 1, 10, "the request in the backend")
+    st.frontend.popen.send_signal(signal.SIGQUIT)
+    r = ResponseReader(busy).read()
+    assert (r.status, r.body) == (200, b"delay 1000 tag=quit")
+    assert st.frontend.popen.wait(30) == 0
+    busy.close()
+
+
+def test_only_the_same_signal_again_cuts_the_stop_short(make_stack):
+    # Ctrl-C sends SIGINT to --serve's frontend and to its parent, which then sends SIGTERM: the answers in
+    # flight must still be finished.  The first signal again closes everything.
+    st = make_stack()
+    st.start_frontend()
+    st.start_backend()
+    busy = connect(st.port)
+    busy.sendall(build_request("GET", "/delay/1000?tag=first"))
+    wait_until(lambda: st.in_flight("first") == 1, 10, "the request in the backend")
+    st.frontend.popen.send_signal(signal.SIGINT)
+    wait_until(lambda: "received SIGINT, shutting down" in st.frontend.log(), 10, "the stop to begin")
+    st.frontend.popen.send_signal(signal.SIGTERM)
+    r = ResponseReader(busy).read()
+    assert (r.status, r.body) == (200, b"delay 1000 tag=first")
+    assert st.frontend.popen.wait(30) == 0
+    assert "received SIGTERM while shutting down" in st.frontend.log()
+    busy.close()
+
+    st = make_stack()
+    st.start_frontend()
+    st.start_backend()
+    busy = connect(st.port)
+    busy.sendall(build_request("GET", "/slow?tag=again"))
+    wait_until(lambda: st.in_flight("again") == 1, 10, "the request in the backend")
+    st.frontend.popen.send_signal(signal.SIGINT)
+    wait_until(lambda: "received SIGINT, shutting down" in st.frontend.log(), 10, "the stop to begin")
+    st.frontend.popen.send_signal(signal.SIGINT)
+    assert st.frontend.popen.wait(30) == 0
+    assert "received SIGINT again, closing everything now" in st.frontend.log()
+    busy.close()
 
 
 def test_shutdown_timeout_bounds_the_wait(make_stack):

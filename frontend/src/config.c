@@ -157,8 +157,9 @@ static void usage(FILE *out) {
   fprintf(out, "  --check-config\n      check the settings, and that the listen addresses resolve and the\n"
                "      folders of the backend socket, --record and --access-log are writable, then exit (0: valid)\n"
                "  --help     show this help and exit\n  --version  print the version and exit\n\n"
-               "Signals: SIGTERM or SIGINT stops gracefully (twice: at once); SIGUSR1 reopens\n"
-               "the --access-log file (after a log rotation moved it), as nginx's USR1 does.\n");
+               "Signals: SIGTERM, SIGINT or SIGQUIT stops gracefully (the same signal again: at\n"
+               "once); SIGUSR1 or SIGHUP reopens the --access-log file (after a log rotation moved\n"
+               "it), as nginx's USR1 does; the settings are not read again.\n");
 }
 
 static int parse_uint(const char *flag, const char *s, uint64_t max, uint64_t *out) {

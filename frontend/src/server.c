@@ -32,24 +32,39 @@ static int server_conns(void) {
   return http_conn_count() + ws_count();
 }
 
-
+static const int server_signals[] = { SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1, SIGPIPE };
+_Static_assert(sizeof(server_signals) / sizeof(server_signals[0]) ==
+               sizeof(((server *) 0)->signals) / sizeof(((server *) 0)->signals[0]), "a handle for each signal");
 
 static void server_on_signal(uv_signal_t *h, int signum) {
   server *srv = h->data;
+  const char *name = signum == SIGINT ? "SIGINT" : signum == SIGTERM ? "SIGTERM" :
+                     signum == SIGQUIT ? "SIGQUIT" : "SIGHUP";
 
   if (signum == SIGPIPE)
     return;
-  if (signum == SIGUSR1) {
-    /* nginx's signal for a log rotation: the file moved, open it anew. */
+  if (signum == SIGUSR1 || signum == SIGHUP) {
+    /* nginx's signal for a log rotation: the file moved, open it anew.
+     * SIGHUP, nginx's reload, does the same: the settings are the command
+     * line's, with nothing to read again; a closed terminal stops nothing. */
+    if (signum == SIGHUP)
+      log_info("received SIGHUP: reopening the access log (the settings are not read again)");
     access_log_reopen();
     return;
   }
+  if (srv->ctx.stopping && srv->stop_signal != 0 && signum != srv->stop_signal) {
+    /* Ctrl-C reaches --serve's frontend and its parent, which then sends
+     * SIGTERM: only the signal that began the stop, again, cuts it short. */
+    log_info("received %s while shutting down; send %s again to close everything now", name,
+             srv->stop_signal == SIGINT ? "SIGINT" : srv->stop_signal == SIGTERM ? "SIGTERM" : "SIGQUIT");
+    return;
+  }
   if (srv->ctx.stopping)
-    log_info("received %s again, closing everything now", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    log_info("received %s again, closing everything now", name);
   else
     log_info("received %s, shutting down: finishing %d connection(s) in flight (at most %u s)",
-             signum == SIGINT ? "SIGINT" : "SIGTERM", server_conns(),
-             srv->ctx.cfg->shutdown_timeout_ms / 1000);
+             name, server_conns(), srv->ctx.cfg->shutdown_timeout_ms / 1000);
+  srv->stop_signal = signum;
   server_stop(srv);
 }
 
@@ -106,17 +121,14 @@ int server_init(server *s, uv_loop_t *loop, const config *cfg) {
               cfg->static_fallthrough ? route_fallthrough : NULL);
   proxy_init(&s->ctx);
   ws_init(&s->ctx, server_conn_gone, s);
-  s->sigint.data = s->sigterm.data = s->sigpipe.data = s->sigusr1.data = s;
   s->listener.data = s;
-  uv_signal_init(loop, &s->sigint);
-  uv_signal_init(loop, &s->sigterm);
-  uv_signal_init(loop, &s->sigpipe);
-  uv_signal_init(loop, &s->sigusr1);
-  uv_signal_start(&s->sigint, server_on_signal, SIGINT);
-  uv_signal_start(&s->sigterm, server_on_signal, SIGTERM);
-  /* A client that resets its connection must not kill the process. */
-  uv_signal_start(&s->sigpipe, server_on_signal, SIGPIPE);
-  uv_signal_start(&s->sigusr1, server_on_signal, SIGUSR1);
+  /* SIGPIPE among them: a client that resets its connection must not kill
+   * the process. */
+  for (size_t i = 0; i < sizeof(server_signals) / sizeof(server_signals[0]); i++) {
+    s->signals[i].data = s;
+    uv_signal_init(loop, &s->signals[i]);
+    uv_signal_start(&s->signals[i], server_on_signal, server_signals[i]);
+  }
   return 0;
 }
 
@@ -196,10 +208,8 @@ static void server_finish(server *s) {
   upstream_close_all();
   /* Flushes the GOAWAYs queued above before the loop stops. */
   ctx_close(&s->ctx);
-  uv_close((uv_handle_t *) &s->sigint, NULL);
-  uv_close((uv_handle_t *) &s->sigterm, NULL);
-  uv_close((uv_handle_t *) &s->sigpipe, NULL);
-  uv_close((uv_handle_t *) &s->sigusr1, NULL);
+  for (size_t i = 0; i < sizeof(server_signals) / sizeof(server_signals[0]); i++)
+    uv_close((uv_handle_t *) &s->signals[i], NULL);
 }
 
 static void server_on_shutdown_timeout(uv_timer_t *t) {

@@ -15,10 +15,11 @@ typedef struct server {
   tdm_ctx ctx;
   http_hooks hooks;
   uv_tcp_t listener;
-  uv_signal_t sigint;
-  uv_signal_t sigterm;
-  uv_signal_t sigpipe;
-  uv_signal_t sigusr1;           /* reopens the access log */
+  /* SIGINT, SIGTERM, SIGQUIT: stop gracefully, or at once when the same
+   * signal comes again; SIGHUP, SIGUSR1: reopen the access log; SIGPIPE:
+   * ignored (server.c, server_signals). */
+  uv_signal_t signals[6];
+  int stop_signal;               /* the signal that began the stop; 0 before */
   int finished;                  /* everything closed or closing */
   uv_timer_t shutdown_timer;
   int shutdown_timer_ready;
