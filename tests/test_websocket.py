@@ -229,7 +229,8 @@ def test_handshakes_the_frontend_refuses(port):
     key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="
     assert bad_handshake(port, up + [key])[0] == 426              # no version
     status, headers = bad_handshake(port, up + [key, "Sec-WebSocket-Version: 8"])
-    assert (status, headers["sec-websocket-version"]) == (426, "13")
+    assert (status, headers["sec-websocket-version"], headers["upgrade"]) == (426, "13", "websocket")
+    assert "upgrade" in headers["connection"].lower()
     assert bad_handshake(port, up + ["Sec-WebSocket-Version: 13"])[0] == 400          # no key
     assert bad_handshake(port, up + ["Sec-WebSocket-Key: c2hvcnQ=", "Sec-WebSocket-Version: 13"])[0] == 400
     assert bad_handshake(port, up + [key, key, "Sec-WebSocket-Version: 13"])[0] == 400  # two keys

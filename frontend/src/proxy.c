@@ -388,7 +388,10 @@ int proxy_request(http_req *req) {
   if (ws > 1) {
     char body[128];
     snprintf(body, sizeof(body), "%s: %s\n", ws == 426 ? "Upgrade Required" : "Bad Request", why);
-    http_req_local(req, ws, ws == 426 ? "sec-websocket-version: 13\r\n" : NULL, body, 0);
+    /* A 426 names the protocol to upgrade to (RFC 9110 section 15.5.22) and
+     * the version to use (RFC 6455 section 4.4). */
+    http_req_local(req, ws, ws == 426 ? "upgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-version: 13\r\n" :
+                   NULL, body, 0);
     return 0;
   }
   ps = ps_get(req);
