@@ -89,11 +89,15 @@ def test_check_config_says_valid_and_starts_nothing(tmp_path):
     assert result.stdout == (f"tandem-frontend: the configuration is valid (listen 127.0.0.1:{port}, "
                              f"backend socket {tmp_path / 'b.sock'}, 1 static mount)\n")
     assert not tcp_accepts(port) and os.listdir(tmp_path) == []   # no socket, no recording made
+    # A start makes one missing folder for the socket (as /run/tandem): the check takes it too.
+    result = run("--check-config", "--listen", f"127.0.0.1:{port}", "--backend-socket", str(tmp_path / "run" / "b.sock"))
+    assert result.returncode == 0, result.stderr
+    assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--backend-socket", "/nonexistent-dir/b.sock"], "--backend-socket: cannot create /nonexistent-dir/b.sock: "
-                                                      "/nonexistent-dir is missing"),
+    (["--backend-socket", "/nonexistent-dir/run/b.sock"], "--backend-socket: cannot create /nonexistent-dir/run: "
+                                                          "/nonexistent-dir is missing"),
     (["--listen", "no-such-host.invalid:8080"], "--listen: cannot resolve no-such-host.invalid"),
     (["--record", "/nonexistent-dir/rec"], "--record: cannot create /nonexistent-dir/rec"),
     (["--max-connections", "0"], "--max-connections"),

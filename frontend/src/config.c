@@ -602,9 +602,11 @@ void config_free(config *c) {
   memset(c, 0, sizeof(*c));
 }
 
-/* A folder the frontend must create a file in: it exists and is writable.
- * Returns 0, or -1 after saying what is wrong. */
-static int writable_folder(const char *what, const char *path) {
+/* A folder the frontend must create a file in: it exists and is writable,
+ * or with create, it is missing and can be made (its parent exists and is
+ * writable), as the backend socket's is (upstream.c).  Returns 0, or -1
+ * after saying what is wrong. */
+static int writable_folder(const char *what, const char *path, int create) {
   char dir[PATH_MAX];
   const char *slash = strrchr(path, '/');
   size_t len = slash == NULL ? 1 : slash == path ? 1 : (size_t) (slash - path);
@@ -614,6 +616,8 @@ static int writable_folder(const char *what, const char *path) {
     return -1;
   memcpy(dir, slash == NULL ? "." : path, len);
   dir[len] = '\0';
+  if (create && slash != NULL && slash != path && stat(dir, &st) != 0 && errno == ENOENT)
+    return writable_folder(what, dir, 0);
   if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) != 0) {
     fprintf(stderr, "tandem-frontend: %s: cannot create %s: %s is %s\n", what, path, dir,
             stat(dir, &st) != 0 ? "missing" : !S_ISDIR(st.st_mode) ? "not a folder" : "not writable");
@@ -628,7 +632,7 @@ static int appendable(const char *what, const char *path) {
   struct stat st;
 
   if (stat(path, &st) != 0)
-    return writable_folder(what, path);
+    return writable_folder(what, path, 0);
   if (S_ISDIR(st.st_mode) || access(path, W_OK) != 0) {
     fprintf(stderr, "tandem-frontend: %s: %s is %s\n", what, path, S_ISDIR(st.st_mode) ? "a folder" : "not writable");
     return -1;
@@ -659,9 +663,9 @@ int config_check(const config *c) {
   bad |= resolvable("--listen", c->listen_host) != 0;
   if (c->metrics_host != NULL)
     bad |= resolvable("--metrics-listen", c->metrics_host) != 0;
-  bad |= writable_folder("--backend-socket", c->backend_socket) != 0;
+  bad |= writable_folder("--backend-socket", c->backend_socket, 1) != 0;
   if (c->record != NULL)
-    bad |= writable_folder("--record", c->record) != 0;
+    bad |= writable_folder("--record", c->record, 0) != 0;
   if (c->access_log != NULL && strcmp(c->access_log, "-") != 0)
     bad |= appendable("--access-log", c->access_log) != 0;
   if (bad)
