@@ -95,6 +95,13 @@ def test_check_config_says_valid_and_starts_nothing(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("level", ["error", "warn", "warning", "info", "debug", "critical"])
+def test_log_levels_in_either_spelling(tmp_path, level):
+    # TANDEM_LOG_LEVEL may be shared with a backend, which spells them as Python's logging does.
+    result = run("--check-config", "--log-level", level, "--backend-socket", str(tmp_path / "b.sock"))
+    assert result.returncode == 0, result.stderr
+
+
 @pytest.mark.parametrize("args, message", [
     (["--backend-socket", "/nonexistent-dir/run/b.sock"], "--backend-socket: cannot create /nonexistent-dir/run: "
                                                           "/nonexistent-dir is missing"),

@@ -104,7 +104,8 @@ FLAGS: list[tuple[str, str, str, str]] = [
      "(requests in flight finish on the old code); a new version that fails to start leaves the old one "
      "serving (needs python3-watchdog; the variable: 1 or 0)"),
     ("--max-streams", "TANDEM_MAX_STREAMS", "1024", "most requests served at once (1..65535)"),
-    ("--log-level", "TANDEM_LOG_LEVEL", "info", "one of " + ", ".join(LOG_LEVELS) + " (or warn)"),
+    ("--log-level", "TANDEM_LOG_LEVEL", "info",
+     "one of " + ", ".join(LOG_LEVELS) + " (or warn); with --serve, the frontend's too"),
     ("--frontend", "TANDEM_FRONTEND", "build/tandem-frontend of this checkout, else tandem-frontend on PATH",
      "the frontend binary --serve starts"),
     ("--access-log", "TANDEM_ACCESS_LOG", "off",
@@ -314,6 +315,9 @@ def _frontend_options(opts: Options, ns: argparse.Namespace, pick: Callable[[str
         opts.frontend_args += [flag, value]
         if getattr(ns, name) is not None:
             opts.frontend_flags_given.append(flag)
+    if opts.serve is not None:
+        # The frontend it starts logs as much as the backend (it takes Python's level names too).
+        opts.frontend_args += ["--log-level", opts.log_level]
 
 
 def _application_options(opts: Options, pick: Callable[[str, str], Optional[str]], factory: str) -> None:

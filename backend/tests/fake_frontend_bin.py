@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument("--listen", required=True)
     parser.add_argument("--backend-socket", required=True)
     parser.add_argument("--static", action="append", default=[])
+    parser.add_argument("--log-level")
     args = parser.parse_args()
     # One os.write per line on an O_APPEND descriptor: the signal handler may
     # note while the main code is in the middle of noting (a buffered file
@@ -40,7 +41,7 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    note(event="args", listen=args.listen, socket=args.backend_socket, static=args.static,
+    note(event="args", listen=args.listen, socket=args.backend_socket, static=args.static, log_level=args.log_level,
          dir_mode=oct(os.stat(os.path.dirname(args.backend_socket)).st_mode & 0o777))
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -263,24 +263,34 @@ def test_frontend_command() -> None:
 
 def test_forwarded_allow_ips_goes_to_the_frontend() -> None:
     opts = cli.parse_options(["app:app", "--serve", "127.0.0.1:8000", "--forwarded-allow-ips", "*"], {})
-    assert opts.frontend_args == ["--forwarded-allow-ips", "*"]
+    assert opts.frontend_args == ["--forwarded-allow-ips", "*", "--log-level", "info"]
     assert opts.frontend_flags_given == ["--forwarded-allow-ips"]
     # The variable goes on as the flag, as the other frontend settings'.
     opts = cli.parse_options(["app:app", "--serve", "127.0.0.1:8000"], {"TANDEM_FORWARDED_ALLOW_IPS": "10.0.0.0/8"})
-    assert opts.frontend_args == ["--forwarded-allow-ips", "10.0.0.0/8"]
+    assert opts.frontend_args == ["--forwarded-allow-ips", "10.0.0.0/8", "--log-level", "info"]
     assert opts.frontend_flags_given == []
     assert "--forwarded-allow-ips" in supervisor.SERVE_FLAGS
+
+
+def test_the_log_level_goes_to_the_serve_frontend() -> None:
+    # The backend's own spellings, from the flag or the variable the frontend would read too.
+    for argv, env, level in ((["--log-level", "DEBUG"], {}, "debug"), ([], {"TANDEM_LOG_LEVEL": "critical"}, "critical"),
+                             ([], {"TANDEM_LOG_LEVEL": "warn"}, "warning")):
+        opts = parse_options(["m:a", "--serve", "127.0.0.1:1", *argv], env)
+        assert opts.frontend_args[-2:] == ["--log-level", level]
+    assert "--log-level" not in parse_options(["m:a", "--connect", "/s", "--log-level", "debug"], {}).frontend_args
 
 
 def test_frontend_flags_go_to_the_serve_frontend() -> None:
     opts = parse_options(["m:a", "--serve", "127.0.0.1:1", "--access-log", "-", "--access-log-format", "JSON",
                           "--metrics-listen", "127.0.0.1:9100"], {})
     assert opts.frontend_args == ["--access-log", "-", "--access-log-format", "json",
-                                  "--metrics-listen", "127.0.0.1:9100"]
+                                  "--metrics-listen", "127.0.0.1:9100", "--log-level", "info"]
     assert opts.frontend_flags_given == ["--access-log", "--access-log-format", "--metrics-listen"]
     env = {"TANDEM_ACCESS_LOG": "/var/log/tandem/access.log", "TANDEM_METRICS_LISTEN": "off"}
     opts = parse_options(["m:a", "--serve", "127.0.0.1:1"], env)
-    assert (opts.frontend_args, opts.frontend_flags_given) == (["--access-log", "/var/log/tandem/access.log"], [])
+    assert (opts.frontend_args, opts.frontend_flags_given) == (
+        ["--access-log", "/var/log/tandem/access.log", "--log-level", "info"], [])
     cmd = devserver.frontend_command("/fe", ("127.0.0.1", 1), "/s", [], ["--access-log", "-"])
     assert cmd[-2:] == ["--access-log", "-"]
     for argv in (["m:a", "--serve", "h:1", "--access-log-format", "xml"],
@@ -343,6 +353,7 @@ def test_serve_starts_the_frontend_and_stops_cleanly(tmp_path: Path, sig: int, g
         assert args["listen"] == "127.0.0.1:0"
         assert args["static"] == [f"/static={tmp_path / 'public'}"]
         assert args["dir_mode"] == "0o700"
+        assert args["log_level"] == "info"
         assert {"event": "hello", "app": "app:app", "role": "backend"} in events
         assert {"event": "response", "status": 200, "body": "served"} in events
         socket_dir = Path(args["socket"]).parent

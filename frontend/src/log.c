@@ -17,8 +17,12 @@ int log_parse_level(const char *name) {
   for (int i = 0; i < (int) (sizeof(level_names) / sizeof(level_names[0])); i++)
     if (strcmp(name, level_names[i]) == 0)
       return i;
+  /* The backend's spellings (Python's logging), which TANDEM_LOG_LEVEL may
+   * be shared with; there is nothing above error here. */
   if (strcmp(name, "warning") == 0)
     return LOG_WARN;
+  if (strcmp(name, "critical") == 0)
+    return LOG_ERROR;
   return -EINVAL;
 }
 
