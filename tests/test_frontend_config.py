@@ -169,6 +169,14 @@ def test_bad_variable_value_names_the_flag_and_the_variable():
     assert "TANDEM_MAX_CONNECTIONS" in result.stderr
 
 
+def test_a_flag_spares_its_variable_from_being_judged(tmp_path):
+    # The flag wins, so a bad value left in the variable does not matter (it used to stop the start).
+    result = run("--check-config", "--listen", "127.0.0.1:1", "--max-connections", "5", "--static-listing",
+                 "0", "--backend-socket", str(tmp_path / "b.sock"),
+                 env={"TANDEM_LISTEN": "garbage", "TANDEM_MAX_CONNECTIONS": "lots", "TANDEM_STATIC_LISTING": "x"})
+    assert result.returncode == 0, result.stderr
+
+
 def test_variables_configure_the_frontend(tmp_path, site):
     port = free_port()
     sock = str(tmp_path / "env.sock")

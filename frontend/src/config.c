@@ -510,14 +510,40 @@ static int set_option(config *c, int id, const char *value, int from_user) {
   return -EINVAL;
 }
 
+/* A switch given alone may be followed by its value as the next argument
+ * ("--static-listing 0"): takes it then.  Returns the switch's value. */
+static const char *switch_value(int argc, char **argv) {
+  if (optind < argc && (strcmp(argv[optind], "0") == 0 || strcmp(argv[optind], "1") == 0))
+    return argv[optind++];
+  return "1";
+}
+
 int config_load(config *c, int argc, char **argv) {
   struct option longopts[OPT_COUNT + 1];
-  int seen_static_flag = 0, seen_max_age_flag = 0;
+  unsigned char given[NOPTIONS] = { 0 };
   int i, ch;
 
   memset(c, 0, sizeof(*c));
+  for (i = 0; i < NOPTIONS; i++)
+    longopts[i] = (struct option) { options[i].flag, is_switch(i) ? optional_argument : required_argument, NULL, i };
+  longopts[OPT_HELP] = (struct option) { "help", no_argument, NULL, OPT_HELP };
+  longopts[OPT_VERSION] = (struct option) { "version", no_argument, NULL, OPT_VERSION };
+  longopts[OPT_CHECK_CONFIG] = (struct option) { "check-config", no_argument, NULL, OPT_CHECK_CONFIG };
+  longopts[OPT_COUNT] = (struct option) { NULL, 0, NULL, 0 };
+
+  /* The flags given, first: a flag wins over its variable, whose value is
+   * then neither read nor judged (the flags' own errors are the next pass's). */
+  optind = 0;
+  opterr = 0;
+  while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    if (ch >= 0 && ch < NOPTIONS) {
+      given[ch] = 1;
+      if (is_switch(ch) && optarg == NULL)
+        switch_value(argc, argv);
+    }
+  }
   for (i = 0; i < NOPTIONS; i++) {
-    const char *env = getenv(options[i].env);
+    const char *env = given[i] ? NULL : getenv(options[i].env);
     const char *value = env != NULL ? env : options[i].def;
     if ((i == OPT_STATIC || i == OPT_STATIC_MAX_AGE) && value[0] == '\0')
       continue;
@@ -528,15 +554,7 @@ int config_load(config *c, int argc, char **argv) {
     }
   }
 
-  for (i = 0; i < NOPTIONS; i++)
-    longopts[i] = (struct option) { options[i].flag, is_switch(i) ? optional_argument : required_argument, NULL, i };
-  longopts[OPT_HELP] = (struct option) { "help", no_argument, NULL, OPT_HELP };
-  longopts[OPT_VERSION] = (struct option) { "version", no_argument, NULL, OPT_VERSION };
-  longopts[OPT_CHECK_CONFIG] = (struct option) { "check-config", no_argument, NULL, OPT_CHECK_CONFIG };
-  longopts[OPT_COUNT] = (struct option) { NULL, 0, NULL, 0 };
-
-  optind = 1;
-  opterr = 0;
+  optind = 0;
   while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     if (ch == OPT_HELP || ch == 'h') {
       usage(stdout);
@@ -555,27 +573,9 @@ int config_load(config *c, int argc, char **argv) {
               argv[optind - 1]);
       return -EINVAL;
     }
-    /* Flags replace the environment's mounts rather than adding to them. */
-    if (ch == OPT_STATIC && !seen_static_flag) {
-      seen_static_flag = 1;
-      for (i = 0; i < c->nstatics; i++) {
-        free(c->statics[i].prefix);
-        free(c->statics[i].dir);
-      }
-      c->nstatics = 0;
-    }
-    if (ch == OPT_STATIC_MAX_AGE && !seen_max_age_flag) {
-      seen_max_age_flag = 1;
-      free_max_ages(c);
-    }
-    if (is_switch(ch) && optarg == NULL) {
-      /* A switch alone means 1, as in nginx's on; "--static-listing 0" and
-       * "--static-listing=1" work too. */
-      optarg = "1";
-      if (optind < argc && (strcmp(argv[optind], "0") == 0 || strcmp(argv[optind], "1") == 0))
-        optarg = argv[optind++];
-    }
-    if (set_option(c, ch, optarg, 1) != 0)
+    /* A switch alone means 1, as in nginx's on; "--static-listing 0" and
+     * "--static-listing=1" work too. */
+    if (set_option(c, ch, is_switch(ch) && optarg == NULL ? switch_value(argc, argv) : optarg, 1) != 0)
       return -EINVAL;
   }
   if (optind < argc) {
