@@ -208,6 +208,17 @@ def test_flag_wins_over_its_variable(tmp_path):
         proc.stop()
 
 
+def test_port_0_logs_the_port_the_kernel_chose(tmp_path, site):
+    proc = spawn("frontend-port0", [FRONTEND, "--listen", "127.0.0.1:0", "--backend-socket", str(tmp_path / "b.sock"),
+                                    "--static", f"/files={site['static']}"], str(tmp_path))
+    try:
+        wait_until(lambda: "listening on" in proc.log() or not proc.alive(), 10, "the frontend to listen")
+        port = int(proc.log().split("listening on http://127.0.0.1:", 1)[1].split(",", 1)[0])
+        assert port != 0 and request(port, "GET", "/files/hello.txt").status == 200
+    finally:
+        proc.stop()
+
+
 def test_static_max_age_from_the_variable_for_every_mount(tmp_path, site):
     port = free_port()
     proc = spawn("frontend-env", [FRONTEND], str(tmp_path),

@@ -132,6 +132,17 @@ int server_init(server *s, uv_loop_t *loop, const config *cfg) {
   return 0;
 }
 
+/* The port the listener is bound to: the kernel's choice for port 0. */
+static int server_port(uv_tcp_t *listener, int asked) {
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+
+  if (asked != 0 || uv_tcp_getsockname(listener, (struct sockaddr *) &ss, &len) != 0)
+    return asked;
+  return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *) &ss)->sin6_port :
+                                          ((struct sockaddr_in *) &ss)->sin_port);
+}
+
 /* SO_REUSEPORT on the listener's socket: frontends that all set it share
  * the address (--reuse-port). */
 static int reuse_port(uv_tcp_t *listener) {
@@ -189,7 +200,7 @@ int server_listen(server *s) {
     return rc;
   }
   log_info("listening on http://%s:%d, backends connect to %s", cfg->listen_host,
-           cfg->listen_port, cfg->backend_socket);
+           server_port(&s->listener, cfg->listen_port), cfg->backend_socket);
   return 0;
 }
 
