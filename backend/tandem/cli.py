@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import signal
 import sys
@@ -187,6 +188,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# A Unix socket's path, NUL included, fits in sockaddr_un's sun_path: 108 bytes on Linux.
+SOCKET_PATH_MAX = 107
+
+
+def _socket_path(path: str) -> str:
+    """The frontend's socket path, refused at once if no socket can have it (it would never appear)."""
+    if len(os.fsencode(path)) > SOCKET_PATH_MAX:
+        raise UsageError(f"--connect: the socket path is {len(os.fsencode(path))} bytes long; a Unix socket's "
+                         f"path holds at most {SOCKET_PATH_MAX}: {path}")
+    return path
+
+
 def _int(value: str, what: str, low: int, high: int) -> int:
     try:
         number = int(value)
@@ -255,7 +268,7 @@ def _frontend_address(ns: argparse.Namespace,
     if ns.connect is not None and ns.serve is not None:
         raise UsageError("--connect and --serve exclude each other")
     if ns.connect is not None:
-        return ns.connect, None
+        return _socket_path(ns.connect), None
     if ns.serve is not None:
         return None, parse_listen(ns.serve)
     # The frontend reads the same two variables, so an environment shared
@@ -263,7 +276,7 @@ def _frontend_address(ns: argparse.Namespace,
     # backend needs.
     sock, listen = env.get("TANDEM_BACKEND_SOCKET"), env.get("TANDEM_LISTEN")
     if sock:
-        return sock, None
+        return _socket_path(sock), None
     if listen:
         return None, parse_listen(listen)
     raise UsageError("say where the frontend is: --connect SOCK (or TANDEM_BACKEND_SOCKET), "
@@ -273,6 +286,8 @@ def _frontend_address(ns: argparse.Namespace,
 def _backend_options(opts: Options, pick: Callable[[str, str], Optional[str]]) -> None:
     """The options of the backend process: where from, its name and limits, logging, workers."""
     opts.app_dir = pick("app_dir", "TANDEM_APP_DIR") or "."
+    if not os.path.isdir(opts.app_dir):
+        raise UsageError(f"--app-dir: {opts.app_dir} is not a folder")
     opts.app_name = pick("app_name", "TANDEM_APP_NAME")
     generation = pick("generation", "TANDEM_GENERATION")
     if generation is not None:
@@ -291,7 +306,9 @@ def _backend_options(opts: Options, pick: Callable[[str, str], Optional[str]]) -
         try:
             opts.connect_timeout = float(timeout)
         except ValueError:
-            raise UsageError(f"--connect-timeout must be a number of seconds, not {timeout!r}") from None
+            opts.connect_timeout = math.nan
+        if not 0 <= opts.connect_timeout < math.inf:
+            raise UsageError(f"--connect-timeout must be a number of seconds, 0 or more, not {timeout!r}")
     workers = pick("workers", "TANDEM_WORKERS")
     if workers is not None:
         opts.workers = _int(workers, "--workers", 1, 1024)

@@ -40,10 +40,10 @@ def test_serve_and_static_flags() -> None:
 
 def test_environment_variables() -> None:
     env = {"TANDEM_APP": "m:a", "TANDEM_BACKEND_SOCKET": "/s.sock", "TANDEM_STATIC": "/a=x, /b=y",
-           "TANDEM_APP_DIR": "/d", "TANDEM_APP_NAME": "n", "TANDEM_GENERATION": "5", "TANDEM_MAX_STREAMS": "9",
+           "TANDEM_APP_DIR": "/tmp", "TANDEM_APP_NAME": "n", "TANDEM_GENERATION": "5", "TANDEM_MAX_STREAMS": "9",
            "TANDEM_LOG_LEVEL": "warning", "TANDEM_FRONTEND": "/fe", "TANDEM_CONNECT_TIMEOUT": "1"}
     opts = parse_options([], env)
-    assert opts == Options(app="m:a", connect="/s.sock", static=[("/a", "x"), ("/b", "y")], app_dir="/d",
+    assert opts == Options(app="m:a", connect="/s.sock", static=[("/a", "x"), ("/b", "y")], app_dir="/tmp",
                            app_name="n", generation=5, max_streams=9, log_level="warning", frontend="/fe",
                            connect_timeout=1.0)
     assert parse_options(["m:a"], {"TANDEM_LISTEN": "0.0.0.0:1"}).serve == ("0.0.0.0", 1)
@@ -84,10 +84,22 @@ def test_defaults() -> None:
     (["m:a", "--connect", "s", "--log-level", "loud"], {}),
     (["m:a", "--connect", "s", "--static", "public"], {}),
     (["m:a", "--connect", "s", "--connect-timeout", "soon"], {}),
+    (["m:a", "--connect", "s", "--connect-timeout", "-1"], {}),
+    (["m:a", "--connect", "s", "--connect-timeout", "nan"], {}),
+    (["m:a", "--connect", "s", "--connect-timeout", "inf"], {}),
+    (["m:a", "--connect", "s", "--app-dir", "/nonexistent-folder"], {}),
+    (["m:a", "--connect", "/tmp/" + "x" * 103], {}),                   # 108 bytes: no room for the NUL
+    (["m:a"], {"TANDEM_BACKEND_SOCKET": "/tmp/" + "x" * 103}),
 ])
 def test_usage_errors(argv: list[str], env: dict[str, str]) -> None:
     with pytest.raises(UsageError):
         parse_options(argv, env)
+
+
+def test_the_longest_socket_path_is_taken() -> None:
+    path = "/tmp/" + "x" * 102
+    assert parse_options(["m:a", "--connect", path], {}).connect == path
+    assert parse_options(["m:a", "--connect", "s", "--connect-timeout", "0"], {}).connect_timeout == 0
 
 
 def test_workers() -> None:
