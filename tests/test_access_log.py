@@ -238,6 +238,21 @@ def test_sigusr1_reopens_the_file_after_a_rotation(make_stack, tmp_path):
     assert b"probe/before" not in open(path, "rb").read()
 
 
+def test_a_head_refused_for_what_it_asks_is_logged_with_its_request_line(make_stack, tmp_path):
+    # 413 and 417 refuse a well-formed head: nginx logs its request line, and so does the frontend; a head
+    # refused for its form (400) has none to log.
+    path = str(tmp_path / "access.log")
+    st = make_stack()
+    st.start_frontend("--access-log", path, "--max-body-size", "10")
+    for raw in (b"POST /up?x=1 HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n",
+                b"GET /e HTTP/1.1\r\nHost: t\r\nExpect: magic\r\n\r\n",
+                b"POST /%zz HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n"):
+        raw_exchange(st.port, raw)
+    lines = [parse_combined(line) for line in read_lines(path, 3)]
+    assert [(line["request"], line["status"]) for line in lines] == [
+        ("POST /up?x=1 HTTP/1.1", "413"), ("GET /e HTTP/1.1", "417"), ("-", "400")]
+
+
 def test_bytes_after_a_last_request_are_not_logged_as_a_bad_request(make_stack, tmp_path):
     # After Connection: close nothing more is read (nginx neither): the next bytes are no request to refuse,
     # so the log has the one answered request, not a 400 that was never sent too.

@@ -532,7 +532,7 @@ static int conn_on_head(void *owner, int status, const char *body) {
   req->has_body = hd->has_body;
   req->expect_continue = hd->expect_continue;
   http_ident_req(&req->ident, &c->parser->head.rq, status == 0 && conn_trusted(c) ? &ctx->cfg->forwarded_allow : NULL);
-  access_req_head(&req->alog, status == 0 ? &hd->rq : NULL);
+  access_req_head(&req->alog, status == 0 || http_parse_refused_whole(status) ? &hd->rq : NULL);
   if (status != 0) {
     http_req_local(req, status, NULL, body, 1);
     return stop_parsing(c);

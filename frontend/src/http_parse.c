@@ -425,8 +425,13 @@ static int on_headers_complete(llhttp_t *ll) {
   if (tdm_buf_reserve(&p->head_buf, 2 * (size_t) p->url_len + 2) != 0)
     return refuse(p, 431, "request head too large");
   status = head_check(p);
-  if (status == 0)
-    status = head_path(p);
+  /* A head refused for what it asks (a body too large, an expectation), not
+   * for its form, is read whole, for the access log (http_parse_refused_whole). */
+  if (status == 0 || http_parse_refused_whole(status)) {
+    int path_status = head_path(p);
+    if (path_status != 0)
+      status = path_status;
+  }
   /* The owner hears of the head once its line ends are checked, which needs
    * where it ends: llhttp pauses here to say (ll_feed, head_end). */
   p->head_status = status;

@@ -155,6 +155,12 @@ int http_parse_feed(http_parser *p, const char *data, size_t len, size_t *used);
  * request begins). */
 const http_parse_head *http_parse_head_of(const http_parser *p);
 
+/* Whether a head refused with status (on_head's) was read whole, its rq
+ * built as an accepted head's: 413 and 417, refused for what they ask. */
+static inline int http_parse_refused_whole(int status) {
+  return status == 413 || status == 417;
+}
+
 /* Whether the request being read is past its head. */
 int http_parse_in_body(const http_parser *p);
 
