@@ -154,6 +154,23 @@ def test_sigterm_drains_requests_in_flight(make_stack):
     assert r.status == 503
 
 
+def test_sigterm_drain_is_bounded_by_the_shutdown_timeout(make_stack):
+    # A request that never ends would keep a stopping backend alive for ever (gunicorn bounds it with
+    # --graceful-timeout): after --shutdown-timeout it is cancelled, the client gets 502, the backend exits 0.
+    st = make_stack()
+    st.start_frontend()
+    backend = st.start_backend("--shutdown-timeout", "1")
+    with connect(st.port) as s:
+        s.sendall(build_request("GET", "/slow?tag=endless"))
+        wait_until(lambda: st.in_flight("endless") == 1, 10, "the request in the backend")
+        backend.popen.send_signal(signal.SIGTERM)
+        r = ResponseReader(s).read()
+        assert r.status == 502
+    assert backend.popen.wait(20) == 0
+    assert "the shutdown timeout (1 s) passed with 1 open stream(s); cancelling them" in backend.log()
+    wait_until(lambda: st.in_flight("endless") == 0, 10, "the handler to be cancelled")
+
+
 def test_backend_socket_is_private(make_stack):
     st = make_stack()
     st.start_frontend()

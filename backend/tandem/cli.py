@@ -65,6 +65,7 @@ class Options:
     log_level: str = "info"
     frontend: Optional[str] = None
     connect_timeout: Optional[float] = None
+    shutdown_timeout: float = 30.0
     interface: str = "auto"
     factory: bool = False
     root_path: str = ""
@@ -123,6 +124,9 @@ FLAGS: list[tuple[str, str, str, str]] = [
      "client address and scheme they forward (the frontend reads the variable itself)"),
     ("--connect-timeout", "TANDEM_CONNECT_TIMEOUT", "wait forever",
      "give up if the frontend socket has not appeared after SECONDS"),
+    ("--shutdown-timeout", "TANDEM_SHUTDOWN_TIMEOUT", "30",
+     "seconds a graceful stop (SIGTERM, SIGINT) waits for the requests in flight before cancelling them "
+     "(0: at once; the variable is the frontend's too)"),
     ("--interface", "TANDEM_INTERFACE", "auto",
      "how to call the application: auto (detected from the object), native (a tandem App or "
      "`async def app(stream)`), asgi3, asgi2, asgi (detect which ASGI version) or wsgi"),
@@ -142,7 +146,8 @@ METAVARS = {"--connect": "SOCK", "--serve": "HOST:PORT", "--static": "PREFIX=DIR
             "--app-name": "NAME", "--generation": "N", "--workers": "N", "--max-streams": "N", "--log-level": "LEVEL",
             "--frontend": "PATH", "--forwarded-allow-ips": "LIST", "--connect-timeout": "SECONDS",
             "--interface": "INTERFACE", "--root-path": "PATH", "--threads": "N", "--lifespan": "MODE",
-            "--access-log": "PATH", "--access-log-format": "FORMAT", "--metrics-listen": "HOST:PORT"}
+            "--access-log": "PATH", "--access-log-format": "FORMAT", "--metrics-listen": "HOST:PORT",
+            "--shutdown-timeout": "SECONDS"}
 
 # The frontend's own settings that --serve passes on to the frontend it starts.
 FRONTEND_FLAGS = ("--access-log", "--access-log-format", "--metrics-listen", "--forwarded-allow-ips")
@@ -186,6 +191,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--version", action="version", version=f"tandem {__version__}")
     return parser
+
+
+def _seconds(value: str, what: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds < math.inf:
+        raise UsageError(f"{what} must be a number of seconds, 0 or more, not {value!r}")
+    return seconds
 
 
 # A Unix socket's path, NUL included, fits in sockaddr_un's sun_path: 108 bytes on Linux.
@@ -303,12 +318,10 @@ def _backend_options(opts: Options, pick: Callable[[str, str], Optional[str]]) -
     opts.frontend = pick("frontend", "TANDEM_FRONTEND")
     timeout = pick("connect_timeout", "TANDEM_CONNECT_TIMEOUT")
     if timeout is not None:
-        try:
-            opts.connect_timeout = float(timeout)
-        except ValueError:
-            opts.connect_timeout = math.nan
-        if not 0 <= opts.connect_timeout < math.inf:
-            raise UsageError(f"--connect-timeout must be a number of seconds, 0 or more, not {timeout!r}")
+        opts.connect_timeout = _seconds(timeout, "--connect-timeout")
+    timeout = pick("shutdown_timeout", "TANDEM_SHUTDOWN_TIMEOUT")
+    if timeout is not None:
+        opts.shutdown_timeout = _seconds(timeout, "--shutdown-timeout")
     workers = pick("workers", "TANDEM_WORKERS")
     if workers is not None:
         opts.workers = _int(workers, "--workers", 1, 1024)
@@ -475,6 +488,7 @@ def _backend(opts: Options, argv: Sequence[str], log: logging.Logger, start_cwd:
             generation=start_time_ms() if opts.generation is None else opts.generation,
             max_streams=opts.max_streams,
             connect_timeout=opts.connect_timeout,
+            shutdown_timeout=opts.shutdown_timeout,
         )
 
     run: Callable[[], Any]

@@ -62,6 +62,9 @@ class ServerConfig:
     max_frame_size: int = protocol.DEFAULT_MAX_FRAME
     initial_window: int = protocol.DEFAULT_WINDOW
     connect_timeout: Optional[float] = None  # seconds to wait for the socket; None = forever
+    # Seconds a graceful stop waits for the open streams before cancelling them (gunicorn's
+    # --graceful-timeout); None = forever.
+    shutdown_timeout: Optional[float] = 30.0
     backoff_initial: float = 0.05
     backoff_max: float = 2.0
 
@@ -81,19 +84,28 @@ class Server:
         self.exit_code: Optional[int] = None  # forced by abort()
         self.connections = 0  # successful connects so far
         self._wakeup: Optional[asyncio.Future[None]] = None
+        self._shutdown_timer: Optional[asyncio.TimerHandle] = None
         self._hello = HelloConfig(config.app_name, config.generation, config.max_frame_size,
                                   config.max_streams, config.initial_window)
 
     async def run(self) -> int:
         lifespan = self.lifespan
         if lifespan is None:
-            return await self._serve()
+            return await self._serve_until_stopped()
         if not await lifespan.startup():
             return STARTUP_FAILURE if self.exit_code is None else self.exit_code
         try:
-            return await self._serve()
+            return await self._serve_until_stopped()
         finally:
             await lifespan.shutdown()
+
+    async def _serve_until_stopped(self) -> int:
+        try:
+            return await self._serve()
+        finally:
+            if self._shutdown_timer is not None:
+                self._shutdown_timer.cancel()
+                self._shutdown_timer = None
 
     async def _serve(self) -> int:
         loop = asyncio.get_running_loop()
@@ -192,10 +204,23 @@ class Server:
             self.on_shutdown()
         channel = self.channel
         if channel is not None:
-            logger.info("shutting down: finishing %d open stream(s)", len(channel.streams))
+            timeout = self.config.shutdown_timeout
+            logger.info("shutting down: finishing %d open stream(s)%s", len(channel.streams),
+                        "" if timeout is None else f" (at most {timeout:g} s)")
+            if timeout is not None:
+                self._shutdown_timer = asyncio.get_running_loop().call_later(timeout, self._shutdown_expired)
             channel.drain()
         if self._wakeup is not None and not self._wakeup.done():
             self._wakeup.set_result(None)
+
+    def _shutdown_expired(self) -> None:
+        """The graceful stop's time is up: the streams still open are cancelled (the lifespan still ends)."""
+        self._shutdown_timer = None
+        channel = self.channel
+        if channel is not None:
+            logger.warning("the shutdown timeout (%g s) passed with %d open stream(s); cancelling them",
+                           self.config.shutdown_timeout, len(channel.streams))
+            channel.abort()
 
     def abort(self, exit_code: int) -> None:
         """Stop at once with the given exit status."""
