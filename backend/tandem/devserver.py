@@ -130,6 +130,9 @@ def describe_exit(returncode: int) -> str:
     return f"exited with status {returncode}"
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 async def serve_with_frontend(app: AppCallable, make_config: Callable[[str], ServerConfig], frontend: str,
                               listen: tuple[str, int], static: Sequence[tuple[str, str]],
                               lifespan: Optional["Lifespan"] = None, frontend_args: Sequence[str] = ()) -> int:
@@ -143,10 +146,13 @@ async def serve_with_frontend(app: AppCallable, make_config: Callable[[str], Ser
 
     def on_signal(sig: int) -> None:
         signalled_at.append(loop.time())
-        logger.info("received %s; stopping", signal.Signals(sig).name)
+        # SIGHUP too (a closed terminal sends it): a clean stop rather than death by the default action,
+        # which left the socket's folder behind.  Reloading is --reload's or --workers' (with --connect).
+        logger.info("received %s; stopping%s", signal.Signals(sig).name,
+                    " (--serve reloads with --reload or --workers)" if sig == signal.SIGHUP else "")
         server.shutdown()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, on_signal, sig)
     try:
         cmd = frontend_command(frontend, listen, socket_path, static, frontend_args)
@@ -163,7 +169,7 @@ async def serve_with_frontend(app: AppCallable, make_config: Callable[[str], Ser
             watcher.cancel()
         return code
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
         if proc is not None:
             await _stop(proc)

@@ -356,7 +356,7 @@ def read_report(report: Path, until: str, proc: subprocess.Popen[bytes]) -> list
     raise AssertionError(f"no {until!r} event; stderr: {proc.communicate()[1].decode()}")
 
 
-@pytest.mark.parametrize("sig, group", [(signal.SIGTERM, False), (signal.SIGINT, True)])
+@pytest.mark.parametrize("sig, group", [(signal.SIGTERM, False), (signal.SIGINT, True), (signal.SIGHUP, False)])
 def test_serve_starts_the_frontend_and_stops_cleanly(tmp_path: Path, sig: int, group: bool) -> None:
     proc, report = start_serve(tmp_path, {})
     try:
