@@ -321,7 +321,8 @@ def _backend_options(opts: Options, pick: Callable[[str, str], Optional[str]]) -
         opts.connect_timeout = _seconds(timeout, "--connect-timeout")
     timeout = pick("shutdown_timeout", "TANDEM_SHUTDOWN_TIMEOUT")
     if timeout is not None:
-        opts.shutdown_timeout = _seconds(timeout, "--shutdown-timeout")
+        # Whole seconds, as the frontend that may share the variable reads them.
+        opts.shutdown_timeout = _int(timeout, "--shutdown-timeout", 0, 86400)
     workers = pick("workers", "TANDEM_WORKERS")
     if workers is not None:
         opts.workers = _int(workers, "--workers", 1, 1024)

@@ -88,6 +88,8 @@ def test_defaults() -> None:
     (["m:a", "--connect", "s", "--connect-timeout", "nan"], {}),
     (["m:a", "--connect", "s", "--connect-timeout", "inf"], {}),
     (["m:a", "--connect", "s", "--app-dir", "/nonexistent-folder"], {}),
+    (["m:a", "--connect", "s", "--shutdown-timeout", "2.5"], {}),       # whole seconds, as the frontend's
+    (["m:a", "--connect", "s", "--shutdown-timeout", "-1"], {}),
     (["m:a", "--connect", "/tmp/" + "x" * 103], {}),                   # 108 bytes: no room for the NUL
     (["m:a"], {"TANDEM_BACKEND_SOCKET": "/tmp/" + "x" * 103}),
 ])
@@ -100,6 +102,8 @@ def test_the_longest_socket_path_is_taken() -> None:
     path = "/tmp/" + "x" * 102
     assert parse_options(["m:a", "--connect", path], {}).connect == path
     assert parse_options(["m:a", "--connect", "s", "--connect-timeout", "0"], {}).connect_timeout == 0
+    assert parse_options(["m:a", "--connect", "s"], {}).shutdown_timeout == 30
+    assert parse_options(["m:a", "--connect", "s"], {"TANDEM_SHUTDOWN_TIMEOUT": "0"}).shutdown_timeout == 0
 
 
 def test_workers() -> None:

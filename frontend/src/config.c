@@ -169,8 +169,11 @@ static int parse_uint(const char *flag, const char *s, uint64_t max, uint64_t *o
   errno = 0;
   v = strtoull(s, &end, 10);
   if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v > max) {
-    fprintf(stderr, "tandem-frontend: --%s: expected a number up to %llu, got '%s'\n", flag,
-            (unsigned long long) max, s);
+    if (max == 1)   /* a switch */
+      fprintf(stderr, "tandem-frontend: --%s: expected 1 (on) or 0 (off), got '%s'\n", flag, s);
+    else
+      fprintf(stderr, "tandem-frontend: --%s: expected a number up to %llu, got '%s'\n", flag,
+              (unsigned long long) max, s);
     return -EINVAL;
   }
   *out = v;
