@@ -599,6 +599,7 @@ static int scan_refuse(http_parser *p, int status, const char *why) {
 }
 
 static int method_scan(http_parser *p, const char *data, size_t len, size_t *used) {
+  *used = 0;
   for (size_t i = 0; i < len; i++) {
     unsigned char ch = (unsigned char) data[i], want;
 
@@ -640,8 +641,9 @@ static int method_scan(http_parser *p, const char *data, size_t len, size_t *use
 
 /* llhttp failed at at, in a method: starts method_scan() there.  The method
  * began with the bytes llhttp took before at, in earlier inputs (on_method
- * counted them) and in this one, from its span's start: where the method
- * began, or the input's start. */
+ * counted them) and in this one, from its span's start (llhttp 8 keeps the
+ * open span's start in _span_pos0: where the method began, or this input's
+ * start). */
 static int method_scan_from(http_parser *p, const char *at, const char *end) {
   const char *span = p->ll._span_pos0;
   size_t taken;
