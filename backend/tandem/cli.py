@@ -65,7 +65,7 @@ class Options:
     log_level: str = "info"
     frontend: Optional[str] = None
     connect_timeout: Optional[float] = None
-    shutdown_timeout: float = 30.0
+    shutdown_timeout: int = 30         # whole seconds, as the frontend reads them
     interface: str = "auto"
     factory: bool = False
     root_path: str = ""
@@ -347,8 +347,9 @@ def _frontend_options(opts: Options, ns: argparse.Namespace, pick: Callable[[str
         if getattr(ns, name) is not None:
             opts.frontend_flags_given.append(flag)
     if opts.serve is not None:
-        # The frontend it starts logs as much as the backend (it takes Python's level names too).
-        opts.frontend_args += ["--log-level", opts.log_level]
+        # The frontend it starts logs as much as the backend (it takes Python's level names too), and
+        # gives the answers in flight as long to finish when stopping.
+        opts.frontend_args += ["--log-level", opts.log_level, "--shutdown-timeout", str(opts.shutdown_timeout)]
 
 
 def _application_options(opts: Options, pick: Callable[[str, str], Optional[str]], factory: str) -> None:

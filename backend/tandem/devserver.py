@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("tandem.devserver")
 
 FRONTEND_NAME = "tandem-frontend"
-STOP_TIMEOUT = 10.0  # seconds the frontend gets to exit after SIGTERM before SIGKILL
+STOP_GRACE = 5.0  # seconds the frontend gets past its own --shutdown-timeout to exit after SIGTERM, before SIGKILL
 # A frontend that exits within this long of a signal of ours is taken as
 # stopped by the same Ctrl-C, not as a crash.
 SIGNAL_GRACE = 0.5
@@ -121,6 +121,16 @@ def frontend_command(frontend: str, listen: tuple[str, int], socket_path: str,
     return cmd + list(extra)
 
 
+def frontend_stop_timeout(frontend_args: Sequence[str]) -> float:
+    """How long a frontend started with these flags may take to stop after SIGTERM: its --shutdown-timeout
+    (``python3 -m tandem --serve`` passes its own on), when it finishes its answers in flight, and a grace."""
+    args = list(frontend_args)
+    for i, arg in enumerate(args[:-1]):
+        if arg == "--shutdown-timeout":
+            return float(args[i + 1]) + STOP_GRACE
+    return 30.0 + STOP_GRACE
+
+
 def describe_exit(returncode: int) -> str:
     if returncode < 0:
         try:
@@ -172,7 +182,7 @@ async def serve_with_frontend(app: AppCallable, make_config: Callable[[str], Ser
         for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
         if proc is not None:
-            await _stop(proc)
+            await _stop(proc, frontend_stop_timeout(frontend_args))
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
@@ -190,16 +200,16 @@ async def _watch(proc: asyncio.subprocess.Process, server: Server, signalled_at:
     server.abort(1)
 
 
-async def _stop(proc: asyncio.subprocess.Process) -> None:
+async def _stop(proc: asyncio.subprocess.Process, timeout: float) -> None:
     if proc.returncode is None:
         try:
             proc.send_signal(signal.SIGTERM)
         except ProcessLookupError:
             pass
         try:
-            await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
+            await asyncio.wait_for(proc.wait(), timeout)
         except asyncio.TimeoutError:
-            logger.warning("the frontend did not exit %gs after SIGTERM; killing it", STOP_TIMEOUT)
+            logger.warning("the frontend did not exit %gs after SIGTERM; killing it", timeout)
             proc.kill()
             await proc.wait()
     else:

@@ -30,7 +30,7 @@ import tempfile
 from typing import Optional, Sequence
 
 from .arbiter import run_workers
-from .devserver import STOP_TIMEOUT, dies_with_us, frontend_command
+from .devserver import dies_with_us, frontend_command, frontend_stop_timeout
 from .watch import SourceWatcher, WatchUnavailable
 
 logger = logging.getLogger("tandem.supervisor")
@@ -87,16 +87,16 @@ def _with_frontend(argv: Sequence[str], workers: int, generation: int, frontend:
         return run_workers(argv, workers, generation, drop=SERVE_FLAGS, add=["--connect", socket_path],
                            companion=proc)
     finally:
-        _stop(proc)
+        _stop(proc, frontend_stop_timeout(frontend_args))
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def _stop(proc: subprocess.Popen, timeout: float) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(STOP_TIMEOUT)
+            proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            logger.warning("the frontend did not exit %gs after SIGTERM; killing it", STOP_TIMEOUT)
+            logger.warning("the frontend did not exit %gs after SIGTERM; killing it", timeout)
             proc.kill()
             proc.wait()

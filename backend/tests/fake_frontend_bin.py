@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--backend-socket", required=True)
     parser.add_argument("--static", action="append", default=[])
     parser.add_argument("--log-level")
+    parser.add_argument("--shutdown-timeout")
     args = parser.parse_args()
     # One os.write per line on an O_APPEND descriptor: the signal handler may
     # note while the main code is in the middle of noting (a buffered file

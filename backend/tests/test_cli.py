@@ -279,34 +279,45 @@ def test_frontend_command() -> None:
 
 def test_forwarded_allow_ips_goes_to_the_frontend() -> None:
     opts = cli.parse_options(["app:app", "--serve", "127.0.0.1:8000", "--forwarded-allow-ips", "*"], {})
-    assert opts.frontend_args == ["--forwarded-allow-ips", "*", "--log-level", "info"]
+    assert opts.frontend_args == ["--forwarded-allow-ips", "*", "--log-level", "info", "--shutdown-timeout", "30"]
     assert opts.frontend_flags_given == ["--forwarded-allow-ips"]
     # The variable goes on as the flag, as the other frontend settings'.
     opts = cli.parse_options(["app:app", "--serve", "127.0.0.1:8000"], {"TANDEM_FORWARDED_ALLOW_IPS": "10.0.0.0/8"})
-    assert opts.frontend_args == ["--forwarded-allow-ips", "10.0.0.0/8", "--log-level", "info"]
+    assert opts.frontend_args == ["--forwarded-allow-ips", "10.0.0.0/8", "--log-level", "info",
+                                  "--shutdown-timeout", "30"]
     assert opts.frontend_flags_given == []
     assert "--forwarded-allow-ips" in supervisor.SERVE_FLAGS
 
 
 def test_the_log_level_goes_to_the_serve_frontend() -> None:
     # The backend's own spellings, from the flag or the variable the frontend would read too.
-    for argv, env, level in ((["--log-level", "DEBUG"], {}, "debug"), ([], {"TANDEM_LOG_LEVEL": "critical"}, "critical"),
+    for argv, env, level in ((["--log-level", "DEBUG"], {}, "debug"),
+                             ([], {"TANDEM_LOG_LEVEL": "critical"}, "critical"),
                              ([], {"TANDEM_LOG_LEVEL": "warn"}, "warning")):
         opts = parse_options(["m:a", "--serve", "127.0.0.1:1", *argv], env)
-        assert opts.frontend_args[-2:] == ["--log-level", level]
+        assert opts.frontend_args[-4:-2] == ["--log-level", level]
     assert "--log-level" not in parse_options(["m:a", "--connect", "/s", "--log-level", "debug"], {}).frontend_args
+
+
+def test_the_shutdown_timeout_goes_to_the_serve_frontend_and_bounds_its_stop() -> None:
+    opts = parse_options(["m:a", "--serve", "127.0.0.1:1", "--shutdown-timeout", "7"], {})
+    assert opts.frontend_args[-2:] == ["--shutdown-timeout", "7"]
+    # Its own answers may take that long: it is killed only a grace after it.
+    assert devserver.frontend_stop_timeout(opts.frontend_args) == 7 + devserver.STOP_GRACE
+    assert devserver.frontend_stop_timeout([]) == 30 + devserver.STOP_GRACE
 
 
 def test_frontend_flags_go_to_the_serve_frontend() -> None:
     opts = parse_options(["m:a", "--serve", "127.0.0.1:1", "--access-log", "-", "--access-log-format", "JSON",
                           "--metrics-listen", "127.0.0.1:9100"], {})
     assert opts.frontend_args == ["--access-log", "-", "--access-log-format", "json",
-                                  "--metrics-listen", "127.0.0.1:9100", "--log-level", "info"]
+                                  "--metrics-listen", "127.0.0.1:9100", "--log-level", "info",
+                                  "--shutdown-timeout", "30"]
     assert opts.frontend_flags_given == ["--access-log", "--access-log-format", "--metrics-listen"]
     env = {"TANDEM_ACCESS_LOG": "/var/log/tandem/access.log", "TANDEM_METRICS_LISTEN": "off"}
     opts = parse_options(["m:a", "--serve", "127.0.0.1:1"], env)
     assert (opts.frontend_args, opts.frontend_flags_given) == (
-        ["--access-log", "/var/log/tandem/access.log", "--log-level", "info"], [])
+        ["--access-log", "/var/log/tandem/access.log", "--log-level", "info", "--shutdown-timeout", "30"], [])
     cmd = devserver.frontend_command("/fe", ("127.0.0.1", 1), "/s", [], ["--access-log", "-"])
     assert cmd[-2:] == ["--access-log", "-"]
     for argv in (["m:a", "--serve", "h:1", "--access-log-format", "xml"],
