@@ -10,6 +10,8 @@ import stat
 import struct
 import time
 
+import pytest
+
 from e2e_support import ResponseReader, build_request, connect, recv_all, request, wait_until
 
 
@@ -139,14 +141,15 @@ def test_backend_reconnects_after_a_frontend_restart(make_stack):
     assert (r.status, r.body) == (200, b'{"id":3,"q":"again"}')
 
 
-def test_sigterm_drains_requests_in_flight(make_stack):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGQUIT])     # SIGQUIT: nginx's graceful stop
+def test_sigterm_drains_requests_in_flight(make_stack, sig):
     st = make_stack()
     st.start_frontend()
     backend = st.start_backend()
     with connect(st.port) as s:
         s.sendall(build_request("GET", "/delay/500?tag=drain"))
         wait_until(lambda: st.in_flight("drain") == 1, 10, "the request in the backend")
-        backend.popen.send_signal(signal.SIGTERM)
+        backend.popen.send_signal(sig)
         r = ResponseReader(s).read()
         assert (r.status, r.body) == (200, b"delay 500 tag=drain")
     assert backend.popen.wait(10) == 0

@@ -23,7 +23,7 @@ N of them, so the frontend takes them as one deployment), and then:
   workers finish their requests and exit 0 by themselves, and the parent only
   reaps them.  Until then the old generation serves; if the new one cannot
   start, it goes on serving and the failure is logged.
-* **SIGTERM or SIGINT** is passed on to every worker as SIGTERM: they drain
+* **SIGTERM, SIGINT or SIGQUIT** is passed on to every worker as SIGTERM: they drain
   (GOAWAY, finish their requests, lifespan shutdown) and exit, and the parent
   exits 0 when all have.  A second signal is passed on too and stops them at once.
 * **A worker superseded by a newer generation from elsewhere** (a deployment
@@ -69,8 +69,8 @@ STABLE_AFTER = 10.0      # a worker that served this long clears its place's fai
 MAX_START_FAILURES = 5   # failures to come back, per place, before a serving generation is given up
 TICK = 1.0               # the longest the loop sleeps without looking at the workers
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)   # SIGQUIT: nginx's graceful stop
+HANDLED_SIGNALS = (*STOP_SIGNALS, signal.SIGHUP, signal.SIGCHLD)
 
 # (generation, fd) -> the command of a worker that gets --generation and --worker-fd.
 Command = Callable[[int, int], list[str]]

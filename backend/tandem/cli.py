@@ -125,7 +125,7 @@ FLAGS: list[tuple[str, str, str, str]] = [
     ("--connect-timeout", "TANDEM_CONNECT_TIMEOUT", "wait forever",
      "give up if the frontend socket has not appeared after SECONDS"),
     ("--shutdown-timeout", "TANDEM_SHUTDOWN_TIMEOUT", "30",
-     "seconds a graceful stop (SIGTERM, SIGINT) waits for the requests in flight before cancelling them "
+     "seconds a graceful stop (SIGTERM, SIGINT, SIGQUIT) waits for the requests in flight before cancelling them "
      "(0: at once; the variable is the frontend's too)"),
     ("--interface", "TANDEM_INTERFACE", "auto",
      "how to call the application: auto (detected from the object), native (a tandem App or "
@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  python3 -m tandem main:create_app --factory --root-path /api --serve 127.0.0.1:8080\n"
                "  python3 -m tandem app:app --connect /run/tandem/backend.sock --workers 4\n"
                "A flag on the command line wins over its environment variable.\n\n"
-               "Signals (with --connect): SIGTERM or SIGINT drains (the requests in flight finish) and\n"
+               "Signals (with --connect): SIGTERM, SIGINT or SIGQUIT drains (the requests in flight finish) and\n"
                "exits 0; a second one stops at once.  SIGHUP reloads: new processes with a newer\n"
                "generation import the application anew, and the running ones finish their requests and\n"
                "exit once the frontend has the new ones; if the new ones cannot start, the running ones\n"

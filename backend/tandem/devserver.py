@@ -140,7 +140,7 @@ def describe_exit(returncode: int) -> str:
     return f"exited with status {returncode}"
 
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP)
 
 
 async def serve_with_frontend(app: AppCallable, make_config: Callable[[str], ServerConfig], frontend: str,

@@ -234,7 +234,8 @@ class Server:
             self._wakeup.set_result(None)
 
     def install_signal_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        # SIGQUIT too, nginx's graceful stop (its default action would dump core).
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             loop.add_signal_handler(sig, self._on_signal, sig)
 
     def _on_signal(self, sig: int) -> None:
