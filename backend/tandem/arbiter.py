@@ -133,7 +133,7 @@ class Arbiter:
     def run(self) -> int:
         self._install_signals()
         try:
-            logger.info("starting %d workers of generation %d", self.size, self.current.number)
+            logger.info("starting %s of generation %d", _workers(self.size), self.current.number)
             self._spawn_all(self.current)
             while self.exit_code is None:
                 self._step()
@@ -248,9 +248,9 @@ class Arbiter:
             return
         gen = Generation(next_generation(self.current.number), self.size)
         self.pending = gen
-        logger.info("SIGHUP: reloading: starting %d workers of generation %d (fresh interpreters import the "
+        logger.info("reloading: starting %s of generation %d (fresh interpreters import the "
                     "application anew); generation %d serves until one of them attaches",
-                    self.size, gen.number, self.current.number)
+                    _workers(self.size), gen.number, self.current.number)
         self._spawn_all(gen)
 
     def stop(self, code: int) -> None:
@@ -443,6 +443,10 @@ class Arbiter:
 
 def _ignore(signum: int, frame: object) -> None:
     pass
+
+
+def _workers(n: int) -> str:
+    return f"{n} worker" if n == 1 else f"{n} workers"
 
 
 def _pids(pids: Sequence[int]) -> str:
