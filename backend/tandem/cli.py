@@ -133,7 +133,8 @@ FLAGS: list[tuple[str, str, str, str]] = [
     ("--factory", "TANDEM_FACTORY", "off",
      "MODULE:ATTR is a function taking no arguments that returns the application (the variable: 1 or 0)"),
     ("--root-path", "TANDEM_ROOT_PATH", "empty",
-     "the URL prefix a proxy in front removed from the path: the ASGI scope's root_path, WSGI's SCRIPT_NAME"),
+     "the URL prefix the application is mounted at, behind a proxy that may or may not strip it: the ASGI "
+     "scope's root_path, WSGI's SCRIPT_NAME"),
     ("--threads", "TANDEM_THREADS", "4 per CPU, at most 32",
      "threads that run a WSGI application's requests (1..1024); 0 runs it on the event loop's own thread, "
      "one request at a time as a gunicorn sync worker does (faster; use --workers for parallelism)"),

@@ -101,7 +101,7 @@
      "seconds a client has to answer a ping, or a close, before its WebSocket is dropped")        \
   XX(RECORD, "record", "TANDEM_RECORD", "",                                                        \
      "FILE: write every byte exchanged with backends, timed, to FILE (created mode 0600; it holds " \
-     "the requests' headers and bodies) for tandem.conform --replay (default: off)")              \
+     "the requests' headers and bodies) for python3 -m tandem.replay (default: off)")           \
   XX(ACCESS_LOG, "access-log", "TANDEM_ACCESS_LOG", "off",                                        \
      "PATH, - (stderr) or off: one line per request, written without blocking; the file is "       \
      "opened for appending and reopened on SIGUSR1 (log rotation); 1 and 0 are kept "   \
