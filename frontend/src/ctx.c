@@ -59,14 +59,17 @@ void ctx_flush_now(tdm_ctx *x) {
 }
 
 const char *ctx_date_line(tdm_ctx *x, size_t *len) {
-  uint64_t now = uv_now(x->loop) / 1000;
+  /* The wall clock's second (time() reads it from the vDSO, with no system
+   * call), not the loop's: a Last-Modified clamped to the present
+   * (http_validator_make) is then never later than the Date beside it. */
+  time_t now = time(NULL);
 
-  if (now != x->date_stamp || x->date_len == 0) {
+  if ((uint64_t) now != x->date_stamp || x->date_len == 0) {
     memcpy(x->date_line, "date: ", 6);
-    x->date_len = 6 + http_date_format(time(NULL), x->date_line + 6);
+    x->date_len = 6 + http_date_format(now, x->date_line + 6);
     memcpy(x->date_line + x->date_len, "\r\n", 2);
     x->date_len += 2;
-    x->date_stamp = now;
+    x->date_stamp = (uint64_t) now;
   }
   *len = x->date_len;
   return x->date_line;

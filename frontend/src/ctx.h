@@ -30,7 +30,7 @@ typedef struct tdm_ctx {
   /* "date: <IMF-fixdate>\r\n", rebuilt when the second changes. */
   char date_line[48];
   size_t date_len;
-  uint64_t date_stamp;
+  uint64_t date_stamp;           /* the second date_line says */
 } tdm_ctx;
 
 /* Starts the per-iteration flush on loop.  Returns 0 or a negative libuv
