@@ -112,7 +112,8 @@
   XX(METRICS_LISTEN, "metrics-listen", "TANDEM_METRICS_LISTEN", "",                               \
      "HOST:PORT: a second listener serving /metrics (Prometheus text), /status (JSON) and "       \
      "/status.html (a live page); keep it on a private address")                                 \
-  XX(LOG_LEVEL, "log-level", "TANDEM_LOG_LEVEL", "info", "error, warn, info or debug (critical and warning too, as the backend spells them)")
+  XX(LOG_LEVEL, "log-level", "TANDEM_LOG_LEVEL", "info",                                          \
+     "error, warn, info or debug (critical and warning too, as the backend spells them)")
 
 enum {
 #define XX(id, flag, env, def, help) OPT_##id,

@@ -36,10 +36,13 @@ static const int server_signals[] = { SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1,
 _Static_assert(sizeof(server_signals) / sizeof(server_signals[0]) ==
                sizeof(((server *) 0)->signals) / sizeof(((server *) 0)->signals[0]), "a handle for each signal");
 
+static const char *signal_name(int signum) {
+  return signum == SIGINT ? "SIGINT" : signum == SIGTERM ? "SIGTERM" : signum == SIGQUIT ? "SIGQUIT" : "SIGHUP";
+}
+
 static void server_on_signal(uv_signal_t *h, int signum) {
   server *srv = h->data;
-  const char *name = signum == SIGINT ? "SIGINT" : signum == SIGTERM ? "SIGTERM" :
-                     signum == SIGQUIT ? "SIGQUIT" : "SIGHUP";
+  const char *name = signal_name(signum);
 
   if (signum == SIGPIPE)
     return;
@@ -56,7 +59,7 @@ static void server_on_signal(uv_signal_t *h, int signum) {
     /* Ctrl-C reaches --serve's frontend and its parent, which then sends
      * SIGTERM: only the signal that began the stop, again, cuts it short. */
     log_info("received %s while shutting down; send %s again to close everything now", name,
-             srv->stop_signal == SIGINT ? "SIGINT" : srv->stop_signal == SIGTERM ? "SIGTERM" : "SIGQUIT");
+             signal_name(srv->stop_signal));
     return;
   }
   if (srv->ctx.stopping)
