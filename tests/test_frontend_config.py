@@ -219,6 +219,23 @@ def test_port_0_logs_the_port_the_kernel_chose(tmp_path, site):
         proc.stop()
 
 
+def test_a_second_frontend_on_a_socket_in_use_is_refused_quietly(tmp_path, site):
+    # It checks the socket by connecting: the running frontend takes that for no backend and says nothing
+    # above debug (it used to log "backend ?[0] disconnected").
+    port, sock = free_port(), str(tmp_path / "b.sock")
+    proc = spawn("frontend-first", [FRONTEND, "--listen", f"127.0.0.1:{port}", "--backend-socket", sock,
+                                    "--static", f"/files={site['static']}"], str(tmp_path))
+    try:
+        wait_until(lambda: tcp_accepts(port) or not proc.alive(), 10, "the frontend to listen")
+        second = subprocess.run([FRONTEND, "--listen", f"127.0.0.1:{free_port()}", "--backend-socket", sock],
+                                capture_output=True, text=True, timeout=30)
+        assert second.returncode != 0 and "is in use by a running frontend" in second.stderr
+        assert request(port, "GET", "/files/hello.txt").status == 200
+        assert "disconnected" not in proc.log()
+    finally:
+        proc.stop()
+
+
 def test_static_max_age_from_the_variable_for_every_mount(tmp_path, site):
     port = free_port()
     proc = spawn("frontend-env", [FRONTEND], str(tmp_path),

@@ -660,7 +660,10 @@ static void up_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread == 0)
     return;
   if (nread < 0) {
-    if (nread == UV_EOF)
+    if (nread == UV_EOF && up->state == UP_HANDSHAKE)
+      log_debug("a peer on the backend socket closed before its HELLO (a frontend checking that the socket is "
+                "in use, say)");
+    else if (nread == UV_EOF)
       log_info("backend %s[%llu] disconnected", up->app, (unsigned long long) up->pid);
     else
       log_warn("backend %s[%llu]: read: %s", up->app, (unsigned long long) up->pid,
