@@ -297,6 +297,18 @@ int http_path_has_encoded_slash(const char *path, size_t len) {
   return 0;
 }
 
+int http_path_is_hidden(const char *p, size_t len) {
+  for (size_t i = 0; i + 1 < len; i++) {
+    if (p[i] != '/' || p[i + 1] != '.')
+      continue;
+    if (len - i - 1 >= 11 && memcmp(p + i + 1, ".well-known", 11) == 0 &&
+        (len - i - 1 == 11 || p[i + 12] == '/'))
+      continue;
+    return 1;
+  }
+  return 0;
+}
+
 /* What one Transfer-Encoding value says: HTTP_TE_CHUNKED if it is exactly
  * "chunked", HTTP_TE_UNKNOWN if it is a list of other codings (tokens
  * between commas and whitespace), HTTP_TE_BAD if it is not a list at all. */

@@ -93,6 +93,11 @@ ssize_t http_normalize_path(char *p, size_t len);
  * which a static mount refuses. */
 int http_path_has_encoded_slash(const char *path, size_t len);
 
+/* Whether the normalised path p[0..len) names a hidden file or directory,
+ * which a static mount never serves: a segment that starts with a dot, but
+ * for RFC 8615's /.well-known/. */
+int http_path_is_hidden(const char *p, size_t len);
+
 /* Lowercases every header name in place, drops the whitespace at the end of
  * every value (RFC 9110 section 5.5: it is not part of the value; llhttp
  * drops only the leading), and reads the framing and routing headers into

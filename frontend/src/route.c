@@ -47,7 +47,7 @@ static void route_static(http_req *req, const static_mount *m, const char *path,
     http_req_local(req, 404, NULL, "Not Found\n", 0);
     return;
   }
-  if (through && (method != HTTP_GET && method != HTTP_HEAD ? 1 : static_path_is_hidden(path + m->prefix_len,
+  if (through && (method != HTTP_GET && method != HTTP_HEAD ? 1 : http_path_is_hidden(path + m->prefix_len,
                                                                                    len - m->prefix_len))) {
     proxy_request(req);         /* never a file of the mount: the application's */
     return;
@@ -56,7 +56,7 @@ static void route_static(http_req *req, const static_mount *m, const char *path,
     http_req_local(req, 405, "allow: GET, HEAD\r\n", "Method Not Allowed\n", 0);
     return;
   }
-  if (static_path_is_hidden(path + m->prefix_len, len - m->prefix_len)) {
+  if (http_path_is_hidden(path + m->prefix_len, len - m->prefix_len)) {
     http_req_local(req, 404, NULL, "Not Found\n", 0);
     return;
   }

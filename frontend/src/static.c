@@ -131,24 +131,12 @@ static int inside_mount(const static_mount *m, const char *path, char *real) {
   if (inside) {
     /* A symlink with a visible name does not make a hidden file visible. */
     const char *rel = strcmp(m->dir, "/") == 0 ? real : real + m->dir_len;
-    if (!static_path_is_hidden(rel, strlen(rel)))
+    if (!http_path_is_hidden(rel, strlen(rel)))
       return 1;
   } else if (follow_symlinks) {
     return 1;
   }
   errno = ENOENT;
-  return 0;
-}
-
-int static_path_is_hidden(const char *p, size_t len) {
-  for (size_t i = 0; i + 1 < len; i++) {
-    if (p[i] != '/' || p[i + 1] != '.')
-      continue;
-    if (len - i - 1 >= 11 && memcmp(p + i + 1, ".well-known", 11) == 0 &&
-        (len - i - 1 == 11 || p[i + 12] == '/'))
-      continue;
-    return 1;
-  }
   return 0;
 }
 

@@ -33,10 +33,6 @@ void static_send_file(http_req *req, const char *path, size_t path_len, const ch
                       size_t headers_len, int status, int64_t content_length, int have_date,
                       int have_server);
 
-/* Whether the normalised path p[0..len) names a hidden file or directory:
- * a segment that starts with a dot, but for RFC 8615's /.well-known/. */
-int static_path_is_hidden(const char *p, size_t len);
-
 /* "?query" of r for a redirect's location ("" if it has none), with bytes
  * outside visible ASCII percent-encoded, into dst of cap bytes (cut to fit).
  * Returns its length. */

@@ -690,6 +690,27 @@ static void test_encoded_slash(void **state) {
   assert_int_equal(http_path_has_encoded_slash("/a%2f", 5), 1);
 }
 
+/* ---- hidden paths -------------------------------------------------------------- */
+
+static void test_hidden_path(void **state) {
+  static const struct {
+    const char *path;
+    int want;
+  } cases[] = {
+    {"/", 0},                 {"/a/b.txt", 0},        {"/.env", 1},            {"/a/.git/config", 1},
+    {"/a.b/c", 0},            {"/.well-known", 0},    {"/.well-known/x", 0},   {"/.well-knownx", 1},
+    {"/.well-known/.x", 1},   {"/a/.well-known/t", 0}, {"/a/.", 1},            {"", 0},
+  };
+  (void) state;
+
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    if (http_path_is_hidden(cases[i].path, strlen(cases[i].path)) != cases[i].want)
+      fail_msg("\"%s\": want %d", cases[i].path, cases[i].want);
+  }
+  /* Only len bytes are looked at. */
+  assert_int_equal(http_path_is_hidden("/a/.env", 3), 0);
+}
+
 /* ---- header scan --------------------------------------------------------------- */
 
 static void test_scan_lowercases_names_in_place(void **state) {
@@ -997,6 +1018,7 @@ int main(void) {
     cmocka_unit_test(test_normalize_examples),
     cmocka_unit_test(test_normalize_every_prefix),
     cmocka_unit_test(test_encoded_slash),
+    cmocka_unit_test(test_hidden_path),
     cmocka_unit_test(test_scan_lowercases_names_in_place),
     cmocka_unit_test(test_scan_zero_headers_clears_info),
     cmocka_unit_test(test_scan_bad_names),

@@ -142,9 +142,7 @@ void static_serve(http_req *req, const static_mount *m, const char *rel, size_t 
 }
 
 /* As static.c's: "?query", percent-encoded as a query. */
-size_t static_query_suffix(http_req *req, char *dst, size_t cap) {
-  const tdm_request *r = http_req_head(req);
-
+size_t static_query_suffix(const tdm_request *r, char *dst, size_t cap) {
   if (cap > 0)
     dst[0] = '\0';
   if (r->query.len == 0 || cap < 2)
