@@ -259,6 +259,7 @@ def parse_options(argv: Sequence[str], env: Mapping[str, str]) -> Options:
     opts.connect, opts.serve = _frontend_address(ns, env)
     if ns.static is not None:
         opts.static = [parse_static(v) for v in ns.static]
+        opts.frontend_flags_given.append("--static")
     elif env.get("TANDEM_STATIC"):
         opts.static = [parse_static(v.strip()) for v in env["TANDEM_STATIC"].split(",") if v.strip()]
     _backend_options(opts, pick)
@@ -507,8 +508,7 @@ def _backend(opts: Options, argv: Sequence[str], log: logging.Logger, start_cwd:
         run = lambda: serve_with_frontend(app, config, frontend, serve, opts.static, lifespan,  # noqa: E731
                                           opts.frontend_args)
     else:
-        if opts.static:
-            log.warning("--static is served by the frontend: pass it to tandem-frontend; ignored here")
+        # Flags only: the variables may be there for a frontend sharing the environment.
         for flag in opts.frontend_flags_given:
             log.warning("%s is a setting of the frontend: pass it to tandem-frontend; ignored here", flag)
         assert opts.connect is not None

@@ -400,6 +400,24 @@ def test_serve_starts_the_frontend_and_stops_cleanly(tmp_path: Path, sig: int, g
             proc.wait()
 
 
+def test_frontend_settings_warn_a_connect_backend_only_as_flags(tmp_path: Path) -> None:
+    # A variable may be there for a frontend that shares the environment (one env file for both): no warning.
+    (tmp_path / "app.py").write_text(APP)
+
+    def stderr(args: list[str], env: dict[str, str]) -> str:
+        full = dict(os.environ, PYTHONPATH=str(BACKEND), **env)
+        result = subprocess.run([sys.executable, "-m", "tandem", "app:app", "--connect", str(tmp_path / "no.sock"),
+                                 "--connect-timeout", "0", *args], cwd=tmp_path, env=full, capture_output=True,
+                                timeout=30)
+        assert result.returncode == 1
+        return result.stderr.decode()
+
+    flagged = stderr(["--static", "/s=.", "--access-log", "-"], {})
+    assert "--static is a setting of the frontend" in flagged and "--access-log is a setting" in flagged
+    quiet = stderr([], {"TANDEM_STATIC": "/s=.", "TANDEM_ACCESS_LOG": "-"})
+    assert "setting of the frontend" not in quiet
+
+
 def test_serve_exits_non_zero_when_the_frontend_dies(tmp_path: Path) -> None:
     proc, report = start_serve(tmp_path, {"FAKE_FRONTEND_EXIT": "3"})
     try:
