@@ -52,17 +52,23 @@ def test_sigquit_stops_gracefully_and_sighup_stops_nothing(make_stack):
     busy.close()
 
 
-def test_only_the_same_signal_again_cuts_the_stop_short(make_stack):
-    # Ctrl-C sends SIGINT to --serve's frontend and to its parent, which then sends SIGTERM: the answers in
-    # flight must still be finished.  The first signal again closes everything.
+def sigint_with_one_in_flight(make_stack, target: str, tag: str):
+    """A stack whose frontend has begun stopping on SIGINT with one request in the backend; and its client."""
     st = make_stack()
     st.start_frontend()
     st.start_backend()
     busy = connect(st.port)
-    busy.sendall(build_request("GET", "/delay/1000?tag=first"))
-    wait_until(lambda: st.in_flight("first") == 1, 10, "the request in the backend")
+    busy.sendall(build_request("GET", target))
+    wait_until(lambda: st.in_flight(tag) == 1, 10, "the request in the backend")
     st.frontend.popen.send_signal(signal.SIGINT)
     wait_until(lambda: "received SIGINT, shutting down" in st.frontend.log(), 10, "the stop to begin")
+    return st, busy
+
+
+def test_another_signal_does_not_cut_the_stop_short(make_stack):
+    # Ctrl-C sends SIGINT to --serve's frontend and to its parent, which then sends SIGTERM: the answers in
+    # flight must still be finished.
+    st, busy = sigint_with_one_in_flight(make_stack, "/delay/1000?tag=first", "first")
     st.frontend.popen.send_signal(signal.SIGTERM)
     r = ResponseReader(busy).read()
     assert (r.status, r.body) == (200, b"delay 1000 tag=first")
@@ -70,14 +76,9 @@ def test_only_the_same_signal_again_cuts_the_stop_short(make_stack):
     assert "received SIGTERM while shutting down" in st.frontend.log()
     busy.close()
 
-    st = make_stack()
-    st.start_frontend()
-    st.start_backend()
-    busy = connect(st.port)
-    busy.sendall(build_request("GET", "/slow?tag=again"))
-    wait_until(lambda: st.in_flight("again") == 1, 10, "the request in the backend")
-    st.frontend.popen.send_signal(signal.SIGINT)
-    wait_until(lambda: "received SIGINT, shutting down" in st.frontend.log(), 10, "the stop to begin")
+
+def test_the_same_signal_again_closes_everything(make_stack):
+    st, busy = sigint_with_one_in_flight(make_stack, "/slow?tag=again", "again")
     st.frontend.popen.send_signal(signal.SIGINT)
     assert st.frontend.popen.wait(30) == 0
     assert "received SIGINT again, closing everything now" in st.frontend.log()
